@@ -1,0 +1,3 @@
+from gtbench.cli import main
+
+main()

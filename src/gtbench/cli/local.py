@@ -1,0 +1,192 @@
+"""``gtbench local``: run, start, stop and inspect the local global-tables emulator."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from typing import Any
+
+import click
+
+from gtbench.emulator import lifecycle
+from gtbench.errors import GtbenchError, UsageError
+
+
+def _pair_lags(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+               ) -> list[tuple[str, str, float, float | None]]:
+    """``SOURCE:TARGET=MS`` or ``SOURCE:TARGET=MS/JITTER``, each."""
+    out: list[tuple[str, str, float, float | None]] = []
+    for value in values:
+        try:
+            pair, figures = value.split("=", 1)
+            source, target = pair.split(":", 1)
+            lag, _, jitter = figures.partition("/")
+            out.append((source.strip(), target.strip(), float(lag),
+                        float(jitter) if jitter else None))
+        except ValueError as exc:
+            raise click.BadParameter(f"{value!r} is not SOURCE:TARGET=MS[/JITTER], such as "
+                                     "us-west-2:eu-west-1=1500/300", ctx, param) from exc
+    return out
+
+
+def _serve_options(command: Any) -> Any:
+    options = [
+        click.option("--lag-ms", type=click.FloatRange(min=0), default=1000.0, show_default=True,
+                     help="Median replication lag."),
+        click.option("--jitter-ms", type=click.FloatRange(min=0), default=250.0,
+                     show_default=True,
+                     help="Spread of the lag (standard deviation of a normal, cut at 0)."),
+        click.option("--pair-lag", "pair_lags", callback=_pair_lags, multiple=True,
+                     metavar="SRC:DST=MS[/JITTER]",
+                     help="Lag for one direction, such as us-west-2:eu-west-1=1500/300. "
+                          "Repeatable."),
+        click.option("--replica-delay-s", type=click.FloatRange(min=0), default=3.0,
+                     show_default=True,
+                     help="How long a new replica stays CREATING (and a removed one "
+                          "DELETING)."),
+        click.option("--seed", type=int, default=None,
+                     help="Seed the lag sampler, for repeatable runs."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _serve_args(lag_ms: float, jitter_ms: float, pair_lags: tuple[Any, ...],
+                replica_delay_s: float, seed: int | None) -> list[str]:
+    args = ["--lag-ms", str(lag_ms), "--jitter-ms", str(jitter_ms),
+            "--replica-delay-s", str(replica_delay_s)]
+    for source, target, lag, jitter in pair_lags:
+        args += ["--pair-lag", f"{source}:{target}={lag}" + (f"/{jitter}" if jitter else "")]
+    if seed is not None:
+        args += ["--seed", str(seed)]
+    return args
+
+
+@click.group("local")
+def local_group() -> None:
+    """The local global-tables emulator: a DynamoDB endpoint that really replicates.
+
+    One port serves every region (the region comes from each request's
+    signature), so boto3 and `aws --endpoint-url` work unchanged. Each write to a
+    replicated table reaches the other replicas after a sampled lag, and
+    concurrent writes resolve by last writer wins, as on AWS.
+
+    \b
+    Ground truth and controls on the same port:
+      GET    /_gtbench/replications   every delivery: written_at, applied_at, outcome
+      DELETE /_gtbench/replications   forget settled deliveries
+      POST   /_gtbench/pause          hold deliveries (none are lost)
+      POST   /_gtbench/resume         release them
+      GET    /_gtbench/status         lag model, pending deliveries, replica groups
+      POST   /_gtbench/config         change lag_ms, jitter_ms, replica delays
+    """
+
+
+@local_group.command("serve")
+@click.option("--host", default=lifecycle.DEFAULT_HOST, show_default=True,
+              help="Address to listen on. Keep loopback unless you mean to share it.")
+@click.option("--port", type=click.IntRange(0, 65535), default=lifecycle.DEFAULT_PORT,
+              show_default=True, help="Port to listen on (0: any free port).")
+@_serve_options
+@click.option("--verbose", is_flag=True, help="Log every request.")
+def serve(host: str, port: int, lag_ms: float, jitter_ms: float,
+          pair_lags: tuple[Any, ...], replica_delay_s: float, seed: int | None,
+          verbose: bool) -> None:
+    """Run the emulator in the foreground until Ctrl-C or SIGTERM."""
+    import logging
+
+    from gtbench.emulator.replicas import ReplicaSettings
+    from gtbench.emulator.replication import LagModel
+    from gtbench.emulator.server import EmulatorConfig, EmulatorServer
+
+    pairs = {(s, t): (lag, jitter_ms if jitter is None else jitter)
+             for s, t, lag, jitter in pair_lags}
+    config = EmulatorConfig(lag=LagModel(lag_ms, jitter_ms, pairs),
+                            replicas=ReplicaSettings(replica_delay_s, replica_delay_s),
+                            seed=seed)
+    # werkzeug prints its own two lines and exits on a busy port: check first.
+    if port and not lifecycle.port_free(host, port):
+        raise GtbenchError(f"port {port} on {host} is already in use",
+                           hint="choose another with --port, or stop what is using it")
+    try:
+        server = EmulatorServer(config, host=host, port=port)
+    except OSError as exc:
+        raise GtbenchError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                           hint="choose another --port, or stop what is using it") from exc
+    if verbose:
+        logging.getLogger("werkzeug").setLevel(logging.INFO)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    server.start()
+    click.echo(f"gtbench emulator listening on {server.url} "
+               f"(lag {lag_ms:g} ms ± {jitter_ms:g} ms, replicas ready after "
+               f"{replica_delay_s:g} s); Ctrl-C stops it", err=True)
+    while not stop.wait(0.5):
+        pass
+    server.stop()
+    click.echo("gtbench emulator stopped", err=True)
+
+
+@local_group.command("start")
+@click.option("--host", default=lifecycle.DEFAULT_HOST, show_default=True,
+              help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help=f"Port to listen on [default: {lifecycle.DEFAULT_PORT}, or a free one if "
+                   "that is taken].")
+@_serve_options
+def start(host: str, port: int | None, lag_ms: float, jitter_ms: float,
+          pair_lags: tuple[Any, ...], replica_delay_s: float, seed: int | None) -> None:
+    """Start the emulator in the background (stop it with `gtbench local stop`)."""
+    running = lifecycle.find_running()
+    if running is not None:
+        click.echo(f"the emulator is already running on {running.url} (pid {running.pid})")
+        return
+    running = lifecycle.start(host=host, port=port, started_by="user",
+                              serve_args=_serve_args(lag_ms, jitter_ms, pair_lags,
+                                                     replica_delay_s, seed))
+    click.echo(f"started the emulator on {running.url} (pid {running.pid}); "
+               f"log: {running.log}")
+    click.echo(f"use it with: --endpoint-url {running.url}  or  "
+               f"export GTBENCH_ENDPOINT_URL={running.url}")
+
+
+@local_group.command("stop")
+def stop() -> None:
+    """Stop the background emulator. Its tables and data are gone with it."""
+    stopped = lifecycle.stop()
+    if stopped is None:
+        click.echo("no emulator is running")
+    else:
+        click.echo(f"stopped the emulator on {stopped.url} (pid {stopped.pid})")
+
+
+@local_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(as_json: bool) -> None:
+    """Show whether the background emulator runs, its lag model and replica groups."""
+    running = lifecycle.find_running()
+    document = lifecycle.probe(running.url) if running else None
+    if as_json:
+        click.echo(json.dumps({"running": running is not None,
+                               "url": running.url if running else None,
+                               "pid": running.pid if running else None,
+                               "started_by": running.started_by if running else None,
+                               "emulator": document}, indent=2))
+        return
+    if running is None or document is None:
+        raise UsageError("no emulator is running", hint="start one with `gtbench local start`")
+    lag = document["lag"]
+    click.echo(f"running on {running.url} (pid {running.pid}, started by {running.started_by})")
+    click.echo(f"lag {lag['lag_ms']:g} ms ± {lag['jitter_ms']:g} ms; "
+               f"{document['pending']} deliveries pending"
+               + ("; deliveries PAUSED" if document["paused"] else ""))
+    for group in document["global_tables"]:
+        replicas = ", ".join(f"{r['RegionName']} {r['ReplicaStatus']}" for r in group["replicas"])
+        click.echo(f"table {group['table']}: {replicas}")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(local_group)

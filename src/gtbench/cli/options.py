@@ -1,0 +1,55 @@
+"""Options shared by every command that talks to DynamoDB."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from gtbench.errors import UsageError
+from gtbench.regions import AWS, LOCAL, Settings, parse_regions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _regions(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    try:
+        return parse_regions(value)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from exc
+
+
+def target_options(command: F) -> F:
+    """--target, --endpoint-url, --regions, --table, --profile, each with its GTBENCH_ variable."""
+    decorators = [
+        click.option("--target", type=click.Choice([LOCAL, AWS]), default=LOCAL,
+                     envvar="GTBENCH_TARGET", show_default=True, show_envvar=True,
+                     help="local: gtbench's emulator (started on demand). aws: real DynamoDB "
+                          "with your boto3 credentials; billable."),
+        click.option("--endpoint-url", metavar="URL", envvar="GTBENCH_ENDPOINT_URL",
+                     show_envvar=True,
+                     help="One DynamoDB endpoint for every region, such as a running "
+                          "emulator. Nothing is started on demand when it is given."),
+        click.option("--regions", callback=_regions, default="us-west-2,eu-west-1",
+                     metavar="REGIONS",
+                     envvar="GTBENCH_REGIONS", show_default=True, show_envvar=True,
+                     help="Comma-separated regions; the first is the home region."),
+        click.option("--table", default="global-serverless", envvar="GTBENCH_TABLE",
+                     show_default=True, show_envvar=True, help="The global table's name."),
+        click.option("--profile", metavar="NAME", envvar="AWS_PROFILE",
+                     help="AWS named profile (with --target aws)."),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def settings_from(target: str, endpoint_url: str | None, regions: tuple[str, ...], table: str,
+                  profile: str | None) -> Settings:
+    return Settings(target=target, endpoint_url=endpoint_url, regions=regions, table=table,
+                    profile=profile)
+
+
+yes_option = click.option("--yes", "-y", is_flag=True,
+                          help="Do not ask for confirmation (for scripts).")

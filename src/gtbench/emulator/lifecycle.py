@@ -1,0 +1,190 @@
+"""Start, find and stop an emulator running in the background.
+
+The running emulator is recorded in a small JSON file per user (pid, address,
+who started it), so later commands find it again and ``gtbench local stop``
+stops it. Nothing secret is stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from gtbench.errors import GtbenchError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+
+
+def state_dir() -> Path:
+    explicit = os.environ.get("GTBENCH_STATE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "gtbench"
+
+
+def state_file() -> Path:
+    return state_dir() / "emulator.json"
+
+
+@dataclass
+class Running:
+    pid: int
+    host: str
+    port: int
+    started_by: str  # "user" (gtbench local start) or "on-demand"
+    started_at: float
+    log: str
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+def read_state() -> Running | None:
+    try:
+        data = json.loads(state_file().read_text())
+        return Running(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _write_state(running: Running) -> None:
+    state_dir().mkdir(parents=True, exist_ok=True)
+    tmp = state_file().with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(running), indent=2))
+    tmp.replace(state_file())
+
+
+def _clear_state() -> None:
+    with contextlib.suppress(FileNotFoundError):
+        state_file().unlink()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def probe(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
+    """The emulator's status document, or None if nothing gtbench-like answers."""
+    try:
+        with urllib.request.urlopen(f"{url}/_gtbench/status", timeout=timeout) as response:
+            document = json.loads(response.read())
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+    return document if isinstance(document, dict) and document.get("emulator") == "gtbench" \
+        else None
+
+
+def find_running() -> Running | None:
+    """The recorded emulator if it is alive and answering; a stale record is removed."""
+    running = read_state()
+    if running is None:
+        return None
+    if pid_alive(running.pid) and probe(running.url) is not None:
+        return running
+    if not pid_alive(running.pid):
+        _clear_state()
+    return None
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def start(*, host: str = DEFAULT_HOST, port: int | None = None, serve_args: list[str] | None
+          = None, started_by: str = "user") -> Running:
+    """Start ``gtbench local serve`` in the background and wait until it answers.
+
+    ``port=None`` takes the default port, or any free one if that is taken.
+    """
+    if port is None:
+        port = DEFAULT_PORT if port_free(host, DEFAULT_PORT) else free_port(host)
+    elif not port_free(host, port):
+        raise GtbenchError(f"port {port} on {host} is already in use",
+                           hint="choose another with --port, or stop what is using it")
+    state_dir().mkdir(parents=True, exist_ok=True)
+    log_path = state_dir() / "emulator.log"
+    command = [sys.executable, "-m", "gtbench", "local", "serve", "--host", host,
+               "--port", str(port), *(serve_args or [])]
+    with open(log_path, "ab") as log_file:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    running = Running(process.pid, host, port, started_by, time.time(), str(log_path))
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise GtbenchError(f"the emulator exited at start: {_last_line(log_path)}",
+                               hint=f"full log in {log_path}")
+        if probe(running.url, timeout=0.5) is not None:
+            _write_state(running)
+            return running
+        time.sleep(0.05)
+    process.terminate()
+    raise GtbenchError(f"the emulator did not answer within {START_TIMEOUT_S:.0f} s",
+                       hint=f"see {log_path}")
+
+
+def stop() -> Running | None:
+    """Stop the recorded emulator; returns what was stopped, or None if nothing ran."""
+    running = read_state()
+    if running is None:
+        return None
+    if pid_alive(running.pid):
+        os.kill(running.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while pid_alive(running.pid) and time.monotonic() < deadline:
+            _reap(running.pid)
+            time.sleep(0.05)
+        if pid_alive(running.pid):
+            os.kill(running.pid, signal.SIGKILL)
+            _reap(running.pid)
+    _clear_state()
+    return running
+
+
+def _reap(pid: int) -> None:
+    # When this process started the emulator, it is our child: collect it, or it lingers
+    # as a zombie and still looks alive to kill(pid, 0).
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1] if lines else "no output"

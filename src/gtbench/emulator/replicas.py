@@ -1,0 +1,270 @@
+"""Global tables version 2019.11.21 on top of moto: replica groups and their lifecycle.
+
+A *group* is the set of regions that hold a replica of one table in one account.
+``UpdateTable(ReplicaUpdates=...)`` creates (and backfills) or deletes replicas;
+status moves CREATING -> ACTIVE and ACTIVE -> DELETING -> gone after a
+configurable delay, as AWS reports them, while DescribeTable shows ``Replicas``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gtbench.emulator import store
+from gtbench.emulator.replication import RegionLocks, Replicator, Stamps, item_key
+from gtbench.emulator.wire import Reply, error_reply, json_reply
+from gtbench.regions import known_regions
+
+GLOBAL_TABLE_VERSION = "2019.11.21"
+SOURCE_HOLD_S = 24 * 3600.0
+
+LOCAL_REGION_MESSAGE = (
+    "Cannot add, delete, or update the local region through ReplicaUpdates. "
+    "Use CreateTable, DeleteTable, or UpdateTable as required."
+)
+CAPACITY_MESSAGE = "Table write capacity should either be Pay-Per-Request or AutoScaled."
+NOT_A_REPLICA_MESSAGE = (
+    "Update global table operation failed because one or more replicas were not part of "
+    "the global table."
+)
+SOURCE_HOLD_MESSAGE = (
+    "Replica cannot be deleted because it has acted as a source region for new replica(s) "
+    "being added to the table in the last 24 hours."
+)
+
+
+@dataclass
+class Member:
+    region: str
+    status: str  # CREATING, ACTIVE or DELETING; "current" below resolves time
+    since: float
+    ready_at: float
+    source: str | None = None  # the region it was backfilled from
+
+    def current(self, now: float) -> str:
+        if self.status == "CREATING" and now >= self.ready_at:
+            self.status = "ACTIVE"
+        return self.status
+
+    def describe(self, now: float) -> dict[str, Any]:
+        status = self.current(now)
+        out: dict[str, Any] = {"RegionName": self.region, "ReplicaStatus": status}
+        if status == "CREATING":
+            span = max(self.ready_at - self.since, 1e-9)
+            out["ReplicaStatusPercentProgress"] = str(int(100 * (now - self.since) / span))
+        return out
+
+
+@dataclass
+class Group:
+    account: str
+    table: str
+    members: dict[str, Member] = field(default_factory=dict)
+    updating_until: float = 0.0
+
+    def targets(self, source: str) -> list[str]:
+        """Regions a write accepted in ``source`` must reach."""
+        if source not in self.members or self.members[source].status == "DELETING":
+            return []
+        return [r for r, m in self.members.items() if r != source and m.status != "DELETING"]
+
+
+@dataclass
+class ReplicaSettings:
+    create_delay_s: float = 3.0
+    delete_delay_s: float = 2.0
+    source_hold_s: float = SOURCE_HOLD_S
+
+
+class ReplicaManager:
+    """The registry of groups, and UpdateTable / DescribeTable / DeleteTable for them."""
+
+    def __init__(self, locks: RegionLocks, stamps: Stamps, replicator: Replicator,
+                 settings: ReplicaSettings) -> None:
+        self.settings = settings
+        self._locks = locks
+        self._stamps = stamps
+        self._replicator = replicator
+        self._groups: dict[tuple[str, str], Group] = {}
+        self._guard = threading.RLock()
+        self._timers: list[threading.Timer] = []
+
+    # -- queries used on every write ----------------------------------------
+    def targets(self, account: str, table: str, region: str) -> list[str]:
+        with self._guard:
+            group = self._groups.get((account, table))
+            return group.targets(region) if group else []
+
+    def is_replica(self, account: str, table: str, region: str) -> bool:
+        """Whether ``region`` holds a replica that still receives writes."""
+        with self._guard:
+            group = self._groups.get((account, table))
+            member = group.members.get(region) if group else None
+            return member is not None and member.status != "DELETING"
+
+    def decorate(self, account: str, region: str, description: dict[str, Any]) -> None:
+        """Add what AWS shows of a global table to a DescribeTable-shaped dict."""
+        now = time.time()
+        with self._guard:
+            group = self._groups.get((account, description.get("TableName", "")))
+            if group is None or region not in group.members:
+                return
+            me = group.members[region]
+            description["GlobalTableVersion"] = GLOBAL_TABLE_VERSION
+            description["Replicas"] = [m.describe(now) for r, m in group.members.items()
+                                       if r != region]
+            status = me.current(now)
+            if status == "ACTIVE" and now < group.updating_until:
+                status = "UPDATING"
+            description["TableStatus"] = status
+
+    def is_updating(self, account: str, table: str) -> bool:
+        with self._guard:
+            group = self._groups.get((account, table))
+            return group is not None and time.time() < group.updating_until
+
+    # -- UpdateTable(ReplicaUpdates=...) ------------------------------------
+    def update(self, account: str, region: str, payload: dict[str, Any]) -> Reply:
+        name = str(payload.get("TableName", ""))
+        with self._locks.hold(account, region):
+            table = store.find_table(account, region, name)
+        if table is None:
+            return error_reply("ResourceNotFoundException",
+                               f"Requested resource not found: Table: {name} not found")
+        name = table.name
+        extra = set(payload) - {"TableName", "ReplicaUpdates"}
+        if extra:
+            return error_reply(
+                "ValidationException",
+                "The gtbench emulator applies ReplicaUpdates alone; send "
+                f"{', '.join(sorted(extra))} in a separate UpdateTable call.")
+        if self.is_updating(account, name):
+            return error_reply(
+                "ResourceInUseException",
+                f"Attempt to change a resource which is still in use: Table is being updated: "
+                f"{name}")
+        actions = payload.get("ReplicaUpdates") or []
+        problem = self._validate(account, region, table, actions)
+        if problem is not None:
+            return problem
+        for action in actions:
+            if "Create" in action:
+                self._create(account, region, table, action["Create"]["RegionName"])
+            elif "Delete" in action:
+                self._delete(account, name, action["Delete"]["RegionName"])
+        with self._locks.hold(account, region):
+            description = store.describe(table, "TableDescription")["TableDescription"]
+        self.decorate(account, region, description)
+        return json_reply({"TableDescription": description})
+
+    def _validate(self, account: str, region: str, table: Any,
+                  actions: list[dict[str, Any]]) -> Reply | None:
+        now = time.time()
+        with self._guard:
+            group = self._groups.get((account, table.name))
+            members = set(group.members) if group else {region}
+        for action in actions:
+            if len(action) != 1 or next(iter(action)) not in ("Create", "Update", "Delete"):
+                return error_reply("ValidationException",
+                                   "Each ReplicaUpdates entry takes exactly one of Create, "
+                                   "Update or Delete.")
+            verb, spec = next(iter(action.items()))
+            target = str(spec.get("RegionName", ""))
+            if target == region:
+                return error_reply("ValidationException", LOCAL_REGION_MESSAGE)
+            if target not in known_regions():
+                return error_reply("ValidationException",
+                                   f"Invalid region name in ReplicaUpdates: {target!r}")
+            if verb == "Create":
+                if store.billing_mode(table) != "PAY_PER_REQUEST":
+                    return error_reply("ValidationException", CAPACITY_MESSAGE)
+                if target in members or store.find_table(account, target, table.name):
+                    return error_reply(
+                        "ValidationException",
+                        f"Failed to create a the new replica of table with name: "
+                        f"'{table.name}' because one or more replicas already existed as "
+                        "tables.")
+            elif target not in members:
+                return error_reply("ValidationException", NOT_A_REPLICA_MESSAGE)
+            elif verb == "Delete" and group is not None and any(
+                m.source == target and now - m.since < self.settings.source_hold_s
+                for m in group.members.values() if m.region != target
+            ):
+                return error_reply("ValidationException", SOURCE_HOLD_MESSAGE)
+        return None
+
+    def _create(self, account: str, source: str, table: Any, target: str) -> None:
+        now = time.time()
+        delay = self.settings.create_delay_s
+        with self._locks.hold(account, source, target):
+            replica = store.create_like(table, account, target)
+            keys = store.key_names(table)
+            stamps = self._stamps.of_table(account, source, table.name)
+            for attrs in store.all_images(table):
+                store.put_image(replica, attrs)
+                ident = item_key(attrs, keys)
+                if ident in stamps:
+                    self._stamps.set(account, target, table.name, ident, stamps[ident])
+            with self._guard:
+                group = self._groups.setdefault((account, table.name),
+                                                Group(account, table.name))
+                group.members.setdefault(source, Member(source, "ACTIVE", now, now))
+                group.members[target] = Member(target, "CREATING", now, now + delay, source)
+                group.updating_until = now + delay
+            # Inside the locks: no write to ``source`` slips between backfill and fork.
+            self._replicator.fork(account=account, table=table.name, via=source, to=target)
+
+    def _delete(self, account: str, name: str, target: str) -> None:
+        now = time.time()
+        delay = self.settings.delete_delay_s
+        with self._guard:
+            group = self._groups[(account, name)]
+            member = group.members[target]
+            member.status, member.since, member.ready_at = "DELETING", now, now + delay
+            group.updating_until = now + delay
+        self._replicator.drop(account=account, table=name, target=target)
+        self._after(delay, lambda: self._finish_delete(account, name, target))
+
+    def _finish_delete(self, account: str, name: str, target: str) -> None:
+        with self._locks.hold(account, target):
+            store.drop_table(account, target, name)
+            self.forget(account, name, target)
+
+    def forget(self, account: str, name: str, region: str) -> None:
+        """``region`` no longer holds a replica (deleted by replica update or DeleteTable)."""
+        self._stamps.forget_table(account, region, name)
+        self._replicator.drop(account=account, table=name, target=region)
+        with self._guard:
+            group = self._groups.get((account, name))
+            if group is None:
+                return
+            group.members.pop(region, None)
+            if len(group.members) <= 1:
+                del self._groups[(account, name)]
+
+    def _after(self, delay: float, action: Callable[[], None]) -> None:
+        if delay <= 0:
+            action()
+            return
+        timer = threading.Timer(delay, action)
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    def reset(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        with self._guard:
+            self._groups.clear()
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        now = time.time()
+        with self._guard:
+            return [{"account": g.account, "table": g.table,
+                     "replicas": [m.describe(now) for m in g.members.values()]}
+                    for g in self._groups.values()]

@@ -1,0 +1,372 @@
+"""Asynchronous replication: stamps, lag, delivery lanes and the ground-truth log.
+
+Nothing here knows about moto or HTTP. A write that the emulator accepted becomes
+one ``Delivery`` per other replica; each is due ``written_at + lag`` and is handed
+to an ``apply`` callback by the lane of its target region, which decides the
+outcome (applied, superseded or dropped) under last-writer-wins.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+APPLIED = "applied"
+SUPERSEDED = "superseded"
+DROPPED = "dropped"  # the target stopped being a replica before the delivery was due
+
+ItemKey = tuple[tuple[str, str, Any], ...]
+
+
+class StampClock:
+    """Wall-clock nanoseconds that never repeat and never go back.
+
+    ``time.time_ns()`` can return the same value twice; last-writer-wins needs a
+    strict order, and the ground truth is compared with clients in other processes,
+    so it stays on the wall clock.
+    """
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def now_ns(self) -> int:
+        with self._lock:
+            now = max(time.time_ns(), self._last + 1)
+            self._last = now
+            return now
+
+
+@dataclass(frozen=True)
+class LagModel:
+    """How long a delivery takes: normal around ``lag_ms`` with spread ``jitter_ms``.
+
+    ``pairs`` overrides both for a (source, target) region pair. Samples are cut at
+    zero, so the median stays ``lag_ms`` while ``lag_ms`` exceeds the jitter.
+    """
+
+    lag_ms: float = 1000.0
+    jitter_ms: float = 250.0
+    pairs: Mapping[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+
+    def sample_s(self, source: str, target: str, rng: random.Random) -> float:
+        lag, jitter = self.pairs.get((source, target), (self.lag_ms, self.jitter_ms))
+        if jitter <= 0:
+            return max(lag, 0.0) / 1000.0
+        return max(rng.gauss(lag, jitter), 0.0) / 1000.0
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "lag_ms": self.lag_ms,
+            "jitter_ms": self.jitter_ms,
+            "pairs": {f"{s}>{t}": {"lag_ms": lag, "jitter_ms": j}
+                      for (s, t), (lag, j) in self.pairs.items()},
+        }
+
+
+def _canonical(attr: Mapping[str, Any]) -> tuple[str, Any]:
+    ((kind, value),) = attr.items()
+    if kind == "N":
+        # "1", "1.0" and "1E0" name the same item in DynamoDB.
+        try:
+            return kind, Decimal(value).normalize()
+        except InvalidOperation:
+            return kind, value
+    return kind, value
+
+
+def item_key(attrs: Mapping[str, Any], key_names: Sequence[str]) -> ItemKey:
+    """A hashable identity for the item that ``attrs`` (an item or a key) names."""
+    return tuple((name, *_canonical(attrs[name])) for name in key_names)
+
+
+@dataclass
+class Delivery:
+    """One write on its way from one replica to another, and what became of it."""
+
+    seq: int
+    account: str
+    table: str
+    key: dict[str, Any]
+    ident: ItemKey
+    source_region: str
+    target_region: str
+    image: dict[str, Any] | None  # the full item after the write; None for a deletion
+    stamp_ns: int
+    due_at: float
+    applied_at: float | None = None
+    outcome: str | None = None
+
+    @property
+    def written_at(self) -> float:
+        return self.stamp_ns / 1e9
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "key": self.key,
+            "source_region": self.source_region,
+            "target_region": self.target_region,
+            "kind": "delete" if self.image is None else "put",
+            "written_at": self.written_at,
+            "due_at": self.due_at,
+            "applied_at": self.applied_at,
+            "outcome": self.outcome,
+            "seq": self.seq,
+        }
+
+
+class RegionLocks:
+    """One re-entrant lock per (account, region): moto's backends are plain dicts."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, str], threading.RLock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, account: str, region: str) -> threading.RLock:
+        with self._guard:
+            return self._locks.setdefault((account, region), threading.RLock())
+
+    @contextmanager
+    def hold(self, account: str, *regions: str) -> Iterator[None]:
+        # A fixed order, so two callers holding two regions cannot deadlock.
+        locks = [self.get(account, r) for r in sorted(set(regions))]
+        for lock in locks:
+            lock.acquire()
+        try:
+            yield
+        finally:
+            for lock in reversed(locks):
+                lock.release()
+
+
+class Stamps:
+    """The last-writer-wins stamp of every replicated item, per region (tombstones too).
+
+    Read and written only under the region lock of the region concerned.
+    """
+
+    def __init__(self) -> None:
+        self._stamps: dict[tuple[str, str, str, ItemKey], int] = {}
+
+    def get(self, account: str, region: str, table: str, ident: ItemKey) -> int | None:
+        return self._stamps.get((account, region, table, ident))
+
+    def set(self, account: str, region: str, table: str, ident: ItemKey, stamp: int) -> None:
+        self._stamps[(account, region, table, ident)] = stamp
+
+    def of_table(self, account: str, region: str, table: str) -> dict[ItemKey, int]:
+        return {k[3]: v for k, v in list(self._stamps.items())
+                if k[0] == account and k[1] == region and k[2] == table}
+
+    def forget_table(self, account: str, region: str, table: str) -> None:
+        for k in [k for k in list(self._stamps) if k[:3] == (account, region, table)]:
+            del self._stamps[k]
+
+    def clear(self) -> None:
+        self._stamps.clear()
+
+
+ApplyFn = Callable[[Delivery], str]
+
+
+class _Lane:
+    """Deliveries due in one target region, applied in due order by one thread.
+
+    A lane per region, so a slow request in one region delays no other region's
+    deliveries.
+    """
+
+    def __init__(self, region: str, owner: Replicator) -> None:
+        self.region = region
+        self._owner = owner
+        self._heap: list[tuple[float, int, Delivery]] = []
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name=f"gtbench-lane-{region}",
+                                        daemon=True)
+        self._thread.start()
+
+    def push(self, delivery: Delivery) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (delivery.due_at, delivery.seq, delivery))
+            self._cond.notify()
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify()
+
+    def pending(self) -> list[Delivery]:
+        with self._cond:
+            return [d for _, _, d in self._heap]
+
+    def remove(self, predicate: Callable[[Delivery], bool]) -> list[Delivery]:
+        with self._cond:
+            gone = [d for _, _, d in self._heap if predicate(d)]
+            if gone:
+                self._heap = [e for e in self._heap if not predicate(e[2])]
+                heapq.heapify(self._heap)
+            return gone
+
+    def clear(self) -> None:
+        with self._cond:
+            self._heap.clear()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        owner = self._owner
+        while True:
+            with self._cond:
+                if owner.stopped:
+                    return
+                if owner.paused or not self._heap:
+                    self._cond.wait()
+                    continue
+                delay = self._heap[0][0] - time.time()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                _, _, delivery = heapq.heappop(self._heap)
+            owner.deliver(delivery)
+
+
+class Replicator:
+    """Schedules deliveries, applies them when due, and keeps the ground-truth log."""
+
+    def __init__(self, apply: ApplyFn, lag: LagModel, *, seed: int | None = None,
+                 log_limit: int = 100_000) -> None:
+        self.lag = lag
+        self.stopped = False
+        self.paused = False
+        self._apply = apply
+        self._rng = random.Random(seed)
+        self._seq = itertools.count(1)
+        self._lanes: dict[str, _Lane] = {}
+        self._lanes_guard = threading.Lock()
+        self._log: deque[Delivery] = deque(maxlen=log_limit)
+        self._log_lock = threading.Lock()
+
+    # -- scheduling ---------------------------------------------------------
+    def schedule(self, *, account: str, table: str, key: dict[str, Any], ident: ItemKey,
+                 source: str, targets: Sequence[str], image: dict[str, Any] | None,
+                 stamp_ns: int) -> list[Delivery]:
+        """Queue one delivery of a write to each target, each with its own lag."""
+        out = []
+        for target in targets:
+            due = stamp_ns / 1e9 + self.lag.sample_s(source, target, self._rng)
+            delivery = Delivery(next(self._seq), account, table, key, ident, source, target,
+                                image, stamp_ns, due)
+            out.append(delivery)
+        self._enqueue(out)
+        return out
+
+    def fork(self, *, account: str, table: str, via: str, to: str) -> int:
+        """Copy every pending delivery for ``via`` to ``to`` as well.
+
+        A new replica is backfilled from ``via``; writes still on their way to
+        ``via`` from other replicas must reach the new one too.
+        """
+        lane = self._lane(via)
+        copies = [
+            Delivery(next(self._seq), d.account, d.table, d.key, d.ident, d.source_region, to,
+                     d.image, d.stamp_ns, d.due_at)
+            for d in lane.pending()
+            if d.account == account and d.table == table and d.source_region != to
+        ]
+        self._enqueue(copies)
+        return len(copies)
+
+    def drop(self, *, account: str, table: str, target: str) -> int:
+        """Settle every pending delivery to a replica that is going away."""
+        lane = self._lane(target)
+        gone = lane.remove(lambda d: d.account == account and d.table == table)
+        now = time.time()
+        with self._log_lock:
+            for d in gone:
+                d.outcome, d.applied_at = DROPPED, now
+        return len(gone)
+
+    def _enqueue(self, deliveries: Sequence[Delivery]) -> None:
+        with self._log_lock:
+            self._log.extend(deliveries)
+        for d in deliveries:
+            self._lane(d.target_region).push(d)
+
+    def _lane(self, region: str) -> _Lane:
+        with self._lanes_guard:
+            lane = self._lanes.get(region)
+            if lane is None:
+                lane = self._lanes[region] = _Lane(region, self)
+            return lane
+
+    def deliver(self, delivery: Delivery) -> None:
+        try:
+            outcome = self._apply(delivery)
+        except Exception:  # a bug; keep the lane alive and the failure visible
+            log.exception("applying %s failed", delivery.record())
+            outcome = "failed"
+        with self._log_lock:
+            delivery.outcome, delivery.applied_at = outcome, time.time()
+
+    # -- control ------------------------------------------------------------
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+        for lane in self._all_lanes():
+            lane.wake()
+
+    def stop(self) -> None:
+        self.stopped = True
+        lanes = self._all_lanes()
+        for lane in lanes:
+            lane.wake()
+        for lane in lanes:
+            lane.join(2.0)
+
+    def reset(self) -> None:
+        """Forget every pending delivery and the log (for tests and ``/_gtbench/reset``)."""
+        for lane in self._all_lanes():
+            lane.clear()
+        with self._log_lock:
+            self._log.clear()
+        self.paused = False
+
+    def _all_lanes(self) -> list[_Lane]:
+        with self._lanes_guard:
+            return list(self._lanes.values())
+
+    # -- ground truth -------------------------------------------------------
+    def pending_count(self) -> int:
+        return sum(len(lane.pending()) for lane in self._all_lanes())
+
+    def records(self, *, table: str | None = None, since: float | None = None,
+                limit: int | None = None) -> list[dict[str, Any]]:
+        with self._log_lock:
+            rows = [d.record() for d in self._log
+                    if (table is None or d.table == table)
+                    and (since is None or d.written_at >= since)]
+        return rows[-limit:] if limit else rows
+
+    def clear_log(self) -> int:
+        """Forget settled deliveries; pending ones stay, so nothing in flight is lost."""
+        with self._log_lock:
+            kept = [d for d in self._log if d.applied_at is None]
+            removed = len(self._log) - len(kept)
+            self._log.clear()
+            self._log.extend(kept)
+        return removed

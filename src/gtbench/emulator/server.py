@@ -1,0 +1,344 @@
+"""The emulator's HTTP front: a WSGI middleware in front of moto's server app.
+
+Every request goes to moto unchanged, except that the emulator
+- answers ``UpdateTable(ReplicaUpdates=...)`` itself (moto ignores it),
+- adds ``Replicas``, ``GlobalTableVersion`` and the true ``TableStatus`` to table
+  descriptions,
+- stamps each accepted write to a replicated table and schedules its deliveries,
+- serves its ground truth and controls under ``/_gtbench/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from gtbench.emulator import store
+from gtbench.emulator.replicas import ReplicaManager, ReplicaSettings
+from gtbench.emulator.replication import (
+    APPLIED,
+    DROPPED,
+    SUPERSEDED,
+    Delivery,
+    LagModel,
+    RegionLocks,
+    Replicator,
+    StampClock,
+    Stamps,
+    item_key,
+)
+from gtbench.emulator.wire import (
+    DYNAMODB_PREFIX,
+    Environ,
+    Reply,
+    StartResponse,
+    call_app,
+    error_reply,
+    parse_sigv4,
+    read_body,
+    rebuffered,
+)
+
+log = logging.getLogger(__name__)
+
+CONTROL_PREFIX = "/_gtbench/"
+WRITE_OPS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem",
+                       "TransactWriteItems"})
+
+
+@dataclass
+class EmulatorConfig:
+    lag: LagModel = field(default_factory=LagModel)
+    replicas: ReplicaSettings = field(default_factory=ReplicaSettings)
+    seed: int | None = None
+    log_limit: int = 100_000
+
+
+@dataclass(frozen=True)
+class Call:
+    """One DynamoDB request, with where moto will file it."""
+
+    op: str
+    account: str
+    region: str
+    payload: dict[str, Any]
+
+
+class EmulatorApp:
+    """The WSGI app: global-table behaviour around moto's DynamoDB."""
+
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        self.config = config or EmulatorConfig()
+        self.started_at = time.time()
+        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.locks = RegionLocks()
+        self.stamps = Stamps()
+        self.clock = StampClock()
+        self.replicator = Replicator(self._apply, self.config.lag, seed=self.config.seed,
+                                     log_limit=self.config.log_limit)
+        self.replicas = ReplicaManager(self.locks, self.stamps, self.replicator,
+                                       self.config.replicas)
+
+    # -- WSGI ---------------------------------------------------------------
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(CONTROL_PREFIX):
+            return self._control(environ, path[len(CONTROL_PREFIX):]).send(start_response)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.startswith(DYNAMODB_PREFIX):
+            return self.moto(environ, start_response)  # type: ignore[no-any-return]
+        return self._dynamodb(environ, target[len(DYNAMODB_PREFIX):]).send(start_response)
+
+    def _dynamodb(self, environ: Environ, op: str) -> Reply:
+        signature = parse_sigv4(environ.get("HTTP_AUTHORIZATION"))
+        if signature is None:
+            # moto would route an unsigned call to S3 and boto3 would read an empty success.
+            return error_reply("MissingAuthenticationTokenException",
+                               "Request is missing Authentication Token")
+        body = read_body(environ)
+        try:
+            payload = json.loads(body) if body else {}
+        except ValueError:
+            return error_reply("SerializationException", "Request body is not valid JSON")
+        account = store.account_for(signature.access_key, environ.get("HTTP_X_MOTO_ACCOUNT_ID"))
+        call = Call(op, account, signature.region, payload)
+        forwarded = rebuffered(environ, body)
+
+        if op == "UpdateTable" and "ReplicaUpdates" in payload:
+            return self.replicas.update(account, call.region, payload)
+        if op == "UpdateTable" and self.replicas.is_updating(account, str(
+                payload.get("TableName", ""))):
+            return error_reply(
+                "ResourceInUseException",
+                "Attempt to change a resource which is still in use: Table is being updated: "
+                f"{payload.get('TableName')}")
+        if op in WRITE_OPS:
+            return self._write(call, forwarded)
+        with self.locks.hold(account, call.region):
+            reply = call_app(self.moto, forwarded)
+        if reply.status != 200:
+            return reply
+        if op in ("DescribeTable", "UpdateTable", "CreateTable"):
+            return self._decorated(call, reply)
+        if op == "DeleteTable":
+            name = reply.json().get("TableDescription", {}).get("TableName")
+            if name:
+                self.replicas.forget(account, name, call.region)
+        return reply
+
+    def _decorated(self, call: Call, reply: Reply) -> Reply:
+        document = reply.json()
+        key = "Table" if call.op == "DescribeTable" else "TableDescription"
+        if key not in document:
+            return reply
+        self.replicas.decorate(call.account, call.region, document[key])
+        return reply.with_json(document)
+
+    # -- writes ---------------------------------------------------------------
+    def _write(self, call: Call, forwarded: Environ) -> Reply:
+        with self.locks.hold(call.account, call.region):
+            reply = call_app(self.moto, forwarded)
+            if reply.status != 200:
+                return reply
+            touched = self._touched(call)
+            if not touched:
+                return reply
+            stamp = self.clock.now_ns()
+            for table_name, key in touched:
+                targets = self.replicas.targets(call.account, table_name, call.region)
+                table = store.find_table(call.account, call.region, table_name)
+                if not targets or table is None:
+                    continue
+                names = store.key_names(table)
+                key = {n: key[n] for n in names}
+                ident = item_key(key, names)
+                self.stamps.set(call.account, call.region, table.name, ident, stamp)
+                self.replicator.schedule(
+                    account=call.account, table=table.name, key=key, ident=ident,
+                    source=call.region, targets=targets, image=store.image(table, key),
+                    stamp_ns=stamp)
+        return reply
+
+    def _touched(self, call: Call) -> list[tuple[str, dict[str, Any]]]:
+        """(table, key-or-item) for every item a successful write request changed."""
+        p = call.payload
+        if call.op == "PutItem":
+            return [(self._name(call, p["TableName"]), p["Item"])]
+        if call.op in ("UpdateItem", "DeleteItem"):
+            return [(self._name(call, p["TableName"]), p["Key"])]
+        out: list[tuple[str, dict[str, Any]]] = []
+        if call.op == "BatchWriteItem":
+            for name, requests in p.get("RequestItems", {}).items():
+                for request in requests:
+                    if "PutRequest" in request:
+                        out.append((self._name(call, name), request["PutRequest"]["Item"]))
+                    elif "DeleteRequest" in request:
+                        out.append((self._name(call, name), request["DeleteRequest"]["Key"]))
+        elif call.op == "TransactWriteItems":
+            for entry in p.get("TransactItems", []):
+                if "Put" in entry:
+                    out.append((self._name(call, entry["Put"]["TableName"]),
+                                entry["Put"]["Item"]))
+                for verb in ("Update", "Delete"):
+                    if verb in entry:
+                        out.append((self._name(call, entry[verb]["TableName"]),
+                                    entry[verb]["Key"]))
+        return out
+
+    @staticmethod
+    def _name(call: Call, name_or_arn: str) -> str:
+        table = store.find_table(call.account, call.region, name_or_arn)
+        return table.name if table is not None else name_or_arn
+
+    def _apply(self, delivery: Delivery) -> str:
+        """Last writer wins: apply ``delivery`` unless the target holds a later write."""
+        d = delivery
+        with self.locks.hold(d.account, d.target_region):
+            table = store.find_table(d.account, d.target_region, d.table)
+            if table is None or not self.replicas.is_replica(d.account, d.table, d.target_region):
+                return DROPPED
+            current = self.stamps.get(d.account, d.target_region, d.table, d.ident)
+            if current is not None and current >= d.stamp_ns:
+                return SUPERSEDED
+            if d.image is None:
+                store.delete_key(table, d.key)
+            else:
+                store.put_image(table, d.image)
+            self.stamps.set(d.account, d.target_region, d.table, d.ident, d.stamp_ns)
+            return APPLIED
+
+    # -- control plane ----------------------------------------------------------
+    def _control(self, environ: Environ, action: str) -> Reply:
+        from gtbench.emulator.wire import json_reply
+
+        method = environ.get("REQUEST_METHOD", "GET")
+        query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        route = (method, action.rstrip("/"))
+        try:
+            if route == ("GET", "replications"):
+                since = float(query["since"]) if "since" in query else None
+                limit = int(query["limit"]) if "limit" in query else None
+                return json_reply({"replications": self.replicator.records(
+                    table=query.get("table"), since=since, limit=limit)})
+            if route == ("DELETE", "replications"):
+                return json_reply({"cleared": self.replicator.clear_log()})
+            if route == ("POST", "pause"):
+                self.replicator.pause()
+                return json_reply(self.status())
+            if route == ("POST", "resume"):
+                self.replicator.resume()
+                return json_reply(self.status())
+            if route == ("GET", "status"):
+                return json_reply(self.status())
+            if route == ("POST", "config"):
+                self.configure(json.loads(read_body(environ) or b"{}"))
+                return json_reply(self.status())
+            if route == ("POST", "reset"):
+                self.reset()
+                return json_reply(self.status())
+        except (ValueError, TypeError, KeyError) as exc:
+            return json_reply({"error": f"bad request: {exc}"}, 400)
+        return json_reply({"error": f"no such control: {method} /_gtbench/{action}"}, 404)
+
+    def status(self) -> dict[str, Any]:
+        from gtbench import __version__
+
+        return {
+            "emulator": "gtbench",
+            "version": __version__,
+            "started_at": self.started_at,
+            "paused": self.replicator.paused,
+            "pending": self.replicator.pending_count(),
+            "lag": self.replicator.lag.describe(),
+            "replica_create_delay_s": self.replicas.settings.create_delay_s,
+            "replica_delete_delay_s": self.replicas.settings.delete_delay_s,
+            "global_tables": self.replicas.snapshot(),
+        }
+
+    def configure(self, changes: dict[str, Any]) -> None:
+        """Change the lag model or replica delays of a running emulator."""
+        lag = self.replicator.lag
+        if "lag_ms" in changes or "jitter_ms" in changes:
+            lag = LagModel(float(changes.get("lag_ms", lag.lag_ms)),
+                           float(changes.get("jitter_ms", lag.jitter_ms)), lag.pairs)
+        self.replicator.lag = lag
+        settings = self.replicas.settings
+        if "replica_create_delay_s" in changes:
+            settings.create_delay_s = float(changes["replica_create_delay_s"])
+        if "replica_delete_delay_s" in changes:
+            settings.delete_delay_s = float(changes["replica_delete_delay_s"])
+
+    def reset(self) -> None:
+        """Empty every table in every region and forget all replication state."""
+        self.replicator.reset()
+        self.replicas.reset()
+        self.stamps.clear()
+        store.reset()
+
+    def warm_up(self) -> None:
+        """Load moto's DynamoDB backend now: the first call otherwise takes ~200 ms."""
+        store.find_table("123456789012", "us-east-1", "gtbench-warm-up")
+
+    def close(self) -> None:
+        self.replicator.stop()
+
+
+class EmulatorServer:
+    """An emulator on a socket, in a background thread (tests, benchmarks, ``serve``)."""
+
+    def __init__(self, config: EmulatorConfig | None = None, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        from moto.moto_server.werkzeug_app import MotoRequestHandler
+        from werkzeug.serving import make_server
+
+        # Deliveries are due at exact times; a 5 ms GIL switch interval would smear them.
+        sys.setswitchinterval(0.0005)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self.app = EmulatorApp(config)
+        self.app.warm_up()
+        self._server = make_server(host, port, self.app, threaded=True,
+                                   request_handler=MotoRequestHandler)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def host(self) -> str:
+        return str(self._server.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> EmulatorServer:
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name="gtbench-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+        self.app.close()
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,122 @@
+"""The emulator's one doorway into moto's DynamoDB backend models.
+
+Every use of moto internals lives here, so a moto upgrade touches one file.
+Callers hold the region lock of every region they touch.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from typing import Any
+
+from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
+from moto.dynamodb.models.utilities import dynamo_json_dump
+
+
+def account_for(access_key: str, headers_account: str | None) -> str:
+    """The account moto files a request under, by moto's own rules."""
+    if "MOTO_ACCOUNT_ID" in os.environ:
+        return os.environ["MOTO_ACCOUNT_ID"]
+    if headers_account:
+        return headers_account
+    from moto.iam.models import get_account_id_from
+
+    return str(get_account_id_from(access_key))
+
+
+def backend(account: str, region: str) -> DynamoDBBackend:
+    return dynamodb_backends[account][region]
+
+
+def find_table(account: str, region: str, name_or_arn: str) -> Table | None:
+    tables = backend(account, region).tables
+    table = tables.get(name_or_arn)
+    if table is not None:
+        return table
+    return next((t for t in list(tables.values()) if t.table_arn == name_or_arn), None)
+
+
+def key_names(table: Table) -> list[str]:
+    return list(table.table_key_attrs)
+
+
+def _key_values(table: Table, key: dict[str, Any]) -> tuple[DynamoType, DynamoType | None]:
+    hash_key = DynamoType(key[table.hash_key_attr])
+    range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+    return hash_key, range_key
+
+
+def image(table: Table, key: dict[str, Any]) -> dict[str, Any] | None:
+    """The whole item that ``key`` names, as DynamoDB JSON, or None."""
+    item = table.get_item(*_key_values(table, key))
+    if item is None:
+        return None
+    attrs: dict[str, Any] = _plain(item.to_json()["Attributes"])
+    return attrs
+
+
+def key_of(table: Table, attrs: dict[str, Any]) -> dict[str, Any]:
+    return {name: attrs[name] for name in key_names(table)}
+
+
+def put_image(table: Table, attrs: dict[str, Any]) -> None:
+    table.put_item(copy.deepcopy(attrs), overwrite=True)
+
+
+def delete_key(table: Table, key: dict[str, Any]) -> None:
+    table.delete_item(*_key_values(table, key))
+
+
+def all_images(table: Table) -> list[dict[str, Any]]:
+    return [_plain(item.to_json()["Attributes"]) for item in table.all_items()]
+
+
+def billing_mode(table: Table) -> str:
+    return str(table.billing_mode or "PROVISIONED")
+
+
+def create_like(source: Table, account: str, region: str) -> Table:
+    """An empty table in ``region`` with the keys, attributes and indexes of ``source``."""
+
+    def index_spec(described: dict[str, Any]) -> dict[str, Any]:
+        # DescribeTable output carries status and zero capacity that CreateTable refuses.
+        return {k: copy.deepcopy(described[k]) for k in ("IndexName", "KeySchema", "Projection")
+                if k in described}
+
+    streams = source.stream_specification if (source.stream_specification or {}).get(
+        "StreamEnabled") else None
+    return backend(account, region).create_table(
+        source.name,
+        schema=copy.deepcopy(source.schema),
+        throughput=None,
+        attr=copy.deepcopy(source.attr),
+        global_indexes=[index_spec(i.describe()) for i in source.global_indexes] or None,
+        indexes=[index_spec(i.describe()) for i in source.indexes] or None,
+        streams=copy.deepcopy(streams),
+        billing_mode="PAY_PER_REQUEST",
+        sse_specification=None,
+        tags=[],
+        deletion_protection_enabled=False,
+        warm_throughput=None,
+    )
+
+
+def drop_table(account: str, region: str, name: str) -> None:
+    backend(account, region).tables.pop(name, None)
+
+
+def describe(table: Table, base_key: str) -> dict[str, Any]:
+    return dict(_plain(table.describe(base_key=base_key)))
+
+
+def reset() -> None:
+    dynamodb_backends.reset()
+
+
+def _plain(obj: Any) -> Any:
+    # moto's values can hold DynamoType and datetime; the wire wants plain JSON.
+    return json.loads(dynamo_json_dump(obj))

@@ -1,0 +1,151 @@
+"""Where gtbench runs: settings, region names, and one boto3 client per region."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from gtbench.errors import GtbenchError, UsageError
+
+if TYPE_CHECKING:
+    import boto3
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+LOCAL = "local"
+AWS = "aws"
+# The emulator signs nothing real; fixed keys keep the user's own credentials out of it.
+LOCAL_ACCESS_KEY = "gtbenchlocal"
+LOCAL_SECRET_KEY = "gtbenchlocal"  # not a secret: the emulator checks no signature
+
+
+@lru_cache(maxsize=1)
+def known_regions() -> frozenset[str]:
+    """Every region botocore knows to offer DynamoDB, in every partition."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    names: set[str] = set()
+    for partition in session.get_available_partitions():
+        names.update(session.get_available_regions("dynamodb", partition_name=partition))
+    return frozenset(names)
+
+
+def parse_regions(text: str) -> tuple[str, ...]:
+    """``"us-west-2,eu-west-1"`` -> a tuple of at least two distinct, known region names."""
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [n for n in names if n not in known_regions()]
+    if unknown:
+        raise UsageError(f"unknown region {unknown[0]!r}",
+                         hint="use names such as us-west-2 or eu-west-1")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UsageError(f"region {repeated[0]} is given twice")
+    if len(names) < 2:
+        raise UsageError("a global table needs at least two regions",
+                         hint="for example --regions us-west-2,eu-west-1")
+    return names
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Target, endpoint, regions and table: what every DynamoDB command needs."""
+
+    target: str = LOCAL
+    endpoint_url: str | None = None
+    regions: tuple[str, ...] = ("us-west-2", "eu-west-1")
+    table: str = "global-serverless"
+    profile: str | None = None
+
+    @property
+    def home(self) -> str:
+        return self.regions[0]
+
+    @property
+    def replicas(self) -> tuple[str, ...]:
+        return self.regions[1:]
+
+
+@dataclass
+class Regions:
+    """One DynamoDB client per region, sharing a session, for the given settings.
+
+    Experiments take a ``Regions`` rather than building clients, so tests can hand
+    them the emulator or a Stubber.
+    """
+
+    settings: Settings
+    endpoint_url: str | None
+    session: boto3.Session
+    max_attempts: int = 5
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def client(self, region: str, service: str = "dynamodb") -> DynamoDBClient:
+        return self._client(service, region)  # type: ignore[no-any-return]
+
+    def _client(self, service: str, region: str) -> Any:
+        from botocore.config import Config
+
+        with self._lock:
+            client = self._clients.get((service, region))
+            if client is None:
+                config = Config(
+                    retries={"mode": "standard", "max_attempts": self.max_attempts},
+                    connect_timeout=5, read_timeout=20, max_pool_connections=64,
+                    tcp_keepalive=True)
+                endpoint = self.endpoint_url if service == "dynamodb" else (
+                    self.endpoint_url if self.settings.target == LOCAL else None)
+                client = self.session.client(service,  # type: ignore[call-overload]
+                                             region_name=region,
+                                             endpoint_url=endpoint, config=config)
+                self._clients[(service, region)] = client
+            return client
+
+    def any_client(self, service: str) -> Any:
+        return self._client(service, self.settings.home)
+
+    @property
+    def home(self) -> DynamoDBClient:
+        return self.client(self.settings.home)
+
+
+def open_regions(settings: Settings, *, on_start: Callable[[str], None] | None = None
+                 ) -> Regions:
+    """Clients for ``settings``; on the local target without an endpoint, an emulator
+    is found or started (``on_start`` is told when one is started)."""
+    import boto3
+    import botocore.exceptions
+
+    endpoint = settings.endpoint_url
+    if settings.target == LOCAL:
+        if endpoint is None:
+            from gtbench.emulator import lifecycle
+
+            running = lifecycle.find_running()
+            if running is None:
+                running = lifecycle.start(started_by="on-demand")
+                if on_start is not None:
+                    on_start(running.url)
+            endpoint = running.url
+        session = boto3.Session(aws_access_key_id=LOCAL_ACCESS_KEY,
+                                aws_secret_access_key=LOCAL_SECRET_KEY,
+                                region_name=settings.home)
+    else:
+        try:
+            session = boto3.Session(profile_name=settings.profile, region_name=settings.home)
+        except botocore.exceptions.ProfileNotFound as exc:
+            raise UsageError(f"AWS profile {settings.profile!r} is not configured",
+                             hint="see `aws configure list-profiles`") from exc
+        if session.get_credentials() is None:
+            raise GtbenchError("no AWS credentials found",
+                               hint="set AWS_PROFILE or pass --profile, or run `aws configure`")
+    return Regions(settings, endpoint, session)
+
+
+def account_id(regions: Regions) -> str:
+    """The AWS account the credentials belong to (STS GetCallerIdentity)."""
+    identity = regions.any_client("sts").get_caller_identity()
+    return str(identity["Account"])

@@ -1,0 +1,40 @@
+"""Where output goes: results on stdout, progress and diagnostics on stderr.
+
+Commands print through a ``Terminal`` rather than to the consoles directly, so
+``--json -`` can claim stdout and tests can capture both.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+
+
+class Terminal:
+    def __init__(self, *, stdout_is_data: bool = False, quiet: bool = False) -> None:
+        self.err = Console(stderr=True, highlight=False)
+        # With ``--json -`` the document owns stdout, and every human line goes to stderr.
+        self.out = self.err if stdout_is_data else Console(highlight=False)
+        self.quiet = quiet
+
+    def claim_stdout(self) -> None:
+        self.out = self.err
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        self.out.print(*objects, **kwargs)
+
+    def note(self, message: str) -> None:
+        """One line of context (where it runs, what was started), to stderr."""
+        if not self.quiet:
+            self.err.print(message, highlight=False)
+
+    def warn(self, message: str) -> None:
+        self.err.print(f"[yellow]warning:[/] {message}", highlight=False)
+
+    def write_data(self, text: str) -> None:
+        """Raw data (JSON) to the real stdout, unstyled."""
+        import sys
+
+        sys.stdout.write(text)
+        sys.stdout.flush()

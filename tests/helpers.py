@@ -1,0 +1,52 @@
+"""Small helpers shared by the test modules."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+
+def control(url: str, action: str, method: str = "GET", body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{url}/_gtbench/{action}", data=data, method=method)
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def key(pk: str, sk: str) -> dict[str, Any]:
+    return {"PK": {"S": pk}, "SK": {"S": sk}}
+
+
+def item(pk: str, sk: str, **numbers: int) -> dict[str, Any]:
+    out = key(pk, sk)
+    out.update({name: {"N": str(value)} for name, value in numbers.items()})
+    return out
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 5.0, interval: float = 0.005,
+               message: str = "condition") -> Any:
+    """Poll ``condition`` until it returns something truthy, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)
+
+
+def make_table(client: Any, name: str = "t", *, billing: str = "PAY_PER_REQUEST") -> None:
+    extra: dict[str, Any] = {}
+    if billing == "PROVISIONED":
+        extra["ProvisionedThroughput"] = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+    client.create_table(
+        TableName=name, BillingMode=billing,
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"},
+                   {"AttributeName": "SK", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"},
+                              {"AttributeName": "SK", "AttributeType": "S"}],
+        **extra)

@@ -1,0 +1,72 @@
+"""``gtbench local``: start, find and stop the background emulator; bad input fails cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gtbench.emulator.lifecycle import free_port
+
+
+def gtbench(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gtbench", *args], env=env, text=True,
+                          capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    environment = {**os.environ, "GTBENCH_STATE_DIR": str(tmp_path)}
+    yield environment
+    gtbench("local", "stop", env=environment)  # never leave an emulator behind
+
+
+def test_start_status_stop(env: dict[str, str]) -> None:
+    port = free_port("127.0.0.1")
+    started = gtbench("local", "start", "--port", str(port), "--lag-ms", "123", env=env)
+    assert started.returncode == 0, started.stderr
+    assert f"http://127.0.0.1:{port}" in started.stdout
+
+    again = gtbench("local", "start", env=env)
+    assert "already running" in again.stdout
+
+    status = json.loads(gtbench("local", "status", "--json", env=env).stdout)
+    assert status["running"] is True
+    assert status["emulator"]["lag"]["lag_ms"] == 123
+
+    stopped = gtbench("local", "stop", env=env)
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    after = gtbench("local", "status", env=env)
+    assert after.returncode != 0
+    assert after.stderr.strip().count("\n") == 0 and "no emulator is running" in after.stderr
+
+
+def test_busy_port_is_one_clear_line(env: dict[str, str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for command in (("local", "serve"), ("local", "start")):
+            done = gtbench(*command, "--port", str(port), env=env)
+            assert done.returncode != 0
+            lines = done.stderr.strip().splitlines()
+            assert len(lines) == 1, done.stderr
+            assert "in use" in lines[0] and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ("local", "serve", "--lag-ms", "-5"),
+    ("local", "serve", "--pair-lag", "nonsense"),
+    ("local", "serve", "--no-such-flag"),
+])
+def test_bad_flags_are_one_line_and_non_zero(args: tuple[str, ...], env: dict[str, str]) -> None:
+    done = gtbench(*args, env=env)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stderr.startswith("gtbench: error:")
