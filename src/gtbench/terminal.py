@@ -22,12 +22,13 @@ class Terminal:
         self.out = self.err
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("soft_wrap", isinstance(objects[0], str) if objects else False)
         self.out.print(*objects, **kwargs)
 
     def note(self, message: str) -> None:
         """One line of context (where it runs, what was started), to stderr."""
         if not self.quiet:
-            self.err.print(message, highlight=False)
+            self.err.print(message, highlight=False, soft_wrap=True)
 
     def warn(self, message: str) -> None:
         self.err.print(f"[yellow]warning:[/] {message}", highlight=False)

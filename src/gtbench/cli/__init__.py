@@ -26,7 +26,7 @@ class GtbenchGroup(click.Group):
         try:
             result = super().main(*args, **kwargs)
         except click.exceptions.Abort:
-            _fail("aborted; nothing further was changed", 130)
+            _fail("aborted; nothing further was changed", 1)
         except KeyboardInterrupt:
             _fail("interrupted; run the same command again to resume", 130)
         except click.ClickException as exc:
@@ -60,7 +60,8 @@ def cli() -> None:
 
 
 def main() -> None:
-    from gtbench.cli import local
+    from gtbench.cli import local, provision
 
     local.register(cli)
+    provision.register(cli)
     cli.main(prog_name="gtbench")

@@ -1,0 +1,287 @@
+"""``gtbench setup``, ``gtbench status`` and ``gtbench teardown``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import click
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gtbench import provision
+from gtbench.cli.options import settings_from, target_options, yes_option
+from gtbench.errors import GtbenchError
+from gtbench.provision import RegionState, Timing
+from gtbench.regions import AWS, LOCAL, Regions, Settings, account_id, open_regions
+from gtbench.terminal import Terminal
+
+LOCAL_TIMING = Timing(timeout_s=120.0, poll_s=0.2)
+AWS_TIMING = Timing(timeout_s=3600.0, poll_s=5.0)
+
+
+def connect(settings: Settings, terminal: Terminal) -> tuple[Regions, str | None]:
+    """Clients for ``settings`` and the one line that says where the command runs."""
+    regions = open_regions(settings, on_start=lambda url: terminal.note(
+        f"started the local emulator on {url} (stop it with `gtbench local stop`)"))
+    account = account_id(regions) if settings.target == AWS else None
+    where = (f"AWS account {account}" + (f" (profile {settings.profile})"
+                                          if settings.profile else "")
+             if account else f"local emulator at {regions.endpoint_url}")
+    if settings.target == AWS and settings.endpoint_url:
+        where += f" via {settings.endpoint_url}"
+    others = ", ".join(settings.replicas)
+    terminal.note(f"gtbench → {where} · regions {settings.home} (home), {others} · "
+                  f"table {settings.table}")
+    return regions, account
+
+
+def timing_for(settings: Settings, timeout: float | None) -> Timing:
+    base = AWS_TIMING if settings.target == AWS and not settings.endpoint_url else LOCAL_TIMING
+    return Timing(timeout_s=timeout if timeout is not None else base.timeout_s,
+                  poll_s=base.poll_s)
+
+
+def state_table(states: Sequence[RegionState], elapsed: float | None = None,
+                title: str | None = None, counts: dict[str, int] | None = None) -> Table:
+    caption = f"{title} · {elapsed:.0f} s" if title is not None and elapsed is not None \
+        else title
+    table = Table(title=caption, title_justify="left")
+    table.add_column("region")
+    table.add_column("table")
+    table.add_column("replica")
+    if counts is None:
+        table.add_column("progress", justify="right")
+    else:
+        table.add_column("items", justify="right")
+    for index, state in enumerate(states):
+        replica = "home" if index == 0 else (state.replica_status or "-")
+        last = (f"{state.progress}%" if state.progress else "") if counts is None \
+            else str(counts.get(state.region, "-"))
+        table.add_row(state.region, state.table_status or "absent", replica, last)
+    return table
+
+
+class RichReporter(provision.Reporter):
+    """Live tables for waits and a bar for counted work, on stderr."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        self.terminal = terminal
+        self._live: Live | None = None
+        self._progress: Progress | None = None
+        self._tasks: dict[str, Any] = {}
+
+    def step(self, message: str) -> None:
+        self._close_progress()
+        self.terminal.note(f"• {message}")
+
+    def poll(self, title: str, states: Sequence[RegionState], elapsed: float) -> None:
+        self._close_progress()
+        table = state_table(states, elapsed, f"waiting for {title}")
+        if self._live is None:
+            self._live = Live(table, console=self.terminal.err, transient=True,
+                              auto_refresh=False)
+            self._live.start()
+        self._live.update(table, refresh=True)
+
+    def wait_over(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def progress(self, title: str, done: int, total: int) -> None:
+        if self._progress is None:
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                      MofNCompleteColumn(), TimeElapsedColumn(),
+                                      console=self.terminal.err, transient=True)
+            self._progress.start()
+        if title not in self._tasks:
+            self._tasks[title] = self._progress.add_task(title, total=total)
+        self._progress.update(self._tasks[title], completed=done, total=total)
+        if done >= total:
+            self.terminal.note(f"• {title}: {done}/{total}")
+
+    def _close_progress(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+            self._tasks.clear()
+
+    def close(self) -> None:
+        self._close_progress()
+        self.wait_over()
+
+
+wait_option = click.option(
+    "--wait-timeout", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+    help="Give up waiting after this long [default: 3600 on AWS, 120 locally]. On AWS a "
+         "replica can take from minutes to well over half an hour.")
+
+
+@click.command("setup")
+@target_options
+@click.option("--bookmarks", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Synthetic bookmark items to add for load, beside the workshop's 13 items.")
+@click.option("--deletion-protection", is_flag=True,
+              help="Create the table with deletion protection (teardown turns it off again).")
+@wait_option
+@yes_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+def setup_command(target: str, endpoint_url: str | None, regions: tuple[str, ...], table: str,
+                  profile: str | None, bookmarks: int, deletion_protection: bool,
+                  wait_timeout: float | None, yes: bool, as_json: bool) -> None:
+    """Create the global table, add its replicas, and seed the workshop data.
+
+    Creates TABLE in the home region (keys PK and SK, on-demand), adds every other
+    region as a replica one at a time, waiting with live progress until all are
+    ACTIVE, then writes the workshop's bookmark and twelve catalog items (plus
+    --bookmarks synthetic ones) and checks that each replica has them.
+
+    Run it again at any time: it finds what exists and completes what is missing.
+    A table that gtbench did not create is used as it is if its keys fit, and is
+    never deleted by teardown.
+    """
+    settings = settings_from(target, endpoint_url, regions, table, profile)
+    terminal = Terminal(stdout_is_data=as_json)
+    client_regions, account = connect(settings, terminal)
+    if settings.target == AWS and not yes:
+        click.confirm(
+            f"Create or complete the on-demand table {settings.table} in AWS account "
+            f"{account}, home {settings.home}, with replicas in {', '.join(settings.replicas)}"
+            f", and write {13 + bookmarks} items? This is billable", abort=True, err=True)
+    reporter = RichReporter(terminal)
+    try:
+        result = provision.setup(client_regions, settings, bookmarks=bookmarks,
+                                 deletion_protection=deletion_protection,
+                                 timing=timing_for(settings, wait_timeout), reporter=reporter)
+    finally:
+        reporter.close()
+    if as_json:
+        terminal.write_data(json.dumps({
+            "table": settings.table, "target": settings.target, "created": result.created,
+            "owned": result.owned, "replicas_added": result.replicas_added,
+            "items_written": result.items_written, "items_expected": result.items_expected,
+            "regions": [{"region": s.region, "table_status": s.table_status,
+                         "replica_status": s.replica_status,
+                         "items": result.counts.get(s.region)} for s in result.states],
+        }, indent=2) + "\n")
+        return
+    terminal.print(state_table(result.states, counts=result.counts))
+    terminal.print(f"{settings.table} is ready: {result.items_expected} seed items in every "
+                   f"region ({result.items_written} written now).")
+
+
+@click.command("status")
+@target_options
+@click.option("--sample", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Items to compare when a replica holds more than --full-limit items.")
+@click.option("--full-limit", type=click.IntRange(min=0), default=5000, show_default=True,
+              help="Compare every item when no replica holds more than this.")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON on stdout.")
+def status_command(target: str, endpoint_url: str | None, regions: tuple[str, ...],
+                   table: str, profile: str | None, sample: int, full_limit: int,
+                   as_json: bool) -> None:
+    """Show each replica's status and item count, and whether the replicas agree.
+
+    Small tables are compared item by item in every region (strongly consistent
+    scans); larger ones by a sample of the home region's items. Replicas that
+    disagree right after a write are normal: replication is asynchronous.
+    """
+    settings = settings_from(target, endpoint_url, regions, table, profile)
+    terminal = Terminal(stdout_is_data=as_json)
+    client_regions, _ = connect(settings, terminal)
+    home = provision.describe(client_regions.home, settings.table)
+    if home is None:
+        raise GtbenchError(f"table {settings.table} does not exist in {settings.home}",
+                           hint="create it with `gtbench setup`")
+    states = provision.states(client_regions, settings)
+    counts = {s.region: provision.count_items(client_regions.client(s.region), settings.table)
+              for s in states if s.table_status is not None}
+    present = Settings(settings.target, settings.endpoint_url,
+                       tuple(s.region for s in states if s.table_status is not None),
+                       settings.table, settings.profile)
+    agreement = provision.compare_replicas(client_regions, present, counts,
+                                           full_limit=full_limit, sample=sample)
+    if as_json:
+        terminal.write_data(json.dumps({
+            "table": settings.table, "target": settings.target,
+            "global_table_version": home.get("GlobalTableVersion"),
+            "regions": [{"region": s.region, "table_status": s.table_status,
+                         "replica_status": s.replica_status, "items": counts.get(s.region)}
+                        for s in states],
+            "agreement": {"method": agreement.method, "compared": agreement.compared,
+                          "agree": agreement.agree, "differing": agreement.differing[:100]},
+        }, indent=2) + "\n")
+        return
+    terminal.print(state_table(states, counts=counts))
+    how = "every item" if agreement.method == "full" else f"a sample of {agreement.compared}"
+    if agreement.agree:
+        terminal.print(f"The replicas agree ({how} compared).")
+    else:
+        terminal.print(f"The replicas disagree on {len(agreement.differing)} of "
+                       f"{agreement.compared} items ({how} compared); if writes are in "
+                       "flight, look again in a few seconds.")
+        for row in agreement.differing[:5]:
+            terminal.print(f"  {row['key']}: " + ", ".join(
+                f"{r} {v}" for r, v in row["regions"].items()))
+
+
+@click.command("teardown")
+@target_options
+@click.option("--force", is_flag=True,
+              help="Delete the table even if gtbench did not create it, and turn off "
+                   "deletion protection that gtbench did not set.")
+@wait_option
+@yes_option
+def teardown_command(target: str, endpoint_url: str | None, regions: tuple[str, ...],
+                     table: str, profile: str | None, force: bool,
+                     wait_timeout: float | None, yes: bool) -> None:
+    """Remove the replicas one at a time, then the table: only what gtbench created.
+
+    Asks first (--yes skips). A table gtbench did not create is refused unless
+    --force. On the local target, an emulator that gtbench started on demand is
+    stopped once nothing is left in it.
+    """
+    settings = settings_from(target, endpoint_url, regions, table, profile)
+    terminal = Terminal()
+    client_regions, account = connect(settings, terminal)
+    plan = provision.plan_teardown(client_regions, settings, force=force)
+    where = f"AWS account {account}" if account else "the local emulator"
+    replicas = ", ".join(plan.replicas) or "none"
+    if not yes:
+        click.confirm(f"Delete table {plan.table} and all its items in {where}: home "
+                      f"{plan.home}, replicas {replicas}"
+                      + (" (not created by gtbench)" if not plan.owned else "") + "?",
+                      abort=True, err=True)
+    reporter = RichReporter(terminal)
+    try:
+        provision.teardown(client_regions, settings, plan,
+                           timing=timing_for(settings, wait_timeout), reporter=reporter)
+    finally:
+        reporter.close()
+    terminal.print(f"Deleted {plan.table}: replicas {replicas}, then the table in {plan.home}.")
+    if settings.target == LOCAL and settings.endpoint_url is None:
+        _stop_idle_emulator(client_regions, terminal)
+
+
+def _stop_idle_emulator(regions: Regions, terminal: Terminal) -> None:
+    from gtbench.emulator import lifecycle
+
+    running = lifecycle.find_running()
+    if running is None or running.started_by != "on-demand":
+        return
+    status = lifecycle.probe(running.url) or {}
+    if status.get("global_tables"):
+        return
+    if any(regions.client(r).list_tables(Limit=1).get("TableNames")
+           for r in regions.settings.regions):
+        return
+    lifecycle.stop()
+    terminal.note(f"stopped the on-demand emulator at {running.url}: nothing is left in it")
+
+
+def register(cli: click.Group) -> None:
+    for command in (setup_command, status_command, teardown_command):
+        cli.add_command(command)
