@@ -25,13 +25,14 @@ from gtbench.emulator.lifecycle import free_port
 
 
 @contextmanager
-def emulator_process() -> Iterator[str]:
+def emulator_process(extra: list[str] | None = None) -> Iterator[str]:
     """An emulator in its own process, as users run it, so client and server don't share
     one interpreter lock."""
     port = free_port("127.0.0.1")
+    flags = extra or ["--lag-ms", "50", "--jitter-ms", "10"]
     process = subprocess.Popen([sys.executable, "-m", "gtbench", "local", "serve", "--port",
-                                str(port), "--lag-ms", "50", "--jitter-ms", "10",
-                                "--replica-delay-s", "0"], stderr=subprocess.DEVNULL)
+                                str(port), "--replica-delay-s", "0", *flags],
+                               stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:

@@ -13,9 +13,12 @@ from rich.console import Console
 
 class Terminal:
     def __init__(self, *, stdout_is_data: bool = False, quiet: bool = False) -> None:
-        self.err = Console(stderr=True, highlight=False)
+        # Not a terminal (a pipe, a log, CI): rich would assume 80 columns; tables need more.
+        self.err = Console(stderr=True, highlight=False,
+                           width=None if Console(stderr=True).is_terminal else 120)
         # With ``--json -`` the document owns stdout, and every human line goes to stderr.
-        self.out = self.err if stdout_is_data else Console(highlight=False)
+        self.out = self.err if stdout_is_data else Console(
+            highlight=False, width=None if Console().is_terminal else 120)
         self.quiet = quiet
 
     def claim_stdout(self) -> None:

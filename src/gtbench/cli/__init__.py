@@ -54,14 +54,16 @@ def cli() -> None:
     A first session:
       gtbench setup        create the global table and seed the workshop data
       gtbench status       see every replica and whether they agree
+      gtbench race         time replication, with a rigorous bound on each lag
       gtbench teardown     remove what setup created
       gtbench local --help the emulator: lag, ground truth, start and stop
     """
 
 
 def main() -> None:
-    from gtbench.cli import local, provision
+    from gtbench.cli import local, provision, race
 
     local.register(cli)
     provision.register(cli)
+    race.register(cli)
     cli.main(prog_name="gtbench")
