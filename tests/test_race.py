@@ -100,7 +100,7 @@ def test_cloudwatch_latency_reads_the_metric_in_the_source_region() -> None:
     session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="y",
                             region_name=A)
     regions = Regions(Settings(target=AWS), None, session)
-    client = regions._client("cloudwatch", A)
+    client = regions.service_client("cloudwatch", A)
     stubber = Stubber(client)
     stubber.add_response("get_metric_statistics", {"Datapoints": [
         {"Average": 900.0, "Maximum": 1500.0, "SampleCount": 3.0, "Unit": "Milliseconds"},

@@ -189,8 +189,11 @@ def attach_ground_truth(result: RaceResult, endpoint_url: str, table: str) -> No
     while True:
         url = (f"{endpoint_url}/_gtbench/replications?table={table}"
                f"&since={result.started_at - 1}")
-        with urllib.request.urlopen(url, timeout=10) as response:
-            rows = json.loads(response.read())["replications"]
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                rows = json.loads(response.read())["replications"]
+        except (OSError, ValueError, KeyError):
+            return  # not a gtbench emulator (plain moto, say): no ground truth to attach
         pending = False
         for row in rows:
             trial = wanted.get((row["key"].get("SK", {}).get("S"), row["source_region"],
@@ -213,7 +216,7 @@ def cloudwatch_latency(regions: Regions, table: str, source: str, target: str, s
     """CloudWatch ``ReplicationLatency`` (ms, published in the source region) over a window."""
     from datetime import datetime, timedelta, timezone
 
-    client = regions._client("cloudwatch", source)
+    client = regions.service_client("cloudwatch", source)
     response = client.get_metric_statistics(
         Namespace="AWS/DynamoDB", MetricName="ReplicationLatency",
         Dimensions=[{"Name": "TableName", "Value": table},

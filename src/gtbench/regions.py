@@ -84,9 +84,9 @@ class Regions:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def client(self, region: str, service: str = "dynamodb") -> DynamoDBClient:
-        return self._client(service, region)  # type: ignore[no-any-return]
+        return self.service_client(service, region)  # type: ignore[no-any-return]
 
-    def _client(self, service: str, region: str) -> Any:
+    def service_client(self, service: str, region: str) -> Any:
         from botocore.config import Config
 
         with self._lock:
@@ -105,7 +105,7 @@ class Regions:
             return client
 
     def any_client(self, service: str) -> Any:
-        return self._client(service, self.settings.home)
+        return self.service_client(service, self.settings.home)
 
     @property
     def home(self) -> DynamoDBClient:
