@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
+
+from gtbench.emulator.lifecycle import free_port
 
 
 def client(url: str, region: str) -> Any:
@@ -38,3 +45,29 @@ def table_spec(name: str) -> dict[str, Any]:
         "AttributeDefinitions": [{"AttributeName": "PK", "AttributeType": "S"},
                                  {"AttributeName": "SK", "AttributeType": "S"}],
     }
+
+
+@contextmanager
+def emulator_process(extra: list[str] | None = None) -> Iterator[str]:
+    """An emulator in its own process, as users run it, so client and server don't share
+    one interpreter lock."""
+    port = free_port("127.0.0.1")
+    flags = extra or ["--lag-ms", "50", "--jitter-ms", "10"]
+    process = subprocess.Popen([sys.executable, "-m", "gtbench", "local", "serve", "--port",
+                                str(port), "--replica-delay-s", "0", *flags],
+                               stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/_gtbench/status", timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise
+            time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)

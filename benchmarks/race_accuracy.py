@@ -18,8 +18,7 @@ import secrets
 import time
 import urllib.request
 
-from benchmarks.common import median, verdict
-from benchmarks.seeding import emulator_process
+from benchmarks.common import emulator_process, median, verdict
 from gtbench import provision
 from gtbench.race import RACE_PK, RacePlan, run_race
 from gtbench.regions import Regions, Settings, open_regions

@@ -12,42 +12,10 @@ gain far more.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from benchmarks.common import client, table_spec
+from benchmarks.common import client, emulator_process, table_spec
 from gtbench import batch, dataset
-from gtbench.emulator.lifecycle import free_port
-
-
-@contextmanager
-def emulator_process(extra: list[str] | None = None) -> Iterator[str]:
-    """An emulator in its own process, as users run it, so client and server don't share
-    one interpreter lock."""
-    port = free_port("127.0.0.1")
-    flags = extra or ["--lag-ms", "50", "--jitter-ms", "10"]
-    process = subprocess.Popen([sys.executable, "-m", "gtbench", "local", "serve", "--port",
-                                str(port), "--replica-delay-s", "0", *flags],
-                               stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/_gtbench/status", timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise
-            time.sleep(0.1)
-    try:
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def main() -> None:

@@ -50,3 +50,15 @@ def make_table(client: Any, name: str = "t", *, billing: str = "PAY_PER_REQUEST"
         AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"},
                               {"AttributeName": "SK", "AttributeType": "S"}],
         **extra)
+
+
+def run_cli(url: str, *args: str, regions: str = "us-west-2,eu-west-1") -> Any:
+    """Invoke the full CLI in-process against the emulator at ``url``."""
+    from click.testing import CliRunner
+
+    from gtbench.cli import cli, provision, race
+
+    provision.register(cli)
+    race.register(cli)
+    return CliRunner().invoke(cli, [*args, "--endpoint-url", url, "--regions", regions],
+                              catch_exceptions=False)

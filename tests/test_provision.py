@@ -17,7 +17,7 @@ from gtbench.emulator.lifecycle import free_port
 from gtbench.emulator.server import EmulatorServer
 from gtbench.errors import GtbenchError
 from gtbench.regions import Settings, open_regions
-from tests.helpers import control, key, make_table, wait_until
+from tests.helpers import control, key, make_table, run_cli, wait_until
 
 A, B, C = "us-west-2", "eu-west-1", "ap-northeast-1"
 Client = Callable[[str], Any]
@@ -25,8 +25,8 @@ provision_cli.register(cli)
 
 
 def run(emulator: EmulatorServer, *args: str, regions: str = f"{A},{B}") -> Result:
-    return CliRunner().invoke(cli, [*args, "--endpoint-url", emulator.url, "--regions", regions],
-                              catch_exceptions=False)
+    result: Result = run_cli(emulator.url, *args, regions=regions)
+    return result
 
 
 def one_error_line(result: Result) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from botocore.stub import ANY, Stubber
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from gtbench import analysis
 from gtbench.cli import cli
@@ -19,7 +19,7 @@ from gtbench.emulator.server import EmulatorServer
 from gtbench.history import Op
 from gtbench.race import cloudwatch_latency
 from gtbench.regions import AWS, Regions, Settings
-from tests.helpers import control
+from tests.helpers import control, run_cli
 
 A, B, C = "us-west-2", "eu-west-1", "ap-northeast-1"
 Client = Callable[[str], Any]
@@ -28,8 +28,8 @@ race_cli.register(cli)
 
 
 def run(emulator: EmulatorServer, *args: str, regions: str = f"{A},{B}") -> Result:
-    return CliRunner().invoke(cli, [*args, "--endpoint-url", emulator.url, "--regions", regions],
-                              catch_exceptions=False)
+    result: Result = run_cli(emulator.url, *args, regions=regions)
+    return result
 
 
 def test_every_true_lag_lies_inside_its_bound(emulator: EmulatorServer) -> None:
