@@ -24,3 +24,4 @@ class Op:
     result: str = "ok"
     value: int | None = None  # the value written, or the value a read saw (None: absent)
     process: int = 0  # which writer or poller made the call
+    write_id: str | None = None  # the write's identity, or the identity a read saw

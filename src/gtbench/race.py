@@ -9,19 +9,15 @@ Every call is recorded as an ``Op`` on one monotonic clock; the bound comes from
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from gtbench import analysis, provision
+from gtbench import analysis, polling, provision, truth
 from gtbench.analysis import LagBound
 from gtbench.errors import GtbenchError
 from gtbench.history import Op
@@ -110,35 +106,6 @@ def round_trip_s(client: Any, table: str, samples: int = 15) -> float:
     return analysis.percentile(times, 50)
 
 
-def _poller(client: Any, table: str, region: str, key: dict[str, Any], value: int,
-            index: int, first_send: float, interval_s: float, deadline: float,
-            seen: threading.Event) -> list[Op]:
-    ops: list[Op] = []
-    next_send = first_send
-    while not seen.is_set():
-        pause = next_send - time.perf_counter()
-        if pause > 0:
-            time.sleep(pause)
-        if seen.is_set() or time.perf_counter() > deadline:
-            break
-        sent = time.perf_counter_ns()
-        try:
-            response = client.get_item(TableName=table, Key=key, ConsistentRead=True,
-                                       ProjectionExpression="Bookmark")
-        except (ClientError, BotoCoreError):
-            ops.append(Op(region, "read", sent, time.perf_counter_ns(), "fail", None, index))
-        else:
-            received = time.perf_counter_ns()
-            item = response.get("Item")
-            got = int(item["Bookmark"]["N"]) if item and "Bookmark" in item else None
-            ops.append(Op(region, "read", sent, received, "ok", got, index))
-            if got == value:
-                seen.set()
-                break
-        next_send += interval_s
-    return ops
-
-
 def run_trial(regions: Regions, table: str, pair: tuple[str, str], index: int, run_id: str,
               plan: RacePlan, pool: ThreadPoolExecutor) -> Trial:
     source, target = pair
@@ -152,10 +119,15 @@ def run_trial(regions: Regions, table: str, pair: tuple[str, str], index: int, r
     write = Op(source, "write", sent, acked, "ok", value)
     seen = threading.Event()
     start = acked / analysis.NS
-    deadline = start + plan.timeout_s
-    futures = [pool.submit(_poller, reader, table, target, key, value, k,
-                           start + k * plan.interval_s / plan.pollers, plan.interval_s,
-                           deadline, seen) for k in range(plan.pollers)]
+
+    def on_read(op: Op) -> None:
+        if op.value == value:
+            seen.set()
+
+    futures = [pool.submit(polling.poll, reader, table, target, key, process=k,
+                           first_send=start + k * plan.interval_s / plan.pollers,
+                           interval_s=plan.interval_s, deadline=start + plan.timeout_s,
+                           stop=seen, on_read=on_read) for k in range(plan.pollers)]
     reads = sorted((op for f in futures for op in f.result()), key=lambda op: op.sent_ns)
     return Trial(index, source, target, sk, value, write, reads,
                  analysis.lag_bound(write, reads, value))
@@ -183,32 +155,18 @@ def run_race(regions: Regions, settings: Settings, plan: RacePlan,
 
 
 def attach_ground_truth(result: RaceResult, endpoint_url: str, table: str) -> None:
-    """Each trial's true lag, from the emulator's replication log (waits for late ones)."""
-    deadline = time.monotonic() + result.plan.timeout_s + 5
+    """Each trial's true lag, from the emulator's replication log."""
     wanted = {(t.sk, t.from_region, t.to_region): t for t in result.trials}
-    while True:
-        url = (f"{endpoint_url}/_gtbench/replications?table={table}"
-               f"&since={result.started_at - 1}")
-        try:
-            with urllib.request.urlopen(url, timeout=10) as response:
-                rows = json.loads(response.read())["replications"]
-        except (OSError, ValueError, KeyError):
-            return  # not a gtbench emulator (plain moto, say): no ground truth to attach
-        pending = False
-        for row in rows:
-            trial = wanted.get((row["key"].get("SK", {}).get("S"), row["source_region"],
-                                row["target_region"]))
-            if trial is None:
-                continue
-            if row["applied_at"] is None:
-                pending = True
-            elif row["outcome"] == "applied":
-                trial.true_lag_s = row["applied_at"] - row["written_at"]
-        # Timed-out trials' deliveries may still be pending (e.g. paused): don't wait on them.
-        if not pending or all(t.true_lag_s is not None for t in wanted.values()
-                              if not t.timed_out) or time.monotonic() > deadline:
-            return
-        time.sleep(0.05)
+    # A timed-out trial's delivery may never settle (paused replication): don't wait on it.
+    waited = {k for k, t in wanted.items() if not t.timed_out}
+    rows = truth.settled(
+        endpoint_url, table, result.started_at - 1,
+        lambda r: (truth.sort_key_of(r), r["source_region"], r["target_region"]) in waited,
+        timeout_s=result.plan.timeout_s + 5)
+    for row in rows or []:
+        trial = wanted[(str(truth.sort_key_of(row)), row["source_region"], row["target_region"])]
+        if row["outcome"] == "applied":
+            trial.true_lag_s = row["applied_at"] - row["written_at"]
 
 
 def cloudwatch_latency(regions: Regions, table: str, source: str, target: str, start: float,

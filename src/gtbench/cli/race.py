@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
-from gtbench import race, report
+from gtbench import race
 from gtbench.cli.options import settings_from, target_options
 from gtbench.cli.provision import connect
 from gtbench.errors import UsageError
 from gtbench.regions import AWS
+from gtbench.report import race as report
 from gtbench.terminal import Terminal
 
 

@@ -1,8 +1,4 @@
-"""Turn result documents (the JSON contract) into terminal output.
-
-Rendering works from the document, not the live objects, so a saved result
-renders exactly as the live run did.
-"""
+"""The race's result document and its terminal rendering."""
 
 from __future__ import annotations
 
@@ -12,8 +8,8 @@ from rich.table import Table
 from rich.text import Text
 
 from gtbench import __version__, analysis
-
-FORMAT_VERSION = 1
+from gtbench.report import FORMAT_VERSION
+from gtbench.report.common import histogram_text, plain, seconds
 
 
 def race_document(result: Any, settings: Any, endpoint_url: str | None,
@@ -52,14 +48,6 @@ def race_document(result: Any, settings: Any, endpoint_url: str | None,
                     "p90_s": overall.p90_s, "p99_s": overall.p99_s, "max_s": overall.max_s,
                     "pairs": pairs},
     }
-
-
-def seconds(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f} s"
-
-
-def plain(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
 
 
 def trial_line(trial: dict[str, Any]) -> str:
@@ -124,15 +112,3 @@ def race_sentence(p: dict[str, Any]) -> str:
     timed_out = f", {p['timed_out']} timed out" if p["timed_out"] else ""
     return (f"{p['to_region']} saw the write from {p['from_region']} after "
             f"{p['p50_s']:.2f} s at the median ({p['trials']} trials{timed_out}).")
-
-
-def histogram_text(values: list[float], title: str, width: int = 40) -> Text:
-    text = Text(f"{title}: lag histogram\n")
-    bins = analysis.histogram(values)
-    top = max((c for _, _, c in bins), default=0)
-    for low, high, count in bins:
-        bar = "█" * (round(width * count / top) if top else 0)
-        text.append(f"  {low:7.3f} to {high:7.3f} s │ ")
-        text.append(bar, style="cyan")
-        text.append(f" {count}\n")
-    return text

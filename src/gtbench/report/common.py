@@ -1,0 +1,30 @@
+"""Small renderers shared by every experiment's report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+
+from gtbench import analysis
+
+
+def seconds(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f} s"
+
+
+def plain(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def histogram_text(values: Sequence[float], title: str, width: int = 40,
+                   what: str = "lag") -> Text:
+    text = Text(f"{title}: {what} histogram\n")
+    bins = analysis.histogram(values)
+    top = max((c for _, _, c in bins), default=0)
+    for low, high, count in bins:
+        bar = "█" * (round(width * count / top) if top else 0)
+        text.append(f"  {low:7.3f} to {high:7.3f} s │ ")
+        text.append(bar, style="cyan")
+        text.append(f" {count}\n")
+    return text

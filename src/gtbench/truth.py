@@ -1,0 +1,47 @@
+"""The local emulator's ground truth: what it replicated, when, and with what outcome.
+
+Only gtbench's emulator has this log; every function returns None elsewhere
+(plain moto, AWS), and callers then rely on their own measurements alone.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+Row = dict[str, Any]
+
+
+def replications(endpoint_url: str, table: str, since: float) -> list[Row] | None:
+    """Every delivery of a write to ``table`` made at or after ``since`` (wall clock)."""
+    query = urllib.parse.urlencode({"table": table, "since": since})
+    try:
+        with urllib.request.urlopen(f"{endpoint_url}/_gtbench/replications?{query}",
+                                    timeout=10) as response:
+            rows: list[Row] = json.loads(response.read())["replications"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return rows
+
+
+def settled(endpoint_url: str, table: str, since: float, wanted: Callable[[Row], bool],
+            timeout_s: float) -> list[Row] | None:
+    """The wanted rows once none is still in flight, or as they stand at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = replications(endpoint_url, table, since)
+        if rows is None:
+            return None
+        mine = [r for r in rows if wanted(r)]
+        if all(r["applied_at"] is not None for r in mine) or time.monotonic() > deadline:
+            return mine
+        time.sleep(0.02)
+
+
+def sort_key_of(row: Row) -> str | None:
+    sk: str | None = row["key"].get("SK", {}).get("S")
+    return sk
