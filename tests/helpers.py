@@ -56,9 +56,10 @@ def run_cli(url: str, *args: str, regions: str = "us-west-2,eu-west-1") -> Any:
     """Invoke the full CLI in-process against the emulator at ``url``."""
     from click.testing import CliRunner
 
-    from gtbench.cli import cli, provision, race
+    from gtbench.cli import cli, conflict, provision, race
 
     provision.register(cli)
     race.register(cli)
+    conflict.register(cli)
     return CliRunner().invoke(cli, [*args, "--endpoint-url", url, "--regions", regions],
                               catch_exceptions=False)

@@ -36,6 +36,20 @@ class Terminal:
     def warn(self, message: str) -> None:
         self.err.print(f"[yellow]warning:[/] {message}", highlight=False)
 
+    def save(self, document: Any, path: str | None) -> None:
+        """A result document to ``path``; ``-`` means stdout (claimed with stdout_is_data)."""
+        import json
+        from pathlib import Path
+
+        if not path:
+            return
+        text = json.dumps(document, indent=2) + "\n"
+        if path == "-":
+            self.write_data(text)
+        else:
+            Path(path).write_text(text)
+            self.note(f"wrote {path}")
+
     def write_data(self, text: str) -> None:
         """Raw data (JSON) to the real stdout, unstyled."""
         import sys

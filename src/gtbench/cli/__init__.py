@@ -55,15 +55,17 @@ def cli() -> None:
       gtbench setup        create the global table and seed the workshop data
       gtbench status       see every replica and whether they agree
       gtbench race         time replication, with a rigorous bound on each lag
+      gtbench conflict     write one item in two regions at once: last writer wins
       gtbench teardown     remove what setup created
       gtbench local --help the emulator: lag, ground truth, start and stop
     """
 
 
 def main() -> None:
-    from gtbench.cli import local, provision, race
+    from gtbench.cli import conflict, local, provision, race
 
     local.register(cli)
     provision.register(cli)
     race.register(cli)
+    conflict.register(cli)
     cli.main(prog_name="gtbench")

@@ -53,3 +53,8 @@ def settings_from(target: str, endpoint_url: str | None, regions: tuple[str, ...
 
 yes_option = click.option("--yes", "-y", is_flag=True,
                           help="Do not ask for confirmation (for scripts).")
+
+json_option = click.option(
+    "--json", "json_path", metavar="PATH",
+    help="Write the result document (its shape is in the README) to PATH; '-' writes it to "
+         "stdout and everything else to stderr. `gtbench report PATH` shows it again.")

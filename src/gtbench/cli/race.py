@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import click
 
 from gtbench import race
-from gtbench.cli.options import settings_from, target_options
+from gtbench.cli.options import json_option, settings_from, target_options
 from gtbench.cli.provision import connect
 from gtbench.errors import UsageError
 from gtbench.regions import AWS
@@ -34,9 +31,7 @@ from gtbench.terminal import Terminal
 @click.option("--cloudwatch", is_flag=True,
               help="On AWS, also fetch CloudWatch ReplicationLatency for each pair over the "
                    "run's window (it is published per minute, and only when non-zero).")
-@click.option("--json", "json_path", metavar="PATH",
-              help="Write the result document to PATH ('-' for stdout; all else goes to "
-                   "stderr).")
+@json_option
 def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...], table: str,
                  profile: str | None, trials: int, from_region: str | None,
                  to_regions: tuple[str, ...], pollers: int, interval_ms: float,
@@ -79,11 +74,7 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     document = report.race_document(result, settings, client_regions.endpoint_url, metrics)
     for renderable in report.race_tables(document):
         terminal.print(renderable)
-    if json_path == "-":
-        terminal.write_data(json.dumps(document, indent=2) + "\n")
-    elif json_path:
-        Path(json_path).write_text(json.dumps(document, indent=2) + "\n")
-        terminal.note(f"wrote {json_path}")
+    terminal.save(document, json_path)
 
 
 def register(cli: click.Group) -> None:

@@ -1,0 +1,165 @@
+"""gtbench conflict on the emulator: who wins, what vanishes, what a counter loses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from gtbench import analysis
+from gtbench.emulator.replication import LagModel
+from gtbench.emulator.server import EmulatorServer
+from gtbench.history import Op
+from tests.helpers import run_cli
+
+A, B = "us-west-2", "eu-west-1"
+REQUIRED_TRIAL_KEYS = {"offset_ms", "writes", "converged", "final_value", "winner_region",
+                       "later_write_won", "converge_s", "loser_seen_remotely", "timeline"}
+
+
+def conflict(emulator: EmulatorServer, *args: str) -> dict[str, Any]:
+    result = run_cli(emulator.url, "conflict", "--json", "-", "--no-timelines", *args)
+    assert result.exit_code == 0, result.stderr
+    document: dict[str, Any] = json.loads(result.stdout)
+    assert document["experiment"] == "conflict" and document["target"] == "local"
+    return document
+
+
+@pytest.fixture
+def table(emulator: EmulatorServer) -> EmulatorServer:
+    assert run_cli(emulator.url, "setup").exit_code == 0
+    return emulator
+
+
+@pytest.mark.parametrize(("offset", "later"), [("30", B), ("-30", A)])
+def test_a_later_write_inside_the_lag_wins_everywhere_and_the_other_vanishes(
+        table: EmulatorServer, offset: str, later: str) -> None:
+    # 30 ms is well above the staging skew (< 2 ms) and well below the 300 ms lag.
+    table.app.replicator.lag = LagModel(300, 20)
+    document = conflict(table, "--trials", "3", "--offset-ms", offset)
+    earlier = A if later == B else B
+    assert document["ground_truth"] is True
+    for t in document["trials"]:
+        assert set(t) >= REQUIRED_TRIAL_KEYS, t.keys()
+        assert t["converged"] and t["winner_region"] == later, t
+        assert t["later_write_won"] is True
+        winner = next(w for w in t["writes"] if w["region"] == later)
+        assert t["final_value"] == winner["value"]
+        assert t["loser_seen_remotely"] is False  # overwritten as if it never happened
+        assert t["loser_delivered"] is False  # ground truth agrees: superseded on arrival
+        # What each region showed last is the winner's value.
+        last = {r: [e for e in t["timeline"] if e["region"] == r][-1]["value"] for r in (A, B)}
+        assert last == {A: winner["value"], B: winner["value"]}
+        assert 0.2 < t["disagreed_s"] < 0.6
+        assert t["converge_low_s"] <= t["converge_s"] <= t["converge_high_s"]
+    s = document["summary"]
+    assert (s["trials"], s["converged"], s["lww_held"], s["lww_violated"], s["too_close"]) \
+        == (3, 3, 3, 0, 0)
+    assert s["earlier_discarded_unseen"] == 3
+    assert earlier not in {t["winner_region"] for t in document["trials"]}
+
+
+def test_an_offset_above_the_lag_is_no_conflict_the_earlier_write_is_seen_first(
+        table: EmulatorServer) -> None:
+    document = conflict(table, "--trials", "3", "--offset-ms", "300")  # lag 40 +- 10 ms
+    for t in document["trials"]:
+        first = next(w for w in t["writes"] if w["region"] == A)
+        second = next(w for w in t["writes"] if w["region"] == B)
+        assert t["winner_region"] == B and t["later_write_won"] is True
+        assert t["loser_seen_remotely"] is True and t["loser_delivered"] is True
+        in_b = [e for e in t["timeline"] if e["region"] == B and e["value"] is not None]
+        assert in_b[0]["value"] == first["value"]  # B showed A's write before its own
+        assert in_b[0]["t"] < second["sent"]
+    assert document["summary"]["earlier_discarded_unseen"] == 0
+
+
+def test_a_sweep_reports_each_offset(table: EmulatorServer) -> None:
+    table.app.replicator.lag = LagModel(150, 10)
+    document = conflict(table, "--trials", "2", "--offsets", "0,400")
+    rows = {o["offset_ms"]: o for o in document["summary"]["offsets"]}
+    assert set(rows) == {0.0, 400.0}
+    assert rows[0.0]["earlier_discarded_unseen"] == 2
+    assert rows[400.0]["earlier_discarded_unseen"] == 0
+    assert 0.1 < rows[400.0]["median_winner_lag_s"] < 0.25
+
+
+def test_increments_are_lost_when_the_lag_outlasts_the_writes(table: EmulatorServer) -> None:
+    table.app.replicator.lag = LagModel(400, 20)
+    document = conflict(table, "--mode", "increment", "--trials", "2", "--increments", "4",
+                        "--pace-ms", "20")
+    for t in document["trials"]:
+        inc = t["increment"]
+        assert inc["updates"] == 8 and inc["expected"] == 0  # four +1, four -1
+        assert inc["lost_updates"] == 4  # one region's whole run overwritten
+        assert inc["final"] == t["final_value"] in (4, -4)
+    s = document["summary"]
+    assert (s["updates"], s["lost_updates"], s["expected"]) == (16, 8, 0)
+
+
+def test_sequential_increments_lose_nothing(table: EmulatorServer) -> None:
+    # Each region's run finishes and replicates (40 ms lag) before the other's starts.
+    document = conflict(table, "--mode", "increment", "--same-sign", "--trials", "1",
+                        "--increments", "3", "--pace-ms", "5", "--offset-ms", "400")
+    (t,) = document["trials"]
+    assert t["increment"]["lost_updates"] == 0
+    assert t["increment"]["final"] == t["increment"]["expected"] == 6
+
+
+def test_the_live_display_shows_timelines_and_says_who_won(table: EmulatorServer) -> None:
+    result = run_cli(table.url, "conflict", "--trials", "1")
+    assert result.exit_code == 0, result.stderr
+    assert "trial 1 · eu-west-1 sends 0 ms after us-west-2" in result.stdout
+    assert "✎ write" in result.stdout
+    assert "won in both regions" in result.stdout
+    assert "last-writer-wins per offset" in result.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--between", A], "--between needs two different regions"),
+    (["--between", f"{A},ap-south-1"], "ap-south-1 is not one of --regions"),
+    (["--offsets", "0,soon"], "is not a comma-separated list of milliseconds"),
+])
+def test_bad_input_is_one_line(emulator: EmulatorServer, args: list[str], message: str) -> None:
+    result = run_cli(emulator.url, "conflict", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_missing_table_is_one_line(emulator: EmulatorServer) -> None:
+    result = run_cli(emulator.url, "conflict")
+    assert result.exit_code == 1
+    assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- the verdict, from hand-made histories --------------------------------------------
+
+
+def op(region: str, sent: int, received: int, write_id: str | None, kind: str = "read",
+       value: int | None = None) -> Op:
+    return Op(region, kind, sent * 1_000_000, received * 1_000_000, "ok", value, 0, write_id)
+
+
+def test_the_order_of_two_writes_is_known_only_when_their_windows_do_not_overlap() -> None:
+    a, b = op(A, 0, 10, "a", "write"), op(B, 5, 15, "b", "write")
+    assert analysis.order(b, a) is None
+    c = op(B, 11, 20, "c", "write")
+    assert analysis.order(c, a) is True and analysis.order(a, c) is False
+    assert analysis.order(b, a, {"a": 2.0, "b": 1.0}) is False  # ground truth decides
+
+
+def test_an_earlier_write_that_wins_is_reported_as_a_violation() -> None:
+    writes = [op(A, 0, 10, "a", "write", 1), op(B, 100, 110, "b", "write", 2)]
+    reads = [op(A, 20, 22, "a"), op(B, 120, 122, "b"), op(B, 300, 302, "a"),
+             op(A, 310, 312, "a")]
+    v = analysis.conflict_verdict(writes, reads)
+    assert v.converged and v.winner_region == A and v.later_write_won is False
+    assert v.loser_write == "b" and v.loser_seen_remotely is False
+
+
+def test_regions_that_never_agree_have_no_winner() -> None:
+    writes = [op(A, 0, 10, "a", "write", 1), op(B, 0, 10, "b", "write", 2)]
+    reads = [op(A, 20, 22, "a"), op(B, 20, 22, "b"), op(A, 900, 902, "a"),
+             op(B, 900, 902, "b")]
+    v = analysis.conflict_verdict(writes, reads)
+    assert not v.converged and v.winner_region is None and v.later_write_won is None
