@@ -141,31 +141,36 @@ def run_race(regions: Regions, settings: Settings, plan: RacePlan,
                                for r in readers})
     run_id = f"{int(time.time())}-{secrets.token_hex(3)}"
     result.started_at = time.time()
+    local = settings.target == LOCAL and regions.endpoint_url is not None
     with ThreadPoolExecutor(max_workers=plan.pollers, thread_name_prefix="poller") as pool:
         for index in range(plan.trials):
             for pair in plan.pairs:
+                since = time.time() - 1
                 trial = run_trial(regions, settings.table, pair, index, run_id, plan, pool)
+                if local:  # at once, so the live line shows the true lag too
+                    attach_ground_truth([trial], str(regions.endpoint_url), settings.table,
+                                        since, plan.timeout_s)
                 result.trials.append(trial)
                 if on_trial is not None:
                     on_trial(trial)
     result.ended_at = time.time()
-    if settings.target == LOCAL and regions.endpoint_url:
-        attach_ground_truth(result, regions.endpoint_url, settings.table)
     return result
 
 
-def attach_ground_truth(result: RaceResult, endpoint_url: str, table: str) -> None:
+def attach_ground_truth(trials: Sequence[Trial], endpoint_url: str, table: str, since: float,
+                        timeout_s: float) -> None:
     """Each trial's true lag, from the emulator's replication log."""
-    wanted = {(t.sk, t.from_region, t.to_region): t for t in result.trials}
+    wanted = {(t.sk, t.from_region, t.to_region): t for t in trials}
     # A timed-out trial's delivery may never settle (paused replication): don't wait on it.
     waited = {k for k, t in wanted.items() if not t.timed_out}
     rows = truth.settled(
-        endpoint_url, table, result.started_at - 1,
+        endpoint_url, table, since,
         lambda r: (truth.sort_key_of(r), r["source_region"], r["target_region"]) in waited,
-        timeout_s=result.plan.timeout_s + 5)
+        timeout_s=timeout_s)
     for row in rows or []:
-        trial = wanted[(str(truth.sort_key_of(row)), row["source_region"], row["target_region"])]
-        if row["outcome"] == "applied":
+        trial = wanted.get((str(truth.sort_key_of(row)), row["source_region"],
+                            row["target_region"]))
+        if trial is not None and row["outcome"] == "applied":
             trial.true_lag_s = row["applied_at"] - row["written_at"]
 
 

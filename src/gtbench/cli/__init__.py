@@ -52,20 +52,24 @@ def cli() -> None:
 
     \b
     A first session:
+      gtbench demo         all of it on the emulator in a minute, explained
       gtbench setup        create the global table and seed the workshop data
       gtbench status       see every replica and whether they agree
       gtbench race         time replication, with a rigorous bound on each lag
       gtbench conflict     write one item in two regions at once: last writer wins
+      gtbench report FILE  show a saved result again, as Markdown or a figure
       gtbench teardown     remove what setup created
       gtbench local --help the emulator: lag, ground truth, start and stop
     """
 
 
 def main() -> None:
-    from gtbench.cli import conflict, local, provision, race
+    from gtbench.cli import conflict, demo, local, provision, race, report
 
     local.register(cli)
     provision.register(cli)
     race.register(cli)
     conflict.register(cli)
+    report.register(cli)
+    demo.register(cli)
     cli.main(prog_name="gtbench")

@@ -263,7 +263,8 @@ def summary_sentence(document: dict[str, Any]) -> str:
     lag = s["median_winner_lag_s"]
     if len(s["offsets"]) > 1 and lag is not None:
         sentence += (f" The conflict window tracks the replication lag (median {lag:.2f} s): "
-                     "an earlier write sent less than that before a rival vanished unseen.")
+                     "an earlier write vanished unseen whenever its rival was sent less than "
+                     "that after it.")
     elif s["earlier_discarded_unseen"]:
         sentence += (f" The earlier write vanished unseen outside its own region in "
                      f"{s['earlier_discarded_unseen']} of {s['trials']}, as if it never "

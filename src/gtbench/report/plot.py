@@ -1,0 +1,125 @@
+"""Figures from result documents (matplotlib, the optional ``plot`` extra)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gtbench import analysis
+from gtbench.errors import GtbenchError
+
+COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red")
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError:
+        raise GtbenchError("--png needs matplotlib",
+                           hint="install it with: pip install 'gtbench[plot]'") from None
+    matplotlib.use("Agg")  # files only: no display needed, none opened
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def race_figure(document: dict[str, Any]) -> Any:
+    """Per pair: a histogram and a CDF of the lag with p50 and p99, and every bound."""
+    plt = _pyplot()
+    pairs = document["summary"]["pairs"]
+    fig, axes = plt.subplots(len(pairs), 3, figsize=(15, 4 * len(pairs)), squeeze=False)
+    for row, p in zip(axes, pairs, strict=True):
+        name = f"{p['from_region']} → {p['to_region']}"
+        trials = [t for t in document["trials"]
+                  if (t["from_region"], t["to_region"]) == (p["from_region"], p["to_region"])]
+        done = [t for t in trials if t["lag_s"] is not None]
+        lags = sorted(t["lag_s"] for t in done)
+        hist, cdf, bars = row
+        if lags:
+            hist.hist(lags, bins=min(20, max(5, len(lags) // 2)), color=COLORS[0], alpha=0.8)
+            cdf.step(lags, [(i + 1) / len(lags) for i in range(len(lags))], where="post",
+                     color=COLORS[0])
+            for q, style in ((50, "--"), (99, ":")):
+                value = analysis.percentile(lags, q)
+                for ax in (hist, cdf):
+                    ax.axvline(value, color="black", linestyle=style,
+                               label=f"p{q} {value:.3f} s")
+        hist.set(title=f"{name}: lag histogram", xlabel="lag (s)", ylabel="trials")
+        cdf.set(title=f"{name}: CDF", xlabel="lag (s)", ylabel="share of trials", ylim=(0, 1.02))
+        if lags:
+            hist.legend(loc="best")
+            cdf.legend(loc="best")
+        xs = [t["index"] + 1 for t in done]
+        ys = [t["lag_s"] for t in done]
+        low = [t["lag_s"] - t["lag_low_s"] for t in done]
+        high = [t["lag_high_s"] - t["lag_s"] for t in done]
+        bars.errorbar(xs, ys, yerr=[low, high], fmt="o", ms=3, capsize=2, color=COLORS[0],
+                      label="measured bound")
+        truth = [(t["index"] + 1, t["true_lag_s"]) for t in trials if t["true_lag_s"] is not None]
+        if truth:
+            bars.plot(*zip(*truth, strict=True), "x", color=COLORS[3],
+                      label="emulator's true lag")
+        bars.set(title=f"{name}: each trial's bound", xlabel="trial", ylabel="lag (s)")
+        bars.legend(loc="best")
+    fig.suptitle(f"replication lag · {document['table']} on {document['target']}")
+    fig.tight_layout()
+    return fig
+
+
+def _timeline(ax: Any, trial: dict[str, Any], writers: list[str]) -> None:
+    end = max([e["t"] for e in trial["timeline"]] + [w["acked"] for w in trial["writes"]])
+    for color, region in zip(COLORS, writers, strict=False):
+        points = [e for e in trial["timeline"] if e["region"] == region]
+        if points:
+            # Each state lasts until the next; the last one until the trial's end.
+            xs = [e["t"] * 1000 for e in points] + [end * 1050]
+            ys = [e["value"] if e["value"] is not None else float("nan") for e in points]
+            ax.step(xs, [*ys, ys[-1]], where="post", color=color, label=f"{region} shows")
+        for w in (w for w in trial["writes"] if w["region"] == region):
+            ax.axvline(w["sent"] * 1000, color=color, alpha=0.4, linestyle="--")
+            ax.plot([w["sent"] * 1000], [w["value"]], marker="v", color=color, ms=8)
+    verdict = (f"{trial['winner_region']} won" if trial["converged"] else "did not converge")
+    ax.set(title=f"trial {trial['index'] + 1}, offset {trial['offset_ms']:g} ms: {verdict}",
+           xlabel="ms after the release", ylabel="Bookmark")
+    ax.legend(loc="best", fontsize="small")
+
+
+def conflict_figure(document: dict[str, Any]) -> Any:
+    """A sweep: share of earlier writes lost unseen against the offset, beside the lag.
+    Otherwise: the first trials' timelines, per region, with the writes marked (▼)."""
+    plt = _pyplot()
+    writers = document["writers"]
+    offsets = document["summary"]["offsets"]
+    if len(offsets) > 1:
+        fig, (sweep, first) = plt.subplots(1, 2, figsize=(15, 5))
+        xs = [o["offset_ms"] for o in offsets]
+        share = [o["earlier_discarded_unseen"] / o["trials"] if o["trials"] else 0.0
+                 for o in offsets]
+        sweep.plot(xs, share, "o-", color=COLORS[0], label="earlier write lost unseen")
+        lags = sorted(t["winner_lag_s"] * 1000 for t in document["trials"]
+                      if t["winner_lag_s"] is not None)
+        if lags:
+            grid = [min(xs) + i * (max(xs) - min(xs)) / 200 for i in range(201)]
+            sweep.plot(grid, [sum(lag > g for lag in lags) / len(lags) for g in grid], "--",
+                       color=COLORS[1], label="share of measured lags above the offset")
+            median = analysis.percentile(lags, 50)
+            sweep.axvline(median, color="black", linestyle=":",
+                          label=f"median replication lag {median:.0f} ms")
+        sweep.set(title="the conflict window", xlabel="offset between the writes (ms)",
+                  ylabel="share of trials", ylim=(-0.02, 1.05))
+        sweep.legend(loc="best")
+        _timeline(first, document["trials"][0], writers)
+    else:
+        shown = document["trials"][:4]
+        fig, axes = plt.subplots(len(shown), 1, figsize=(12, 3.2 * len(shown)), squeeze=False)
+        for ax, trial in zip(axes[:, 0], shown, strict=True):
+            _timeline(ax, trial, writers)
+    fig.suptitle(f"concurrent writes, {document['mode']} · {writers[0]} and {writers[1]}")
+    fig.tight_layout()
+    return fig
+
+
+def save_png(document: dict[str, Any], path: str) -> None:
+    figure = (race_figure(document) if document["experiment"] == "race"
+              else conflict_figure(document))
+    figure.savefig(path, dpi=110)
+    _pyplot().close(figure)

@@ -1,0 +1,133 @@
+"""gtbench report, demo and the examples: saved results render as the live run did."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gtbench.emulator.server import EmulatorServer
+from gtbench.report import FORMAT_VERSION
+from tests.helpers import run_cli
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+RESULTS = sorted(EXAMPLES.glob("*.json"))
+
+
+def report(*args: str) -> Any:
+    from click.testing import CliRunner
+
+    from gtbench.cli import cli
+    from gtbench.cli import report as report_cli
+
+    report_cli.register(cli)
+    return CliRunner().invoke(cli, ["report", *args], catch_exceptions=False)
+
+
+def test_there_is_an_example_of_each_experiment_and_mode() -> None:
+    kinds = {(d["experiment"], d.get("mode"), len(d["settings"].get("offsets_ms", [0])) > 1)
+             for d in (json.loads(p.read_text()) for p in RESULTS)}
+    assert kinds == {("race", None, False), ("conflict", "overwrite", False),
+                     ("conflict", "overwrite", True), ("conflict", "increment", False)}
+
+
+@pytest.mark.parametrize("path", RESULTS, ids=lambda p: p.stem)
+def test_every_example_renders_in_the_terminal_and_as_markdown(path: Path) -> None:
+    result = report(str(path))
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(path.read_text())
+    heading = ("replication lag in seconds" if document["experiment"] == "race"
+               else "last-writer-wins per offset")
+    assert heading in result.stdout
+    markdown = report(str(path), "--markdown")
+    assert markdown.exit_code == 0
+    assert markdown.stdout.startswith("**") and "| --- |" in markdown.stdout
+    rows = [line for line in markdown.stdout.splitlines() if line.startswith("| ")]
+    expected = (len(document["summary"]["pairs"]) if document["experiment"] == "race"
+                else len(document["summary"]["offsets"]))
+    assert len(rows) == 2 + expected  # header, rule, one row per pair or offset
+
+
+@pytest.mark.parametrize("path", RESULTS, ids=lambda p: p.stem)
+def test_every_example_draws_a_png(path: Path, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    out = tmp_path / f"{path.stem}.png"
+    result = report(str(path), "--png", str(out))
+    assert result.exit_code == 0, result.stderr
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+def test_a_missing_plot_extra_gets_a_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import now raises ImportError
+    result = report(str(RESULTS[0]), "--png", str(tmp_path / "x.png"))
+    assert result.exit_code == 1
+    assert "pip install 'gtbench[plot]'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("not json at all", "is not a gtbench result: it is not JSON"),
+    ('{"hello": "world"}', "is not a gtbench result: it has no experiment"),
+    ('[1, 2, 3]', "is not a gtbench result"),
+    (json.dumps({"experiment": "race", "format": FORMAT_VERSION + 1, "trials": []}),
+     f"is result format {FORMAT_VERSION + 1}, newer than this gtbench reads"),
+])
+def test_a_file_that_is_not_a_result_is_one_line(tmp_path: Path, content: str,
+                                                 message: str) -> None:
+    path = tmp_path / "result.json"
+    path.write_text(content)
+    result = report(str(path))
+    assert result.exit_code == 1
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_missing_file_is_one_line(tmp_path: Path) -> None:
+    result = report(str(tmp_path / "absent.json"))
+    assert result.exit_code == 1 and "cannot read" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("experiment", [["race", "--trials", "3", "--interval-ms", "20"],
+                                        ["conflict", "--trials", "2"]])
+def test_a_saved_result_renders_exactly_as_the_live_run(
+        emulator: EmulatorServer, tmp_path: Path, experiment: list[str]) -> None:
+    assert run_cli(emulator.url, "setup").exit_code == 0
+    path = tmp_path / "result.json"
+    live = run_cli(emulator.url, *experiment, "--json", str(path))
+    assert live.exit_code == 0, live.stderr
+    again = report(str(path))
+    assert again.exit_code == 0
+    assert again.stdout == live.stdout
+
+
+def test_the_demo_runs_end_to_end_and_leaves_nothing(emulator: EmulatorServer,
+                                                     tmp_path: Path, ddb: Any) -> None:
+    result = run_cli(emulator.url, "demo", "--save", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    for step in ("1/5 a global table", "2/5 replication lag", "3/5 a conflict",
+                 "4/5 the conflict window", "5/5 lost updates", "cleaning up"):
+        assert step in result.stdout
+    assert result.stdout.count("What it means:") == 5
+    assert "updates were lost" in result.stdout
+    saved = sorted(p.name for p in tmp_path.glob("*.json"))
+    assert saved == ["conflict-increment.json", "conflict-sweep.json", "conflict.json",
+                     "race.json"]
+    assert ddb("us-west-2").list_tables()["TableNames"] == []
+
+
+def test_the_library_example_runs() -> None:
+    spec = importlib.util.spec_from_file_location("library_example", EXAMPLES / "library.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    documents = module.main()
+    assert documents["race"]["summary"]["replicated"] == 5
+    offsets = {o["offset_ms"]: o for o in documents["conflict"]["summary"]["offsets"]}
+    assert offsets[0.0]["lww_held"] == 2 and offsets[400.0]["earlier_discarded_unseen"] == 0
