@@ -18,10 +18,14 @@ from moto import mock_aws
 
 from gtbench.awserrors import describe_aws_error
 from gtbench.cli import cli
+from gtbench.cli import conflict as conflict_cli
 from gtbench.cli import provision as provision_cli
+from gtbench.cli import race as race_cli
 from gtbench.regions import AWS, Regions, Settings
 
 provision_cli.register(cli)
+race_cli.register(cli)
+conflict_cli.register(cli)
 
 
 @pytest.fixture
@@ -61,6 +65,23 @@ def test_teardown_on_aws_asks_before_deleting(aws_env: None) -> None:
     assert "Delete table global-serverless" in result.stderr
     assert "AWS account 123456789012" in result.stderr
     assert result.exit_code != 0 and still_there == ["global-serverless"]
+
+
+@pytest.mark.parametrize(("command", "what"), [
+    (["race", "--trials", "7"], "Write 7 new items under PK=gtbench-race in us-west-2"),
+    (["conflict", "--trials", "3", "--offsets", "0,500"],
+     "Make 12 writes to 6 new items under PK=gtbench-conflict"),
+])
+def test_experiments_on_aws_say_what_they_write_and_ask_first(
+        aws_env: None, command: list[str], what: str) -> None:
+    with mock_aws():
+        result = CliRunner().invoke(cli, [*command, "--target", "aws"], input="n\n")
+        tables = boto3.client("dynamodb", region_name="us-west-2").list_tables()["TableNames"]
+    assert result.exit_code != 0
+    assert what in result.stderr and "AWS account 123456789012" in result.stderr
+    assert "billable" in result.stderr
+    assert "aborted" in result.stderr.strip().splitlines()[-1]
+    assert tables == []
 
 
 def test_no_credentials_is_one_line(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from gtbench.cli.options import json_option, settings_from, target_options
+from gtbench.cli.options import (
+    confirm_billable,
+    json_option,
+    settings_from,
+    target_options,
+    yes_option,
+)
 from gtbench.cli.provision import connect
 from gtbench.errors import UsageError
 from gtbench.terminal import Terminal
@@ -57,12 +63,13 @@ def _offsets(ctx: click.Context, param: click.Parameter, value: str | None
 @click.option("--timelines/--no-timelines", default=True, show_default=True,
               help="Show each trial's timeline, side by side per region.")
 @json_option
+@yes_option
 def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, ...],
                      table: str, profile: str | None, mode: str, trials: int,
                      offset_ms: float, offsets: tuple[float, ...] | None,
                      between: str | None, increments: int, pace_ms: float, same_sign: bool,
                      pollers: int, interval_ms: float, timeout_s: float, timelines: bool,
-                     json_path: str | None) -> None:
+                     json_path: str | None, yes: bool) -> None:
     """Write one item from two regions at once, and watch last-writer-wins decide.
 
     Two writers on warm connections, one per region, are released together; the
@@ -101,7 +108,12 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
     plan = conflict.ConflictPlan((pair[0], pair[1]), offsets_ms, trials, mode, increments,
                                  pace_ms, same_sign, pollers, interval_ms / 1000, timeout_s)
     terminal = Terminal(stdout_is_data=json_path == "-")
-    client_regions, _ = connect(settings, terminal)
+    client_regions, account = connect(settings, terminal)
+    per_trial = 2 * increments if mode == "increment" else 2
+    confirm_billable(settings, account,
+                     f"Make {per_trial * trials * len(offsets_ms)} writes to "
+                     f"{trials * len(offsets_ms)} new items under PK={conflict.CONFLICT_PK} "
+                     f"from {pair[0]} and {pair[1]} and poll both until they agree", yes)
     what = (f"{increments} updates per region, {pace_ms:g} ms apart"
             if mode == "increment" else "one write per region")
     terminal.note(f"staging {trials} trial(s) at offset(s) "

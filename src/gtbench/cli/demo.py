@@ -72,7 +72,7 @@ def demo_command(ctx: click.Context, endpoint_url: str | None, regions: str, tab
         _say(terminal, "2/5 replication lag",
              f"Each trial writes a new bookmark in {first} and reads it in {second} until "
              "it shows, timing both ends on one clock so the lag gets a firm bound.")
-        ctx.invoke(race_command, **common, trials=10, json_path=str(out / "race.json"))
+        ctx.invoke(race_command, **common, trials=10, yes=True, json_path=str(out / "race.json"))
         race = _load(out / "race.json")["summary"]
         stale = sum(t["stale_reads"] for t in _load(out / "race.json")["trials"])
         if race["p50_s"] is not None:

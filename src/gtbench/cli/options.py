@@ -58,3 +58,13 @@ json_option = click.option(
     "--json", "json_path", metavar="PATH",
     help="Write the result document (its shape is in the README) to PATH; '-' writes it to "
          "stdout and everything else to stderr. `gtbench report PATH` shows it again.")
+
+
+def confirm_billable(settings: Settings, account: str | None, what: str, yes: bool) -> None:
+    """On AWS, say what an experiment will write and where, and ask (``--yes`` skips)."""
+    if settings.target != AWS or yes:
+        return
+    click.confirm(f"{what} in table {settings.table}, AWS account {account} "
+                  f"({', '.join(settings.regions)}); the items stay until `gtbench teardown`. "
+                  "This is billable (see Cost in the README). Continue?",
+                  abort=True, err=True)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import click
 
 from gtbench import race
-from gtbench.cli.options import json_option, settings_from, target_options
+from gtbench.cli.options import (
+    confirm_billable,
+    json_option,
+    settings_from,
+    target_options,
+    yes_option,
+)
 from gtbench.cli.provision import connect
 from gtbench.errors import UsageError
 from gtbench.regions import AWS
@@ -32,10 +38,12 @@ from gtbench.terminal import Terminal
               help="On AWS, also fetch CloudWatch ReplicationLatency for each pair over the "
                    "run's window (it is published per minute, and only when non-zero).")
 @json_option
+@yes_option
 def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...], table: str,
                  profile: str | None, trials: int, from_region: str | None,
                  to_regions: tuple[str, ...], pollers: int, interval_ms: float,
-                 timeout_s: float, cloudwatch: bool, json_path: str | None) -> None:
+                 timeout_s: float, cloudwatch: bool, json_path: str | None,
+                 yes: bool) -> None:
     """Write a new bookmark in one region, poll another, and time the replication.
 
     Each trial writes a unique value, then polls the reading region with strongly
@@ -59,7 +67,10 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     if cloudwatch and settings.target != AWS:
         raise UsageError("--cloudwatch needs --target aws")
     terminal = Terminal(stdout_is_data=json_path == "-")
-    client_regions, _ = connect(settings, terminal)
+    client_regions, account = connect(settings, terminal)
+    confirm_billable(settings, account,
+                     f"Write {trials * len(readers)} new items under PK={race.RACE_PK} in "
+                     f"{source} and poll {', '.join(readers)} until each replicates", yes)
     plan = race.RacePlan(tuple((source, r) for r in readers), trials, pollers,
                          interval_ms / 1000.0, timeout_s)
     terminal.note(f"racing {trials} trials per pair: {pollers} pollers every "
