@@ -163,3 +163,30 @@ def test_regions_that_never_agree_have_no_winner() -> None:
              op(B, 900, 902, "b")]
     v = analysis.conflict_verdict(writes, reads)
     assert not v.converged and v.winner_region is None and v.later_write_won is None
+
+
+@pytest.mark.parametrize(("code", "result"), [
+    ("ProvisionedThroughputExceededException", "fail"),  # certainly not applied
+    ("InternalServerError", "info"),  # may or may not have been applied
+    ("AccessDeniedException", None),  # the user's to fix: raised, not recorded
+])
+def test_a_failed_write_is_recorded_by_what_is_known_of_it(code: str,
+                                                            result: str | None) -> None:
+    import boto3
+    from botocore.exceptions import ClientError
+    from botocore.stub import Stubber
+
+    from gtbench import conflict
+
+    client = boto3.client("dynamodb", region_name=A, aws_access_key_id="x",
+                          aws_secret_access_key="x")
+    spec = conflict.WriteSpec(A, f"{A}#0", 0.0, 1234)
+    with Stubber(client) as stubber:
+        stubber.add_client_error("put_item", service_error_code=code)
+        args = (client, "t", {"PK": {"S": "p"}, "SK": {"S": "s"}}, spec, "overwrite", 0, 0.0)
+        if result is None:
+            with pytest.raises(ClientError):
+                conflict._write(*args)
+        else:
+            written = conflict._write(*args)
+            assert (written.result, written.write_id, written.value) == (result, f"{A}#0", None)

@@ -39,6 +39,11 @@ OVERWRITE = "overwrite"
 INCREMENT = "increment"
 SEED = "seed"
 LEAD_S = 0.05  # writers and pollers are ready this long before the release
+# Still failing after botocore's retries: throttled writes certainly did not happen;
+# a server error may or may not have (Jepsen's "info").
+THROTTLED = frozenset({"ThrottlingException", "ProvisionedThroughputExceededException",
+                       "RequestLimitExceeded"})
+UNCERTAIN = frozenset({"InternalServerError", "ServiceUnavailable"})
 
 
 @dataclass(frozen=True)
@@ -178,9 +183,12 @@ def _write(client: Any, table: str, key: dict[str, Any], spec: WriteSpec, mode: 
         # Jepsen's "info": the write may or may not have landed.
         return Op(spec.region, "write", _gate.sent_ns or started, time.perf_counter_ns(),
                   "info", None, process, spec.write_id)
-    except ClientError:
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code not in THROTTLED | UNCERTAIN:
+            raise  # access denied, missing table...: the user's to fix, not a result
         return Op(spec.region, "write", _gate.sent_ns or started, time.perf_counter_ns(),
-                  "fail", None, process, spec.write_id)
+                  "info" if code in UNCERTAIN else "fail", None, process, spec.write_id)
     finally:
         _gate.release_s = None
     acked = time.perf_counter_ns()
@@ -253,11 +261,16 @@ def run_trial(regions: Regions, table: str, plan: ConflictPlan, index: int,
                            interval_s=plan.interval_s, deadline=deadline, stop=stop,
                            on_read=on_read)
                for i, r in enumerate(plan.regions) for k in range(plan.pollers)]
-    with fine_switching():
-        writers = [pool.submit(_writer, regions.client(r), table, key,
-                               [s for s in specs if s.region == r], plan.mode, release, 100 + i)
-                   for i, r in enumerate(plan.regions)]
-        writes = sorted((op for f in writers for op in f.result()), key=lambda o: o.sent_ns)
+    try:
+        with fine_switching():
+            writers = [pool.submit(_writer, regions.client(r), table, key,
+                                   [s for s in specs if s.region == r], plan.mode, release,
+                                   100 + i) for i, r in enumerate(plan.regions)]
+            writes = sorted((op for f in writers for op in f.result()),
+                            key=lambda o: o.sent_ns)
+    except BaseException:
+        stop.set()  # a write raised: release the pollers before the error goes up
+        raise
     acked_at_ns = max(w.received_ns for w in writes)
     acked.set()
     reads = sorted((op for f in readers for op in f.result()), key=lambda o: o.sent_ns)
