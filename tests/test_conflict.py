@@ -119,6 +119,7 @@ def test_the_live_display_shows_timelines_and_says_who_won(table: EmulatorServer
     (["--between", A], "--between needs two different regions"),
     (["--between", f"{A},ap-south-1"], "ap-south-1 is not one of --regions"),
     (["--offsets", "0,soon"], "is not a comma-separated list of milliseconds"),
+    (["--offsets", "0,100", "--offset-ms", "5"], "give --offset-ms or --offsets, not both"),
 ])
 def test_bad_input_is_one_line(emulator: EmulatorServer, args: list[str], message: str) -> None:
     result = run_cli(emulator.url, "conflict", *args)

@@ -38,7 +38,7 @@ def _offsets(ctx: click.Context, param: click.Parameter, value: str | None
                    "workshop's SET Bookmark = Bookmark + :inc, --increments times per region.")
 @click.option("--trials", type=click.IntRange(min=1), default=5, show_default=True,
               help="Trials per offset; each uses a fresh item.")
-@click.option("--offset-ms", type=float, default=0.0, show_default=True,
+@click.option("--offset-ms", type=float, default=None, show_default="0",
               help="How long after the first writer the second sends; negative reverses "
                    "the order.")
 @click.option("--offsets", callback=_offsets, metavar="MS,MS,...",
@@ -66,7 +66,7 @@ def _offsets(ctx: click.Context, param: click.Parameter, value: str | None
 @yes_option
 def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, ...],
                      table: str, profile: str | None, mode: str, trials: int,
-                     offset_ms: float, offsets: tuple[float, ...] | None,
+                     offset_ms: float | None, offsets: tuple[float, ...] | None,
                      between: str | None, increments: int, pace_ms: float, same_sign: bool,
                      pollers: int, interval_ms: float, timeout_s: float, timelines: bool,
                      json_path: str | None, yes: bool) -> None:
@@ -104,7 +104,9 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
     for region in pair:
         if region not in settings.regions:
             raise UsageError(f"{region} is not one of --regions ({','.join(settings.regions)})")
-    offsets_ms = offsets if offsets is not None else (offset_ms,)
+    if offsets is not None and offset_ms is not None:
+        raise UsageError("give --offset-ms or --offsets, not both")
+    offsets_ms = offsets if offsets is not None else (offset_ms or 0.0,)
     plan = conflict.ConflictPlan((pair[0], pair[1]), offsets_ms, trials, mode, increments,
                                  pace_ms, same_sign, pollers, interval_ms / 1000, timeout_s)
     terminal = Terminal(stdout_is_data=json_path == "-")

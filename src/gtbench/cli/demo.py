@@ -89,7 +89,7 @@ def demo_command(ctx: click.Context, endpoint_url: str | None, regions: str, tab
                    json_path=str(out / "conflict.json"))
         c = _load(out / "conflict.json")["summary"]
         _after(terminal,
-               f"in {c['lww_held']} of {c['trials']} trials both regions ended on one write "
+               f"in {c['converged']} of {c['trials']} trials both regions ended on one write "
                f"and the other vanished without an error, in {c['earlier_discarded_unseen']} "
                "of them never seen outside its own region: last writer wins, per item. The "
                "regions disagreed meanwhile for "
