@@ -53,6 +53,8 @@ def test_a_later_write_inside_the_lag_wins_everywhere_and_the_other_vanishes(
         assert last == {A: winner["value"], B: winner["value"]}
         assert 0.2 < t["disagreed_s"] < 0.6
         assert t["converge_low_s"] <= t["converge_s"] <= t["converge_high_s"]
+        # The winner's lag to the losing region, bounded from reads, holds the truth.
+        assert t["winner_lag_low_s"] <= t["winner_true_lag_s"] <= t["winner_lag_high_s"]
     s = document["summary"]
     assert (s["trials"], s["converged"], s["lww_held"], s["lww_violated"], s["too_close"]) \
         == (3, 3, 3, 0, 0)
@@ -71,6 +73,7 @@ def test_an_offset_above_the_lag_is_no_conflict_the_earlier_write_is_seen_first(
         in_b = [e for e in t["timeline"] if e["region"] == B and e["value"] is not None]
         assert in_b[0]["value"] == first["value"]  # B showed A's write before its own
         assert in_b[0]["t"] < second["sent"]
+        assert t["winner_lag_low_s"] <= t["winner_true_lag_s"] <= t["winner_lag_high_s"]
     assert document["summary"]["earlier_discarded_unseen"] == 0
 
 

@@ -85,6 +85,7 @@ class ConflictTrial:
     final_image: dict[str, Any] | None = None  # increment: the converged item
     stamps: dict[str, float] | None = None  # write id -> emulator stamp (ground truth)
     loser_delivered: bool | None = None  # ground truth: did the loser ever land remotely
+    winner_true_lag_s: float | None = None  # ground truth: the winner's lag to the loser
 
     def write_spec(self, write_id: str | None) -> WriteSpec | None:
         return next((s for s in self.specs if s.write_id == write_id), None)
@@ -332,6 +333,10 @@ def attach_truth(trial: ConflictTrial, endpoint_url: str, table: str,
             stamps[str(write.write_id)] = at
             if write.write_id == trial.verdict.loser_write:
                 trial.loser_delivered = any(r["outcome"] == "applied" for r in sent[at])
+            if write.write_id == trial.verdict.final_write:
+                trial.winner_true_lag_s = next(
+                    (r["applied_at"] - r["written_at"] for r in sent[at]
+                     if r["outcome"] == "applied" and r["applied_at"] is not None), None)
     trial.stamps = stamps
     trial.verdict = analysis.conflict_verdict(trial.writes, trial.reads, stamps)
 

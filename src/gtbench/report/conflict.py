@@ -62,6 +62,7 @@ def trial_json(trial: Any) -> dict[str, Any]:
         "loser_delivered": trial.loser_delivered, "loser_visible_s": v.loser_visible_s,
         "winner_lag_s": lag, "winner_lag_low_s": v.winner_lag_low_s,
         "winner_lag_high_s": v.winner_lag_high_s,
+        "winner_true_lag_s": trial.winner_true_lag_s,
         "increment": lost_updates(trial) if trial.mode == "increment" else None,
     }
 
