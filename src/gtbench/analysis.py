@@ -157,6 +157,21 @@ def disagreement_ns(reads_by_region: Mapping[str, Sequence[Op]], start_ns: int,
     return total
 
 
+def agreed_write(reads: Sequence[Op], regions: Sequence[str], after_ns: int) -> str | None:
+    """The write every region's latest read (sent after ``after_ns``) shows, if one.
+
+    After every write is acknowledged, agreement is final under last-writer-wins:
+    each region then holds at least its own last write, so an image they share is
+    the latest write of all.
+    """
+    shown = set()
+    for region in regions:
+        latest = max((r for r in reads if r.region == region and r.result == "ok"
+                      and r.sent_ns > after_ns), key=lambda r: r.sent_ns, default=None)
+        shown.add(latest.write_id if latest is not None else None)
+    return next(iter(shown)) if len(shown) == 1 else None
+
+
 @dataclass(frozen=True)
 class ConflictVerdict:
     """What a conflict trial shows; times in seconds from the first write's send."""
@@ -191,13 +206,8 @@ def conflict_verdict(writes: Sequence[Op], reads: Sequence[Op],
     """
     regions = sorted({w.region for w in writes})
     by_region = {r: [x for x in reads if x.region == r] for r in regions}
-    last_reads = {r: max((x for x in rs if x.result == "ok"), key=lambda x: x.sent_ns,
-                         default=None) for r, rs in by_region.items()}
-    all_acked = max(w.received_ns for w in writes)
-    finals = {x.write_id if x is not None and x.sent_ns > all_acked else None
-              for x in last_reads.values()}
-    converged = len(finals) == 1 and None not in finals
-    final = next(iter(finals)) if converged else None
+    final = agreed_write(reads, regions, max(w.received_ns for w in writes))
+    converged = final is not None
     winner = next((w for w in writes if w.write_id == final), None)
     start = min(w.sent_ns for w in writes)
     if winner is None:

@@ -164,11 +164,11 @@ def fine_switching(interval_s: float = 0.0002) -> Iterator[None]:
 def _write(client: Any, table: str, key: dict[str, Any], spec: WriteSpec, mode: str,
            process: int, release_s: float) -> Op:
     if mode == OVERWRITE:
-        request: Callable[[], Any] = lambda: client.put_item(  # noqa: E731
+        request, params = client.put_item, dict(
             TableName=table, Item={**key, polling.VALUE: {"N": str(spec.value)},
                                    polling.WRITE_ID: {"S": spec.write_id}})
     else:
-        request = lambda: client.update_item(  # noqa: E731
+        request, params = client.update_item, dict(
             TableName=table, Key=key,
             UpdateExpression="SET #v = #v + :inc, #w = :id ADD #n :one",
             ExpressionAttributeNames={"#v": polling.VALUE, "#w": polling.WRITE_ID,
@@ -179,7 +179,7 @@ def _write(client: Any, table: str, key: dict[str, Any], spec: WriteSpec, mode: 
     _gate.release_s, _gate.sent_ns = release_s, None
     started = time.perf_counter_ns()
     try:
-        response = request()
+        response = request(**params)
     except (ConnectionError, ReadTimeoutError):
         # Jepsen's "info": the write may or may not have landed.
         return Op(spec.region, "write", _gate.sent_ns or started, time.perf_counter_ns(),
@@ -236,26 +236,17 @@ def run_trial(regions: Regions, table: str, plan: ConflictPlan, index: int,
     release = time.perf_counter() + LEAD_S
     deadline = release + max(s.at_s for s in specs) + plan.timeout_s
     stop = threading.Event()
-    acked = threading.Event()
-    latest: dict[tuple[str, int], Op] = {}
+    latest: dict[tuple[str, int], Op] = {}  # each poller's newest read
     guard = threading.Lock()
+    acked_at_ns: int | None = None  # set once every write is acknowledged
 
     def on_read(op: Op) -> None:
-        # Agreement after every write is acknowledged is final: under last-writer-wins
-        # each region then holds at least its own last write, so a shared image is the
-        # latest write of all.
         with guard:
             latest[(op.region, op.process)] = op
-            if not acked.is_set() or op.result != "ok":
-                return
-            after = [o for o in latest.values() if o.sent_ns > acked_at_ns]
-            shown = {r: max((o for o in after if o.region == r), key=lambda o: o.sent_ns,
-                            default=None) for r in plan.regions}
-            ids = {o.write_id if o is not None else None for o in shown.values()}
-            if len(ids) == 1 and None not in ids:
+            if acked_at_ns is not None and analysis.agreed_write(
+                    list(latest.values()), plan.regions, acked_at_ns) is not None:
                 stop.set()
 
-    acked_at_ns = 0
     readers = [pool.submit(polling.poll, regions.client(r), table, r, key,
                            process=i * plan.pollers + k,
                            first_send=release + (k + 0.5) * plan.interval_s / plan.pollers,
@@ -273,7 +264,6 @@ def run_trial(regions: Regions, table: str, plan: ConflictPlan, index: int,
         stop.set()  # a write raised: release the pollers before the error goes up
         raise
     acked_at_ns = max(w.received_ns for w in writes)
-    acked.set()
     reads = sorted((op for f in readers for op in f.result()), key=lambda o: o.sent_ns)
     trial = ConflictTrial(index, offset_ms, sk, plan.mode, specs, writes, reads,
                           int(release * analysis.NS), analysis.conflict_verdict(writes, reads))

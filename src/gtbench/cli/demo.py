@@ -73,8 +73,9 @@ def demo_command(ctx: click.Context, endpoint_url: str | None, regions: str, tab
              f"Each trial writes a new bookmark in {first} and reads it in {second} until "
              "it shows, timing both ends on one clock so the lag gets a firm bound.")
         ctx.invoke(race_command, **common, trials=10, yes=True, json_path=str(out / "race.json"))
-        race = _load(out / "race.json")["summary"]
-        stale = sum(t["stale_reads"] for t in _load(out / "race.json")["trials"])
+        race_document = _load(out / "race.json")
+        race = race_document["summary"]
+        stale = sum(t["stale_reads"] for t in race_document["trials"])
         if race["p50_s"] is not None:
             _after(terminal,
                    f"a write acknowledged in {first} reached {second} after "

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from gtbench import __version__, analysis
 from gtbench.report import FORMAT_VERSION
+from gtbench.report.common import seconds
 
 NS = analysis.NS
 
@@ -214,7 +215,7 @@ def conflict_tables(document: dict[str, Any]) -> list[Any]:
         table.add_row(f"{o['offset_ms']:g}", str(o["trials"]), str(o["converged"]),
                       str(o["lww_held"]), str(o["lww_violated"]), str(o["too_close"]),
                       f"{o['earlier_discarded_unseen']}/{o['trials']}",
-                      _s(o["median_disagreed_s"]), _s(o["median_winner_lag_s"]))
+                      seconds(o["median_disagreed_s"]), seconds(o["median_winner_lag_s"]))
     out.append(table)
     source = ("the emulator's ground truth" if document["ground_truth"]
               else "non-overlapping send-to-acknowledge windows")
@@ -239,10 +240,6 @@ def conflict_tables(document: dict[str, Any]) -> list[Any]:
         out.append(inc)
     out.append(Text(summary_sentence(document), style="bold"))
     return out
-
-
-def _s(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f} s"
 
 
 def summary_sentence(document: dict[str, Any]) -> str:
