@@ -68,11 +68,12 @@ def main() -> None:
                      for r in json.loads(response.read())["replications"]
                      if r["outcome"] == "applied"}
 
-    bounded = [(t.bound, t.true_lag_s) for t in result.trials
-               if t.bound is not None and t.true_lag_s is not None]
-    inside = sum(1 for bound, true in bounded if bound.low_s <= true <= bound.high_s)
-    errors = [abs(bound.point_s - true) for bound, true in bounded]
-    widths = [bound.width_s for bound, _ in bounded]
+    verdicts = [t.verdict() for t in result.trials]
+    bounded = [v for v in verdicts if v.error_s is not None]
+    inside = sum(1 for v in bounded if v.true_in_bound)
+    errors = [abs(v.error_s) for v in bounded if v.error_s is not None]
+    widths = [v.lag_high_s - v.lag_low_s for v in bounded
+              if v.lag_high_s is not None and v.lag_low_s is not None]
     naive_errors = [abs(estimate - truth[sk]) for sk, estimate in naive if sk in truth]
     ms = 1000.0
     gain = median(naive_errors) / median(errors)

@@ -4,18 +4,16 @@
 
 Everything the CLI does is a function call: open_regions for clients,
 provision.setup for the table, run_race and run_conflict for the experiments,
-and the report modules for the documents the CLI saves with --json.
+and the document module for the documents the CLI saves with --json.
 """
 
 from __future__ import annotations
 
-from gtbench import conflict, provision, race
+from gtbench import conflict, document, provision, race
 from gtbench.emulator.replicas import ReplicaSettings
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorConfig, EmulatorServer
 from gtbench.regions import Settings, open_regions
-from gtbench.report.conflict import conflict_document
-from gtbench.report.race import race_document
 
 
 def main() -> dict[str, dict[str, object]]:
@@ -24,17 +22,18 @@ def main() -> dict[str, dict[str, object]]:
     with EmulatorServer(config) as emulator:  # 127.0.0.1, a free port
         settings = Settings(endpoint_url=emulator.url, table="library-example")
         regions = open_regions(settings)
+        context = document.Context.of(settings, emulator.url)
         provision.setup(regions, settings, timing=provision.Timing(60, 0.1))
 
         lag = race.run_race(regions, settings, race.RacePlan(
             pairs=((settings.home, settings.replicas[0]),), trials=5, interval_s=0.02))
-        race_doc = race_document(lag, settings, emulator.url)
+        race_doc = document.race_document(lag, context)
         print(f"median lag {race_doc['summary']['p50_s']:.3f} s over 5 trials")
 
         plan = conflict.ConflictPlan(regions=(settings.regions[0], settings.regions[1]),
                                      offsets_ms=(0.0, 400.0), trials=2)
         fight = conflict.run_conflict(regions, settings, plan)
-        conflict_doc = conflict_document(fight, settings, emulator.url)
+        conflict_doc = document.conflict_document(fight, context)
         for row in conflict_doc["summary"]["offsets"]:
             print(f"offset {row['offset_ms']:g} ms: the later write won in {row['lww_held']}"
                   f"/{row['trials']}, the earlier was lost unseen in "

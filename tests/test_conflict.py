@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -139,8 +139,8 @@ def test_a_missing_table_is_one_line(emulator: EmulatorServer) -> None:
 # -- the verdict, from hand-made histories --------------------------------------------
 
 
-def op(region: str, sent: int, received: int, write_id: str | None, kind: str = "read",
-       value: int | None = None) -> Op:
+def op(region: str, sent: int, received: int, write_id: str | None,
+       kind: Literal["read", "write"] = "read", value: int | None = None) -> Op:
     return Op(region, kind, sent * 1_000_000, received * 1_000_000, "ok", value, 0, write_id)
 
 
@@ -193,4 +193,6 @@ def test_a_failed_write_is_recorded_by_what_is_known_of_it(code: str,
                 conflict._write(*args)
         else:
             written = conflict._write(*args)
-            assert (written.result, written.write_id, written.value) == (result, f"{A}#0", None)
+            # The value it meant to write is kept: if its fate is unknown, it may yet show.
+            assert (written.result, written.write_id, written.value, written.error) == (
+                result, f"{A}#0", 1234, code)

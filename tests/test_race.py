@@ -11,6 +11,7 @@ from botocore.stub import ANY, Stubber
 from click.testing import Result
 
 from gtbench import analysis
+from gtbench.analysis import CloudWatchStats
 from gtbench.cli import cli
 from gtbench.cli import provision as provision_cli
 from gtbench.cli import race as race_cli
@@ -112,4 +113,4 @@ def test_cloudwatch_latency_reads_the_metric_in_the_source_region() -> None:
          "Statistics": ["Average", "Maximum", "SampleCount"], "Unit": "Milliseconds"})
     with stubber:
         got = cloudwatch_latency(regions, "global-serverless", A, B, 1e9, 1e9 + 60)
-    assert got == {"average_s": 0.975, "maximum_s": 1.5, "samples": 4.0}
+    assert got == CloudWatchStats(average_s=0.975, maximum_s=1.5, samples=4.0)

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
 
-from gtbench.history import Op
+from gtbench.history import FAIL, Op
 
 NS = 1e9
+
+
+def midpoint(low: float, high: float) -> float:
+    """The point estimate inside a bound: with symmetric round trips, the middle."""
+    return (low + high) / 2
 
 
 @dataclass(frozen=True)
@@ -27,7 +33,7 @@ class LagBound:
 
     @property
     def point_s(self) -> float:
-        return (self.low_s + self.high_s) / 2
+        return midpoint(self.low_s, self.high_s)
 
     @property
     def width_s(self) -> float:
@@ -35,8 +41,8 @@ class LagBound:
 
 
 def lag_bound(write: Op, reads: Sequence[Op], value: int) -> LagBound | None:
-    """The bound for ``write`` of ``value``, or None if no read saw it (timed out)."""
-    ok = [r for r in reads if r.result == "ok"]
+    """The bound for ``write`` of ``value``, or None if no read saw it."""
+    ok = [r for r in reads if r.ok]
     fresh = [r for r in ok if r.value == value]
     if not fresh:
         return None
@@ -44,6 +50,57 @@ def lag_bound(write: Op, reads: Sequence[Op], value: int) -> LagBound | None:
     high = (min(r.received_ns for r in fresh) - write.sent_ns) / NS
     low = ((max(r.sent_ns for r in stale) - write.received_ns) / NS) if stale else 0.0
     return LagBound(max(low, 0.0), high, len(stale))
+
+
+RaceStatus = Literal["replicated", "timed_out", "indeterminate", "failed"]
+
+
+@dataclass(frozen=True)
+class RaceVerdict:
+    """One race trial, judged from its write and reads (and the truth, where known).
+
+    - replicated: the write was acknowledged and a read saw it: the lag is bounded.
+    - timed_out: the write was acknowledged and the reader, answering to the end,
+      never saw it.
+    - indeterminate: the outcome cannot be known: the write's fate is unknown (a
+      timeout or dropped connection), or the reads were failing when the trial ended.
+    - failed: DynamoDB refused the write (throttled after retries): nothing to time.
+    """
+
+    status: RaceStatus
+    lag_s: float | None
+    lag_low_s: float | None
+    lag_high_s: float | None
+    stale_reads: int
+    reads: int
+    failed_reads: int
+    write_rtt_s: float | None
+    true_lag_s: float | None
+    error_s: float | None
+    true_in_bound: bool | None
+
+
+def race_verdict(write: Op, reads: Sequence[Op], value: int,
+                 true_lag_s: float | None = None) -> RaceVerdict:
+    ok = [r for r in reads if r.ok]
+    failed = len(reads) - len(ok)
+    bound = lag_bound(write, reads, value) if write.ok else None
+    rtt = (write.received_ns - write.sent_ns) / NS if write.ok else None
+    if bound is not None:
+        error = None if true_lag_s is None else bound.point_s - true_lag_s
+        inside = None if true_lag_s is None else bound.low_s <= true_lag_s <= bound.high_s
+        return RaceVerdict("replicated", bound.point_s, bound.low_s, bound.high_s,
+                           bound.stale_reads, len(reads), failed, rtt, true_lag_s, error,
+                           inside)
+    if write.result == FAIL:
+        status: RaceStatus = "failed"
+    else:
+        last = max(reads, key=lambda r: r.sent_ns, default=None)
+        # "Never replicated in time" needs a reader that still answered at the end.
+        status = "timed_out" if write.ok and last is not None and last.ok else "indeterminate"
+    stale = sum(1 for r in ok if r.value != value)
+    return RaceVerdict(status, None, None, None, stale, len(reads), failed, rtt, true_lag_s,
+                       None, None)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -55,11 +112,19 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[rank - 1]
 
 
+def median(values: Sequence[float]) -> float | None:
+    return percentile(values, 50) if values else None
+
+
 @dataclass(frozen=True)
-class Summary:
+class LagStats:
+    """Statistics of the replicated trials' lags, and how many trials ended each way."""
+
     trials: int
     replicated: int
     timed_out: int
+    indeterminate: int
+    failed: int
     min_s: float | None
     p50_s: float | None
     p90_s: float | None
@@ -69,19 +134,83 @@ class Summary:
     stdev_s: float | None
 
 
-def summarize(lags: Sequence[float | None]) -> Summary:
-    """Statistics of the replicated trials' lags; None marks a timed-out trial."""
-    done = [x for x in lags if x is not None]
+def lag_stats(verdicts: Sequence[RaceVerdict]) -> LagStats:
+    done = [v.lag_s for v in verdicts if v.lag_s is not None]
+
+    def count(status: RaceStatus) -> int:
+        return sum(1 for v in verdicts if v.status == status)
 
     def stat(q: float) -> float | None:
         return percentile(done, q) if done else None
 
-    return Summary(
-        trials=len(lags), replicated=len(done), timed_out=len(lags) - len(done),
+    return LagStats(
+        trials=len(verdicts), replicated=count("replicated"), timed_out=count("timed_out"),
+        indeterminate=count("indeterminate"), failed=count("failed"),
         min_s=min(done) if done else None, p50_s=stat(50), p90_s=stat(90), p99_s=stat(99),
         max_s=max(done) if done else None,
         mean_s=statistics.fmean(done) if done else None,
         stdev_s=statistics.stdev(done) if len(done) > 1 else None)
+
+
+@dataclass(frozen=True)
+class CloudWatchStats:
+    """CloudWatch ``ReplicationLatency`` over a run: measured by AWS, not by gtbench."""
+
+    average_s: float | None
+    maximum_s: float | None
+    samples: float
+
+
+@dataclass(frozen=True)
+class PairSummary(LagStats):
+    from_region: str
+    to_region: str
+    median_bound_width_s: float | None
+    median_abs_error_s: float | None
+    true_in_bound: int
+    with_truth: int
+    cloudwatch: CloudWatchStats | None
+
+
+def pair_summary(pair: tuple[str, str], verdicts: Sequence[RaceVerdict],
+                 cloudwatch: CloudWatchStats | None = None) -> PairSummary:
+    widths = [v.lag_high_s - v.lag_low_s for v in verdicts
+              if v.lag_high_s is not None and v.lag_low_s is not None]
+    errors = [abs(v.error_s) for v in verdicts if v.error_s is not None]
+    stats = lag_stats(verdicts)
+    return PairSummary(
+        **vars(stats), from_region=pair[0], to_region=pair[1],
+        median_bound_width_s=median(widths), median_abs_error_s=median(errors),
+        true_in_bound=sum(1 for v in verdicts if v.true_in_bound),
+        with_truth=sum(1 for v in verdicts if v.true_lag_s is not None and v.lag_s is not None),
+        cloudwatch=cloudwatch)
+
+
+@dataclass(frozen=True)
+class RaceSummary:
+    trials: int
+    replicated: int
+    timed_out: int
+    indeterminate: int
+    failed: int
+    p50_s: float | None
+    p90_s: float | None
+    p99_s: float | None
+    max_s: float | None
+    pairs: list[PairSummary] = field(default_factory=list)
+
+
+def race_summary(trials: Sequence[tuple[tuple[str, str], RaceVerdict]],
+                 pairs: Sequence[tuple[str, str]],
+                 cloudwatch: Mapping[tuple[str, str], CloudWatchStats] | None = None
+                 ) -> RaceSummary:
+    """Per pair and over all: ``trials`` are (pair, verdict) in run order."""
+    every = lag_stats([v for _, v in trials])
+    return RaceSummary(
+        every.trials, every.replicated, every.timed_out, every.indeterminate, every.failed,
+        every.p50_s, every.p90_s, every.p99_s, every.max_s,
+        [pair_summary(pair, [v for p, v in trials if p == pair],
+                      (cloudwatch or {}).get(pair)) for pair in pairs])
 
 
 def histogram(values: Sequence[float], bins: int = 12) -> list[tuple[float, float, int]]:
@@ -172,69 +301,258 @@ def agreed_write(reads: Sequence[Op], regions: Sequence[str], after_ns: int) -> 
     return next(iter(shown)) if len(shown) == 1 else None
 
 
+ConflictStatus = Literal["converged", "timed_out", "indeterminate", "failed"]
+OrderSource = Literal["ground truth", "send-ack windows"]
+
+
+@dataclass(frozen=True)
+class WriteTruth:
+    """What the emulator's log says of one write: its stamp, and whether and when it
+    was applied in another region."""
+
+    stamp: float
+    delivered: bool
+    lag_s: float | None  # to its first applied delivery
+
+
+@dataclass(frozen=True)
+class FinalImage:
+    """Increment mode: the converged item's value and its per-region update counters."""
+
+    value: int
+    kept: dict[str, int]
+
+
+@dataclass(frozen=True)
+class IncrementCount:
+    expected: int  # the sum of every acknowledged update
+    final: int
+    updates: int  # acknowledged updates
+    kept: dict[str, int]  # per region, the updates the final image contains
+    lost_updates: int
+
+
+def increment_count(writes: Sequence[Op], increments: Mapping[str, int],
+                    final: FinalImage) -> IncrementCount:
+    """Expected and final values, and how many acknowledged updates the image lacks.
+
+    Updates of unknown fate (``info``) are left out: they may or may not count.
+    """
+    landed = [w for w in writes if w.ok]
+    kept = {region: final.kept.get(region, 0) for region in sorted({w.region for w in writes})}
+    return IncrementCount(
+        expected=sum(increments.get(str(w.write_id), 0) for w in landed), final=final.value,
+        updates=len(landed), kept=kept, lost_updates=len(landed) - sum(kept.values()))
+
+
 @dataclass(frozen=True)
 class ConflictVerdict:
-    """What a conflict trial shows; times in seconds from the first write's send."""
+    """What a conflict trial shows; times in seconds from the first write's send.
 
+    ``status`` is converged (both regions ended on one write), timed_out (they were
+    read to the end and still differed), indeterminate (reads were failing at the
+    end) or failed (every write was refused). ``contested``: both regions made a
+    write that may have landed, so there was a conflict to resolve.
+    """
+
+    status: ConflictStatus
+    contested: bool
     converged: bool
     final_write: str | None
+    final_value: int | None
     winner_region: str | None
     later_write_won: bool | None  # None: the order of the writes is too close to call
+    order_from: OrderSource
+    converge_s: float | None
     converge_low_s: float | None
     converge_high_s: float | None
     disagreed_s: float | None
+    loser_region: str | None
     loser_write: str | None  # the other region's last write, which the winner overwrote
     loser_seen_remotely: bool | None
+    loser_delivered: bool | None  # ground truth: was it ever applied in another region
     loser_visible_s: float | None  # how long the loser's own region showed it
-    winner_lag_low_s: float | None  # the winner's replication lag to the loser's region
+    winner_lag_s: float | None  # the winner's replication lag to the loser's region
+    winner_lag_low_s: float | None
     winner_lag_high_s: float | None
-
-    @property
-    def converge_s(self) -> float | None:
-        if self.converge_low_s is None or self.converge_high_s is None:
-            return None
-        return (self.converge_low_s + self.converge_high_s) / 2
+    winner_true_lag_s: float | None
+    earlier_discarded_unseen: bool  # the earlier write lost, never seen outside its region
+    increment: IncrementCount | None
 
 
-def conflict_verdict(writes: Sequence[Op], reads: Sequence[Op],
-                     stamps: Mapping[str, float] | None = None) -> ConflictVerdict:
+def _status(writes: Sequence[Op], reads: Sequence[Op], regions: Sequence[str],
+            converged: bool, after_ns: int) -> ConflictStatus:
+    if all(w.result == FAIL for w in writes):
+        return "failed"
+    if converged:
+        return "converged"
+    for region in regions:
+        mine = [r for r in reads if r.region == region and r.sent_ns > after_ns]
+        last = max(mine, key=lambda r: r.sent_ns, default=None)
+        if last is None or not last.ok:
+            return "indeterminate"
+    return "timed_out"
+
+
+def conflict_verdict(writes: Sequence[Op], reads: Sequence[Op], *,
+                     truth: Mapping[str, WriteTruth] | None = None,
+                     increments: Mapping[str, int] | None = None,
+                     final: FinalImage | None = None) -> ConflictVerdict:
     """Judge one trial: the write each region ends on, and whether the later write won.
 
     Under last-writer-wins the item ends as the image of the latest write anywhere;
     every region's own latest write is a candidate, so the winner is compared with
-    each other region's last write.
+    each other region's last write that may have landed.
     """
     regions = sorted({w.region for w in writes})
     by_region = {r: [x for x in reads if x.region == r] for r in regions}
-    final = agreed_write(reads, regions, max(w.received_ns for w in writes))
-    converged = final is not None
-    winner = next((w for w in writes if w.write_id == final), None)
+    acked = max(w.received_ns for w in writes)
+    agreed = agreed_write(reads, regions, acked)
+    converged = agreed is not None
+    status = _status(writes, reads, regions, converged, acked)
+    live = [w for w in writes if w.result != FAIL]
+    contested = len({w.region for w in live}) > 1
+    stamps = {k: t.stamp for k, t in (truth or {}).items()}
+    winner = next((w for w in writes if w.write_id == agreed), None)
     start = min(w.sent_ns for w in writes)
+    order_from: OrderSource = ("ground truth" if winner is not None and stamps
+                               and all(str(w.write_id) in stamps for w in live)
+                               else "send-ack windows")
     if winner is None:
-        return ConflictVerdict(converged, final, None, None, None, None, None, None, None,
-                               None, None, None)
-    rivals = [max((w for w in writes if w.region == r and w.result != "fail"),
-                  key=lambda w: w.sent_ns) for r in regions if r != winner.region]
+        return ConflictVerdict(
+            status=status, contested=contested, converged=converged, final_write=agreed,
+            final_value=None, winner_region=None, later_write_won=None, order_from=order_from,
+            converge_s=None, converge_low_s=None, converge_high_s=None,
+            disagreed_s=None, loser_region=None, loser_write=None, loser_seen_remotely=None,
+            loser_delivered=None, loser_visible_s=None, winner_lag_s=None,
+            winner_lag_low_s=None, winner_lag_high_s=None, winner_true_lag_s=None,
+            earlier_discarded_unseen=False, increment=None)
+    rivals = [max((w for w in live if w.region == r), key=lambda w: w.sent_ns)
+              for r in regions if r != winner.region and any(w.region == r for w in live)]
     orders = [order(winner, rival, stamps) for rival in rivals]
-    later_won = False if False in orders else None if None in orders else True
-    switches = {r: switch_bound(rs, str(final)) for r, rs in by_region.items()}
+    later_won = (None if not rivals else False if False in orders
+                 else None if None in orders else True)
+    switches = {r: switch_bound(rs, str(agreed)) for r, rs in by_region.items()}
     lows = [max(s[0], winner.sent_ns) for s in switches.values() if s]
     highs = [s[1] for s in switches.values() if s]
     loser = rivals[0] if rivals else None
     seen = visible = lag_low = lag_high = None
     if loser is not None:
         seen = any(x.write_id == loser.write_id for r, rs in by_region.items()
-                   if r != loser.region for x in rs if x.result == "ok")
+                   if r != loser.region for x in rs if x.ok)
         switch = switches.get(loser.region)
         if switch is not None:
-            visible = ((max(switch[0] - loser.received_ns, 0) + switch[1] - loser.sent_ns)
-                       / 2 / NS)
+            visible = midpoint(max(switch[0] - loser.received_ns, 0),
+                               switch[1] - loser.sent_ns) / NS
             lag_low = max(switch[0] - winner.received_ns, 0) / NS
             lag_high = (switch[1] - winner.sent_ns) / NS
-    end = max(highs) if len(highs) == len(regions) else max(x.received_ns for x in reads)
+    complete = len(highs) == len(regions)
+    converge_low = (max(lows) - start) / NS if complete else None
+    converge_high = (max(highs) - start) / NS if complete else None
+    end = max(highs) if complete else max(x.received_ns for x in reads)
+    loser_truth = (truth or {}).get(str(loser.write_id)) if loser else None
+    winner_truth = (truth or {}).get(str(winner.write_id))
+    # Earlier by the known order; by send order where that is too close to call.
+    earlier_lost = bool(
+        loser is not None and seen is False
+        and (later_won if later_won is not None else loser.sent_ns <= winner.sent_ns))
+    count = (increment_count(writes, increments or {}, final)
+             if final is not None else None)
     return ConflictVerdict(
-        converged, final, winner.region, later_won,
-        (max(lows) - start) / NS if len(lows) == len(regions) else None,
-        (max(highs) - start) / NS if len(highs) == len(regions) else None,
-        disagreement_ns(by_region, start, end) / NS,
-        loser.write_id if loser else None, seen, visible, lag_low, lag_high)
+        status=status, contested=contested, converged=converged, final_write=agreed,
+        final_value=count.final if count is not None else winner.value,
+        winner_region=winner.region, later_write_won=later_won, order_from=order_from,
+        converge_s=(midpoint(converge_low, converge_high)
+                    if converge_low is not None and converge_high is not None else None),
+        converge_low_s=converge_low, converge_high_s=converge_high,
+        disagreed_s=disagreement_ns(by_region, start, end) / NS,
+        loser_region=loser.region if loser else None,
+        loser_write=loser.write_id if loser else None, loser_seen_remotely=seen,
+        loser_delivered=loser_truth.delivered if loser_truth else None,
+        loser_visible_s=visible,
+        winner_lag_s=(midpoint(lag_low, lag_high)
+                      if lag_low is not None and lag_high is not None else None),
+        winner_lag_low_s=lag_low, winner_lag_high_s=lag_high,
+        winner_true_lag_s=winner_truth.lag_s if winner_truth and loser is not None else None,
+        earlier_discarded_unseen=earlier_lost, increment=count)
+
+
+@dataclass(frozen=True)
+class ConflictCounts:
+    """How a set of conflict trials ended (the labels the terminal table uses follow).
+
+    - converged ("agreed"): both regions ended on one write.
+    - lww_held ("later won"): the later write was the one both ended on.
+    - lww_violated ("earlier won"): the earlier write was; last-writer-wins broken.
+    - too_close: contested and converged, but the order of the writes is unknown.
+    - earlier_discarded_unseen ("lost unseen"): the earlier write lost and was never
+      read outside its own region.
+    - loser_seen_remotely: the losing write was read in the other region first.
+    """
+
+    trials: int
+    converged: int
+    timed_out: int
+    indeterminate: int
+    failed: int
+    contested: int
+    lww_held: int
+    lww_violated: int
+    too_close: int
+    earlier_discarded_unseen: int
+    loser_seen_remotely: int
+    median_disagreed_s: float | None
+    median_winner_lag_s: float | None
+
+
+def conflict_counts(verdicts: Sequence[ConflictVerdict]) -> ConflictCounts:
+    def count(predicate: Callable[[ConflictVerdict], bool]) -> int:
+        return sum(1 for v in verdicts if predicate(v))
+
+    return ConflictCounts(
+        trials=len(verdicts), converged=count(lambda v: v.status == "converged"),
+        timed_out=count(lambda v: v.status == "timed_out"),
+        indeterminate=count(lambda v: v.status == "indeterminate"),
+        failed=count(lambda v: v.status == "failed"),
+        contested=count(lambda v: v.contested),
+        lww_held=count(lambda v: v.later_write_won is True),
+        lww_violated=count(lambda v: v.later_write_won is False),
+        too_close=count(lambda v: v.converged and v.contested and v.later_write_won is None),
+        earlier_discarded_unseen=count(lambda v: v.earlier_discarded_unseen),
+        loser_seen_remotely=count(lambda v: v.loser_seen_remotely is True),
+        median_disagreed_s=median([v.disagreed_s for v in verdicts
+                                   if v.disagreed_s is not None]),
+        median_winner_lag_s=median([v.winner_lag_s for v in verdicts
+                                    if v.winner_lag_s is not None]))
+
+
+@dataclass(frozen=True)
+class OffsetSummary(ConflictCounts):
+    offset_ms: float
+
+
+@dataclass(frozen=True)
+class ConflictSummary(ConflictCounts):
+    offsets: list[OffsetSummary]
+    # increment mode only (None otherwise): summed over the trials' separate items
+    updates: int | None
+    expected: int | None
+    final: int | None
+    lost_updates: int | None
+
+
+def conflict_summary(trials: Sequence[tuple[float, ConflictVerdict]],
+                     offsets_ms: Sequence[float], increment_mode: bool) -> ConflictSummary:
+    """Over all trials and per offset: ``trials`` are (offset_ms, verdict) in run order."""
+    verdicts = [v for _, v in trials]
+    counts = [v.increment for v in verdicts if v.increment is not None]
+
+    def total(name: str) -> int | None:
+        return sum(getattr(c, name) for c in counts) if increment_mode else None
+
+    return ConflictSummary(
+        **vars(conflict_counts(verdicts)),
+        offsets=[OffsetSummary(**vars(conflict_counts([v for o, v in trials if o == offset])),
+                               offset_ms=offset) for offset in offsets_ms],
+        updates=total("updates"), expected=total("expected"), final=total("final"),
+        lost_updates=total("lost_updates"))

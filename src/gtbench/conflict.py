@@ -25,13 +25,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from gtbench import analysis, polling, truth
-from gtbench.analysis import ConflictVerdict
+from gtbench import analysis, outcomes, polling, truth
+from gtbench.analysis import ConflictVerdict, FinalImage, WriteTruth
 from gtbench.errors import GtbenchError
-from gtbench.history import Op
-from gtbench.race import check_pairs
+from gtbench.history import OK, Op
+from gtbench.race import BAD, MAX_BAD_IN_A_ROW, check_pairs
 from gtbench.regions import LOCAL, Regions, Settings
 
 CONFLICT_PK = "gtbench-conflict"
@@ -39,11 +39,6 @@ OVERWRITE = "overwrite"
 INCREMENT = "increment"
 SEED = "seed"
 LEAD_S = 0.05  # writers and pollers are ready this long before the release
-# Still failing after botocore's retries: throttled writes certainly did not happen;
-# a server error may or may not have (Jepsen's "info").
-THROTTLED = frozenset({"ThrottlingException", "ProvisionedThroughputExceededException",
-                       "RequestLimitExceeded"})
-UNCERTAIN = frozenset({"InternalServerError", "ServiceUnavailable"})
 
 
 @dataclass(frozen=True)
@@ -73,22 +68,22 @@ class WriteSpec:
 
 @dataclass
 class ConflictTrial:
+    """One trial's inputs: the writes and reads, and what the emulator knows of them."""
+
     index: int
     offset_ms: float
     sk: str
     mode: str
-    specs: list[WriteSpec]
     writes: list[Op]
     reads: list[Op]
     release_ns: int
-    verdict: ConflictVerdict
-    final_image: dict[str, Any] | None = None  # increment: the converged item
-    stamps: dict[str, float] | None = None  # write id -> emulator stamp (ground truth)
-    loser_delivered: bool | None = None  # ground truth: did the loser ever land remotely
-    winner_true_lag_s: float | None = None  # ground truth: the winner's lag to the loser
+    increments: dict[str, int] = field(default_factory=dict)  # increment: write id -> +-1
+    final: FinalImage | None = None  # increment: the converged item
+    truth: dict[str, WriteTruth] | None = None  # write id -> the emulator's log
 
-    def write_spec(self, write_id: str | None) -> WriteSpec | None:
-        return next((s for s in self.specs if s.write_id == write_id), None)
+    def verdict(self) -> ConflictVerdict:
+        return analysis.conflict_verdict(self.writes, self.reads, truth=self.truth,
+                                         increments=self.increments, final=self.final)
 
 
 @dataclass
@@ -97,7 +92,12 @@ class ConflictResult:
     trials: list[ConflictTrial] = field(default_factory=list)
     started_at: float = 0.0
     ended_at: float = 0.0
-    ground_truth: bool = False
+    interrupted: bool = False
+    stopped: str | None = None
+
+    @property
+    def ground_truth(self) -> bool:
+        return any(t.truth for t in self.trials)
 
 
 def specs_for(plan: ConflictPlan, offset_ms: float) -> list[WriteSpec]:
@@ -178,31 +178,31 @@ def _write(client: Any, table: str, key: dict[str, Any], spec: WriteSpec, mode: 
             ReturnValues="UPDATED_NEW")
     _gate.release_s, _gate.sent_ns = release_s, None
     started = time.perf_counter_ns()
+    # An overwrite's value is known even if its fate is not; an increment's result is not.
+    intended = spec.value if mode == OVERWRITE else None
     try:
         response = request(**params)
-    except (ConnectionError, ReadTimeoutError):
-        # Jepsen's "info": the write may or may not have landed.
-        return Op(spec.region, "write", _gate.sent_ns or started, time.perf_counter_ns(),
-                  "info", None, process, spec.write_id)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code not in THROTTLED | UNCERTAIN:
+    except (ClientError, BotoCoreError) as exc:
+        known = outcomes.classify(exc)
+        if known is None:
             raise  # access denied, missing table...: the user's to fix, not a result
         return Op(spec.region, "write", _gate.sent_ns or started, time.perf_counter_ns(),
-                  "info" if code in UNCERTAIN else "fail", None, process, spec.write_id)
+                  known[0], intended, process, spec.write_id, known[1])
     finally:
         _gate.release_s = None
     acked = time.perf_counter_ns()
     sent = _gate.sent_ns or started
     value = spec.value if mode == OVERWRITE else int(
         response["Attributes"][polling.VALUE]["N"])
-    return Op(spec.region, "write", sent, acked, "ok", value, process, spec.write_id)
+    return Op(spec.region, "write", sent, acked, OK, value, process, spec.write_id)
 
 
 def _writer(client: Any, table: str, key: dict[str, Any], specs: Sequence[WriteSpec],
-            mode: str, release_s: float, process: int) -> list[Op]:
+            mode: str, release_s: float, process: int, stop: threading.Event) -> list[Op]:
     ops = []
     for spec in specs:
+        if stop.is_set():  # Ctrl-C: send nothing more
+            break
         # The request is built now and held at the gate until its moment.
         wait_until(release_s + spec.at_s - 0.005)
         ops.append(_write(client, table, key, spec, mode, process, release_s + spec.at_s))
@@ -216,7 +216,7 @@ def seed_item(regions: Regions, table: str, key: dict[str, Any], plan: ConflictP
                                polling.WRITE_ID: {"S": SEED}})
     deadline = time.monotonic() + plan.timeout_s
     for region in plan.regions[1:]:
-        while polling.read_op(regions.client(region), table, region, key, 0).write_id != SEED:
+        while polling.read_op(regions.reader(region), table, region, key, 0).write_id != SEED:
             if time.monotonic() > deadline:
                 raise GtbenchError(f"the starting item never reached {region} within "
                                    f"{plan.timeout_s:g} s", hint="raise --timeout")
@@ -224,7 +224,11 @@ def seed_item(regions: Regions, table: str, key: dict[str, Any], plan: ConflictP
 
 
 def run_trial(regions: Regions, table: str, plan: ConflictPlan, index: int,
-              offset_ms: float, run_id: str, pool: ThreadPoolExecutor) -> ConflictTrial:
+              offset_ms: float, run_id: str, pool: ThreadPoolExecutor,
+              stop: threading.Event) -> ConflictTrial:
+    """Stage one trial. Its pollers end when the regions agree after the last write,
+    when their reads have kept failing, at the timeout, or when ``stop`` is set from
+    outside (Ctrl-C)."""
     sk = f"{run_id}-{index:04d}"
     key = {"PK": {"S": CONFLICT_PK}, "SK": {"S": sk}}
     if plan.mode == INCREMENT:
@@ -232,22 +236,22 @@ def run_trial(regions: Regions, table: str, plan: ConflictPlan, index: int,
     specs = specs_for(plan, offset_ms)
     for region in plan.regions:  # warm each region's connection and credentials
         install_gate(regions.client(region))
-        polling.read_op(regions.client(region), table, region, key, 0)
+        polling.read_op(regions.reader(region), table, region, key, 0)
     release = time.perf_counter() + LEAD_S
     deadline = release + max(s.at_s for s in specs) + plan.timeout_s
-    stop = threading.Event()
     latest: dict[tuple[str, int], Op] = {}  # each poller's newest read
     guard = threading.Lock()
+    watch = polling.FailureWatch()
     acked_at_ns: int | None = None  # set once every write is acknowledged
 
     def on_read(op: Op) -> None:
         with guard:
             latest[(op.region, op.process)] = op
-            if acked_at_ns is not None and analysis.agreed_write(
-                    list(latest.values()), plan.regions, acked_at_ns) is not None:
+            if watch.failing(op) or (acked_at_ns is not None and analysis.agreed_write(
+                    list(latest.values()), plan.regions, acked_at_ns) is not None):
                 stop.set()
 
-    readers = [pool.submit(polling.poll, regions.client(r), table, r, key,
+    readers = [pool.submit(polling.poll, regions.reader(r), table, r, key,
                            process=i * plan.pollers + k,
                            first_send=release + (k + 0.5) * plan.interval_s / plan.pollers,
                            interval_s=plan.interval_s, deadline=deadline, stop=stop,
@@ -257,7 +261,7 @@ def run_trial(regions: Regions, table: str, plan: ConflictPlan, index: int,
         with fine_switching():
             writers = [pool.submit(_writer, regions.client(r), table, key,
                                    [s for s in specs if s.region == r], plan.mode, release,
-                                   100 + i) for i, r in enumerate(plan.regions)]
+                                   100 + i, stop) for i, r in enumerate(plan.regions)]
             writes = sorted((op for f in writers for op in f.result()),
                             key=lambda o: o.sent_ns)
     except BaseException:
@@ -265,83 +269,94 @@ def run_trial(regions: Regions, table: str, plan: ConflictPlan, index: int,
         raise
     acked_at_ns = max(w.received_ns for w in writes)
     reads = sorted((op for f in readers for op in f.result()), key=lambda o: o.sent_ns)
-    trial = ConflictTrial(index, offset_ms, sk, plan.mode, specs, writes, reads,
-                          int(release * analysis.NS), analysis.conflict_verdict(writes, reads))
-    if plan.mode == INCREMENT and trial.verdict.converged:
-        response = regions.client(plan.regions[0]).get_item(TableName=table, Key=key,
-                                                            ConsistentRead=True)
-        trial.final_image = response.get("Item")
+    increments = ({s.write_id: s.value for s in specs} if plan.mode == INCREMENT else {})
+    trial = ConflictTrial(index, offset_ms, sk, plan.mode, writes, reads,
+                          int(release * analysis.NS), increments)
+    if plan.mode == INCREMENT and trial.verdict().converged:
+        trial.final = final_image(regions.client(plan.regions[0]), table, key, plan.regions)
     return trial
+
+
+def final_image(client: Any, table: str, key: dict[str, Any],
+                regions: Sequence[str]) -> FinalImage | None:
+    """Increment mode: the converged item's value and per-region update counters."""
+    try:
+        item = client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+    except (ClientError, BotoCoreError):
+        return None  # the count stays unknown; the trial's verdict stands without it
+    if not item or polling.VALUE not in item:
+        return None
+    return FinalImage(int(item[polling.VALUE]["N"]),
+                      {r: int(item.get(f"Updates_{r}", {"N": "0"})["N"]) for r in regions})
 
 
 def run_conflict(regions: Regions, settings: Settings, plan: ConflictPlan,
                  on_trial: Callable[[ConflictTrial], None] | None = None) -> ConflictResult:
+    """Every trial of ``plan``. Ctrl-C ends the run at once with the trials completed so
+    far (``interrupted``); so does a run of failed trials (``stopped``)."""
     first, second = plan.regions
     check_pairs(regions, settings, [(first, second), (second, first)])
     result = ConflictResult(plan)
     run_id = f"{int(time.time())}-{secrets.token_hex(3)}"
     result.started_at = time.time()
     workers = len(plan.regions) * (plan.pollers + 1)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conflict") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conflict")
+    stop = threading.Event()
+    bad_in_a_row = 0
+    try:
         index = 0
         for offset in plan.offsets_ms:
             for _ in range(plan.trials):
-                trial = run_trial(regions, settings.table, plan, index, offset, run_id, pool)
+                stop = threading.Event()
+                trial = run_trial(regions, settings.table, plan, index, offset, run_id, pool,
+                                  stop)
                 if settings.target == LOCAL and regions.endpoint_url:
-                    attach_truth(trial, regions.endpoint_url, settings.table, result)
+                    attach_truth(trial, regions.endpoint_url, settings.table,
+                                 result.started_at - 1)
                 result.trials.append(trial)
                 if on_trial is not None:
                     on_trial(trial)
                 index += 1
-    result.ended_at = time.time()
+                bad_in_a_row = bad_in_a_row + 1 if trial.verdict().status in BAD else 0
+                if bad_in_a_row >= MAX_BAD_IN_A_ROW:
+                    result.stopped = (f"stopped after {bad_in_a_row} trials in a row that "
+                                      "failed or could not be judged")
+                    return result
+    except KeyboardInterrupt:
+        result.interrupted = True
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        result.ended_at = time.time()
     return result
 
 
-def attach_truth(trial: ConflictTrial, endpoint_url: str, table: str,
-                 result: ConflictResult) -> None:
-    """The emulator's stamps of the trial's writes, and whether the loser landed remotely.
+def attach_truth(trial: ConflictTrial, endpoint_url: str, table: str, since: float) -> None:
+    """Each write's stamp and deliveries, from the emulator's log.
 
     Each writer sends in order, so its k-th delivery (by stamp) to another region is
-    its k-th write; the seed, written first, is left out by counting from the end.
+    its k-th acknowledged write; the seed, written first, is left out by counting
+    from the end. Writes of unknown fate can't be lined up: no truth then.
     """
-    rows = truth.settled(endpoint_url, table, result.started_at - 1,
+    rows = truth.settled(endpoint_url, table, since,
                          lambda r: truth.sort_key_of(r) == trial.sk, timeout_s=5)
     if rows is None:
         return
-    result.ground_truth = True
-    stamps: dict[str, float] = {}
+    known: dict[str, WriteTruth] = {}
     for region in {w.region for w in trial.writes}:
-        landed = [w for w in trial.writes if w.region == region and w.result == "ok"]
+        mine = [w for w in trial.writes if w.region == region]
+        landed = [w for w in mine if w.ok]
         sent: dict[float, list[truth.Row]] = {}
         for row in rows:
             if row["source_region"] == region:
                 sent.setdefault(row["written_at"], []).append(row)
-        if len(sent) < len(landed) or any(w.result == "info" for w in trial.writes
-                                          if w.region == region):
-            return  # can't line deliveries up with writes: no truth for this trial
-        for write, at in zip(landed, sorted(sent)[-len(landed):], strict=True):
-            stamps[str(write.write_id)] = at
-            if write.write_id == trial.verdict.loser_write:
-                trial.loser_delivered = any(r["outcome"] == "applied" for r in sent[at])
-            if write.write_id == trial.verdict.final_write:
-                trial.winner_true_lag_s = next(
-                    (r["applied_at"] - r["written_at"] for r in sent[at]
-                     if r["outcome"] == "applied" and r["applied_at"] is not None), None)
-    trial.stamps = stamps
-    trial.verdict = analysis.conflict_verdict(trial.writes, trial.reads, stamps)
-
-
-def lost_updates(trial: ConflictTrial) -> dict[str, Any] | None:
-    """Increment mode: expected and final values, and how many updates the image lacks."""
-    image = trial.final_image
-    if image is None:
-        return None
-    landed = [w for w in trial.writes if w.result == "ok"]
-    kept = {region: int(image.get(f"Updates_{region}", {"N": "0"})["N"])
-            for region in {w.region for w in trial.writes}}
-    expected = sum(spec.value for spec in trial.specs
-                   if any(w.write_id == spec.write_id for w in landed))
-    return {"expected": expected, "final": int(image[polling.VALUE]["N"]),
-            "updates": len(landed), "kept": kept,
-            "lost_updates": len(landed) - sum(kept.values())}
-
+        if len(sent) < len(landed) or any(w.result == "info" for w in mine):
+            return
+        for write, at in zip(landed, sorted(sent)[-len(landed):] if landed else [],
+                             strict=True):
+            applied = [r for r in sent[at] if r["outcome"] == "applied"
+                       and r["applied_at"] is not None]
+            known[str(write.write_id)] = WriteTruth(
+                stamp=at, delivered=bool(applied),
+                lag_s=min((r["applied_at"] - r["written_at"] for r in applied), default=None))
+    trial.truth = known

@@ -25,3 +25,9 @@ class UsageError(GtbenchError):
     """Bad input on the command line or in the environment."""
 
     exit_code = 2
+
+
+class Interrupted(GtbenchError):
+    """Ctrl-C ended a run; what it measured was shown and saved first."""
+
+    exit_code = 130

@@ -1,4 +1,9 @@
-"""Strongly consistent pollers: the instrument every experiment reads replicas with."""
+"""Strongly consistent pollers: the instrument every experiment reads replicas with.
+
+Pollers read through clients without botocore retries (``Regions.reader``): each
+read is one HTTP attempt, recorded as one Op, and a poller's next read is its
+retry. A failed read is a result (``fail`` or ``info``), never an exception.
+"""
 
 from __future__ import annotations
 
@@ -9,26 +14,53 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from gtbench.history import Op
+from gtbench import outcomes
+from gtbench.history import INFO, OK, Op
 
 VALUE = "Bookmark"
 WRITE_ID = "LastWrite"  # which write produced the item's current image
+GIVE_UP_S = 1.0  # a trial stops reading once every read has failed for this long
 
 
 def read_op(client: Any, table: str, region: str, key: dict[str, Any], process: int) -> Op:
-    """One ``ConsistentRead`` GetItem, as an Op: value and write id seen, or ``fail``."""
+    """One ``ConsistentRead`` GetItem, as an Op: the value and write id seen, or why not."""
     sent = time.perf_counter_ns()
     try:
         response = client.get_item(TableName=table, Key=key, ConsistentRead=True,
                                    ProjectionExpression="#v, #w",
                                    ExpressionAttributeNames={"#v": VALUE, "#w": WRITE_ID})
-    except (ClientError, BotoCoreError):
-        return Op(region, "read", sent, time.perf_counter_ns(), "fail", None, process)
+    except (ClientError, BotoCoreError) as exc:
+        # A read has no effect, so even a user's error (a deleted table) is only a result.
+        result, code = outcomes.classify(exc) or (INFO, type(exc).__name__)
+        if isinstance(exc, ClientError):
+            code = str(exc.response.get("Error", {}).get("Code", code))
+        return Op(region, "read", sent, time.perf_counter_ns(), result, None, process,
+                  None, code)
     received = time.perf_counter_ns()
     item = response.get("Item") or {}
     value = int(item[VALUE]["N"]) if VALUE in item else None
     write_id = item[WRITE_ID]["S"] if WRITE_ID in item else None
-    return Op(region, "read", sent, received, "ok", value, process, write_id)
+    return Op(region, "read", sent, received, OK, value, process, write_id)
+
+
+class FailureWatch:
+    """Tells a trial to stop once its reads have failed without a break for ``give_up_s``:
+    an endpoint that is gone should cost a second, not the whole timeout."""
+
+    def __init__(self, give_up_s: float = GIVE_UP_S) -> None:
+        self.give_up_ns = int(give_up_s * 1e9)
+        self._failing_since: int | None = None
+        self._lock = threading.Lock()
+
+    def failing(self, op: Op) -> bool:
+        """Record ``op``; True once reads have failed continuously for long enough."""
+        with self._lock:
+            if op.ok:
+                self._failing_since = None
+                return False
+            if self._failing_since is None:
+                self._failing_since = op.sent_ns
+            return op.received_ns - self._failing_since >= self.give_up_ns
 
 
 def poll(client: Any, table: str, region: str, key: dict[str, Any], *, process: int,

@@ -17,18 +17,26 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from gtbench import analysis, polling, provision, truth
-from gtbench.analysis import LagBound
+from botocore.exceptions import BotoCoreError, ClientError
+
+from gtbench import analysis, outcomes, polling, provision, truth
+from gtbench.analysis import CloudWatchStats, RaceVerdict
 from gtbench.errors import GtbenchError
-from gtbench.history import Op
+from gtbench.history import FAIL, OK, Op
 from gtbench.regions import LOCAL, Regions, Settings
 
 RACE_PK = "gtbench-race"
+# A run stops after this many trials in a row that failed or could not be judged
+# (the endpoint is gone, say): the completed trials are kept and saved.
+MAX_BAD_IN_A_ROW = 3
+BAD = frozenset({"failed", "indeterminate"})
+
+Pair = tuple[str, str]
 
 
 @dataclass(frozen=True)
 class RacePlan:
-    pairs: tuple[tuple[str, str], ...]
+    pairs: tuple[Pair, ...]
     trials: int = 20
     pollers: int = 4
     interval_s: float = 0.1
@@ -37,6 +45,8 @@ class RacePlan:
 
 @dataclass
 class Trial:
+    """One trial's inputs: its write, the reads that raced it, and the truth if known."""
+
     index: int
     from_region: str
     to_region: str
@@ -44,27 +54,14 @@ class Trial:
     value: int
     write: Op
     reads: list[Op]
-    bound: LagBound | None
     true_lag_s: float | None = None
 
     @property
-    def timed_out(self) -> bool:
-        return self.bound is None
+    def pair(self) -> Pair:
+        return self.from_region, self.to_region
 
-    def to_json(self) -> dict[str, Any]:
-        b = self.bound
-        return {
-            "index": self.index, "from_region": self.from_region, "to_region": self.to_region,
-            "key": {"PK": RACE_PK, "SK": self.sk}, "value": self.value,
-            "lag_s": b.point_s if b else None, "lag_low_s": b.low_s if b else None,
-            "lag_high_s": b.high_s if b else None,
-            "stale_reads": b.stale_reads if b else sum(r.result == "ok" for r in self.reads),
-            "reads": len(self.reads), "failed_reads": sum(r.result != "ok" for r in self.reads),
-            "write_rtt_s": (self.write.received_ns - self.write.sent_ns) / analysis.NS,
-            "true_lag_s": self.true_lag_s,
-            "error_s": (b.point_s - self.true_lag_s) if b and self.true_lag_s is not None
-            else None,
-        }
+    def verdict(self) -> RaceVerdict:
+        return analysis.race_verdict(self.write, self.reads, self.value, self.true_lag_s)
 
 
 @dataclass
@@ -74,12 +71,12 @@ class RaceResult:
     trials: list[Trial] = field(default_factory=list)
     started_at: float = 0.0  # wall clock, for CloudWatch and the emulator's log
     ended_at: float = 0.0
+    interrupted: bool = False  # Ctrl-C: the trials are those completed before it
+    stopped: str | None = None  # why the run stopped early, if it did
+    cloudwatch: dict[Pair, CloudWatchStats] = field(default_factory=dict)
 
-    def pair_trials(self, pair: tuple[str, str]) -> list[Trial]:
-        return [t for t in self.trials if (t.from_region, t.to_region) == pair]
 
-
-def check_pairs(regions: Regions, settings: Settings, pairs: Sequence[tuple[str, str]]) -> None:
+def check_pairs(regions: Regions, settings: Settings, pairs: Sequence[Pair]) -> None:
     """Every writer has the table, and every reader is an ACTIVE replica of it."""
     for source, target in pairs:
         description = provision.describe(regions.client(source), settings.table)
@@ -95,74 +92,115 @@ def check_pairs(regions: Regions, settings: Settings, pairs: Sequence[tuple[str,
                                "not ACTIVE", hint="wait for it with `gtbench setup`")
 
 
-def round_trip_s(client: Any, table: str, samples: int = 15) -> float:
+def round_trip_s(client: Any, table: str, region: str, samples: int = 15) -> float:
     """Median GetItem round trip: the instrument's resolution in that region."""
     key = {"PK": {"S": RACE_PK}, "SK": {"S": "resolution"}}
-    times = []
-    for _ in range(samples):
-        start = time.perf_counter_ns()
-        client.get_item(TableName=table, Key=key, ConsistentRead=True)
-        times.append((time.perf_counter_ns() - start) / analysis.NS)
+    reads = [polling.read_op(client, table, region, key, 0) for _ in range(samples)]
+    times = [(r.received_ns - r.sent_ns) / analysis.NS for r in reads if r.ok]
+    if not times:
+        raise GtbenchError(f"every read in {region} failed ({reads[-1].error})",
+                           hint="check the region with `gtbench status`")
     return analysis.percentile(times, 50)
 
 
-def run_trial(regions: Regions, table: str, pair: tuple[str, str], index: int, run_id: str,
-              plan: RacePlan, pool: ThreadPoolExecutor) -> Trial:
+def write_op(client: Any, table: str, region: str, item: dict[str, Any], value: int,
+             process: int = 0, write_id: str | None = None) -> Op:
+    """One PutItem as an Op; a refused or unanswered write is a result, not an error."""
+    sent = time.perf_counter_ns()
+    try:
+        client.put_item(TableName=table, Item=item)
+    except (ClientError, BotoCoreError) as exc:
+        known = outcomes.classify(exc)
+        if known is None:
+            raise  # access denied, a missing table...: the user's to fix
+        return Op(region, "write", sent, time.perf_counter_ns(), known[0], value, process,
+                  write_id, known[1])
+    return Op(region, "write", sent, time.perf_counter_ns(), OK, value, process, write_id)
+
+
+def run_trial(regions: Regions, table: str, pair: Pair, index: int, run_id: str,
+              plan: RacePlan, pool: ThreadPoolExecutor, stop: threading.Event) -> Trial:
+    """Write, then poll until a read sees it, the reads keep failing, the timeout passes,
+    or ``stop`` is set from outside (Ctrl-C)."""
     source, target = pair
     sk = f"{run_id}-{index:04d}-{target}"
     key = {"PK": {"S": RACE_PK}, "SK": {"S": sk}}
     value = secrets.randbelow(10**12)
-    writer, reader = regions.client(source), regions.client(target)
-    sent = time.perf_counter_ns()
-    writer.put_item(TableName=table, Item={**key, "Bookmark": {"N": str(value)}})
-    acked = time.perf_counter_ns()
-    write = Op(source, "write", sent, acked, "ok", value)
-    seen = threading.Event()
-    start = acked / analysis.NS
+    write = write_op(regions.client(source), table, source,
+                     {**key, polling.VALUE: {"N": str(value)}}, value)
+    if write.result == FAIL:
+        return Trial(index, source, target, sk, value, write, [])  # refused: nothing to see
+    watch = polling.FailureWatch()
+    start = write.received_ns / analysis.NS
 
     def on_read(op: Op) -> None:
-        if op.value == value:
-            seen.set()
+        if op.value == value or watch.failing(op):
+            stop.set()
 
-    futures = [pool.submit(polling.poll, reader, table, target, key, process=k,
-                           first_send=start + k * plan.interval_s / plan.pollers,
+    futures = [pool.submit(polling.poll, regions.reader(target), table, target, key,
+                           process=k, first_send=start + k * plan.interval_s / plan.pollers,
                            interval_s=plan.interval_s, deadline=start + plan.timeout_s,
-                           stop=seen, on_read=on_read) for k in range(plan.pollers)]
+                           stop=stop, on_read=on_read) for k in range(plan.pollers)]
     reads = sorted((op for f in futures for op in f.result()), key=lambda op: op.sent_ns)
-    return Trial(index, source, target, sk, value, write, reads,
-                 analysis.lag_bound(write, reads, value))
+    return Trial(index, source, target, sk, value, write, reads)
 
 
 def run_race(regions: Regions, settings: Settings, plan: RacePlan,
              on_trial: Callable[[Trial], None] | None = None) -> RaceResult:
+    """Every trial of ``plan``. Ctrl-C ends the run at once with the trials completed so
+    far (``interrupted``); so does a run of failed trials (``stopped``)."""
     check_pairs(regions, settings, plan.pairs)
     readers = sorted({t for _, t in plan.pairs} | {s for s, _ in plan.pairs})
-    result = RaceResult(plan, {r: round_trip_s(regions.client(r), settings.table)
-                               for r in readers})
-    run_id = f"{int(time.time())}-{secrets.token_hex(3)}"
+    result = RaceResult(plan, {})
     result.started_at = time.time()
+    run_id = f"{int(time.time())}-{secrets.token_hex(3)}"
     local = settings.target == LOCAL and regions.endpoint_url is not None
-    with ThreadPoolExecutor(max_workers=plan.pollers, thread_name_prefix="poller") as pool:
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=plan.pollers, thread_name_prefix="poller")
+    bad_in_a_row = 0
+    try:
+        result.resolution_s = {r: round_trip_s(regions.reader(r), settings.table, r)
+                               for r in readers}
         for index in range(plan.trials):
             for pair in plan.pairs:
                 since = time.time() - 1
-                trial = run_trial(regions, settings.table, pair, index, run_id, plan, pool)
+                stop = threading.Event()
+                trial = run_trial(regions, settings.table, pair, index, run_id, plan, pool,
+                                  stop)
                 if local:  # at once, so the live line shows the true lag too
                     attach_ground_truth([trial], str(regions.endpoint_url), settings.table,
                                         since, plan.timeout_s)
                 result.trials.append(trial)
                 if on_trial is not None:
                     on_trial(trial)
-    result.ended_at = time.time()
+                verdict = trial.verdict()
+                bad_in_a_row = bad_in_a_row + 1 if verdict.status in BAD else 0
+                if bad_in_a_row >= MAX_BAD_IN_A_ROW:
+                    result.stopped = stopped_reason(result.trials[-bad_in_a_row:])
+                    return result
+    except KeyboardInterrupt:
+        result.interrupted = True
+    finally:
+        stop.set()  # release the pollers of a trial cut short
+        pool.shutdown(wait=True, cancel_futures=True)
+        result.ended_at = time.time()
     return result
+
+
+def stopped_reason(trials: Sequence[Trial]) -> str:
+    """One line on why a run of trials failed, from their own operations."""
+    errors = [op.error for t in trials for op in (t.write, *t.reads) if op.error]
+    last = errors[-1] if errors else "no answer"
+    return (f"stopped after {len(trials)} trials in a row that failed or could not be "
+            f"judged (last error: {last})")
 
 
 def attach_ground_truth(trials: Sequence[Trial], endpoint_url: str, table: str, since: float,
                         timeout_s: float) -> None:
     """Each trial's true lag, from the emulator's replication log."""
     wanted = {(t.sk, t.from_region, t.to_region): t for t in trials}
-    # A timed-out trial's delivery may never settle (paused replication): don't wait on it.
-    waited = {k for k, t in wanted.items() if not t.timed_out}
+    # A delivery that never came may never settle (paused replication): don't wait on it.
+    waited = {k for k, t in wanted.items() if t.verdict().status == "replicated"}
     rows = truth.settled(
         endpoint_url, table, since,
         lambda r: (truth.sort_key_of(r), r["source_region"], r["target_region"]) in waited,
@@ -175,7 +213,7 @@ def attach_ground_truth(trials: Sequence[Trial], endpoint_url: str, table: str, 
 
 
 def cloudwatch_latency(regions: Regions, table: str, source: str, target: str, start: float,
-                       end: float) -> dict[str, float | None]:
+                       end: float) -> CloudWatchStats:
     """CloudWatch ``ReplicationLatency`` (ms, published in the source region) over a window."""
     from datetime import datetime, timedelta, timezone
 
@@ -189,8 +227,8 @@ def cloudwatch_latency(regions: Regions, table: str, source: str, target: str, s
         Period=60, Statistics=["Average", "Maximum", "SampleCount"], Unit="Milliseconds")
     points = response.get("Datapoints", [])
     if not points:
-        return {"average_s": None, "maximum_s": None, "samples": 0}
+        return CloudWatchStats(None, None, 0)
     samples = sum(p.get("SampleCount", 0) for p in points)
     weighted = sum(p["Average"] * p.get("SampleCount", 1) for p in points)
-    return {"average_s": weighted / max(samples, 1) / 1000.0,
-            "maximum_s": max(p["Maximum"] for p in points) / 1000.0, "samples": samples}
+    return CloudWatchStats(weighted / max(samples, 1) / 1000.0,
+                           max(p["Maximum"] for p in points) / 1000.0, samples)

@@ -80,20 +80,26 @@ class Regions:
     endpoint_url: str | None
     session: boto3.Session
     max_attempts: int = 5
-    _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _clients: dict[tuple[str, str, int], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def client(self, region: str, service: str = "dynamodb") -> DynamoDBClient:
         return self.service_client(service, region)  # type: ignore[no-any-return]
 
-    def service_client(self, service: str, region: str) -> Any:
+    def reader(self, region: str) -> DynamoDBClient:
+        """A DynamoDB client that never retries: for pollers, whose every attempt is a
+        measurement and whose next read is the retry."""
+        return self.service_client("dynamodb", region, attempts=1)  # type: ignore[no-any-return]
+
+    def service_client(self, service: str, region: str, attempts: int | None = None) -> Any:
         from botocore.config import Config
 
+        attempts = attempts or self.max_attempts
         with self._lock:
-            client = self._clients.get((service, region))
+            client = self._clients.get((service, region, attempts))
             if client is None:
                 config = Config(
-                    retries={"mode": "standard", "max_attempts": self.max_attempts},
+                    retries={"mode": "standard", "max_attempts": attempts},
                     connect_timeout=5, read_timeout=20, max_pool_connections=64,
                     tcp_keepalive=True)
                 endpoint = self.endpoint_url if service == "dynamodb" else (
@@ -101,7 +107,7 @@ class Regions:
                 client = self.session.client(service,  # type: ignore[call-overload]
                                              region_name=region,
                                              endpoint_url=endpoint, config=config)
-                self._clients[(service, region)] = client
+                self._clients[(service, region, attempts)] = client
             return client
 
     def any_client(self, service: str) -> Any:

@@ -37,18 +37,33 @@ class Terminal:
         self.err.print(f"[yellow]warning:[/] {message}", highlight=False)
 
     def save(self, document: Any, path: str | None) -> None:
-        """A result document to ``path``; ``-`` means stdout (claimed with stdout_is_data)."""
+        """A result document to ``path``; ``-`` means stdout (claimed with stdout_is_data).
+
+        If ``path`` cannot be written after all, the document goes to a temporary file
+        and the error names it: a finished run is never lost to a bad path.
+        """
         import json
-        from pathlib import Path
 
         if not path:
             return
         text = json.dumps(document, indent=2) + "\n"
         if path == "-":
             self.write_data(text)
-        else:
-            Path(path).write_text(text)
-            self.note(f"wrote {path}")
+            return
+        try:
+            write_atomically(path, text)
+        except OSError as exc:
+            import tempfile
+
+            from gtbench.errors import GtbenchError
+
+            fd, fallback = tempfile.mkstemp(prefix=f"gtbench-{document.get('experiment')}-",
+                                            suffix=".json")
+            with open(fd, "w") as handle:
+                handle.write(text)
+            raise GtbenchError(f"cannot write {path}: {exc.strerror or exc}; the result is "
+                               f"saved in {fallback} instead") from None
+        self.note(f"wrote {path}")
 
     def write_data(self, text: str) -> None:
         """Raw data (JSON) to the real stdout, unstyled."""
@@ -56,3 +71,38 @@ class Terminal:
 
         sys.stdout.write(text)
         sys.stdout.flush()
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it, so an interrupted
+    write never leaves half a document."""
+    import os
+    from pathlib import Path
+
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text)
+        temporary.replace(target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def check_output_path(path: str) -> str | None:
+    """Why a result could not be written to ``path``, checked before a run; None if it can."""
+    import os
+    from pathlib import Path
+
+    if path == "-":
+        return None
+    target = Path(path)
+    if target.is_dir():
+        return f"{path} is a directory"
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        return f"directory {parent} does not exist"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot write in directory {parent}"
+    if target.exists() and not os.access(target, os.W_OK):
+        return f"cannot write {path}"
+    return None

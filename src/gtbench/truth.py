@@ -28,6 +28,20 @@ def replications(endpoint_url: str, table: str, since: float) -> list[Row] | Non
     return rows
 
 
+def emulator_settings(endpoint_url: str) -> dict[str, Any] | None:
+    """The emulator's lag model, replica delays and faults, to record with a result."""
+    try:
+        with urllib.request.urlopen(f"{endpoint_url}/_gtbench/status", timeout=5) as response:
+            status: dict[str, Any] = json.loads(response.read())
+    except (OSError, ValueError):
+        return None
+    if status.get("emulator") != "gtbench":
+        return None
+    keep = ("version", "lag", "replica_create_delay_s", "replica_delete_delay_s", "paused",
+            "faults")
+    return {k: status[k] for k in keep if k in status}
+
+
 def settled(endpoint_url: str, table: str, since: float, wanted: Callable[[Row], bool],
             timeout_s: float) -> list[Row] | None:
     """The wanted rows once none is still in flight, or as they stand at the deadline."""

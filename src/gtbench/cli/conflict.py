@@ -89,7 +89,8 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
       gtbench conflict --offsets 0,250,500,1000,2000
       gtbench conflict --mode increment --increments 10 --pace-ms 50
     """
-    from gtbench import conflict
+    from gtbench import conflict, document
+    from gtbench.cli.race import finish
     from gtbench.report import conflict as report
 
     settings = settings_from(target, endpoint_url, regions, table, profile)
@@ -123,17 +124,19 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
                   f"{pair[1]}: {what}")
 
     def show(trial: conflict.ConflictTrial) -> None:
-        t = report.trial_json(trial)
+        t = document.conflict_trial(trial)
         if timelines:
             terminal.print(report.trial_view(t, list(pair)))
         else:
             terminal.print(f"trial {t['index'] + 1}: {report.trial_sentence(t)}")
 
+    context = document.Context.of(settings, client_regions.endpoint_url)
     result = conflict.run_conflict(client_regions, settings, plan, on_trial=show)
-    document = report.conflict_document(result, settings, client_regions.endpoint_url)
-    for renderable in report.conflict_tables(document):
+    saved = document.conflict_document(result, context)
+    for renderable in report.conflict_tables(saved):
         terminal.print(renderable)
-    terminal.save(document, json_path)
+    terminal.save(saved, json_path)
+    finish(result, json_path)
 
 
 def register(cli: click.Group) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from gtbench.cli.options import check_endpoint
 from gtbench.regions import LOCAL, parse_regions
 from gtbench.terminal import Terminal
 
@@ -30,6 +31,7 @@ def _load(path: Path) -> dict[str, Any]:
 
 @click.command("demo")
 @click.option("--endpoint-url", metavar="URL", envvar="GTBENCH_ENDPOINT_URL",
+              callback=check_endpoint,
               help="Use a running emulator [default: start one on demand, stop it after].")
 @click.option("--regions", default="us-west-2,eu-west-1", show_default=True,
               metavar="REGIONS", help="Comma-separated regions; the first is the home region.")

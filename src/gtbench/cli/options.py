@@ -20,6 +20,31 @@ def _regions(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
         raise click.BadParameter(str(exc), ctx, param) from exc
 
 
+def check_endpoint(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter(f"{value!r} is not an http(s) URL, such as "
+                                 "http://127.0.0.1:8000", ctx, param)
+    return value.rstrip("/")
+
+
+def _output(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from gtbench.terminal import check_output_path
+
+    problem = check_output_path(value) if value else None
+    if problem:
+        raise click.BadParameter(f"{problem}: nothing was run", ctx, param)
+    return value
+
+
 def target_options(command: F) -> F:
     """--target, --endpoint-url, --regions, --table, --profile, each with its GTBENCH_ variable."""
     decorators = [
@@ -28,7 +53,7 @@ def target_options(command: F) -> F:
                      help="local: gtbench's emulator (started on demand). aws: real DynamoDB "
                           "with your boto3 credentials; billable."),
         click.option("--endpoint-url", metavar="URL", envvar="GTBENCH_ENDPOINT_URL",
-                     show_envvar=True,
+                     show_envvar=True, callback=check_endpoint,
                      help="One DynamoDB endpoint for every region, such as a running "
                           "emulator. Nothing is started on demand when it is given."),
         click.option("--regions", callback=_regions, default="us-west-2,eu-west-1",
@@ -55,7 +80,7 @@ yes_option = click.option("--yes", "-y", is_flag=True,
                           help="Do not ask for confirmation (for scripts).")
 
 json_option = click.option(
-    "--json", "json_path", metavar="PATH",
+    "--json", "json_path", metavar="PATH", callback=_output,
     help="Write the result document (its shape is in the README) to PATH; '-' writes it to "
          "stdout and everything else to stderr. `gtbench report PATH` shows it again.")
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from gtbench import race
+from gtbench import document, race
 from gtbench.cli.options import (
     confirm_billable,
     json_option,
@@ -13,7 +15,7 @@ from gtbench.cli.options import (
     yes_option,
 )
 from gtbench.cli.provision import connect
-from gtbench.errors import UsageError
+from gtbench.errors import GtbenchError, Interrupted, UsageError
 from gtbench.regions import AWS
 from gtbench.report import race as report
 from gtbench.terminal import Terminal
@@ -75,17 +77,30 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
                          interval_ms / 1000.0, timeout_s)
     terminal.note(f"racing {trials} trials per pair: {pollers} pollers every "
                   f"{interval_ms:g} ms, timeout {timeout_s:g} s")
-    result = race.run_race(client_regions, settings, plan,
-                           on_trial=lambda t: terminal.print(report.trial_line(t.to_json())))
-    metrics = None
-    if cloudwatch:
-        metrics = {f"{s}>{t}": race.cloudwatch_latency(client_regions, settings.table, s, t,
-                                                       result.started_at, result.ended_at)
-                   for s, t in plan.pairs}
-    document = report.race_document(result, settings, client_regions.endpoint_url, metrics)
-    for renderable in report.race_tables(document):
+    context = document.Context.of(settings, client_regions.endpoint_url)
+    result = race.run_race(client_regions, settings, plan, on_trial=lambda t: terminal.print(
+        report.trial_line(document.race_trial(t))))
+    if cloudwatch and result.trials:
+        result.cloudwatch = {
+            pair: race.cloudwatch_latency(client_regions, settings.table, *pair,
+                                          result.started_at, result.ended_at)
+            for pair in plan.pairs}
+    saved = document.race_document(result, context)
+    for renderable in report.race_tables(saved):
         terminal.print(renderable)
-    terminal.save(document, json_path)
+    terminal.save(saved, json_path)
+    finish(result, json_path)
+
+
+def finish(result: Any, json_path: str | None) -> None:
+    """Exit as the run ended: 130 after Ctrl-C, 1 after a run of failed trials."""
+    where = f" and saved to {json_path}" if json_path and json_path != "-" else ""
+    if result.interrupted:
+        raise Interrupted(f"interrupted after {len(result.trials)} completed trials; they "
+                          f"are summarized above{where}")
+    if result.stopped:
+        raise GtbenchError(f"{result.stopped}; the completed trials are summarized "
+                           f"above{where}")
 
 
 def register(cli: click.Group) -> None:

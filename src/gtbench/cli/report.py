@@ -14,7 +14,10 @@ from gtbench.terminal import Terminal
                    "'gtbench[plot]').")
 @click.option("--markdown", is_flag=True,
               help="Print a summary table in Markdown instead, to paste into a document.")
-def report_command(path: str, png_path: str | None, markdown: bool) -> None:
+@click.option("--check", is_flag=True,
+              help="Recompute every verdict and summary from the file's history alone and "
+                   "compare them with what it states; exit 1 on any difference.")
+def report_command(path: str, png_path: str | None, markdown: bool, check: bool) -> None:
     """Re-render a result saved with --json: the same summary as the live run.
 
     \b
@@ -25,9 +28,13 @@ def report_command(path: str, png_path: str | None, markdown: bool) -> None:
               --png: timelines with the writes marked; for a sweep, the share of
               earlier writes lost unseen against the offset, beside the lag.
 
+    --check re-judges a stored run: every operation is in the file, with its
+    times on one monotonic clock, so the verdicts can be computed again by
+    anyone, with this or a later gtbench.
+
     \b
     Examples:
-      gtbench report race.json
+      gtbench report race.json --check
       gtbench report examples/conflict-sweep.json --png sweep.png
       gtbench report race.json --markdown >> design.md
     """
@@ -35,6 +42,21 @@ def report_command(path: str, png_path: str | None, markdown: bool) -> None:
 
     document = report.load(path)
     terminal = Terminal()
+    if check:
+        from gtbench import document as documents
+        from gtbench.errors import GtbenchError
+
+        differences = documents.check(document)
+        for line in differences[:20]:
+            terminal.warn(line)
+        if differences:
+            more = " (the first 20 are shown)" if len(differences) > 20 else ""
+            raise GtbenchError(f"{path}: {len(differences)} stated figures differ from what "
+                               f"its history gives{more}")
+        terminal.note(f"{path}: every verdict and summary follows from its history "
+                      f"({len(document['trials'])} trials, "
+                      f"{sum(len(t['history']) for t in document['trials'])} operations)")
+        return
     if png_path:
         from gtbench.report.plot import save_png
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from rich.text import Text
 
@@ -28,3 +29,15 @@ def histogram_text(values: Sequence[float], title: str, width: int = 40,
         text.append(bar, style="cyan")
         text.append(f" {count}\n")
     return text
+
+
+def run_note(document: dict[str, Any]) -> list[Text]:
+    """A line saying that the run ended early, and why, if it did."""
+    done = len(document["trials"])
+    if document.get("interrupted"):
+        return [Text(f"interrupted: the run was stopped with Ctrl-C after {done} completed "
+                     "trials; these figures are theirs alone", style="bold yellow")]
+    if document.get("stopped"):
+        return [Text(f"{document['stopped']}; the {done} trials so far are kept",
+                     style="bold yellow")]
+    return []

@@ -8,123 +8,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from gtbench import __version__, analysis
-from gtbench.report import FORMAT_VERSION
-from gtbench.report.common import seconds
-
-NS = analysis.NS
-
-
-def _rel(ns: int, release_ns: int) -> float:
-    return (ns - release_ns) / NS
-
-
-def trial_json(trial: Any) -> dict[str, Any]:
-    """One trial as documented in the README (times in seconds after the release)."""
-    from gtbench.conflict import CONFLICT_PK, lost_updates
-
-    v = trial.verdict
-    release = trial.release_ns
-    writes = []
-    for w in trial.writes:
-        spec = trial.write_spec(w.write_id)
-        writes.append({
-            "region": w.region, "write_id": w.write_id, "value": w.value,
-            "increment": spec.value if trial.mode == "increment" and spec else None,
-            "sent": _rel(w.sent_ns, release), "acked": _rel(w.received_ns, release),
-            "result": w.result})
-    timeline: list[dict[str, Any]] = []
-    for region in sorted({r.region for r in trial.reads}):
-        previous: object = object()
-        for r in (r for r in trial.reads if r.region == region and r.result == "ok"):
-            if r.write_id != previous:
-                timeline.append({"region": region, "t": _rel(r.received_ns, release),
-                                 "value": r.value, "write_id": r.write_id})
-                previous = r.write_id
-    timeline.sort(key=lambda e: e["t"])
-    final_value = next((w["value"] for w in writes if w["write_id"] == v.final_write), None)
-    if trial.mode == "increment" and trial.final_image is not None:
-        final_value = int(trial.final_image["Bookmark"]["N"])
-    loser = next((w for w in trial.writes if w.write_id == v.loser_write), None)
-    lag = (None if v.winner_lag_low_s is None or v.winner_lag_high_s is None
-           else (v.winner_lag_low_s + v.winner_lag_high_s) / 2)
-    return {
-        "index": trial.index, "offset_ms": trial.offset_ms,
-        "key": {"PK": CONFLICT_PK, "SK": trial.sk},
-        "writes": writes, "timeline": timeline, "reads": len(trial.reads),
-        "failed_reads": sum(r.result != "ok" for r in trial.reads),
-        "converged": v.converged, "final_value": final_value, "final_write": v.final_write,
-        "winner_region": v.winner_region, "later_write_won": v.later_write_won,
-        "order_from": "ground truth" if trial.stamps else "send-ack windows",
-        "converge_s": v.converge_s, "converge_low_s": v.converge_low_s,
-        "converge_high_s": v.converge_high_s, "disagreed_s": v.disagreed_s,
-        "loser_region": loser.region if loser else None, "loser_write": v.loser_write,
-        "loser_seen_remotely": v.loser_seen_remotely,
-        "loser_delivered": trial.loser_delivered, "loser_visible_s": v.loser_visible_s,
-        "winner_lag_s": lag, "winner_lag_low_s": v.winner_lag_low_s,
-        "winner_lag_high_s": v.winner_lag_high_s,
-        "winner_true_lag_s": trial.winner_true_lag_s,
-        "increment": lost_updates(trial) if trial.mode == "increment" else None,
-    }
-
-
-def _earlier_discarded_unseen(t: dict[str, Any]) -> bool:
-    """The earlier write lost and was never seen outside its own region.
-
-    Earlier by the known order (ground truth or windows); by send order where the
-    order is too close to call.
-    """
-    if not t["converged"] or t["loser_seen_remotely"] is not False:
-        return False
-    if t["later_write_won"] is not None:
-        return bool(t["later_write_won"])
-    first = min(t["writes"], key=lambda w: w["sent"])
-    return bool(first["region"] == t["loser_region"])
-
-
-def _counts(trials: list[dict[str, Any]]) -> dict[str, Any]:
-    lags = [t["winner_lag_s"] for t in trials if t["winner_lag_s"] is not None]
-    disagreed = [t["disagreed_s"] for t in trials if t["disagreed_s"] is not None]
-    return {
-        "trials": len(trials),
-        "converged": sum(t["converged"] for t in trials),
-        "lww_held": sum(t["later_write_won"] is True for t in trials),
-        "lww_violated": sum(t["later_write_won"] is False for t in trials),
-        "too_close": sum(t["converged"] and t["later_write_won"] is None for t in trials),
-        "earlier_discarded_unseen": sum(_earlier_discarded_unseen(t) for t in trials),
-        "loser_seen_remotely": sum(t["loser_seen_remotely"] is True for t in trials),
-        "median_disagreed_s": analysis.percentile(disagreed, 50) if disagreed else None,
-        "median_winner_lag_s": analysis.percentile(lags, 50) if lags else None,
-    }
-
-
-def conflict_document(result: Any, settings: Any, endpoint_url: str | None) -> dict[str, Any]:
-    plan = result.plan
-    trials = [trial_json(t) for t in result.trials]
-    summary: dict[str, Any] = _counts(trials)
-    summary["offsets"] = [{"offset_ms": o, **_counts([t for t in trials if t["offset_ms"] == o])}
-                          for o in plan.offsets_ms]
-    if plan.mode == "increment":
-        increments = [t["increment"] for t in trials if t["increment"] is not None]
-        summary.update({
-            "updates": sum(i["updates"] for i in increments),
-            "expected": sum(i["expected"] for i in increments),
-            "final": sum(i["final"] for i in increments),
-            "lost_updates": sum(i["lost_updates"] for i in increments)})
-    return {
-        "experiment": "conflict", "format": FORMAT_VERSION, "gtbench": __version__,
-        "mode": plan.mode, "target": settings.target, "endpoint_url": endpoint_url,
-        "table": settings.table, "regions": list(settings.regions),
-        "writers": list(plan.regions),
-        "settings": {"trials": plan.trials, "offsets_ms": list(plan.offsets_ms),
-                     "pollers": plan.pollers, "interval_ms": plan.interval_s * 1000,
-                     "timeout_s": plan.timeout_s, "increments": plan.increments,
-                     "pace_ms": plan.pace_ms, "same_sign": plan.same_sign},
-        "started_at": result.started_at, "ended_at": result.ended_at,
-        "ground_truth": result.ground_truth,
-        "trials": trials, "summary": summary,
-    }
-
+from gtbench.report.common import run_note, seconds
 
 # -- rendering ---------------------------------------------------------------------
 
@@ -166,9 +50,20 @@ def timeline_table(t: dict[str, Any], writers: list[str]) -> Table:
 
 def trial_sentence(t: dict[str, Any]) -> str:
     writes = {w["write_id"]: w for w in t["writes"]}
+    status = t.get("status", "converged" if t["converged"] else "timed_out")
+    refused = [w for w in t["writes"] if w["result"] == "fail"]
+    if status == "failed":
+        return f"every write was refused ({len(refused)} writes): there was nothing to resolve."
+    if status == "indeterminate":
+        return (f"indeterminate: reads were failing when the trial ended "
+                f"({t.get('failed_reads', 0)} of {t['reads']} reads failed).")
     if not t["converged"] or t["final_write"] not in writes:
         return (f"the regions had not agreed when the trial timed out "
                 f"({len(t['writes'])} writes, {t['reads']} reads).")
+    if t.get("contested") is False:
+        sides = ", ".join(sorted({w["region"] for w in refused}))
+        return (f"no conflict: every write from {sides} was refused, so "
+                f"{writes[t['final_write']]['region']}'s write stands in both regions.")
     winner = writes[t["final_write"]]
     loser = writes.get(t["loser_write"] or "")
     if loser is None:
@@ -208,11 +103,17 @@ def conflict_tables(document: dict[str, Any]) -> list[Any]:
     s = document["summary"]
     out: list[Any] = []
     table = Table(title="last-writer-wins per offset", title_justify="left")
-    for column in ("offset ms", "trials", "agreed", "later won", "earlier won", "too close",
-                   "lost unseen", "disagreed", "lag"):
+    # Trials that did not end in agreement get columns only when there are some.
+    unsettled = [(k, label) for k, label in (("timed_out", "timed out"),
+                                              ("indeterminate", "unknown"),
+                                              ("failed", "failed"))
+                 if any(o.get(k) for o in s["offsets"])]
+    for column in ("offset ms", "trials", "agreed", *(label for _, label in unsettled),
+                   "later won", "earlier won", "too close", "lost unseen", "disagreed", "lag"):
         table.add_column(column, justify="right", no_wrap=True)
     for o in s["offsets"]:
         table.add_row(f"{o['offset_ms']:g}", str(o["trials"]), str(o["converged"]),
+                      *(str(o[k]) for k, _ in unsettled),
                       str(o["lww_held"]), str(o["lww_violated"]), str(o["too_close"]),
                       f"{o['earlier_discarded_unseen']}/{o['trials']}",
                       seconds(o["median_disagreed_s"]), seconds(o["median_winner_lag_s"]))
@@ -239,6 +140,7 @@ def conflict_tables(document: dict[str, Any]) -> list[Any]:
                         str(i["final"]), str(i["lost_updates"]), kept)
         out.append(inc)
     out.append(Text(summary_sentence(document), style="bold"))
+    out.extend(run_note(document))
     return out
 
 

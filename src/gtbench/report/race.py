@@ -7,68 +7,54 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from gtbench import __version__, analysis
-from gtbench.report import FORMAT_VERSION
-from gtbench.report.common import histogram_text, plain, seconds
-
-
-def race_document(result: Any, settings: Any, endpoint_url: str | None,
-                  cloudwatch: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The ``race`` result as documented in the README."""
-    trials = [t.to_json() for t in result.trials]
-    pairs = []
-    for source, target in result.plan.pairs:
-        mine = [t for t in trials if (t["from_region"], t["to_region"]) == (source, target)]
-        summary = analysis.summarize([t["lag_s"] for t in mine])
-        errors = [abs(t["error_s"]) for t in mine if t["error_s"] is not None]
-        widths = [t["lag_high_s"] - t["lag_low_s"] for t in mine if t["lag_s"] is not None]
-        pairs.append({
-            "from_region": source, "to_region": target, **vars(summary),
-            "median_bound_width_s": analysis.percentile(widths, 50) if widths else None,
-            "median_abs_error_s": analysis.percentile(errors, 50) if errors else None,
-            "true_in_bound": sum(1 for t in mine if t["true_lag_s"] is not None
-                                 and t["lag_low_s"] is not None
-                                 and t["lag_low_s"] <= t["true_lag_s"] <= t["lag_high_s"]),
-            "with_truth": sum(1 for t in mine if t["true_lag_s"] is not None),
-            "cloudwatch": (cloudwatch or {}).get(f"{source}>{target}"),
-        })
-    overall = analysis.summarize([t["lag_s"] for t in trials])
-    return {
-        "experiment": "race", "format": FORMAT_VERSION, "gtbench": __version__,
-        "target": settings.target, "endpoint_url": endpoint_url, "table": settings.table,
-        "regions": list(settings.regions),
-        "settings": {"trials": result.plan.trials, "pollers": result.plan.pollers,
-                     "interval_ms": result.plan.interval_s * 1000,
-                     "timeout_s": result.plan.timeout_s},
-        "started_at": result.started_at, "ended_at": result.ended_at,
-        "resolution_s": result.resolution_s,
-        "trials": trials,
-        "summary": {"trials": overall.trials, "replicated": overall.replicated,
-                    "timed_out": overall.timed_out, "p50_s": overall.p50_s,
-                    "p90_s": overall.p90_s, "p99_s": overall.p99_s, "max_s": overall.max_s,
-                    "pairs": pairs},
-    }
+from gtbench.report.common import histogram_text, plain, run_note, seconds
 
 
 def trial_line(trial: dict[str, Any]) -> str:
     pair = f"{trial['from_region']} → {trial['to_region']}"
+    status = trial.get("status", "timed_out" if trial["lag_s"] is None else "replicated")
+    head = f"trial {trial['index'] + 1:>3} {pair}:"
+    failed = trial.get("failed_reads", 0)
+    failures = f", {failed} failed" if failed else ""
+    if status == "failed":
+        return f"{head} the write was refused ({_write_error(trial)}): nothing to time"
+    if status == "indeterminate":
+        return (f"{head} indeterminate: {_why_indeterminate(trial)} "
+                f"({trial['stale_reads']} stale reads{failures})")
     if trial["lag_s"] is None:
-        return (f"trial {trial['index'] + 1:>3} {pair}: no fresh read before the timeout "
-                f"({trial['stale_reads']} stale reads)")
+        return (f"{head} no fresh read before the timeout "
+                f"({trial['stale_reads']} stale reads{failures})")
     line = (f"trial {trial['index'] + 1:>3} {pair}: lag {trial['lag_s']:.3f} s in "
             f"[{trial['lag_low_s']:.3f}, {trial['lag_high_s']:.3f}] · "
             f"{trial['stale_reads']} stale reads")
+    if failed:
+        line += f" · {failed} failed reads"
     if trial["true_lag_s"] is not None:
         line += f" · true {trial['true_lag_s']:.3f} s"
     return line
+
+
+def _write_error(trial: dict[str, Any]) -> str:
+    write = next((o for o in trial.get("history", []) if o["kind"] == "write"), None)
+    return str(write["error"]) if write and write.get("error") else "error"
+
+
+def _why_indeterminate(trial: dict[str, Any]) -> str:
+    write = next((o for o in trial.get("history", []) if o["kind"] == "write"), None)
+    if write is not None and write["result"] == "info":
+        return f"the write's fate is unknown ({write.get('error') or 'no answer'})"
+    reads = [o for o in trial.get("history", []) if o["kind"] == "read"]
+    last = max(reads, key=lambda o: o["sent_ns"], default=None)
+    error = last.get("error") if last else None
+    return f"the reads were failing when the trial ended ({error or 'no answer'})"
 
 
 def race_tables(document: dict[str, Any]) -> list[Any]:
     """Summary table, one histogram per pair, and a plain sentence per pair."""
     out: list[Any] = []
     summary = Table(title="replication lag in seconds (point estimates)", title_justify="left")
-    for column in ("from → to", "trials", "ok", "timed out", "min", "p50", "p90", "p99", "max",
-                   "mean ± sd"):
+    for column in ("from → to", "trials", "ok", "timed out", "unknown", "failed", "min", "p50",
+                   "p90", "p99", "max", "mean ± sd"):
         summary.add_column(column, justify="left" if column == "from → to" else "right",
                            no_wrap=True)
     has_truth = any(p["with_truth"] for p in document["summary"]["pairs"])
@@ -77,7 +63,9 @@ def race_tables(document: dict[str, Any]) -> list[Any]:
             f"{p['mean_s']:.3f} ± {p['stdev_s']:.3f}" if p["stdev_s"] is not None
             else f"{p['mean_s']:.3f}")
         summary.add_row(f"{p['from_region']} → {p['to_region']}", str(p["trials"]),
-                        str(p["replicated"]), str(p["timed_out"]), plain(p["min_s"]),
+                        str(p["replicated"]), str(p["timed_out"]),
+                        str(p.get("indeterminate", 0)), str(p.get("failed", 0)),
+                        plain(p["min_s"]),
                         plain(p["p50_s"]), plain(p["p90_s"]), plain(p["p99_s"]),
                         plain(p["max_s"]), spread)
     out.append(summary)
@@ -102,6 +90,7 @@ def race_tables(document: dict[str, Any]) -> list[Any]:
                             f"{seconds(cw.get('average_s'))}, maximum "
                             f"{seconds(cw.get('maximum_s'))} ({cw.get('samples', 0)} samples)"))
         out.append(Text(race_sentence(p), style="bold"))
+    out.extend(run_note(document))
     return out
 
 
@@ -109,6 +98,9 @@ def race_sentence(p: dict[str, Any]) -> str:
     if p["p50_s"] is None:
         return (f"{p['to_region']} never saw a write from {p['from_region']} within the "
                 f"timeout ({p['trials']} trials).")
-    timed_out = f", {p['timed_out']} timed out" if p["timed_out"] else ""
+    others = [f"{p[k]} {label}" for k, label in (("timed_out", "timed out"),
+                                                 ("indeterminate", "indeterminate"),
+                                                 ("failed", "failed")) if p.get(k)]
+    timed_out = "".join(f", {o}" for o in others)
     return (f"{p['to_region']} saw the write from {p['from_region']} after "
             f"{p['p50_s']:.2f} s at the median ({p['trials']} trials{timed_out}).")

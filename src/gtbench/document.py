@@ -1,0 +1,282 @@
+"""Result documents: the one place where experiment results become JSON, and back.
+
+A document holds each trial's history (every operation, on one monotonic clock),
+the plan, where it ran, and the verdicts and summaries that analysis computed from
+them. Verdict and summary fields come from the analysis dataclasses themselves
+(``record``): the dataclass is the list of fields, so a field is added once.
+
+``check`` rebuilds every verdict and summary from the stored histories alone and
+lists where they differ from what the file states (``gtbench report --check``).
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any
+
+from gtbench import __version__, analysis
+from gtbench.analysis import CloudWatchStats, FinalImage, WriteTruth
+from gtbench.errors import GtbenchError
+from gtbench.history import Op
+
+FORMAT_VERSION = 2
+EXPERIMENTS = ("race", "conflict")
+Document = dict[str, Any]
+
+
+def record(value: Any) -> Any:
+    """A dataclass (recursively) as plain JSON data, keyed by its field names."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: record(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, list | tuple):
+        return [record(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): record(v) for k, v in value.items()}
+    return value
+
+
+def environment() -> dict[str, Any]:
+    """The versions a result was measured with."""
+    import boto3
+    import botocore
+
+    return {"gtbench": __version__, "python": platform.python_version(),
+            "boto3": boto3.__version__, "botocore": botocore.__version__,
+            "platform": platform.platform(terse=True),
+            "clock": "time.perf_counter_ns (one process, monotonic)"}
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where a run ran: shared by every experiment's document."""
+
+    target: str
+    endpoint_url: str | None
+    table: str
+    regions: tuple[str, ...]
+    emulator: dict[str, Any] | None  # the emulator's settings at the start (local only)
+    environment: dict[str, Any]
+
+    @classmethod
+    def of(cls, settings: Any, endpoint_url: str | None) -> Context:
+        from gtbench import truth
+        from gtbench.regions import LOCAL
+
+        emulator = (truth.emulator_settings(endpoint_url)
+                    if settings.target == LOCAL and endpoint_url else None)
+        return cls(settings.target, endpoint_url, settings.table, tuple(settings.regions),
+                   emulator, environment())
+
+
+def _header(experiment: str, context: Context, result: Any) -> Document:
+    return {
+        "experiment": experiment, "format": FORMAT_VERSION, "gtbench": __version__,
+        "interrupted": result.interrupted, "stopped": result.stopped,
+        "target": context.target, "endpoint_url": context.endpoint_url,
+        "table": context.table, "regions": list(context.regions),
+        "environment": context.environment, "emulator": context.emulator,
+    }
+
+
+def _context(document: Document) -> Context:
+    return Context(document["target"], document.get("endpoint_url"), document["table"],
+                   tuple(document["regions"]), document.get("emulator"),
+                   document.get("environment") or {})
+
+
+def _history(ops: list[Op]) -> list[dict[str, Any]]:
+    return [op.to_json() for op in sorted(ops, key=lambda o: (o.sent_ns, o.process))]
+
+
+# -- race ---------------------------------------------------------------------------
+
+
+def race_trial(trial: Any) -> Document:
+    """One race trial: its key and value, its verdict, and its history."""
+    from gtbench.race import RACE_PK
+
+    return {"index": trial.index, "from_region": trial.from_region,
+            "to_region": trial.to_region, "key": {"PK": RACE_PK, "SK": trial.sk},
+            "value": trial.value, **record(trial.verdict()),
+            "history": _history([trial.write, *trial.reads])}
+
+
+def race_document(result: Any, context: Context) -> Document:
+    plan = result.plan
+    summary = analysis.race_summary([(t.pair, t.verdict()) for t in result.trials],
+                                    plan.pairs, result.cloudwatch)
+    return {
+        **_header("race", context, result),
+        "settings": {"pairs": [list(p) for p in plan.pairs], "trials": plan.trials,
+                     "pollers": plan.pollers, "interval_ms": plan.interval_s * 1000,
+                     "timeout_s": plan.timeout_s},
+        "started_at": result.started_at, "ended_at": result.ended_at,
+        "resolution_s": result.resolution_s,
+        "trials": [race_trial(t) for t in result.trials],
+        "summary": record(summary),
+    }
+
+
+def read_race(document: Document) -> Any:
+    """The RaceResult a race document was made from: plan, histories and truth."""
+    from gtbench.race import RacePlan, RaceResult, Trial
+
+    s = document["settings"]
+    pairs = tuple((str(a), str(b)) for a, b in s.get("pairs") or sorted(
+        {(t["from_region"], t["to_region"]) for t in document["trials"]}))
+    plan = RacePlan(pairs, s["trials"], s["pollers"], s["interval_ms"] / 1000, s["timeout_s"])
+    result = RaceResult(plan, dict(document["resolution_s"]),
+                        started_at=document["started_at"], ended_at=document["ended_at"],
+                        interrupted=bool(document.get("interrupted")),
+                        stopped=document.get("stopped"))
+    for t in document["trials"]:
+        ops = [Op.from_json(o) for o in t["history"]]
+        (write,) = [o for o in ops if o.kind == "write"]
+        result.trials.append(Trial(t["index"], t["from_region"], t["to_region"],
+                                   t["key"]["SK"], t["value"], write,
+                                   [o for o in ops if o.kind == "read"], t.get("true_lag_s")))
+    for p in document["summary"]["pairs"]:
+        if p.get("cloudwatch"):
+            result.cloudwatch[(p["from_region"], p["to_region"])] = CloudWatchStats(
+                **p["cloudwatch"])
+    return result
+
+
+# -- conflict -------------------------------------------------------------------------
+
+
+def _since(ns: int, release_ns: int) -> float:
+    return (ns - release_ns) / analysis.NS
+
+
+def conflict_trial(trial: Any) -> Document:
+    """One conflict trial: its writes and what each region showed (both from its history,
+    in seconds after the release), its verdict, its inputs and its history."""
+    from gtbench.conflict import CONFLICT_PK, INCREMENT
+
+    release = trial.release_ns
+    writes = [{"region": w.region, "write_id": w.write_id, "value": w.value,
+               "increment": trial.increments.get(str(w.write_id))
+               if trial.mode == INCREMENT else None,
+               "sent": _since(w.sent_ns, release), "acked": _since(w.received_ns, release),
+               "result": w.result} for w in trial.writes]
+    timeline: list[dict[str, Any]] = []
+    for region in sorted({r.region for r in trial.reads}):
+        previous: object = object()
+        for r in (r for r in trial.reads if r.region == region and r.ok):
+            if r.write_id != previous:
+                timeline.append({"region": region, "t": _since(r.received_ns, release),
+                                 "value": r.value, "write_id": r.write_id})
+                previous = r.write_id
+    timeline.sort(key=lambda e: e["t"])
+    return {
+        "index": trial.index, "offset_ms": trial.offset_ms,
+        "key": {"PK": CONFLICT_PK, "SK": trial.sk}, "release_ns": release,
+        "writes": writes, "timeline": timeline, "reads": len(trial.reads),
+        "failed_reads": sum(1 for r in trial.reads if not r.ok),
+        **record(trial.verdict()),
+        "truth": record(trial.truth), "final_image": record(trial.final),
+        "history": _history([*trial.writes, *trial.reads]),
+    }
+
+
+def conflict_document(result: Any, context: Context) -> Document:
+    from gtbench.conflict import INCREMENT
+
+    plan = result.plan
+    summary = analysis.conflict_summary([(t.offset_ms, t.verdict()) for t in result.trials],
+                                        plan.offsets_ms, plan.mode == INCREMENT)
+    return {
+        **_header("conflict", context, result),
+        "mode": plan.mode, "writers": list(plan.regions),
+        "settings": {"trials": plan.trials, "offsets_ms": list(plan.offsets_ms),
+                     "pollers": plan.pollers, "interval_ms": plan.interval_s * 1000,
+                     "timeout_s": plan.timeout_s, "increments": plan.increments,
+                     "pace_ms": plan.pace_ms, "same_sign": plan.same_sign},
+        "started_at": result.started_at, "ended_at": result.ended_at,
+        "ground_truth": result.ground_truth,
+        "trials": [conflict_trial(t) for t in result.trials],
+        "summary": record(summary),
+    }
+
+
+def read_conflict(document: Document) -> Any:
+    """The ConflictResult a conflict document was made from."""
+    from gtbench.conflict import INCREMENT, ConflictPlan, ConflictResult, ConflictTrial
+
+    s = document["settings"]
+    writers = document["writers"]
+    plan = ConflictPlan((writers[0], writers[1]), tuple(s["offsets_ms"]), s["trials"],
+                        document["mode"], s["increments"], s["pace_ms"], s["same_sign"],
+                        s["pollers"], s["interval_ms"] / 1000, s["timeout_s"])
+    result = ConflictResult(plan, started_at=document["started_at"],
+                            ended_at=document["ended_at"],
+                            interrupted=bool(document.get("interrupted")),
+                            stopped=document.get("stopped"))
+    for t in document["trials"]:
+        ops = [Op.from_json(o) for o in t["history"]]
+        increments = ({w["write_id"]: w["increment"] for w in t["writes"]
+                       if w["increment"] is not None} if plan.mode == INCREMENT else {})
+        final = FinalImage(**t["final_image"]) if t.get("final_image") else None
+        known = ({k: WriteTruth(**v) for k, v in t["truth"].items()}
+                 if t.get("truth") is not None else None)
+        result.trials.append(ConflictTrial(
+            t["index"], t["offset_ms"], t["key"]["SK"], plan.mode,
+            [o for o in ops if o.kind == "write"], [o for o in ops if o.kind == "read"],
+            t["release_ns"], increments, final, known))
+    return result
+
+
+# -- checking a stored run --------------------------------------------------------------
+
+
+def rebuild(document: Document) -> Document:
+    """The document again, every verdict and summary recomputed from its histories."""
+    context = _context(document)
+    if document["experiment"] == "race":
+        return race_document(read_race(document), context)
+    return conflict_document(read_conflict(document), context)
+
+
+def check(document: Document) -> list[str]:
+    """Where the stated verdicts and summaries differ from those the histories give."""
+    if document.get("format", 1) < 2 or any("history" not in t for t in document["trials"]):
+        raise GtbenchError("this result has no history to check (it was saved by gtbench "
+                           "0.1 in format 1); it still renders without --check")
+    try:
+        again = rebuild(document)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise GtbenchError(f"the history cannot be read: {exc}") from None
+    differences: list[str] = []
+    for key in ("trials", "summary", "ground_truth"):
+        if key in document or key in again:
+            _diff(document.get(key), again.get(key), key, differences)
+    return differences
+
+
+def _diff(stated: Any, computed: Any, path: str, out: list[str]) -> None:
+    if isinstance(stated, dict) and isinstance(computed, dict):
+        for key in sorted(set(stated) | set(computed)):
+            if key not in computed:
+                out.append(f"{path}.{key}: stated but not computed")
+            elif key not in stated:
+                out.append(f"{path}.{key}: missing (computed {computed[key]!r})")
+            else:
+                _diff(stated[key], computed[key], f"{path}.{key}", out)
+    elif isinstance(stated, list) and isinstance(computed, list):
+        if len(stated) != len(computed):
+            out.append(f"{path}: {len(stated)} entries stated, {len(computed)} computed")
+        for i, (a, b) in enumerate(zip(stated, computed, strict=False)):
+            _diff(a, b, f"{path}[{i}]", out)
+    elif not _same(stated, computed):
+        out.append(f"{path}: stated {stated!r}, computed {computed!r}")
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    return bool(a == b)
