@@ -56,12 +56,7 @@ def run_cli(url: str, *args: str, regions: str = "us-west-2,eu-west-1") -> Any:
     """Invoke the full CLI in-process against the emulator at ``url``."""
     from click.testing import CliRunner
 
-    from gtbench.cli import cli, conflict, demo, provision, race, report
+    from gtbench.cli import cli
 
-    provision.register(cli)
-    race.register(cli)
-    conflict.register(cli)
-    report.register(cli)
-    demo.register(cli)
     return CliRunner().invoke(cli, [*args, "--endpoint-url", url, "--regions", regions],
                               catch_exceptions=False)

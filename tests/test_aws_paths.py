@@ -18,14 +18,8 @@ from moto import mock_aws
 
 from gtbench.awserrors import describe_aws_error
 from gtbench.cli import cli
-from gtbench.cli import conflict as conflict_cli
 from gtbench.cli import provision as provision_cli
-from gtbench.cli import race as race_cli
 from gtbench.regions import AWS, Regions, Settings
-
-provision_cli.register(cli)
-race_cli.register(cli)
-conflict_cli.register(cli)
 
 
 @pytest.fixture

@@ -38,3 +38,28 @@ def test_unknown_command_is_one_line() -> None:
     done = gtbench("frobnicate")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["gtbench: error: No such command 'frobnicate'."]
+
+
+def test_help_lists_each_command_with_its_own_first_line() -> None:
+    from gtbench.cli import COMMANDS, cli
+
+    for name, (_, _, line) in COMMANDS.items():
+        command = cli.get_command(None, name)  # type: ignore[arg-type]
+        assert command is not None and command.help is not None
+        assert command.help.strip().splitlines()[0] == line, name
+
+
+def test_help_starts_without_boto3_rich_or_moto() -> None:
+    # Start-up time is measured in benchmarks/startup.py; this keeps its cause in check.
+    probe = ("import sys\n"
+             "from gtbench.cli import cli\n"
+             "try:\n"
+             "    cli.main(['--help'], prog_name='gtbench')\n"
+             "except SystemExit:\n"
+             "    pass\n"
+             "heavy = [m for m in ('boto3', 'botocore', 'rich', 'moto') if m in sys.modules]\n"
+             "print('loaded:', ','.join(heavy))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "loaded:"

@@ -12,7 +12,6 @@ from click.testing import CliRunner, Result
 
 from gtbench import provision
 from gtbench.cli import cli
-from gtbench.cli import provision as provision_cli
 from gtbench.emulator.lifecycle import free_port
 from gtbench.emulator.server import EmulatorServer
 from gtbench.errors import GtbenchError
@@ -21,7 +20,6 @@ from tests.helpers import control, key, make_table, run_cli, wait_until
 
 A, B, C = "us-west-2", "eu-west-1", "ap-northeast-1"
 Client = Callable[[str], Any]
-provision_cli.register(cli)
 
 
 def run(emulator: EmulatorServer, *args: str, regions: str = f"{A},{B}") -> Result:

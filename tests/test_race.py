@@ -12,9 +12,6 @@ from click.testing import Result
 
 from gtbench import analysis
 from gtbench.analysis import CloudWatchStats
-from gtbench.cli import cli
-from gtbench.cli import provision as provision_cli
-from gtbench.cli import race as race_cli
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorServer
 from gtbench.history import Op
@@ -24,8 +21,6 @@ from tests.helpers import control, run_cli
 
 A, B, C = "us-west-2", "eu-west-1", "ap-northeast-1"
 Client = Callable[[str], Any]
-provision_cli.register(cli)
-race_cli.register(cli)
 
 
 def run(emulator: EmulatorServer, *args: str, regions: str = f"{A},{B}") -> Result:

@@ -22,9 +22,7 @@ def report(*args: str) -> Any:
     from click.testing import CliRunner
 
     from gtbench.cli import cli
-    from gtbench.cli import report as report_cli
 
-    report_cli.register(cli)
     return CliRunner().invoke(cli, ["report", *args], catch_exceptions=False)
 
 

@@ -12,7 +12,10 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from gtbench.errors import GtbenchError
+from gtbench.outcomes import THROTTLING
 
 Item = dict[str, Any]
 KeyTuple = tuple[tuple[str, str], ...]
@@ -34,12 +37,24 @@ def backoff(attempt: int, base: float = 0.05, cap: float = 5.0) -> float:
     return random.uniform(0, min(cap, base * 2 ** attempt))
 
 
+def _throttled(exc: ClientError) -> bool:
+    # Puts and gets are idempotent, so a throttled call is simply made again.
+    return exc.response.get("Error", {}).get("Code") in THROTTLING
+
+
 def write_chunk(client: Any, table: str, chunk: Sequence[Item],
                 sleep: Callable[[float], None] = time.sleep) -> int:
-    """Write up to 25 items, retrying what comes back unprocessed; returns the count."""
+    """Write up to 25 items, retrying what comes back unprocessed (or the whole call,
+    when it is throttled even after botocore's retries); returns the count."""
     requests: list[Item] = [{"PutRequest": {"Item": item}} for item in chunk]
     for attempt in range(MAX_ROUNDS):
-        response = client.batch_write_item(RequestItems={table: requests})
+        try:
+            response = client.batch_write_item(RequestItems={table: requests})
+        except ClientError as exc:
+            if not _throttled(exc):
+                raise
+            sleep(backoff(attempt))
+            continue
         requests = response.get("UnprocessedItems", {}).get(table, [])
         if not requests:
             return len(chunk)
@@ -66,7 +81,13 @@ def get_chunk(client: Any, table: str, keys: Sequence[Item], consistent: bool,
     found: list[Item] = []
     request: Item = {"Keys": list(keys), "ConsistentRead": consistent}
     for attempt in range(MAX_ROUNDS):
-        response = client.batch_get_item(RequestItems={table: request})
+        try:
+            response = client.batch_get_item(RequestItems={table: request})
+        except ClientError as exc:
+            if not _throttled(exc):
+                raise
+            sleep(backoff(attempt))
+            continue
         found += response.get("Responses", {}).get(table, [])
         request = response.get("UnprocessedKeys", {}).get(table) or {}
         if not request:

@@ -235,7 +235,7 @@ def run_trial(regions: Regions, table: str, plan: ConflictPlan, index: int,
         seed_item(regions, table, key, plan)
     specs = specs_for(plan, offset_ms)
     for region in plan.regions:  # warm each region's connection and credentials
-        install_gate(regions.client(region))
+        install_gate(regions.writer(region))
         polling.read_op(regions.reader(region), table, region, key, 0)
     release = time.perf_counter() + LEAD_S
     deadline = release + max(s.at_s for s in specs) + plan.timeout_s
@@ -259,7 +259,7 @@ def run_trial(regions: Regions, table: str, plan: ConflictPlan, index: int,
                for i, r in enumerate(plan.regions) for k in range(plan.pollers)]
     try:
         with fine_switching():
-            writers = [pool.submit(_writer, regions.client(r), table, key,
+            writers = [pool.submit(_writer, regions.writer(r), table, key,
                                    [s for s in specs if s.region == r], plan.mode, release,
                                    100 + i, stop) for i, r in enumerate(plan.regions)]
             writes = sorted((op for f in writers for op in f.result()),

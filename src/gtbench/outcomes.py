@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from gtbench.history import FAIL, INFO, Outcome
 
+THROTTLING = frozenset({"ThrottlingException", "ProvisionedThroughputExceededException",
+                        "RequestLimitExceeded"})
 # Still failing after botocore's retries: DynamoDB refused these, so they had no effect.
-REFUSED = frozenset({"ThrottlingException", "ProvisionedThroughputExceededException",
-                     "RequestLimitExceeded", "ConditionalCheckFailedException",
-                     "TransactionConflictException", "ReplicatedWriteConflictException"})
+REFUSED = THROTTLING | {"ConditionalCheckFailedException", "TransactionConflictException",
+                        "ReplicatedWriteConflictException"}
 # The service failed while handling the call: it may or may not have been applied.
 UNCERTAIN = frozenset({"InternalServerError", "InternalFailure", "ServiceUnavailable",
                        "ServiceUnavailableException"})

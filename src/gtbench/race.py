@@ -126,7 +126,7 @@ def run_trial(regions: Regions, table: str, pair: Pair, index: int, run_id: str,
     sk = f"{run_id}-{index:04d}-{target}"
     key = {"PK": {"S": RACE_PK}, "SK": {"S": sk}}
     value = secrets.randbelow(10**12)
-    write = write_op(regions.client(source), table, source,
+    write = write_op(regions.writer(source), table, source,
                      {**key, polling.VALUE: {"N": str(value)}}, value)
     if write.result == FAIL:
         return Trial(index, source, target, sk, value, write, [])  # refused: nothing to see

@@ -79,12 +79,20 @@ class Regions:
     settings: Settings
     endpoint_url: str | None
     session: boto3.Session
-    max_attempts: int = 5
+    # Set-up and teardown must see a call through (0.3^8 < 1e-4 under 30% throttling);
+    # an experiment's write should say soon that its fate is unknown.
+    max_attempts: int = 8
+    writer_attempts: int = 3
     _clients: dict[tuple[str, str, int], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def client(self, region: str, service: str = "dynamodb") -> DynamoDBClient:
         return self.service_client(service, region)  # type: ignore[no-any-return]
+
+    def writer(self, region: str) -> DynamoDBClient:
+        """A DynamoDB client for an experiment's writes: a few retries, then a result."""
+        return self.service_client(  # type: ignore[no-any-return]
+            "dynamodb", region, attempts=self.writer_attempts)
 
     def reader(self, region: str) -> DynamoDBClient:
         """A DynamoDB client that never retries: for pollers, whose every attempt is a

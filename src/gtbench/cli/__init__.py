@@ -1,4 +1,8 @@
-"""The ``gtbench`` command line: a click group, one small module per command family."""
+"""The ``gtbench`` command line: a click group, one small module per command family.
+
+Commands are found in ``COMMANDS`` and imported only when run, so ``gtbench --help``
+loads click and nothing heavy (boto3, rich and moto stay unloaded).
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,48 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+# name: (module, attribute, the one line `gtbench --help` shows; a test keeps it true)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("gtbench.cli.demo", "demo_command",
+             "A first run that teaches: global tables in about a minute, on the emulator."),
+    "setup": ("gtbench.cli.provision", "setup_command",
+              "Create the global table, add its replicas, and seed the workshop data."),
+    "status": ("gtbench.cli.provision", "status_command",
+               "Show each replica's status and item count, and whether the replicas agree."),
+    "race": ("gtbench.cli.race", "race_command",
+             "Write a new bookmark in one region, poll another, and time the replication."),
+    "conflict": ("gtbench.cli.conflict", "conflict_command",
+                 "Write one item from two regions at once, and watch last-writer-wins decide."),
+    "report": ("gtbench.cli.report", "report_command",
+               "Re-render a result saved with --json: the same summary as the live run."),
+    "teardown": ("gtbench.cli.provision", "teardown_command",
+                 "Remove the replicas one at a time, then the table: only what gtbench created."),
+    "local": ("gtbench.cli.local", "local_group",
+              "The local global-tables emulator: a DynamoDB endpoint that really replicates."),
+}
+
+
 class GtbenchGroup(click.Group):
-    """Turns every error a user can cause into one line on stderr and an exit code."""
+    """Turns every error a user can cause into one line on stderr and an exit code, and
+    loads each command only when it is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        from importlib import import_module
+
+        module, attribute, _ = COMMANDS[name]
+        command: click.Command = getattr(import_module(module), attribute)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The one-line help comes from the table, so listing imports no command.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, help_line) for name, (_, _, help_line)
+                                in COMMANDS.items()])
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         from gtbench.awserrors import describe_aws_error
@@ -64,12 +108,4 @@ def cli() -> None:
 
 
 def main() -> None:
-    from gtbench.cli import conflict, demo, local, provision, race, report
-
-    local.register(cli)
-    provision.register(cli)
-    race.register(cli)
-    conflict.register(cli)
-    report.register(cli)
-    demo.register(cli)
     cli.main(prog_name="gtbench")

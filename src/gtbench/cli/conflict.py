@@ -138,6 +138,3 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
     terminal.save(saved, json_path)
     finish(result, json_path)
 
-
-def register(cli: click.Group) -> None:
-    cli.add_command(conflict_command)

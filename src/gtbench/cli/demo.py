@@ -134,6 +134,3 @@ def demo_command(ctx: click.Context, endpoint_url: str | None, regions: str, tab
             terminal.print(f"\nResults are in {out}/; see them again with "
                            f"`gtbench report {out}/race.json --png race.png`.")
 
-
-def register(cli: click.Group) -> None:
-    cli.add_command(demo_command)

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from gtbench.cli.fault import fault_group
 from gtbench.emulator import lifecycle
 from gtbench.errors import GtbenchError, UsageError
 
@@ -81,6 +82,10 @@ def local_group() -> None:
       POST   /_gtbench/resume         release them
       GET    /_gtbench/status         lag model, pending deliveries, replica groups
       POST   /_gtbench/config         change lag_ms, jitter_ms, replica delays
+      POST   /_gtbench/reset          empty every table, forget replication state
+      GET    /_gtbench/faults         the faults in force (see `gtbench local fault`)
+      POST   /_gtbench/faults         start one: outage, throttle or pause
+      DELETE /_gtbench/faults[/ID]    end one, or all
     """
 
 
@@ -156,7 +161,7 @@ def start(host: str, port: int | None, lag_ms: float, jitter_ms: float,
 @local_group.command("stop")
 def stop() -> None:
     """Stop the background emulator. Its tables and data are gone with it."""
-    stopped = lifecycle.stop()
+    stopped = lifecycle.stop()  # signals only a process that answers as our emulator
     if stopped is None:
         click.echo("no emulator is running")
     else:
@@ -189,4 +194,10 @@ def status(as_json: bool) -> None:
 
 
 def register(cli: click.Group) -> None:
+    from gtbench.cli.fault import fault_group
+
+    local_group.add_command(fault_group)
     cli.add_command(local_group)
+
+
+local_group.add_command(fault_group)

@@ -281,7 +281,3 @@ def _stop_idle_emulator(regions: Regions, terminal: Terminal) -> None:
     lifecycle.stop()
     terminal.note(f"stopped the on-demand emulator at {running.url}: nothing is left in it")
 
-
-def register(cli: click.Group) -> None:
-    for command in (setup_command, status_command, teardown_command):
-        cli.add_command(command)

@@ -102,6 +102,3 @@ def finish(result: Any, json_path: str | None) -> None:
         raise GtbenchError(f"{result.stopped}; the completed trials are summarized "
                            f"above{where}")
 
-
-def register(cli: click.Group) -> None:
-    cli.add_command(race_command)

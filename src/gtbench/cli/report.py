@@ -48,7 +48,7 @@ def report_command(path: str, png_path: str | None, markdown: bool, check: bool)
 
         differences = documents.check(document)
         for line in differences[:20]:
-            terminal.warn(line)
+            terminal.err.print(f"[yellow]differs:[/] {line}", highlight=False, soft_wrap=True)
         if differences:
             more = " (the first 20 are shown)" if len(differences) > 20 else ""
             raise GtbenchError(f"{path}: {len(differences)} stated figures differ from what "
@@ -71,6 +71,3 @@ def report_command(path: str, png_path: str | None, markdown: bool, check: bool)
     if png_path:
         terminal.note(f"wrote {png_path}")
 
-
-def register(cli: click.Group) -> None:
-    cli.add_command(report_command)

@@ -97,6 +97,26 @@ def probe(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
         else None
 
 
+def control(url: str, action: str, method: str = "GET", body: Any = None) -> Any:
+    """One call to the emulator's control plane; its refusal becomes one GtbenchError."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{url}/_gtbench/{action}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("error", exc.reason)
+        except ValueError:
+            message = exc.reason
+        raise GtbenchError(f"the emulator refused {method} /_gtbench/{action}: {message}"
+                           ) from None
+    except (OSError, ValueError) as exc:
+        raise GtbenchError(f"cannot reach the emulator at {url}: {exc}",
+                           hint="is it running? see `gtbench local status`") from None
+
+
 def find_running() -> Running | None:
     """The recorded emulator if it is alive and answering; a stale record is removed."""
     running = read_state()
@@ -157,20 +177,38 @@ def start(*, host: str = DEFAULT_HOST, port: int | None = None, serve_args: list
                        hint=f"see {log_path}")
 
 
+class NotOurs(GtbenchError):
+    """The recorded pid is no longer our emulator: nothing was signalled."""
+
+
 def stop() -> Running | None:
-    """Stop the recorded emulator; returns what was stopped, or None if nothing ran."""
+    """Stop the recorded emulator; returns what was stopped, or None if nothing ran.
+
+    The recorded pid is signalled only after the emulator at the recorded address
+    says it is that very process: after a crash or a reboot the pid may belong to
+    another program now.
+    """
     running = read_state()
     if running is None:
         return None
+    if not pid_alive(running.pid):
+        _clear_state()
+        return None
+    status = probe(running.url)
+    if status is None or status.get("pid") != running.pid:
+        _clear_state()
+        raise NotOurs(f"the recorded emulator (pid {running.pid}, {running.url}) does not "
+                      f"answer as itself, so pid {running.pid} was not signalled; its "
+                      "record is cleared",
+                      hint="if an old emulator still runs, stop it by hand")
+    os.kill(running.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while pid_alive(running.pid) and time.monotonic() < deadline:
+        _reap(running.pid)
+        time.sleep(0.05)
     if pid_alive(running.pid):
-        os.kill(running.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while pid_alive(running.pid) and time.monotonic() < deadline:
-            _reap(running.pid)
-            time.sleep(0.05)
-        if pid_alive(running.pid):
-            os.kill(running.pid, signal.SIGKILL)
-            _reap(running.pid)
+        os.kill(running.pid, signal.SIGKILL)
+        _reap(running.pid)
     _clear_state()
     return running
 

@@ -193,6 +193,7 @@ class _Lane:
         self.region = region
         self._owner = owner
         self._heap: list[tuple[float, int, Delivery]] = []
+        self._held: list[Delivery] = []  # due, but their link is cut (a fault)
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name=f"gtbench-lane-{region}",
                                         daemon=True)
@@ -204,24 +205,35 @@ class _Lane:
             self._cond.notify()
 
     def wake(self) -> None:
+        """Look again at everything, held deliveries too (a fault started or ended)."""
         with self._cond:
+            for d in self._held:
+                heapq.heappush(self._heap, (d.due_at, d.seq, d))
+            self._held.clear()
             self._cond.notify()
 
     def pending(self) -> list[Delivery]:
         with self._cond:
-            return [d for _, _, d in self._heap]
+            return [d for _, _, d in self._heap] + list(self._held)
+
+    def held_count(self) -> int:
+        with self._cond:
+            return len(self._held)
 
     def remove(self, predicate: Callable[[Delivery], bool]) -> list[Delivery]:
         with self._cond:
             gone = [d for _, _, d in self._heap if predicate(d)]
+            gone += [d for d in self._held if predicate(d)]
             if gone:
                 self._heap = [e for e in self._heap if not predicate(e[2])]
                 heapq.heapify(self._heap)
+                self._held = [d for d in self._held if not predicate(d)]
             return gone
 
     def clear(self) -> None:
         with self._cond:
             self._heap.clear()
+            self._held.clear()
 
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
@@ -240,6 +252,9 @@ class _Lane:
                     self._cond.wait(delay)
                     continue
                 _, _, delivery = heapq.heappop(self._heap)
+                if owner.holds(delivery.source_region, delivery.target_region):
+                    self._held.append(delivery)  # back in the heap when the fault ends
+                    continue
             owner.deliver(delivery)
 
 
@@ -247,8 +262,10 @@ class Replicator:
     """Schedules deliveries, applies them when due, and keeps the ground-truth log."""
 
     def __init__(self, apply: ApplyFn, lag: LagModel, *, seed: int | None = None,
-                 log_limit: int = 100_000) -> None:
+                 log_limit: int = 100_000,
+                 holds: Callable[[str, str], bool] = lambda source, target: False) -> None:
         self.lag = lag
+        self.holds = holds  # whether a (source, target) link is cut right now
         self.stopped = False
         self.paused = False
         self._apply = apply
@@ -327,6 +344,10 @@ class Replicator:
 
     def resume(self) -> None:
         self.paused = False
+        self.wake()
+
+    def wake(self) -> None:
+        """Every lane looks again at its held deliveries (a fault started or ended)."""
         for lane in self._all_lanes():
             lane.wake()
 
@@ -353,6 +374,9 @@ class Replicator:
     # -- ground truth -------------------------------------------------------
     def pending_count(self) -> int:
         return sum(len(lane.pending()) for lane in self._all_lanes())
+
+    def held_count(self) -> int:
+        return sum(lane.held_count() for lane in self._all_lanes())
 
     def records(self, *, table: str | None = None, since: float | None = None,
                 limit: int | None = None) -> list[dict[str, Any]]:

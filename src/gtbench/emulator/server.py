@@ -10,8 +10,10 @@ Every request goes to moto unchanged, except that the emulator
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -21,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from gtbench.emulator import store
+from gtbench.emulator.faults import THROTTLE_MESSAGES, Fault, Faults
 from gtbench.emulator.replicas import ReplicaManager, ReplicaSettings
 from gtbench.emulator.replication import (
     APPLIED,
@@ -83,8 +86,9 @@ class EmulatorApp:
         self.locks = RegionLocks()
         self.stamps = Stamps()
         self.clock = StampClock()
+        self.faults = Faults(on_change=lambda: self.replicator.wake(), seed=self.config.seed)
         self.replicator = Replicator(self._apply, self.config.lag, seed=self.config.seed,
-                                     log_limit=self.config.log_limit)
+                                     log_limit=self.config.log_limit, holds=self.faults.holds)
         self.replicas = ReplicaManager(self.locks, self.stamps, self.replicator,
                                        self.config.replicas)
 
@@ -111,7 +115,27 @@ class EmulatorApp:
             return error_reply("SerializationException", "Request body is not valid JSON")
         account = store.account_for(signature.access_key, environ.get("HTTP_X_MOTO_ACCOUNT_ID"))
         call = Call(op, account, signature.region, payload)
+        outage = self.faults.outage(call.region)
+        if outage is not None:
+            return self._outage(environ, outage)
+        throttling = self.faults.throttling(call.region, op)
+        unprocessed: dict[str, list[Any]] = {}
+        if throttling is not None:
+            if op == "BatchWriteItem":
+                call, unprocessed = self._throttle_items(call, throttling)
+                if not call.payload["RequestItems"]:
+                    return _throttled(throttling)
+                body = json.dumps(call.payload).encode()
+            elif self.faults.draw(float(throttling.share or 0)):
+                return _throttled(throttling)
         forwarded = rebuffered(environ, body)
+        if unprocessed:
+            reply = self._write(call, forwarded)
+            if reply.status != 200:
+                return reply
+            answer = reply.json()
+            answer.setdefault("UnprocessedItems", {}).update(unprocessed)
+            return reply.with_json(answer)
 
         if op == "UpdateTable" and "ReplicaUpdates" in payload:
             return self.replicas.update(account, call.region, payload)
@@ -134,6 +158,34 @@ class EmulatorApp:
             if name:
                 self.replicas.forget(account, name, call.region)
         return reply
+
+    def _outage(self, environ: Environ, fault: Fault) -> Reply:
+        if fault.mode == "drop":
+            # No answer at all: the client sees its connection closed, as when a region's
+            # endpoint is unreachable. werkzeug treats ConnectionResetError as a dropped
+            # client and stays quiet.
+            import socket
+
+            connection = environ.get("werkzeug.socket")
+            if connection is not None:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+            raise ConnectionResetError("gtbench fault: outage (drop)")
+        return error_reply("ServiceUnavailable",
+                           "The service is currently unavailable or busy. (gtbench fault: "
+                           "outage)", 503)
+
+    def _throttle_items(self, call: Call, fault: Fault
+                        ) -> tuple[Call, dict[str, list[Any]]]:
+        """Split a BatchWriteItem: each item is throttled alone with the fault's share."""
+        kept: dict[str, list[Any]] = {}
+        refused: dict[str, list[Any]] = {}
+        for name, requests in call.payload.get("RequestItems", {}).items():
+            for request in requests:
+                side = refused if self.faults.draw(float(fault.share or 0)) else kept
+                side.setdefault(name, []).append(request)
+        payload = {**call.payload, "RequestItems": kept}
+        return Call(call.op, call.account, call.region, payload), refused
 
     def _decorated(self, call: Call, reply: Reply) -> Reply:
         document = reply.json()
@@ -245,6 +297,17 @@ class EmulatorApp:
             if route == ("POST", "reset"):
                 self.reset()
                 return json_reply(self.status())
+            if route == ("GET", "faults"):
+                return json_reply({"faults": self.faults.describe()})
+            if route == ("POST", "faults"):
+                fault = self.faults.add(json.loads(read_body(environ) or b"{}"))
+                return json_reply({"fault": fault.describe(), "faults": self.faults.describe()})
+            if route == ("DELETE", "faults"):
+                return json_reply({"cleared": self.faults.clear()})
+            if method == "DELETE" and action.startswith("faults/"):
+                if not self.faults.remove(int(action.split("/", 1)[1])):
+                    return json_reply({"error": f"no fault {action.split('/', 1)[1]}"}, 404)
+                return json_reply({"cleared": 1, "faults": self.faults.describe()})
         except (ValueError, TypeError, KeyError) as exc:
             return json_reply({"error": f"bad request: {exc}"}, 400)
         return json_reply({"error": f"no such control: {method} /_gtbench/{action}"}, 404)
@@ -255,9 +318,12 @@ class EmulatorApp:
         return {
             "emulator": "gtbench",
             "version": __version__,
+            "pid": os.getpid(),
             "started_at": self.started_at,
             "paused": self.replicator.paused,
             "pending": self.replicator.pending_count(),
+            "held": self.replicator.held_count(),
+            "faults": self.faults.describe(),
             "lag": self.replicator.lag.describe(),
             "replica_create_delay_s": self.replicas.settings.create_delay_s,
             "replica_delete_delay_s": self.replicas.settings.delete_delay_s,
@@ -279,6 +345,7 @@ class EmulatorApp:
 
     def reset(self) -> None:
         """Empty every table in every region and forget all replication state."""
+        self.faults.clear()
         self.replicator.reset()
         self.replicas.reset()
         self.stamps.clear()
@@ -290,6 +357,11 @@ class EmulatorApp:
 
     def close(self) -> None:
         self.replicator.stop()
+
+
+def _throttled(fault: Fault) -> Reply:
+    code = str(fault.code)
+    return error_reply(code, f"{THROTTLE_MESSAGES[code]} (gtbench fault: throttle)")
 
 
 class EmulatorServer:

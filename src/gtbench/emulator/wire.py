@@ -43,7 +43,7 @@ class Reply:
 
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            500: "Internal Server Error"}
+            500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 def _body_headers(body: bytes) -> list[tuple[str, str]]:

@@ -1,0 +1,199 @@
+"""The emulator's nemesis: region outages, throttling and replication pauses.
+
+Faults are declared over ``/_gtbench/faults`` (or ``gtbench local fault``) and end
+when cleared or, with ``duration_s``, by themselves. Nothing here knows HTTP or
+moto: the server asks what a request meets, the replicator asks what it must hold.
+
+- outage of a region: its requests fail with HTTP 503 ``ServiceUnavailable``
+  (``mode: error``) or a dropped connection (``mode: drop``), and replication to
+  and from it is held until the outage ends; nothing is lost.
+- throttle of a region (or of some of its operations): a share of its requests
+  fail with ``ThrottlingException`` or ``ProvisionedThroughputExceededException``;
+  in a BatchWriteItem, each item is throttled alone and comes back in
+  ``UnprocessedItems``, as DynamoDB does.
+- pause of a direction (source to target): its deliveries are held.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+OUTAGE = "outage"
+THROTTLE = "throttle"
+PAUSE = "pause"
+OUTAGE_MODES = ("error", "drop")
+THROTTLE_CODES = ("ThrottlingException", "ProvisionedThroughputExceededException")
+THROTTLE_MESSAGES = {
+    "ThrottlingException": "Rate of requests exceeds the allowed throughput.",
+    "ProvisionedThroughputExceededException":
+        "The level of configured provisioned throughput for the table was exceeded. "
+        "Consider increasing your provisioning level with the UpdateTable API.",
+}
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_FIELDS = {
+    OUTAGE: {"kind", "region", "mode", "duration_s"},
+    THROTTLE: {"kind", "region", "share", "code", "operations", "duration_s"},
+    PAUSE: {"kind", "source", "target", "duration_s"},
+}
+
+
+@dataclass(frozen=True)
+class Fault:
+    id: int
+    kind: str
+    region: str | None = None  # outage, throttle
+    source: str | None = None  # pause
+    target: str | None = None  # pause
+    mode: str | None = None  # outage: error or drop
+    share: float | None = None  # throttle: the share of requests refused
+    code: str | None = None  # throttle: the error they get
+    operations: tuple[str, ...] | None = None  # throttle: only these calls (None: all)
+    started_at: float = 0.0  # wall clock
+    ends_at: float | None = None  # wall clock; None until cleared
+
+    def active(self, now: float) -> bool:
+        return self.ends_at is None or now < self.ends_at
+
+    def describe(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()
+                if v is not None}
+
+
+def _region(spec: dict[str, Any], name: str) -> str:
+    value = spec.get(name)
+    if not isinstance(value, str) or not _REGION.match(value):
+        raise ValueError(f"{name} must be a region name such as eu-west-1, not {value!r}")
+    return value
+
+
+def parse(spec: Any, fault_id: int, now: float) -> Fault:
+    """A fault from its JSON declaration; ValueError (one sentence) if it is not one."""
+    if not isinstance(spec, dict):
+        raise ValueError("a fault is a JSON object with a kind")
+    kind = spec.get("kind")
+    if kind not in _FIELDS:
+        raise ValueError(f"kind must be one of {', '.join(_FIELDS)}, not {kind!r}")
+    unknown = sorted(set(spec) - _FIELDS[kind])
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r} for a {kind} "
+                         f"(fields: {', '.join(sorted(_FIELDS[kind]))})")
+    duration = spec.get("duration_s")
+    if duration is not None and (not isinstance(duration, int | float) or duration <= 0):
+        raise ValueError(f"duration_s must be a positive number of seconds, not {duration!r}")
+    ends_at = now + float(duration) if duration is not None else None
+    if kind == OUTAGE:
+        mode = spec.get("mode", "error")
+        if mode not in OUTAGE_MODES:
+            raise ValueError(f"mode must be one of {', '.join(OUTAGE_MODES)}, not {mode!r}")
+        return Fault(fault_id, kind, region=_region(spec, "region"), mode=mode,
+                     started_at=now, ends_at=ends_at)
+    if kind == THROTTLE:
+        share = spec.get("share", 1.0)
+        if not isinstance(share, int | float) or not 0 < share <= 1:
+            raise ValueError(f"share must be above 0 and at most 1, not {share!r}")
+        code = spec.get("code", THROTTLE_CODES[0])
+        if code not in THROTTLE_CODES:
+            raise ValueError(f"code must be one of {', '.join(THROTTLE_CODES)}, not {code!r}")
+        operations = spec.get("operations")
+        if operations is not None and (not isinstance(operations, list) or not operations
+                                       or not all(isinstance(o, str) for o in operations)):
+            raise ValueError("operations must be a list of DynamoDB operation names, such as "
+                             f"[\"PutItem\", \"UpdateItem\"], not {operations!r}")
+        return Fault(fault_id, kind, region=_region(spec, "region"), share=float(share),
+                     code=code, operations=tuple(operations) if operations else None,
+                     started_at=now, ends_at=ends_at)
+    source, target = _region(spec, "source"), _region(spec, "target")
+    if source == target:
+        raise ValueError("a pause needs two different regions")
+    return Fault(fault_id, kind, source=source, target=target, started_at=now,
+                 ends_at=ends_at)
+
+
+class Faults:
+    """The faults in force. ``on_change`` runs whenever one starts or ends, so held
+    deliveries are looked at again."""
+
+    def __init__(self, on_change: Callable[[], None] = lambda: None,
+                 seed: int | None = None) -> None:
+        self._faults: dict[int, Fault] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+        self._on_change = on_change
+        self._timers: dict[int, threading.Timer] = {}
+
+    def add(self, spec: Any) -> Fault:
+        with self._lock:
+            fault = parse(spec, next(self._ids), time.time())
+            self._faults[fault.id] = fault
+            if fault.ends_at is not None:
+                # Ends by itself: wake the replicator then, not at the next request.
+                timer = threading.Timer(fault.ends_at - time.time(), self._expire, (fault.id,))
+                timer.daemon = True
+                self._timers[fault.id] = timer
+                timer.start()
+        self._on_change()
+        return fault
+
+    def _expire(self, fault_id: int) -> None:
+        with self._lock:
+            self._faults.pop(fault_id, None)
+            self._timers.pop(fault_id, None)
+        self._on_change()
+
+    def remove(self, fault_id: int) -> bool:
+        with self._lock:
+            found = self._faults.pop(fault_id, None) is not None
+            timer = self._timers.pop(fault_id, None)
+        if timer is not None:
+            timer.cancel()
+        if found:
+            self._on_change()
+        return found
+
+    def clear(self) -> int:
+        with self._lock:
+            count = len(self._faults)
+            self._faults.clear()
+            timers, self._timers = list(self._timers.values()), {}
+        for timer in timers:
+            timer.cancel()
+        self._on_change()
+        return count
+
+    def _active(self) -> list[Fault]:
+        now = time.time()
+        with self._lock:
+            return [f for f in self._faults.values() if f.active(now)]
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [f.describe() for f in self._active()]
+
+    def outage(self, region: str) -> Fault | None:
+        return next((f for f in self._active() if f.kind == OUTAGE and f.region == region),
+                    None)
+
+    def throttling(self, region: str, operation: str) -> Fault | None:
+        return next((f for f in self._active() if f.kind == THROTTLE and f.region == region
+                     and (f.operations is None or operation in f.operations)), None)
+
+    def draw(self, share: float) -> bool:
+        """One throttling decision: True with probability ``share``."""
+        with self._lock:
+            return self._rng.random() < share
+
+    def holds(self, source: str, target: str) -> bool:
+        """Whether a delivery from ``source`` to ``target`` must wait."""
+        for f in self._active():
+            if f.kind == OUTAGE and f.region in (source, target):
+                return True
+            if f.kind == PAUSE and (f.source, f.target) == (source, target):
+                return True
+        return False

@@ -1,0 +1,246 @@
+"""A run is a history: kept whole in the document, checked again from the file, and never
+lost to Ctrl-C, a bad path or a bad flag."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gtbench import analysis, document
+from gtbench.analysis import FinalImage
+from gtbench.emulator.server import EmulatorServer
+from gtbench.history import Op
+from tests.helpers import run_cli
+
+A, B = "us-west-2", "eu-west-1"
+MS = 1_000_000
+
+
+def report(*args: str) -> Any:
+    from click.testing import CliRunner
+
+    from gtbench.cli import cli
+
+    return CliRunner().invoke(cli, ["report", *args], catch_exceptions=False)
+
+
+@pytest.fixture
+def table(emulator: EmulatorServer) -> EmulatorServer:
+    assert run_cli(emulator.url, "setup").exit_code == 0
+    return emulator
+
+
+# -- the record -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("experiment", [
+    ["race", "--trials", "3", "--interval-ms", "20"],
+    ["conflict", "--trials", "2"],
+    ["conflict", "--mode", "increment", "--trials", "1", "--increments", "3"],
+])
+def test_a_saved_run_holds_every_operation_and_checks_clean(
+        table: EmulatorServer, tmp_path: Path, experiment: list[str]) -> None:
+    path = tmp_path / "result.json"
+    assert run_cli(table.url, *experiment, "--json", str(path)).exit_code == 0
+    saved = json.loads(path.read_text())
+    assert saved["format"] == document.FORMAT_VERSION
+    env = saved["environment"]
+    assert {"gtbench", "python", "boto3", "botocore"} <= set(env)
+    assert saved["emulator"]["lag"]["lag_ms"] == 40.0  # the emulator's settings, recorded
+    for trial in saved["trials"]:
+        ops = [Op.from_json(o) for o in trial["history"]]
+        kinds = {o.kind for o in ops}
+        assert kinds == {"read", "write"}
+        assert all(o.received_ns >= o.sent_ns and o.result in ("ok", "fail", "info")
+                   for o in ops)
+        assert trial["reads"] == sum(o.kind == "read" for o in ops)
+    checked = report(str(path), "--check")
+    assert checked.exit_code == 0, checked.stderr
+    assert "every verdict and summary follows from its history" in checked.stderr
+
+
+def test_check_finds_a_figure_the_history_does_not_give(table: EmulatorServer,
+                                                        tmp_path: Path) -> None:
+    path = tmp_path / "race.json"
+    assert run_cli(table.url, "race", "--trials", "3", "--interval-ms", "20", "--json",
+                   str(path)).exit_code == 0
+    saved = json.loads(path.read_text())
+    saved["trials"][1]["lag_s"] += 0.5  # a verdict edited by hand
+    for op in saved["trials"][2]["history"]:  # the fresh reads removed: never replicated
+        if op["kind"] == "read" and op["value"] == saved["trials"][2]["value"]:
+            op["value"] = None
+    path.write_text(json.dumps(saved))
+    checked = report(str(path), "--check")
+    assert checked.exit_code == 1
+    assert "differs: trials[1].lag_s: stated" in checked.stderr
+    assert "trials[2].status: stated 'replicated', computed 'timed_out'" in checked.stderr
+    assert checked.stderr.strip().splitlines()[-1].startswith("gtbench: error:")
+    differences = document.check(saved)
+    assert "summary.replicated: stated 3, computed 2" in differences
+    assert "summary.timed_out: stated 0, computed 1" in differences
+
+
+def test_an_old_file_renders_but_cannot_be_checked() -> None:
+    old = Path(__file__).parent / "data" / "race-format1.json"
+    shown = report(str(old))
+    assert shown.exit_code == 0 and "replication lag in seconds" in shown.stdout
+    checked = report(str(old), "--check")
+    assert checked.exit_code == 1 and "has no history to check" in checked.stderr
+    assert len(checked.stderr.strip().splitlines()) == 1
+
+
+# -- verdicts from hand-made histories ---------------------------------------------------
+
+
+def w(region: str, sent: int, received: int, result: Any = "ok", value: int | None = 7,
+      write_id: str | None = None) -> Op:
+    return Op(region, "write", sent * MS, received * MS, result, value, 0, write_id,
+              None if result == "ok" else "X")
+
+
+def r(region: str, sent: int, received: int, value: int | None = None, result: Any = "ok",
+      write_id: str | None = None) -> Op:
+    return Op(region, "read", sent * MS, received * MS, result, value, 1, write_id,
+              None if result == "ok" else "X")
+
+
+def test_a_race_trial_is_judged_only_as_far_as_it_can_be_known() -> None:
+    stale, fresh = r(B, 20, 22), r(B, 30, 32, value=7)
+    assert analysis.race_verdict(w(A, 0, 10), [stale, fresh], 7).status == "replicated"
+    assert analysis.race_verdict(w(A, 0, 10), [stale, r(B, 40, 42)], 7).status == "timed_out"
+    # The reader was failing at the end: it may have replicated unseen.
+    failing = [stale, r(B, 40, 42, result="fail")]
+    assert analysis.race_verdict(w(A, 0, 10), failing, 7).status == "indeterminate"
+    # A write of unknown fate is never timed, even if it shows up.
+    assert analysis.race_verdict(w(A, 0, 10, "info"), [fresh], 7).status == "indeterminate"
+    refused = analysis.race_verdict(w(A, 0, 10, "fail"), [], 7)
+    assert (refused.status, refused.lag_s, refused.write_rtt_s) == ("failed", None, None)
+    summary = analysis.lag_stats([analysis.race_verdict(w(A, 0, 10), [stale, fresh], 7),
+                                  analysis.race_verdict(w(A, 0, 10, "info"), [fresh], 7),
+                                  refused])
+    assert (summary.replicated, summary.indeterminate, summary.failed) == (1, 1, 1)
+
+
+def test_a_conflict_where_one_region_wrote_nothing_is_judged_without_a_crash() -> None:
+    writes = [w(A, 0, 10, value=1, write_id="a"), w(B, 0, 10, "fail", 2, "b")]
+    reads = [r(A, 20, 22, 1, write_id="a"), r(B, 20, 22, 1, write_id="a")]
+    v = analysis.conflict_verdict(writes, reads)
+    assert (v.status, v.contested, v.winner_region, v.loser_write) == (
+        "converged", False, A, None)
+    assert v.later_write_won is None and not v.earlier_discarded_unseen
+    every_write_refused = analysis.conflict_verdict(
+        [w(A, 0, 10, "fail", 1, "a"), w(B, 0, 10, "fail", 2, "b")], reads[:0])
+    assert every_write_refused.status == "failed"
+
+
+def test_lost_increments_come_from_the_final_image() -> None:
+    writes = [w(A, 0, 10, value=1, write_id="a0"), w(A, 20, 30, value=2, write_id="a1"),
+              w(B, 5, 15, value=-1, write_id="b0"), w(B, 40, 50, "info", None, "b1")]
+    reads = [r(A, 60, 62, 1, write_id="a1"), r(B, 60, 62, 1, write_id="a1")]
+    v = analysis.conflict_verdict(writes, reads, increments={"a0": 1, "a1": 1, "b0": -1,
+                                                             "b1": -1},
+                                  final=FinalImage(2, {A: 2, B: 0}))
+    assert v.increment is not None
+    # Three acknowledged updates (the info one is of unknown fate), two kept.
+    assert (v.increment.updates, v.increment.expected, v.increment.lost_updates) == (3, 1, 1)
+    assert v.final_value == 2
+
+
+# -- faults become results, and nothing measured is lost ---------------------------------
+
+
+def test_ctrl_c_keeps_the_completed_trials(table: EmulatorServer, tmp_path: Path) -> None:
+    path = tmp_path / "race.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gtbench", "race", "--endpoint-url", table.url, "--trials",
+         "200", "--interval-ms", "20", "--json", str(path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "COLUMNS": "120"})
+    assert process.stdout is not None
+    lines: list[str] = []
+    while len(lines) < 3:  # three trials measured
+        line = process.stdout.readline()
+        assert line, "race ended before three trials"
+        if line.lstrip().startswith("trial"):
+            lines.append(line)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    saved = json.loads(path.read_text())
+    assert saved["interrupted"] is True
+    assert 3 <= len(saved["trials"]) < 200
+    assert saved["summary"]["trials"] == len(saved["trials"])
+    assert "replication lag in seconds" in out  # the summary of what was measured
+    assert f"interrupted after {len(saved['trials'])} completed trials" in err
+    assert report(str(path), "--check").exit_code == 0
+
+
+def test_a_path_that_cannot_be_written_is_refused_before_the_run(
+        table: EmulatorServer, tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = run_cli(table.url, "race", "--json", str(tmp_path / "missing" / "out.json"))
+    assert result.exit_code == 2
+    assert "does not exist: nothing was run" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert time.monotonic() - started < 10  # refused at once, not after 20 trials
+
+
+def test_a_write_that_fails_at_the_end_goes_to_a_temporary_file(
+        table: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gtbench import terminal
+
+    def refuse(path: str, text: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(terminal, "write_atomically", refuse)
+    result = run_cli(table.url, "race", "--trials", "2", "--interval-ms", "20", "--json",
+                     str(tmp_path / "out.json"))
+    assert result.exit_code == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert "No space left on device; the result is saved in" in last
+    fallback = Path(last.split("saved in ", 1)[1].split(" instead")[0])
+    try:
+        assert json.loads(fallback.read_text())["summary"]["trials"] == 2
+    finally:
+        fallback.unlink()
+
+
+@pytest.mark.parametrize("url", ["notaurl", "ftp://127.0.0.1:8000", "http://", "http://h:x"])
+def test_a_bad_endpoint_url_is_one_line(url: str) -> None:
+    from click.testing import CliRunner
+
+    from gtbench.cli import cli
+
+    result = CliRunner().invoke(cli, ["status", "--endpoint-url", url])
+    assert result.exit_code == 2
+    assert "is not an http(s) URL" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_local_stop_never_signals_a_process_that_is_not_its_emulator(tmp_path: Path) -> None:
+    from gtbench.emulator.lifecycle import free_port
+
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        # A record left by a crash: the pid now belongs to another program.
+        (tmp_path / "emulator.json").write_text(json.dumps({
+            "pid": bystander.pid, "host": "127.0.0.1", "port": free_port("127.0.0.1"),
+            "started_by": "user", "started_at": 0.0, "log": str(tmp_path / "log")}))
+        done = subprocess.run([sys.executable, "-m", "gtbench", "local", "stop"], text=True,
+                              capture_output=True, timeout=60,
+                              env={**os.environ, "GTBENCH_STATE_DIR": str(tmp_path)})
+        assert done.returncode == 1
+        assert f"pid {bystander.pid} was not signalled" in done.stderr
+        assert bystander.poll() is None  # still running
+        assert not (tmp_path / "emulator.json").exists()
+    finally:
+        bystander.kill()
+        bystander.wait()
