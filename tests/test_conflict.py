@@ -187,12 +187,12 @@ def test_a_failed_write_is_recorded_by_what_is_known_of_it(code: str,
     spec = conflict.WriteSpec(A, f"{A}#0", 0.0, 1234)
     with Stubber(client) as stubber:
         stubber.add_client_error("put_item", service_error_code=code)
-        args = (client, "t", {"PK": {"S": "p"}, "SK": {"S": "s"}}, spec, "overwrite", 0, 0.0)
+        key = {"PK": {"S": "p"}, "SK": {"S": "s"}}
         if result is None:
             with pytest.raises(ClientError):
-                conflict._write(*args)
+                conflict._write(client, "t", key, spec, conflict.OVERWRITE, 0, 0.0)
         else:
-            written = conflict._write(*args)
+            written = conflict._write(client, "t", key, spec, conflict.OVERWRITE, 0, 0.0)
             # The value it meant to write is kept: if its fate is unknown, it may yet show.
             assert (written.result, written.write_id, written.value, written.error) == (
                 result, f"{A}#0", 1234, code)

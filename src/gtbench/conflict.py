@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -35,8 +35,9 @@ from gtbench.race import BAD, MAX_BAD_IN_A_ROW, check_pairs
 from gtbench.regions import LOCAL, Regions, Settings
 
 CONFLICT_PK = "gtbench-conflict"
-OVERWRITE = "overwrite"
-INCREMENT = "increment"
+ConflictMode = Literal["overwrite", "increment"]
+OVERWRITE: ConflictMode = "overwrite"
+INCREMENT: ConflictMode = "increment"
 SEED = "seed"
 LEAD_S = 0.05  # writers and pollers are ready this long before the release
 
@@ -46,7 +47,7 @@ class ConflictPlan:
     regions: tuple[str, str]  # the first writer, and the one that sends offset_ms later
     offsets_ms: tuple[float, ...] = (0.0,)
     trials: int = 5
-    mode: str = OVERWRITE
+    mode: ConflictMode = OVERWRITE
     increments: int = 5
     pace_ms: float = 100.0
     same_sign: bool = False
@@ -73,7 +74,7 @@ class ConflictTrial:
     index: int
     offset_ms: float
     sk: str
-    mode: str
+    mode: ConflictMode
     writes: list[Op]
     reads: list[Op]
     release_ns: int
@@ -161,7 +162,7 @@ def fine_switching(interval_s: float = 0.0002) -> Iterator[None]:
         sys.setswitchinterval(previous)
 
 
-def _write(client: Any, table: str, key: dict[str, Any], spec: WriteSpec, mode: str,
+def _write(client: Any, table: str, key: dict[str, Any], spec: WriteSpec, mode: ConflictMode,
            process: int, release_s: float) -> Op:
     if mode == OVERWRITE:
         request, params = client.put_item, dict(
@@ -198,7 +199,7 @@ def _write(client: Any, table: str, key: dict[str, Any], spec: WriteSpec, mode: 
 
 
 def _writer(client: Any, table: str, key: dict[str, Any], specs: Sequence[WriteSpec],
-            mode: str, release_s: float, process: int, stop: threading.Event) -> list[Op]:
+            mode: ConflictMode, release_s: float, process: int, stop: threading.Event) -> list[Op]:
     ops = []
     for spec in specs:
         if stop.is_set():  # Ctrl-C: send nothing more

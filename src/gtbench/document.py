@@ -204,12 +204,19 @@ def conflict_document(result: Any, context: Context) -> Document:
 
 def read_conflict(document: Document) -> Any:
     """The ConflictResult a conflict document was made from."""
-    from gtbench.conflict import INCREMENT, ConflictPlan, ConflictResult, ConflictTrial
+    from gtbench.conflict import (
+        INCREMENT,
+        OVERWRITE,
+        ConflictPlan,
+        ConflictResult,
+        ConflictTrial,
+    )
 
     s = document["settings"]
     writers = document["writers"]
+    mode = INCREMENT if document["mode"] == INCREMENT else OVERWRITE
     plan = ConflictPlan((writers[0], writers[1]), tuple(s["offsets_ms"]), s["trials"],
-                        document["mode"], s["increments"], s["pace_ms"], s["same_sign"],
+                        mode, s["increments"], s["pace_ms"], s["same_sign"],
                         s["pollers"], s["interval_ms"] / 1000, s["timeout_s"])
     result = ConflictResult(plan, started_at=document["started_at"],
                             ended_at=document["ended_at"],

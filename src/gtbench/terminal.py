@@ -42,11 +42,9 @@ class Terminal:
         If ``path`` cannot be written after all, the document goes to a temporary file
         and the error names it: a finished run is never lost to a bad path.
         """
-        import json
-
         if not path:
             return
-        text = json.dumps(document, indent=2) + "\n"
+        text = dumps(document)
         if path == "-":
             self.write_data(text)
             return
@@ -71,6 +69,18 @@ class Terminal:
 
         sys.stdout.write(text)
         sys.stdout.flush()
+
+
+def dumps(document: Any) -> str:
+    """JSON indented for reading, with each flat object (an operation, a write, a
+    timeline entry) on one line: a history of thousands of operations stays legible."""
+    import json
+    import re
+
+    text = json.dumps(document, indent=2)
+    flat = re.compile(r"\{\n(\s+)([^{}\[\]]*?)\n\s*\}")
+    return flat.sub(lambda m: "{" + " ".join(line.strip() for line in m.group(2).splitlines())
+                    + "}", text) + "\n"
 
 
 def write_atomically(path: str, text: str) -> None:

@@ -108,7 +108,9 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
     if offsets is not None and offset_ms is not None:
         raise UsageError("give --offset-ms or --offsets, not both")
     offsets_ms = offsets if offsets is not None else (offset_ms or 0.0,)
-    plan = conflict.ConflictPlan((pair[0], pair[1]), offsets_ms, trials, mode, increments,
+    plan = conflict.ConflictPlan((pair[0], pair[1]), offsets_ms, trials,
+                                 conflict.INCREMENT if mode == "increment" else conflict.OVERWRITE,
+                                 increments,
                                  pace_ms, same_sign, pollers, interval_ms / 1000, timeout_s)
     terminal = Terminal(stdout_is_data=json_path == "-")
     client_regions, account = connect(settings, terminal)
