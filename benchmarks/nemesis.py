@@ -24,22 +24,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 from benchmarks.common import client, emulator_process, median, table_spec, verdict
 from gtbench import batch, dataset, provision, race
+from gtbench.emulator.lifecycle import control
 from gtbench.regions import Settings, open_regions
 
 A, B = "us-west-2", "eu-west-1"
-
-
-def control(url: str, action: str, method: str = "GET", body: Any = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{url}/_gtbench/{action}", data=data, method=method)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
 
 
 def seeding(url: str, items: int) -> tuple[int, int]:

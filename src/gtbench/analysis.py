@@ -87,20 +87,24 @@ def race_verdict(write: Op, reads: Sequence[Op], value: int,
     bound = lag_bound(write, reads, value) if write.ok else None
     rtt = (write.received_ns - write.sent_ns) / NS if write.ok else None
     if bound is not None:
-        error = None if true_lag_s is None else bound.point_s - true_lag_s
-        inside = None if true_lag_s is None else bound.low_s <= true_lag_s <= bound.high_s
-        return RaceVerdict("replicated", bound.point_s, bound.low_s, bound.high_s,
-                           bound.stale_reads, len(reads), failed, rtt, true_lag_s, error,
-                           inside)
+        return RaceVerdict(
+            status="replicated", lag_s=bound.point_s, lag_low_s=bound.low_s,
+            lag_high_s=bound.high_s, stale_reads=bound.stale_reads, reads=len(reads),
+            failed_reads=failed, write_rtt_s=rtt, true_lag_s=true_lag_s,
+            error_s=None if true_lag_s is None else bound.point_s - true_lag_s,
+            true_in_bound=(None if true_lag_s is None
+                           else bound.low_s <= true_lag_s <= bound.high_s))
     if write.result == FAIL:
         status: RaceStatus = "failed"
     else:
         last = max(reads, key=lambda r: r.sent_ns, default=None)
         # "Never replicated in time" needs a reader that still answered at the end.
         status = "timed_out" if write.ok and last is not None and last.ok else "indeterminate"
-    stale = sum(1 for r in ok if r.value != value)
-    return RaceVerdict(status, None, None, None, stale, len(reads), failed, rtt, true_lag_s,
-                       None, None)
+    return RaceVerdict(
+        status=status, lag_s=None, lag_low_s=None, lag_high_s=None,
+        stale_reads=sum(1 for r in ok if r.value != value), reads=len(reads),
+        failed_reads=failed, write_rtt_s=rtt, true_lag_s=true_lag_s, error_s=None,
+        true_in_bound=None)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -207,10 +211,11 @@ def race_summary(trials: Sequence[tuple[tuple[str, str], RaceVerdict]],
     """Per pair and over all: ``trials`` are (pair, verdict) in run order."""
     every = lag_stats([v for _, v in trials])
     return RaceSummary(
-        every.trials, every.replicated, every.timed_out, every.indeterminate, every.failed,
-        every.p50_s, every.p90_s, every.p99_s, every.max_s,
-        [pair_summary(pair, [v for p, v in trials if p == pair],
-                      (cloudwatch or {}).get(pair)) for pair in pairs])
+        trials=every.trials, replicated=every.replicated, timed_out=every.timed_out,
+        indeterminate=every.indeterminate, failed=every.failed, p50_s=every.p50_s,
+        p90_s=every.p90_s, p99_s=every.p99_s, max_s=every.max_s,
+        pairs=[pair_summary(pair, [v for p, v in trials if p == pair],
+                            (cloudwatch or {}).get(pair)) for pair in pairs])
 
 
 def histogram(values: Sequence[float], bins: int = 12) -> list[tuple[float, float, int]]:

@@ -37,9 +37,15 @@ def backoff(attempt: int, base: float = 0.05, cap: float = 5.0) -> float:
     return random.uniform(0, min(cap, base * 2 ** attempt))
 
 
-def _throttled(exc: ClientError) -> bool:
-    # Puts and gets are idempotent, so a throttled call is simply made again.
-    return exc.response.get("Error", {}).get("Code") in THROTTLING
+def _unless_throttled(call: Callable[..., Item], **params: Any) -> Item | None:
+    """The call's response, or None if it was throttled even after botocore's retries:
+    puts and gets are idempotent, so the caller simply makes it again."""
+    try:
+        return call(**params)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in THROTTLING:
+            return None
+        raise
 
 
 def write_chunk(client: Any, table: str, chunk: Sequence[Item],
@@ -48,14 +54,9 @@ def write_chunk(client: Any, table: str, chunk: Sequence[Item],
     when it is throttled even after botocore's retries); returns the count."""
     requests: list[Item] = [{"PutRequest": {"Item": item}} for item in chunk]
     for attempt in range(MAX_ROUNDS):
-        try:
-            response = client.batch_write_item(RequestItems={table: requests})
-        except ClientError as exc:
-            if not _throttled(exc):
-                raise
-            sleep(backoff(attempt))
-            continue
-        requests = response.get("UnprocessedItems", {}).get(table, [])
+        response = _unless_throttled(client.batch_write_item, RequestItems={table: requests})
+        if response is not None:
+            requests = response.get("UnprocessedItems", {}).get(table, [])
         if not requests:
             return len(chunk)
         sleep(backoff(attempt))
@@ -81,15 +82,10 @@ def get_chunk(client: Any, table: str, keys: Sequence[Item], consistent: bool,
     found: list[Item] = []
     request: Item = {"Keys": list(keys), "ConsistentRead": consistent}
     for attempt in range(MAX_ROUNDS):
-        try:
-            response = client.batch_get_item(RequestItems={table: request})
-        except ClientError as exc:
-            if not _throttled(exc):
-                raise
-            sleep(backoff(attempt))
-            continue
-        found += response.get("Responses", {}).get(table, [])
-        request = response.get("UnprocessedKeys", {}).get(table) or {}
+        response = _unless_throttled(client.batch_get_item, RequestItems={table: request})
+        if response is not None:
+            found += response.get("Responses", {}).get(table, [])
+            request = response.get("UnprocessedKeys", {}).get(table) or {}
         if not request:
             return found
         sleep(backoff(attempt))
