@@ -105,21 +105,6 @@ def test_a_saved_result_renders_exactly_as_the_live_run(
     assert again.stdout == live.stdout
 
 
-def test_the_demo_runs_end_to_end_and_leaves_nothing(emulator: EmulatorServer,
-                                                     tmp_path: Path, ddb: Any) -> None:
-    result = run_cli(emulator.url, "demo", "--save", str(tmp_path))
-    assert result.exit_code == 0, result.stderr
-    for step in ("1/5 a global table", "2/5 replication lag", "3/5 a conflict",
-                 "4/5 the conflict window", "5/5 lost updates", "cleaning up"):
-        assert step in result.stdout
-    assert result.stdout.count("What it means:") == 5
-    assert "updates were lost" in result.stdout
-    saved = sorted(p.name for p in tmp_path.glob("*.json"))
-    assert saved == ["conflict-increment.json", "conflict-sweep.json", "conflict.json",
-                     "race.json"]
-    assert ddb("us-west-2").list_tables()["TableNames"] == []
-
-
 def test_the_library_example_runs() -> None:
     spec = importlib.util.spec_from_file_location("library_example", EXAMPLES / "library.py")
     assert spec is not None and spec.loader is not None

@@ -251,6 +251,19 @@ def switch_bound(reads: Sequence[Op], write_id: str) -> tuple[int, int] | None:
     return ok[last_other].sent_ns, ok[last_other + 1].received_ns
 
 
+def first_seen_bound(reads: Sequence[Op], write_id: str) -> tuple[int, int] | None:
+    """When a region first showed ``write_id``, whether or not it kept it: (low, high) ns.
+
+    ``low`` is the last read before it that showed anything else (sent), ``high`` the
+    first read that showed it (received); None if no read ever did.
+    """
+    ok = sorted((r for r in reads if r.ok), key=lambda r: r.sent_ns)
+    first = next((i for i, r in enumerate(ok) if r.write_id == write_id), None)
+    if first is None:
+        return None
+    return (ok[first - 1].sent_ns if first > 0 else 0), ok[first].received_ns
+
+
 def order(a: Op, b: Op, stamps: Mapping[str, float] | None = None) -> bool | None:
     """Whether ``a`` was written after ``b``: from the writes' stamps where known, else
     from their send-to-acknowledge windows; None when the windows overlap."""
@@ -318,6 +331,9 @@ class WriteTruth:
     stamp: float
     delivered: bool
     lag_s: float | None  # to its first applied delivery
+    # The lag the emulator gave its first delivery, applied or not: how long it took to
+    # reach another region, even when it lost there on arrival.
+    due_lag_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -382,6 +398,14 @@ class ConflictVerdict:
     winner_lag_high_s: float | None
     winner_true_lag_s: float | None
     earlier_discarded_unseen: bool  # the earlier write lost, never seen outside its region
+    # The earlier of the two writes, and its replication lag to the other region: what
+    # decides whether it is lost unseen. Measured where it was seen there; from the
+    # emulator's log whether or not it was.
+    earlier_write: str | None
+    earlier_lag_s: float | None
+    earlier_lag_low_s: float | None
+    earlier_lag_high_s: float | None
+    earlier_true_lag_s: float | None
     increment: IncrementCount | None
 
 
@@ -431,7 +455,9 @@ def conflict_verdict(writes: Sequence[Op], reads: Sequence[Op], *,
             disagreed_s=None, loser_region=None, loser_write=None, loser_seen_remotely=None,
             loser_delivered=None, loser_visible_s=None, winner_lag_s=None,
             winner_lag_low_s=None, winner_lag_high_s=None, winner_true_lag_s=None,
-            earlier_discarded_unseen=False, increment=None)
+            earlier_discarded_unseen=False, earlier_write=None, earlier_lag_s=None,
+            earlier_lag_low_s=None, earlier_lag_high_s=None, earlier_true_lag_s=None,
+            increment=None)
     rivals = [max((w for w in live if w.region == r), key=lambda w: w.sent_ns)
               for r in regions if r != winner.region and any(w.region == r for w in live)]
     orders = [order(winner, rival, stamps) for rival in rivals]
@@ -463,6 +489,19 @@ def conflict_verdict(writes: Sequence[Op], reads: Sequence[Op], *,
         and (later_won if later_won is not None else loser.sent_ns <= winner.sent_ns))
     count = (increment_count(writes, increments or {}, final)
              if final is not None else None)
+    earlier = None
+    if loser is not None:
+        earlier_is_loser = later_won if later_won is not None else (
+            loser.sent_ns <= winner.sent_ns)
+        earlier = loser if earlier_is_loser else winner
+    early_low = early_high = None
+    if earlier is not None:
+        elsewhere = [x for x in reads if x.region != earlier.region]
+        seen_at = first_seen_bound(elsewhere, str(earlier.write_id))
+        if seen_at is not None:
+            early_low = max(seen_at[0] - earlier.received_ns, 0) / NS
+            early_high = (seen_at[1] - earlier.sent_ns) / NS
+    earlier_truth = (truth or {}).get(str(earlier.write_id)) if earlier else None
     return ConflictVerdict(
         status=status, contested=contested, converged=converged, final_write=agreed,
         final_value=count.final if count is not None else winner.value,
@@ -479,7 +518,13 @@ def conflict_verdict(writes: Sequence[Op], reads: Sequence[Op], *,
                       if lag_low is not None and lag_high is not None else None),
         winner_lag_low_s=lag_low, winner_lag_high_s=lag_high,
         winner_true_lag_s=winner_truth.lag_s if winner_truth and loser is not None else None,
-        earlier_discarded_unseen=earlier_lost, increment=count)
+        earlier_discarded_unseen=earlier_lost,
+        earlier_write=earlier.write_id if earlier else None,
+        earlier_lag_s=(midpoint(early_low, early_high)
+                       if early_low is not None and early_high is not None else None),
+        earlier_lag_low_s=early_low, earlier_lag_high_s=early_high,
+        earlier_true_lag_s=earlier_truth.due_lag_s if earlier_truth else None,
+        increment=count)
 
 
 @dataclass(frozen=True)
@@ -508,6 +553,12 @@ class ConflictCounts:
     loser_seen_remotely: int
     median_disagreed_s: float | None
     median_winner_lag_s: float | None
+    # the earlier write's lag, true (emulator) where known, else measured where seen
+    median_earlier_lag_s: float | None
+
+
+def earlier_lag(v: ConflictVerdict) -> float | None:
+    return v.earlier_true_lag_s if v.earlier_true_lag_s is not None else v.earlier_lag_s
 
 
 def conflict_counts(verdicts: Sequence[ConflictVerdict]) -> ConflictCounts:
@@ -528,7 +579,9 @@ def conflict_counts(verdicts: Sequence[ConflictVerdict]) -> ConflictCounts:
         median_disagreed_s=median([v.disagreed_s for v in verdicts
                                    if v.disagreed_s is not None]),
         median_winner_lag_s=median([v.winner_lag_s for v in verdicts
-                                    if v.winner_lag_s is not None]))
+                                    if v.winner_lag_s is not None]),
+        median_earlier_lag_s=median([lag for v in verdicts
+                                     if (lag := earlier_lag(v)) is not None]))
 
 
 @dataclass(frozen=True)

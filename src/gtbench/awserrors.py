@@ -12,7 +12,11 @@ def describe_aws_error(exc: BaseException) -> str | None:
     if isinstance(exc, bx.NoCredentialsError):
         return "no AWS credentials found (set AWS_PROFILE or pass --profile)"
     if isinstance(exc, bx.EndpointConnectionError):
-        return f"cannot reach {exc.kwargs.get('endpoint_url', 'the endpoint')}: is it running?"
+        url = str(exc.kwargs.get("endpoint_url", "the endpoint"))
+        if ".amazonaws.com" in url:
+            return (f"cannot reach AWS at {url}: check the network connection, any proxy "
+                    "(HTTPS_PROXY), and that the region exists")
+        return f"cannot reach {url}: is the emulator running? (see `gtbench local status`)"
     if isinstance(exc, bx.ConnectTimeoutError | bx.ReadTimeoutError):
         return f"the endpoint did not answer in time: {exc}"
     if isinstance(exc, bx.ClientError):

@@ -359,5 +359,7 @@ def attach_truth(trial: ConflictTrial, endpoint_url: str, table: str, since: flo
                        and r["applied_at"] is not None]
             known[str(write.write_id)] = WriteTruth(
                 stamp=at, delivered=bool(applied),
-                lag_s=min((r["applied_at"] - r["written_at"] for r in applied), default=None))
+                lag_s=min((r["applied_at"] - r["written_at"] for r in applied), default=None),
+                due_lag_s=min((r["due_at"] - r["written_at"] for r in sent[at]),
+                              default=None))
     trial.truth = known

@@ -126,10 +126,10 @@ class Regions:
         return self.client(self.settings.home)
 
 
-def open_regions(settings: Settings, *, on_start: Callable[[str], None] | None = None
+def open_regions(settings: Settings, *, announce: Callable[[str], None] | None = None
                  ) -> Regions:
     """Clients for ``settings``; on the local target without an endpoint, an emulator
-    is found or started (``on_start`` is told when one is started)."""
+    is found or started (``announce`` is told which, unless it is the recorded one)."""
     import boto3
     import botocore.exceptions
 
@@ -138,12 +138,7 @@ def open_regions(settings: Settings, *, on_start: Callable[[str], None] | None =
         if endpoint is None:
             from gtbench.emulator import lifecycle
 
-            running = lifecycle.find_running()
-            if running is None:
-                running = lifecycle.start(started_by="on-demand")
-                if on_start is not None:
-                    on_start(running.url)
-            endpoint = running.url
+            endpoint = lifecycle.find_or_start(announce or (lambda _: None)).url
         session = boto3.Session(aws_access_key_id=LOCAL_ACCESS_KEY,
                                 aws_secret_access_key=LOCAL_SECRET_KEY,
                                 region_name=settings.home)

@@ -36,7 +36,7 @@ class Terminal:
     def warn(self, message: str) -> None:
         self.err.print(f"[yellow]warning:[/] {message}", highlight=False)
 
-    def save(self, document: Any, path: str | None) -> None:
+    def save(self, document: Any, path: str | None, *, announce: bool = True) -> None:
         """A result document to ``path``; ``-`` means stdout (claimed with stdout_is_data).
 
         If ``path`` cannot be written after all, the document goes to a temporary file
@@ -61,7 +61,8 @@ class Terminal:
                 handle.write(text)
             raise GtbenchError(f"cannot write {path}: {exc.strerror or exc}; the result is "
                                f"saved in {fallback} instead") from None
-        self.note(f"wrote {path}")
+        if announce:
+            self.note(f"wrote {path}")
 
     def write_data(self, text: str) -> None:
         """Raw data (JSON) to the real stdout, unstyled."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from gtbench.cli.options import (
+    SCRATCH_KEY,
     confirm_billable,
     json_option,
     settings_from,
@@ -137,6 +138,8 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
     saved = document.conflict_document(result, context)
     for renderable in report.conflict_tables(saved):
         terminal.print(renderable)
-    terminal.save(saved, json_path)
+    # The demo's scratch files are deleted after it: don't name them.
+    terminal.save(saved, json_path, announce=not click.get_current_context().meta.get(
+        SCRATCH_KEY))
     finish(result, json_path)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from gtbench.cli.options import check_endpoint
+from gtbench.cli.options import SCRATCH_KEY, check_endpoint
 from gtbench.regions import LOCAL, parse_regions
 from gtbench.terminal import Terminal
 
@@ -62,6 +62,7 @@ def demo_command(ctx: click.Context, endpoint_url: str | None, regions: str, tab
     with tempfile.TemporaryDirectory(prefix="gtbench-demo-") as scratch:
         out = Path(save_dir or scratch)
         out.mkdir(parents=True, exist_ok=True)
+        ctx.meta[SCRATCH_KEY] = save_dir is None
 
         _say(terminal, "1/5 a global table",
              f"A global table is one table with a full replica in each region. gtbench "
@@ -106,10 +107,10 @@ def demo_command(ctx: click.Context, endpoint_url: str | None, regions: str, tab
         ctx.invoke(conflict_command, **common, trials=2, offsets=(0.0, 500.0, 1000.0, 2000.0),
                    timelines=False, json_path=str(out / "conflict-sweep.json"))
         sweep = _load(out / "conflict-sweep.json")["summary"]
-        if sweep["median_winner_lag_s"] is not None:
+        if sweep["median_earlier_lag_s"] is not None:
             _after(terminal,
                    "an earlier write is lost unseen while its rival is sent within the "
-                   f"replication lag (here {sweep['median_winner_lag_s']:.2f} s). The "
+                   f"replication lag (here {sweep['median_earlier_lag_s']:.2f} s). The "
                    "conflict window is the lag: the faster replication, the narrower it is.")
 
         _say(terminal, "5/5 lost updates",

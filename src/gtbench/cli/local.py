@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import threading
 from typing import Any
@@ -10,8 +11,9 @@ from typing import Any
 import click
 
 from gtbench.cli.fault import fault_group
+from gtbench.cli.options import check_endpoint
 from gtbench.emulator import lifecycle
-from gtbench.errors import GtbenchError, UsageError
+from gtbench.errors import GtbenchError
 
 
 def _pair_lags(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
@@ -126,13 +128,34 @@ def serve(host: str, port: int, lag_ms: float, jitter_ms: float,
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     server.start()
+    # Other commands find a served emulator as they find a started one.
+    recorded = lifecycle.record_served(host, server.port)
     click.echo(f"gtbench emulator listening on {server.url} "
                f"(lag {lag_ms:g} ms ± {jitter_ms:g} ms, replicas ready after "
                f"{replica_delay_s:g} s); Ctrl-C stops it", err=True)
-    while not stop.wait(0.5):
-        pass
-    server.stop()
+    if not _loopback(host):
+        click.echo(f"warning: listening on {host}, beyond this machine: the emulator checks "
+                   "no credentials, and anyone who reaches it can read, change or wipe every "
+                   "table (POST /_gtbench/reset)", err=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        if recorded:
+            lifecycle.forget_served()
+        server.stop()
     click.echo("gtbench emulator stopped", err=True)
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @local_group.command("start")
@@ -171,7 +194,11 @@ def stop() -> None:
 @local_group.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(as_json: bool) -> None:
-    """Show whether the background emulator runs, its lag model and replica groups."""
+    """Show whether the background emulator runs, its lag model and replica groups.
+
+    Nothing running is an answer, not an error: the exit status is 0 either way, and
+    `--json` says "running": true or false for scripts.
+    """
     running = lifecycle.find_running()
     document = lifecycle.probe(running.url) if running else None
     if as_json:
@@ -182,7 +209,9 @@ def status(as_json: bool) -> None:
                                "emulator": document}, indent=2))
         return
     if running is None or document is None:
-        raise UsageError("no emulator is running", hint="start one with `gtbench local start`")
+        # Like `local stop`: an answer, not an error (scripts read `status --json`).
+        click.echo("no emulator is running (start one with `gtbench local start`)")
+        return
     lag = document["lag"]
     click.echo(f"running on {running.url} (pid {running.pid}, started by {running.started_by})")
     click.echo(f"lag {lag['lag_ms']:g} ms ± {lag['jitter_ms']:g} ms; "
@@ -193,11 +222,49 @@ def status(as_json: bool) -> None:
         click.echo(f"table {group['table']}: {replicas}")
 
 
-def register(cli: click.Group) -> None:
-    from gtbench.cli.fault import fault_group
 
-    local_group.add_command(fault_group)
-    cli.add_command(local_group)
+ENV_NAMES = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+             "AWS_DEFAULT_REGION", "AWS_REGION")
 
+
+@local_group.command("env")
+@click.option("--region", default="us-west-2", show_default=True,
+              help="The region SDKs and the CLI use when none is given.")
+@click.option("--endpoint-url", metavar="URL", envvar="GTBENCH_ENDPOINT_URL",
+              callback=check_endpoint,
+              help="The emulator [default: the one `gtbench local start` runs].")
+@click.option("--unset", is_flag=True, help="Print the lines that undo it.")
+def env(region: str, endpoint_url: str | None, unset: bool) -> None:
+    """Print shell lines that point the AWS CLI and SDKs at the running emulator.
+
+    \b
+      eval "$(gtbench local env)"
+      aws dynamodb list-tables            # no --endpoint-url, no credentials needed
+      eval "$(gtbench local env --unset)"
+
+    The emulator checks no credentials, so the lines set fixed dummy keys (your
+    own are never sent to it) and unset AWS_PROFILE and AWS_SESSION_TOKEN for
+    this shell. AWS_ENDPOINT_URL_DYNAMODB is read by boto3 1.28.57 and later, the
+    AWS CLI (v1.29.57 and v2.13.23 on), and the other current AWS SDKs.
+    """
+    from gtbench.regions import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
+
+    if unset:
+        click.echo(f"unset {' '.join(ENV_NAMES)}")
+        return
+    if endpoint_url is None:
+        running = lifecycle.find_running()
+        if running is None:
+            raise GtbenchError("no emulator is running",
+                               hint="start one with `gtbench local start`")
+        endpoint_url = running.url
+    elif lifecycle.probe(endpoint_url) is None:
+        raise GtbenchError(f"no gtbench emulator answers at {endpoint_url}")
+    click.echo(f"# the gtbench emulator at {endpoint_url}; undo: "
+               'eval "$(gtbench local env --unset)"')
+    values = (endpoint_url, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, region, region)
+    for name, value in zip(ENV_NAMES, values, strict=True):
+        click.echo(f"export {name}={shlex.quote(value)}")
+    click.echo("unset AWS_PROFILE AWS_SESSION_TOKEN")
 
 local_group.add_command(fault_group)

@@ -11,6 +11,8 @@ from gtbench.errors import UsageError
 from gtbench.regions import AWS, LOCAL, Settings, parse_regions
 
 F = TypeVar("F", bound=Callable[..., Any])
+# In click's context meta: results go to a scratch folder that will be deleted.
+SCRATCH_KEY = "gtbench.scratch_results"
 
 
 def _regions(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:

@@ -24,8 +24,7 @@ AWS_TIMING = Timing(timeout_s=3600.0, poll_s=5.0)
 
 def connect(settings: Settings, terminal: Terminal) -> tuple[Regions, str | None]:
     """Clients for ``settings`` and the one line that says where the command runs."""
-    regions = open_regions(settings, on_start=lambda url: terminal.note(
-        f"started the local emulator on {url} (stop it with `gtbench local stop`)"))
+    regions = open_regions(settings, announce=terminal.note)
     account = account_id(regions) if settings.target == AWS else None
     where = (f"AWS account {account}" + (f" (profile {settings.profile})"
                                           if settings.profile else "")
@@ -249,7 +248,8 @@ def teardown_command(target: str, endpoint_url: str | None, regions: tuple[str, 
     client_regions, account = connect(settings, terminal)
     plan = provision.plan_teardown(client_regions, settings, force=force)
     where = f"AWS account {account}" if account else "the local emulator"
-    replicas = ", ".join(plan.replicas) or "none"
+    # In the order teardown removes them: newest first.
+    replicas = ", ".join(reversed(plan.replicas)) or "none"
     if not yes:
         click.confirm(f"Delete table {plan.table} and all its items in {where}: home "
                       f"{plan.home}, replicas {replicas}"
@@ -267,16 +267,24 @@ def teardown_command(target: str, endpoint_url: str | None, regions: tuple[str, 
 
 
 def _stop_idle_emulator(regions: Regions, terminal: Terminal) -> None:
+    """Stop an emulator that gtbench started on demand once it holds nothing; otherwise
+    say that it keeps running, and why."""
     from gtbench.emulator import lifecycle
 
     running = lifecycle.find_running()
-    if running is None or running.started_by != "on-demand":
+    if running is None:
         return
+    if running.started_by != "on-demand":
+        terminal.note(f"the emulator at {running.url} keeps running (you started it); "
+                      "stop it with `gtbench local stop`")
+        return
+    left = sorted({name for r in regions.settings.regions
+                   for name in regions.client(r).list_tables(Limit=10).get("TableNames", [])})
     status = lifecycle.probe(running.url) or {}
-    if status.get("global_tables"):
-        return
-    if any(regions.client(r).list_tables(Limit=1).get("TableNames")
-           for r in regions.settings.regions):
+    left += [g["table"] for g in status.get("global_tables", []) if g["table"] not in left]
+    if left:
+        terminal.note(f"the on-demand emulator at {running.url} keeps running: it still holds "
+                      f"{', '.join(left)}; stop it (and lose them) with `gtbench local stop`")
         return
     lifecycle.stop()
     terminal.note(f"stopped the on-demand emulator at {running.url}: nothing is left in it")

@@ -8,6 +8,7 @@ import click
 
 from gtbench import document, race
 from gtbench.cli.options import (
+    SCRATCH_KEY,
     confirm_billable,
     json_option,
     settings_from,
@@ -88,7 +89,9 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     saved = document.race_document(result, context)
     for renderable in report.race_tables(saved):
         terminal.print(renderable)
-    terminal.save(saved, json_path)
+    # The demo's scratch files are deleted after it: don't name them.
+    terminal.save(saved, json_path, announce=not click.get_current_context().meta.get(
+        SCRATCH_KEY))
     finish(result, json_path)
 
 

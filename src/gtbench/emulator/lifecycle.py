@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ class Running:
     pid: int
     host: str
     port: int
-    started_by: str  # "user" (gtbench local start) or "on-demand"
+    started_by: str  # "user" (local start), "serve" (local serve), "on-demand" or "found"
     started_at: float
     log: str
 
@@ -77,13 +78,19 @@ def _clear_state() -> None:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs. A zombie (exited, not yet collected by its parent, which may
+    be another gtbench process) counts as gone."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): trust kill(pid, 0)
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def probe(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
@@ -127,6 +134,44 @@ def find_running() -> Running | None:
     if not pid_alive(running.pid):
         _clear_state()
     return None
+
+
+def find_or_start(announce: Callable[[str], None]) -> Running:
+    """The emulator to use when none is named: the recorded one, else one answering on
+    the default port, else a new one started on demand. ``announce`` is told which,
+    unless it is the recorded one: a second emulator is never started silently."""
+    running = find_running()
+    if running is not None:
+        return running
+    default = Running(0, DEFAULT_HOST, DEFAULT_PORT, "found", 0.0, "")
+    status = probe(default.url)
+    if status is not None:
+        announce(f"using the gtbench emulator already answering at {default.url} "
+                 f"(pid {status.get('pid', '?')})")
+        return Running(int(status.get("pid", 0)), DEFAULT_HOST, DEFAULT_PORT, "found",
+                       float(status.get("started_at", 0.0)), "")
+    taken = not port_free(DEFAULT_HOST, DEFAULT_PORT)
+    running = start(started_by="on-demand")
+    why = f"; port {DEFAULT_PORT} is taken by another program" if taken else ""
+    announce(f"started the local emulator on {running.url}{why} "
+             "(stop it with `gtbench local stop`)")
+    return running
+
+
+def record_served(host: str, port: int) -> bool:
+    """``local serve``: record this process as the emulator, so other commands find it,
+    unless another recorded emulator is alive. Returns whether it was recorded."""
+    if find_running() is not None:
+        return False
+    _write_state(Running(os.getpid(), host, port, "serve", time.time(), ""))
+    return True
+
+
+def forget_served() -> None:
+    """``local serve`` is ending: remove its record, if the record is still its own."""
+    running = read_state()
+    if running is not None and running.pid == os.getpid():
+        _clear_state()
 
 
 def port_free(host: str, port: int) -> bool:

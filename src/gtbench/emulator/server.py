@@ -309,7 +309,7 @@ class EmulatorApp:
                     return json_reply({"error": f"no fault {action.split('/', 1)[1]}"}, 404)
                 return json_reply({"cleared": 1, "faults": self.faults.describe()})
         except (ValueError, TypeError, KeyError) as exc:
-            return json_reply({"error": f"bad request: {exc}"}, 400)
+            return json_reply({"error": str(exc)}, 400)
         return json_reply({"error": f"no such control: {method} /_gtbench/{action}"}, 404)
 
     def status(self) -> dict[str, Any]:
@@ -330,8 +330,20 @@ class EmulatorApp:
             "global_tables": self.replicas.snapshot(),
         }
 
+    CONFIG_KEYS = ("lag_ms", "jitter_ms", "replica_create_delay_s", "replica_delete_delay_s")
+
     def configure(self, changes: dict[str, Any]) -> None:
-        """Change the lag model or replica delays of a running emulator."""
+        """Change the lag model or replica delays of a running emulator; a key it does
+        not know, or a value that is not a number of at least 0, changes nothing."""
+        if not isinstance(changes, dict):
+            raise ValueError("the body must be a JSON object")
+        unknown = sorted(set(changes) - set(self.CONFIG_KEYS))
+        if unknown:
+            raise ValueError(f"unknown setting {unknown[0]!r} (settings: "
+                             f"{', '.join(self.CONFIG_KEYS)})")
+        for name, value in changes.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"{name} must be a number of at least 0, not {value!r}")
         lag = self.replicator.lag
         if "lag_ms" in changes or "jitter_ms" in changes:
             lag = LagModel(float(changes.get("lag_ms", lag.lag_ms)),

@@ -1,4 +1,4 @@
-"""The conflict experiment's result document and its terminal rendering."""
+"""The conflict experiment's terminal rendering, from its result document."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from rich.text import Text
 
 from gtbench.report.common import run_note, seconds
 
-# -- rendering ---------------------------------------------------------------------
-
 
 def _style(t: dict[str, Any], write_id: str | None) -> str:
     if write_id is None or not t["converged"]:
@@ -22,8 +20,7 @@ def _style(t: dict[str, Any], write_id: str | None) -> str:
 
 def timeline_table(t: dict[str, Any], writers: list[str]) -> Table:
     """What each region showed over time, side by side, with the writes marked."""
-    title = (f"trial {t['index'] + 1} · {writers[1]} sends {t['offset_ms']:g} ms after "
-             f"{writers[0]}")
+    title = f"trial {t['index'] + 1} · {_requested(t, writers)} · {_actual(t)}"
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     table.add_column("t (ms)", justify="right", no_wrap=True)
     for region in writers:
@@ -46,6 +43,24 @@ def timeline_table(t: dict[str, Any], writers: list[str]) -> Table:
         cells[writers.index(region)] = text
         table.add_row(f"{at * 1000:.1f}", *cells)
     return table
+
+
+def _requested(t: dict[str, Any], writers: list[str]) -> str:
+    offset = t["offset_ms"]
+    if offset < 0:
+        return f"asked: {writers[0]} {-offset:g} ms after {writers[1]}"
+    return f"asked: {writers[1]} {offset:g} ms after {writers[0]}"
+
+
+def _actual(t: dict[str, Any]) -> str:
+    """Which region's first write left first, and by how much: the order that happened."""
+    firsts: dict[str, float] = {}
+    for w in t["writes"]:
+        firsts[w["region"]] = min(firsts.get(w["region"], w["sent"]), w["sent"])
+    if len(firsts) < 2:
+        return "one region wrote"
+    (a, at), (b, bt) = sorted(firsts.items(), key=lambda kv: kv[1])[:2]
+    return f"sent: {a} first, {b} {(bt - at) * 1000:.1f} ms later"
 
 
 def trial_sentence(t: dict[str, Any]) -> str:
@@ -109,22 +124,25 @@ def conflict_tables(document: dict[str, Any]) -> list[Any]:
                                               ("failed", "failed"))
                  if any(o.get(k) for o in s["offsets"])]
     for column in ("offset ms", "trials", "agreed", *(label for _, label in unsettled),
-                   "later won", "earlier won", "too close", "lost unseen", "disagreed", "lag"):
+                   "later won", "earlier won", "too close", "lost unseen", "disagreed",
+                   "earlier's lag"):
         table.add_column(column, justify="right", no_wrap=True)
     for o in s["offsets"]:
         table.add_row(f"{o['offset_ms']:g}", str(o["trials"]), str(o["converged"]),
                       *(str(o[k]) for k, _ in unsettled),
                       str(o["lww_held"]), str(o["lww_violated"]), str(o["too_close"]),
                       f"{o['earlier_discarded_unseen']}/{o['trials']}",
-                      seconds(o["median_disagreed_s"]), seconds(o["median_winner_lag_s"]))
+                      seconds(o["median_disagreed_s"]),
+                      seconds(o.get("median_earlier_lag_s")))
     out.append(table)
     source = ("the emulator's ground truth" if document["ground_truth"]
               else "non-overlapping send-to-acknowledge windows")
     out.append(Text(
         f"agreed: the regions converged · later/earlier won: which write survived, ordered "
         f"by {source} · lost unseen: the earlier write was never seen outside its own region "
-        "· disagreed, lag: medians of how long the regions differed, and of the winning "
-        "write's replication lag", style="dim"))
+        "· disagreed, earlier's lag: medians of how long the regions differed, and of the "
+        "earlier write's replication lag to the other region (what decides whether it is "
+        f"lost unseen; {_lag_source(document)})", style="dim"))
     if document["mode"] == "increment":
         inc = Table(title="read-modify-write: SET Bookmark = Bookmark + :inc",
                     title_justify="left")
@@ -144,13 +162,23 @@ def conflict_tables(document: dict[str, Any]) -> list[Any]:
     return out
 
 
+def _lag_source(document: dict[str, Any]) -> str:
+    if document["ground_truth"]:
+        return "from the emulator's log"
+    return "measured only where the earlier write was seen in the other region"
+
+
 def summary_sentence(document: dict[str, Any]) -> str:
     s = document["summary"]
     if document["mode"] == "increment":
         if not s.get("updates"):
             return "no update converged: nothing to count."
-        return (f"{s['lost_updates']} of {s['updates']} updates were lost: the regions "
-                f"agree on {s['final']} where {s['expected']} was expected. A single-region "
+        counted = [t for t in document["trials"] if t["increment"] is not None]
+        where = ("the regions agree on" if len(counted) == 1 else
+                 f"summed over the {len(counted)} trials' separate items, the regions agree "
+                 "on")
+        return (f"{s['lost_updates']} of {s['updates']} updates were lost: {where} "
+                f"{s['final']} where {s['expected']} was expected. A single-region "
                 "table would have lost none. Replicas exchange whole items, so ADD loses "
                 "them too: send an item's writes to one region, or keep one item per region "
                 "and sum them when reading.")
@@ -160,11 +188,11 @@ def summary_sentence(document: dict[str, Any]) -> str:
     if s["too_close"]:
         parts.append(f"{s['too_close']} were too close to call")
     sentence = "; ".join(parts) + "."
-    lag = s["median_winner_lag_s"]
+    lag = s.get("median_earlier_lag_s")
     if len(s["offsets"]) > 1 and lag is not None:
-        sentence += (f" The conflict window tracks the replication lag (median {lag:.2f} s): "
-                     "an earlier write vanished unseen whenever its rival was sent less than "
-                     "that after it.")
+        sentence += (f" The conflict window tracks the earlier write's replication lag "
+                     f"(median {lag:.2f} s over {s['trials']} trials): an earlier write "
+                     "vanished unseen when its rival was sent before it arrived.")
     elif s["earlier_discarded_unseen"]:
         sentence += (f" The earlier write vanished unseen outside its own region in "
                      f"{s['earlier_discarded_unseen']} of {s['trials']}, as if it never "

@@ -42,17 +42,18 @@ def conflict_markdown(document: dict[str, Any]) -> str:
     rows = [[f"{o['offset_ms']:g} ms", str(o["trials"]), str(o["converged"]),
              str(o["lww_held"]), str(o["lww_violated"]), str(o["too_close"]),
              f"{o['earlier_discarded_unseen']}/{o['trials']}", _ms(o["median_disagreed_s"]),
-             _ms(o["median_winner_lag_s"])] for o in s["offsets"]]
+             _ms(o.get("median_earlier_lag_s"))] for o in s["offsets"]]
     a, b = document["writers"]
     parts = [
         f"**Concurrent writes to one item, {a} and {b}** ({document['mode']} mode; "
         f"{_where(document)})",
         _table(["offset", "trials", "converged", "later write won", "earlier write won",
                 "too close", "earlier lost unseen", "disagreed (median)",
-                "replication lag (median)"], rows)]
+                "earlier write's lag (median)"], rows)]
     if document["mode"] == "increment":
         parts.append(
-            f"Read-modify-write (`SET Bookmark = Bookmark + :inc`): {s['updates']} updates, "
+            f"Read-modify-write (`SET Bookmark = Bookmark + :inc`), summed over "
+            f"{len(document['trials'])} trials' items: {s['updates']} updates, "
             f"expected {s['expected']}, final {s['final']}, **{s['lost_updates']} lost**.")
     order = ("the emulator's ground truth" if document["ground_truth"]
              else "non-overlapping send-to-acknowledge windows")

@@ -48,6 +48,10 @@ def race_figure(document: dict[str, Any]) -> Any:
         if lags:
             hist.legend(loc="best")
             cdf.legend(loc="best")
+        else:  # say why the axes are empty rather than leave them blank
+            for ax in (hist, cdf):
+                ax.text(0.5, 0.5, f"no trial replicated\n({_ended(trials)})",
+                        transform=ax.transAxes, ha="center", va="center", fontsize=12)
         xs = [t["index"] + 1 for t in done]
         ys = [t["lag_s"] for t in done]
         low = [t["lag_s"] - t["lag_low_s"] for t in done]
@@ -59,10 +63,29 @@ def race_figure(document: dict[str, Any]) -> Any:
             bars.plot(*zip(*truth, strict=True), "x", color=COLORS[3],
                       label="emulator's true lag")
         bars.set(title=f"{name}: each trial's bound", xlabel="trial", ylabel="lag (s)")
-        bars.legend(loc="best")
+        bars.xaxis.set_major_locator(_ticker().MaxNLocator(integer=True))
+        if done or truth:
+            bars.legend(loc="best")
+        else:
+            bars.text(0.5, 0.5, f"no trial replicated\n({_ended(trials)})",
+                      transform=bars.transAxes, ha="center", va="center", fontsize=12)
     fig.suptitle(f"replication lag · {document['table']} on {document['target']}")
     fig.tight_layout()
     return fig
+
+
+def _ticker() -> Any:
+    import matplotlib.ticker
+
+    return matplotlib.ticker
+
+
+def _ended(trials: list[dict[str, Any]]) -> str:
+    counts: dict[str, int] = {}
+    for t in trials:
+        status = t.get("status", "timed_out" if t["lag_s"] is None else "replicated")
+        counts[status] = counts.get(status, 0) + 1
+    return ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
 
 
 def _timeline(ax: Any, trial: dict[str, Any], writers: list[str]) -> None:
@@ -78,9 +101,29 @@ def _timeline(ax: Any, trial: dict[str, Any], writers: list[str]) -> None:
             ax.axvline(w["sent"] * 1000, color=color, alpha=0.4, linestyle="--")
             ax.plot([w["sent"] * 1000], [w["value"]], marker="v", color=color, ms=8)
     verdict = (f"{trial['winner_region']} won" if trial["converged"] else "did not converge")
+    increment = trial.get("increment")
+    if increment is not None:
+        # The lost updates: the gap between what every update adds up to and the final.
+        ax.axhline(increment["expected"], color="black", linestyle=":",
+                   label=f"expected {increment['expected']} (no update lost)")
+        ax.axhline(increment["final"], color=COLORS[3], linestyle="-", alpha=0.5,
+                   label=f"final {increment['final']}")
+        ax.annotate(f"{increment['lost_updates']} of {increment['updates']} updates lost",
+                    xy=(end * 1000, increment["final"]),
+                    xytext=(end * 1000, increment["expected"]), ha="right",
+                    va="bottom" if increment["expected"] >= increment["final"] else "top",
+                    color=COLORS[3], fontweight="bold",
+                    arrowprops={"arrowstyle": "->", "color": COLORS[3]})
+        verdict += f", {increment['lost_updates']} updates lost"
     ax.set(title=f"trial {trial['index'] + 1}, offset {trial['offset_ms']:g} ms: {verdict}",
            xlabel="ms after the release", ylabel="Bookmark")
     ax.legend(loc="best", fontsize="small")
+
+
+def _earlier_lag(trial: dict[str, Any]) -> float | None:
+    """The earlier write's lag: true (emulator) where known, else measured."""
+    true = trial.get("earlier_true_lag_s")
+    return true if true is not None else trial.get("earlier_lag_s")
 
 
 def conflict_figure(document: dict[str, Any]) -> Any:
@@ -89,31 +132,41 @@ def conflict_figure(document: dict[str, Any]) -> Any:
     plt = _pyplot()
     writers = document["writers"]
     offsets = document["summary"]["offsets"]
+    title = f"concurrent writes, {document['mode']} · {writers[0]} and {writers[1]}"
     if len(offsets) > 1:
         fig, (sweep, first) = plt.subplots(1, 2, figsize=(15, 5))
         xs = [o["offset_ms"] for o in offsets]
         share = [o["earlier_discarded_unseen"] / o["trials"] if o["trials"] else 0.0
                  for o in offsets]
-        sweep.plot(xs, share, "o-", color=COLORS[0], label="earlier write lost unseen")
-        lags = sorted(t["winner_lag_s"] * 1000 for t in document["trials"]
-                      if t["winner_lag_s"] is not None)
+        # Markers only: nothing was measured between the offsets.
+        sweep.plot(xs, share, "o", ms=8, color=COLORS[0],
+                   label=f"earlier write lost unseen ({offsets[0]['trials']} trials each)")
+        lags = sorted(lag * 1000 for t in document["trials"]
+                      if (lag := _earlier_lag(t)) is not None)
         if lags:
             grid = [min(xs) + i * (max(xs) - min(xs)) / 200 for i in range(201)]
             sweep.plot(grid, [sum(lag > g for lag in lags) / len(lags) for g in grid], "--",
-                       color=COLORS[1], label="share of measured lags above the offset")
+                       color=COLORS[1],
+                       label=f"share of the earlier writes' lags above the offset "
+                             f"({len(lags)} lags)")
             median = analysis.percentile(lags, 50)
             sweep.axvline(median, color="black", linestyle=":",
-                          label=f"median replication lag {median:.0f} ms")
+                          label=f"median earlier-write lag {median:.0f} ms")
         sweep.set(title="the conflict window", xlabel="offset between the writes (ms)",
                   ylabel="share of trials", ylim=(-0.02, 1.05))
-        sweep.legend(loc="best")
+        sweep.set_xticks(xs)
+        sweep.legend(loc="best", fontsize="small")
         _timeline(first, document["trials"][0], writers)
     else:
         shown = document["trials"][:4]
-        fig, axes = plt.subplots(len(shown), 1, figsize=(12, 3.2 * len(shown)), squeeze=False)
+        fig, axes = plt.subplots(len(shown), 1, figsize=(12, 3.2 * len(shown)), squeeze=False,
+                                 sharex=True)  # one time axis: trials compare at a glance
         for ax, trial in zip(axes[:, 0], shown, strict=True):
             _timeline(ax, trial, writers)
-    fig.suptitle(f"concurrent writes, {document['mode']} · {writers[0]} and {writers[1]}")
+        hidden = len(document["trials"]) - len(shown)
+        if hidden:
+            title += f" · first {len(shown)} of {len(document['trials'])} trials shown"
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 

@@ -1,0 +1,363 @@
+"""The first ten minutes: the README's commands as printed, the emulator's lifecycle,
+and the words and figures a newcomer reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from gtbench.cli import cli
+from gtbench.emulator.lifecycle import free_port
+from gtbench.emulator.server import EmulatorServer
+from tests.helpers import control, make_table, run_cli, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+A, B, C = "us-west-2", "eu-west-1", "ap-northeast-1"
+
+
+def readme_commands() -> list[str]:
+    """Every `gtbench ...` command in the README's shell blocks, once, comments dropped."""
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", README, re.S):
+        for line in block.splitlines():
+            line = line.split("  #", 1)[0].strip()
+            if "gtbench " in line and not line.startswith("gtbench "):
+                line = line[line.index("gtbench "):].rstrip(')"')  # && gtbench ..., $(...)
+            if line.startswith("gtbench ") and line not in commands:
+                commands.append(line)
+    return commands
+
+
+def gtbench(*args: str, env: dict[str, str], timeout: float = 120
+            ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gtbench", *args], env=env, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """An environment with a state folder of its own; no emulator is left behind."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("GTBENCH_")}
+    environment["GTBENCH_STATE_DIR"] = str(tmp_path / "state")
+    yield environment
+    gtbench("local", "stop", env=environment)
+
+
+# -- the README, as printed -------------------------------------------------------------
+
+
+def test_every_local_command_in_the_readme_runs_as_printed(
+        emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        state: dict[str, str]) -> None:
+    commands = readme_commands()
+    assert len(commands) >= 20, commands
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    monkeypatch.setenv("GTBENCH_STATE_DIR", state["GTBENCH_STATE_DIR"])
+    runner = CliRunner(env={"GTBENCH_ENDPOINT_URL": emulator.url})
+    assert runner.invoke(cli, ["setup"]).exit_code == 0  # the README says it in prose
+    ran: dict[str, Any] = {}
+    for line in commands:
+        args = shlex.split(line)[1:]
+        if ("--target" in args and args[args.index("--target") + 1] == "aws") \
+                or args[:2] == ["local", "serve"]:
+            # Billable, or runs until stopped: only check that its options exist.
+            command = cli.get_command(click.Context(cli), args[0])
+            assert command is not None, line
+            parent = command
+            while isinstance(parent, click.Group):
+                args = args[1:]
+                parent = parent.get_command(click.Context(parent), args[0])  # type: ignore[assignment]
+                assert parent is not None, line
+            parent.make_context(args[0], args[1:], resilient_parsing=False)
+            continue
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, f"{line}\n{result.stderr[-800:]}"
+        ran[line] = result
+    demo = ran["gtbench demo --save results"]
+    for step in ("1/5 a global table", "2/5 replication lag", "3/5 a conflict",
+                 "4/5 the conflict window", "5/5 lost updates", "cleaning up"):
+        assert step in demo.stdout
+    assert demo.stdout.count("What it means:") == 5 and "updates were lost" in demo.stdout
+    assert "wrote" not in ran["gtbench demo"].stderr  # its results folder is gone after it
+    tables = {g["table"] for g in control(emulator.url, "status")["global_tables"]}
+    assert "gtbench-demo" not in tables  # the demo removed its own table
+    assert (tmp_path / "race.json").exists() and (tmp_path / "conflict.png").exists()
+    assert sorted(p.name for p in (tmp_path / "results").glob("*.json")) == [
+        "conflict-increment.json", "conflict-sweep.json", "conflict.json", "race.json"]
+    assert control(emulator.url, "faults")["faults"] == []  # the README clears what it set
+
+
+def test_local_env_points_boto3_at_the_emulator(emulator: EmulatorServer,
+                                                ddb: Callable[[str], Any],
+                                                state: dict[str, str]) -> None:
+    make_table(ddb(B), "seen-through-env")
+    env = {**state, "AWS_PROFILE": "no-such-profile", "AWS_ACCESS_KEY_ID": "AKIAREALKEY",
+           "AWS_SECRET_ACCESS_KEY": "real-secret"}
+    script = (f'eval "$({shlex.quote(sys.executable)} -m gtbench local env --region {B} '
+              f'--endpoint-url {emulator.url})" && '
+              f"{shlex.quote(sys.executable)} -c "
+              "\"import boto3; print(boto3.client('dynamodb').list_tables()['TableNames'])\"")
+    done = subprocess.run(["sh", "-c", script], env=env, text=True, capture_output=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "['seen-through-env']"
+    printed = gtbench("local", "env", "--endpoint-url", emulator.url, env=state).stdout
+    assert "real-secret" not in printed and "AKIAREALKEY" not in printed
+    assert "unset AWS_PROFILE AWS_SESSION_TOKEN" in printed
+    undo = gtbench("local", "env", "--unset", env=state)
+    assert undo.stdout.startswith("unset AWS_ENDPOINT_URL_DYNAMODB")
+    nothing = gtbench("local", "env", env=state)
+    assert nothing.returncode == 1 and "no emulator is running" in nothing.stderr
+
+
+# -- the emulator's lifecycle -------------------------------------------------------------
+
+
+def test_a_served_emulator_is_found_and_no_second_one_starts(state: dict[str, str]) -> None:
+    port = free_port("127.0.0.1")
+    served = subprocess.Popen([sys.executable, "-m", "gtbench", "local", "serve", "--port",
+                               str(port), "--replica-delay-s", "0"], env=state,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        record = Path(state["GTBENCH_STATE_DIR"]) / "emulator.json"
+        wait_until(record.exists, timeout=30, message="the served emulator's record")
+        status = json.loads(gtbench("local", "status", "--json", env=state).stdout)
+        assert status["running"] and status["started_by"] == "serve"
+        assert status["url"] == f"http://127.0.0.1:{port}"
+        used = gtbench("setup", env=state)
+        assert used.returncode == 0, used.stderr
+        assert f"local emulator at http://127.0.0.1:{port}" in used.stderr
+        assert "started the local emulator" not in used.stderr
+        served.send_signal(signal.SIGTERM)
+        served.wait(30)
+        assert not record.exists()  # gone with it
+    finally:
+        served.kill()
+        served.wait()
+    none = gtbench("local", "status", env=state)
+    assert none.returncode == 0 and "no emulator is running" in none.stdout
+
+
+def test_an_emulator_answering_on_the_default_port_is_used_and_named(
+        emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gtbench.emulator import lifecycle
+
+    monkeypatch.setenv("GTBENCH_STATE_DIR", str(tmp_path))
+    monkeypatch.setattr(lifecycle, "DEFAULT_PORT", emulator.port)
+    said: list[str] = []
+    running = lifecycle.find_or_start(said.append)
+    assert running.url == emulator.url and running.started_by == "found"
+    assert said == [f"using the gtbench emulator already answering at {emulator.url} "
+                    f"(pid {os.getpid()})"]
+
+
+def test_teardown_says_when_it_leaves_the_emulator_running(state: dict[str, str]) -> None:
+    first = gtbench("setup", env=state)
+    assert first.returncode == 0 and "started the local emulator" in first.stderr
+    url = json.loads(gtbench("local", "status", "--json", env=state).stdout)["url"]
+    control(url, "config", "POST", {"replica_create_delay_s": 0, "replica_delete_delay_s": 0})
+    assert gtbench("setup", "--table", "second", env=state).returncode == 0
+    kept = gtbench("teardown", "--yes", env=state)
+    assert kept.returncode == 0, kept.stderr
+    assert "keeps running: it still holds second" in kept.stderr
+    assert "gtbench local stop" in kept.stderr
+    gone = gtbench("teardown", "--yes", "--table", "second", env=state)
+    assert "stopped the on-demand emulator" in gone.stderr
+
+
+def test_teardown_names_replicas_in_the_order_it_removes_them(emulator: EmulatorServer
+                                                              ) -> None:
+    regions = f"{A},{B},{C}"
+    assert run_cli(emulator.url, "setup", regions=regions).exit_code == 0
+    result = run_cli(emulator.url, "teardown", "--yes", regions=regions)
+    assert result.exit_code == 0, result.stderr
+    removed = re.findall(r"removing replica (\S+)", result.stderr + result.stdout)
+    assert removed == [C, B]
+    assert f"replicas {C}, {B}, then the table in {A}" in result.stdout
+
+
+def test_serving_beyond_loopback_says_so(state: dict[str, str]) -> None:
+    served = subprocess.Popen([sys.executable, "-m", "gtbench", "local", "serve", "--host",
+                               "0.0.0.0", "--port", str(free_port("0.0.0.0"))], env=state,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert served.stderr is not None
+        lines = [served.stderr.readline(), served.stderr.readline()]
+        assert "listening on http://0.0.0.0" in lines[0]
+        assert lines[1].startswith("warning: listening on 0.0.0.0, beyond this machine")
+    finally:
+        served.terminate()
+        served.wait(30)
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"lagms": 5}, "unknown setting 'lagms'"),
+    ({"lag_ms": -1}, "lag_ms must be a number of at least 0"),
+    ({"jitter_ms": "ten"}, "jitter_ms must be a number"),
+])
+def test_config_refuses_what_it_does_not_know(emulator: EmulatorServer, body: Any,
+                                              message: str) -> None:
+    import urllib.error
+
+    before = control(emulator.url, "status")["lag"]
+    with pytest.raises(urllib.error.HTTPError) as excinfo:
+        control(emulator.url, "config", "POST", body)
+    assert excinfo.value.code == 400
+    assert message in json.loads(excinfo.value.read())["error"]
+    assert control(emulator.url, "status")["lag"] == before  # nothing changed
+
+
+def test_no_network_to_aws_is_said_in_aws_terms() -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    from gtbench.awserrors import describe_aws_error
+
+    aws = describe_aws_error(EndpointConnectionError(
+        endpoint_url="https://sts.us-west-2.amazonaws.com/"))
+    assert aws is not None and aws.startswith("cannot reach AWS at https://sts.")
+    assert "emulator" not in aws
+    local = describe_aws_error(EndpointConnectionError(endpoint_url="http://127.0.0.1:9"))
+    assert local is not None and "is the emulator running?" in local
+
+
+# -- what the results say ----------------------------------------------------------------
+
+
+def test_the_demo_names_no_file_it_will_delete(emulator: EmulatorServer,
+                                               tmp_path: Path) -> None:
+    from gtbench.cli.options import SCRATCH_KEY
+    from gtbench.cli.race import race_command
+
+    assert run_cli(emulator.url, "setup").exit_code == 0
+
+    @click.command()
+    @click.pass_context
+    def scratch_run(ctx: click.Context) -> None:
+        ctx.meta[SCRATCH_KEY] = True
+        ctx.invoke(race_command, target="local", endpoint_url=emulator.url,
+                   regions=(A, B), table="global-serverless", profile=None, trials=1,
+                   json_path=str(tmp_path / "race.json"), yes=True)
+
+    result = CliRunner().invoke(scratch_run, [])
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "race.json").exists()
+    assert "wrote" not in result.stderr
+    named = run_cli(emulator.url, "race", "--trials", "1", "--json",
+                    str(tmp_path / "kept.json"))
+    assert f"wrote {tmp_path / 'kept.json'}" in named.stderr
+
+
+def test_the_increment_summary_says_what_it_sums(emulator: EmulatorServer) -> None:
+    assert run_cli(emulator.url, "setup").exit_code == 0
+    result = run_cli(emulator.url, "conflict", "--mode", "increment", "--trials", "2",
+                     "--increments", "2", "--pace-ms", "10", "--no-timelines")
+    assert result.exit_code == 0, result.stderr
+    flat = " ".join(result.stdout.split())
+    assert "summed over the 2 trials' separate items, the regions agree on" in flat
+
+
+# -- figures -------------------------------------------------------------------------------
+
+
+def _example(name: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((ROOT / "examples" / f"{name}.json").read_text())
+    return document
+
+
+@pytest.fixture
+def plot() -> Any:
+    pytest.importorskip("matplotlib")
+    from gtbench.report import plot
+
+    return plot
+
+
+def _texts(figure: Any) -> str:
+    return " ".join(str(t.get_text()) for ax in figure.axes for t in ax.texts) + " " + " ".join(
+        str(t.get_text()) for t in figure.texts) + " " + str(figure._suptitle.get_text())
+
+
+def test_race_figure_ticks_trials_by_whole_numbers(plot: Any) -> None:
+    figure = plot.race_figure(_example("race"))
+    bars = figure.axes[2]
+    figure.canvas.draw()
+    assert all(float(x).is_integer() for x in bars.get_xticks())
+
+
+def test_a_figure_of_trials_that_all_timed_out_says_so(plot: Any) -> None:
+    document = _example("race")
+    for t in document["trials"]:
+        t.update(status="timed_out", lag_s=None, lag_low_s=None, lag_high_s=None,
+                 true_lag_s=None, error_s=None)
+    figure = plot.race_figure(document)
+    assert "no trial replicated" in _texts(figure)
+    assert "10 timed out" in _texts(figure)
+
+
+def test_conflict_timelines_share_one_time_axis_and_say_what_is_not_shown(plot: Any) -> None:
+    document = _example("conflict")
+    document["trials"] = document["trials"] * 2  # six trials; four are drawn
+    figure = plot.conflict_figure(document)
+    first, *others = figure.axes
+    assert all(first.get_shared_x_axes().joined(first, ax) for ax in others)
+    assert "first 4 of 6 trials shown" in figure._suptitle.get_text()
+
+
+def test_the_increment_figure_marks_the_lost_updates(plot: Any) -> None:
+    document = _example("conflict-increment")
+    increment = document["trials"][0]["increment"]
+    figure = plot.conflict_figure(document)
+    assert f"{increment['lost_updates']} of {increment['updates']} updates lost" \
+        in _texts(figure)
+    levels = {round(line.get_ydata()[0]) for line in figure.axes[0].lines
+              if len(set(line.get_ydata())) == 1 and len(line.get_ydata()) == 2}
+    assert {increment["expected"], increment["final"]} <= levels
+
+
+def test_the_sweep_marks_measured_offsets_only(plot: Any) -> None:
+    document = _example("conflict-sweep")
+    figure = plot.conflict_figure(document)
+    share = figure.axes[0].lines[0]
+    assert share.get_linestyle() in ("None", "none", "")
+    assert list(share.get_xdata()) == document["settings"]["offsets_ms"]
+    assert list(figure.axes[0].get_xticks()) == document["settings"]["offsets_ms"]
+
+
+def test_the_sweep_uses_the_earlier_writes_lag_in_its_own_direction(
+        emulator: EmulatorServer) -> None:
+    from gtbench.emulator.replication import LagModel
+
+    assert run_cli(emulator.url, "setup").exit_code == 0
+    # A -> B is slow, B -> A fast: A's write, sent first, takes 300 ms to reach B.
+    emulator.app.replicator.lag = LagModel(40, 5, {(A, B): (300.0, 5.0), (B, A): (40.0, 5.0)})
+    result = run_cli(emulator.url, "conflict", "--offsets", "150", "--trials", "2",
+                     "--json", "-", "--no-timelines")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    row = document["summary"]["offsets"][0]
+    assert row["earlier_discarded_unseen"] == 2  # 150 ms < A's 300 ms lag: lost unseen
+    assert 0.25 < row["median_earlier_lag_s"] < 0.35  # the yardstick that explains it
+    assert row["median_winner_lag_s"] < 0.15  # the other direction's lag does not
+    assert all(t["earlier_write"] == f"{A}#0" for t in document["trials"])
+
+
+def test_every_example_checks_clean() -> None:
+    for path in sorted((ROOT / "examples").glob("*.json")):
+        done = CliRunner().invoke(cli, ["report", str(path), "--check"])
+        assert done.exit_code == 0, (path.name, done.stderr[-500:])
+    assert len(list((ROOT / "examples").glob("*.json"))) == 4
