@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 import pytest
 
+from gtbench.emulator.distance import Distance
 from gtbench.emulator.replicas import ReplicaSettings
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorConfig, EmulatorServer
@@ -30,6 +31,7 @@ def emulator(_server: EmulatorServer) -> Iterator[EmulatorServer]:
     _server.app.reset()
     _server.app.configure({"replica_create_delay_s": 0, "replica_delete_delay_s": 0})
     _server.app.replicator.lag = LagModel(TEST_LAG_MS, TEST_JITTER_MS)
+    _server.app.config.distance = Distance()  # every region on loopback
     yield _server
     _server.app.replicator.resume()
 

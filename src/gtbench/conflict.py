@@ -31,7 +31,7 @@ from gtbench import analysis, outcomes, polling, truth
 from gtbench.analysis import ConflictVerdict, FinalImage, WriteTruth
 from gtbench.errors import GtbenchError
 from gtbench.history import OK, Op
-from gtbench.race import BAD, MAX_BAD_IN_A_ROW, check_pairs
+from gtbench.race import BAD, MAX_BAD_IN_A_ROW, check_pairs, round_trip_s
 from gtbench.regions import LOCAL, Regions, Settings
 
 CONFLICT_PK = "gtbench-conflict"
@@ -40,6 +40,7 @@ OVERWRITE: ConflictMode = "overwrite"
 INCREMENT: ConflictMode = "increment"
 SEED = "seed"
 LEAD_S = 0.05  # writers and pollers are ready this long before the release
+Alignment = Literal["send", "arrival"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,9 @@ class ConflictPlan:
     pollers: int = 2  # per region
     interval_s: float = 0.05
     timeout_s: float = 10.0
+    # send: the offset is between the requests leaving the client; arrival: between
+    # their reaching the regions (each writer leaves half its round trip earlier).
+    align: Alignment = "send"
 
     def increment_of(self, region: str) -> int:
         return 1 if region == self.regions[0] or self.same_sign else -1
@@ -95,16 +99,23 @@ class ConflictResult:
     ended_at: float = 0.0
     interrupted: bool = False
     stopped: str | None = None
+    round_trips_s: dict[str, float] = field(default_factory=dict)  # per writing region
 
     @property
     def ground_truth(self) -> bool:
         return any(t.truth for t in self.trials)
 
 
-def specs_for(plan: ConflictPlan, offset_ms: float) -> list[WriteSpec]:
-    """Every write of one trial, when it is sent, and what it writes."""
+def specs_for(plan: ConflictPlan, offset_ms: float,
+              round_trips_s: dict[str, float] | None = None) -> list[WriteSpec]:
+    """Every write of one trial, when it is sent, and what it writes. Aligned on
+    arrival, each region's writes leave half its round trip before they should land."""
     first, second = plan.regions
     starts = {first: max(-offset_ms, 0.0) / 1000, second: max(offset_ms, 0.0) / 1000}
+    if plan.align == "arrival" and round_trips_s:
+        starts = {r: at - round_trips_s.get(r, 0.0) / 2 for r, at in starts.items()}
+        earliest = min(starts.values())
+        starts = {r: at - earliest for r, at in starts.items()}
     if plan.mode == OVERWRITE:
         values = secrets.SystemRandom().sample(range(1000, 10000), 2)
         return [WriteSpec(r, f"{r}#0", starts[r], v) for r, v in zip(plan.regions, values,
@@ -226,7 +237,8 @@ def seed_item(regions: Regions, table: str, key: dict[str, Any], plan: ConflictP
 
 def run_trial(regions: Regions, table: str, plan: ConflictPlan, index: int,
               offset_ms: float, run_id: str, pool: ThreadPoolExecutor,
-              stop: threading.Event) -> ConflictTrial:
+              stop: threading.Event, round_trips_s: dict[str, float] | None = None
+              ) -> ConflictTrial:
     """Stage one trial. Its pollers end when the regions agree after the last write,
     when their reads have kept failing, at the timeout, or when ``stop`` is set from
     outside (Ctrl-C)."""
@@ -234,7 +246,7 @@ def run_trial(regions: Regions, table: str, plan: ConflictPlan, index: int,
     key = {"PK": {"S": CONFLICT_PK}, "SK": {"S": sk}}
     if plan.mode == INCREMENT:
         seed_item(regions, table, key, plan)
-    specs = specs_for(plan, offset_ms)
+    specs = specs_for(plan, offset_ms, round_trips_s)
     for region in plan.regions:  # warm each region's connection and credentials
         install_gate(regions.writer(region))
         polling.read_op(regions.reader(region), table, region, key, 0)
@@ -305,12 +317,15 @@ def run_conflict(regions: Regions, settings: Settings, plan: ConflictPlan,
     stop = threading.Event()
     bad_in_a_row = 0
     try:
+        # Each writer's round trip: what arrival alignment corrects for, recorded always.
+        result.round_trips_s = {r: round_trip_s(regions.reader(r), settings.table, r)
+                                for r in plan.regions}
         index = 0
         for offset in plan.offsets_ms:
             for _ in range(plan.trials):
                 stop = threading.Event()
                 trial = run_trial(regions, settings.table, plan, index, offset, run_id, pool,
-                                  stop)
+                                  stop, result.round_trips_s)
                 if settings.target == LOCAL and regions.endpoint_url:
                     attach_truth(trial, regions.endpoint_url, settings.table,
                                  result.started_at - 1)

@@ -110,10 +110,15 @@ def race_document(result: Any, context: Context) -> Document:
     return {
         **_header("race", context, result),
         "settings": {"pairs": [list(p) for p in plan.pairs], "trials": plan.trials,
+                     "resolution_ms": (plan.resolution_s * 1000
+                                       if plan.resolution_s is not None else None),
                      "pollers": plan.pollers, "interval_ms": plan.interval_s * 1000,
                      "timeout_s": plan.timeout_s},
         "started_at": result.started_at, "ended_at": result.ended_at,
         "resolution_s": result.resolution_s,
+        "schedules": {region: {"pollers": s.pollers, "interval_ms": s.interval_s * 1000,
+                               "spacing_ms": s.spacing_s * 1000}
+                      for region, s in result.schedules.items()},
         "trials": [race_trial(t) for t in result.trials],
         "summary": record(summary),
     }
@@ -121,13 +126,17 @@ def race_document(result: Any, context: Context) -> Document:
 
 def read_race(document: Document) -> Any:
     """The RaceResult a race document was made from: plan, histories and truth."""
-    from gtbench.race import RacePlan, RaceResult, Trial
+    from gtbench.race import RacePlan, RaceResult, Schedule, Trial
 
     s = document["settings"]
     pairs = tuple((str(a), str(b)) for a, b in s.get("pairs") or sorted(
         {(t["from_region"], t["to_region"]) for t in document["trials"]}))
-    plan = RacePlan(pairs, s["trials"], s["pollers"], s["interval_ms"] / 1000, s["timeout_s"])
-    result = RaceResult(plan, dict(document["resolution_s"]),
+    resolution = s.get("resolution_ms")
+    plan = RacePlan(pairs, s["trials"], s["pollers"], s["interval_ms"] / 1000, s["timeout_s"],
+                    resolution / 1000 if resolution is not None else None)
+    schedules = {region: Schedule(v["pollers"], v["interval_ms"] / 1000)
+                 for region, v in (document.get("schedules") or {}).items()}
+    result = RaceResult(plan, dict(document["resolution_s"]), schedules=schedules,
                         started_at=document["started_at"], ended_at=document["ended_at"],
                         interrupted=bool(document.get("interrupted")),
                         stopped=document.get("stopped"))
@@ -194,8 +203,10 @@ def conflict_document(result: Any, context: Context) -> Document:
         "settings": {"trials": plan.trials, "offsets_ms": list(plan.offsets_ms),
                      "pollers": plan.pollers, "interval_ms": plan.interval_s * 1000,
                      "timeout_s": plan.timeout_s, "increments": plan.increments,
-                     "pace_ms": plan.pace_ms, "same_sign": plan.same_sign},
+                     "pace_ms": plan.pace_ms, "same_sign": plan.same_sign,
+                     "align": plan.align},
         "started_at": result.started_at, "ended_at": result.ended_at,
+        "round_trips_s": result.round_trips_s,
         "ground_truth": result.ground_truth,
         "trials": [conflict_trial(t) for t in result.trials],
         "summary": record(summary),
@@ -217,9 +228,11 @@ def read_conflict(document: Document) -> Any:
     mode = INCREMENT if document["mode"] == INCREMENT else OVERWRITE
     plan = ConflictPlan((writers[0], writers[1]), tuple(s["offsets_ms"]), s["trials"],
                         mode, s["increments"], s["pace_ms"], s["same_sign"],
-                        s["pollers"], s["interval_ms"] / 1000, s["timeout_s"])
+                        s["pollers"], s["interval_ms"] / 1000, s["timeout_s"],
+                        "arrival" if s.get("align") == "arrival" else "send")
     result = ConflictResult(plan, started_at=document["started_at"],
                             ended_at=document["ended_at"],
+                            round_trips_s=dict(document.get("round_trips_s") or {}),
                             interrupted=bool(document.get("interrupted")),
                             stopped=document.get("stopped"))
     for t in document["trials"]:

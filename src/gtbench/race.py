@@ -9,6 +9,7 @@ Every call is recorded as an ``Op`` on one monotonic clock; the bound comes from
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 import time
@@ -34,13 +35,46 @@ BAD = frozenset({"failed", "indeterminate"})
 Pair = tuple[str, str]
 
 
+MAX_POLLERS = 48  # botocore's pool is 64 connections per client
+HEADROOM = 1.25  # a poller's interval exceeds the round trip by this much, for jitter
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How one reading region is polled: ``pollers`` staggered evenly, each reading every
+    ``interval_s``, so consecutive reads are ``interval_s / pollers`` apart."""
+
+    pollers: int
+    interval_s: float
+
+    @property
+    def spacing_s(self) -> float:
+        return self.interval_s / self.pollers
+
+
+def schedule_for(rtt_s: float, resolution_s: float) -> Schedule:
+    """Enough pollers that reads stay ``resolution_s`` apart: a poller can send only once
+    per round trip, so from afar it takes many of them."""
+    pollers = min(MAX_POLLERS, max(1, math.ceil(rtt_s * HEADROOM / resolution_s)))
+    return Schedule(pollers, pollers * resolution_s)
+
+
 @dataclass(frozen=True)
 class RacePlan:
+    """The trials to run. With ``resolution_s`` the pollers of each reading region are
+    chosen from its measured round trip; otherwise ``pollers`` every ``interval_s``."""
+
     pairs: tuple[Pair, ...]
     trials: int = 20
     pollers: int = 4
     interval_s: float = 0.1
     timeout_s: float = 10.0
+    resolution_s: float | None = None
+
+    def schedule(self, rtt_s: float) -> Schedule:
+        if self.resolution_s is None:
+            return Schedule(self.pollers, self.interval_s)
+        return schedule_for(rtt_s, self.resolution_s)
 
 
 @dataclass
@@ -71,6 +105,7 @@ class RaceResult:
     trials: list[Trial] = field(default_factory=list)
     started_at: float = 0.0  # wall clock, for CloudWatch and the emulator's log
     ended_at: float = 0.0
+    schedules: dict[str, Schedule] = field(default_factory=dict)  # per reading region
     interrupted: bool = False  # Ctrl-C: the trials are those completed before it
     stopped: str | None = None  # why the run stopped early, if it did
     cloudwatch: dict[Pair, CloudWatchStats] = field(default_factory=dict)
@@ -119,7 +154,8 @@ def write_op(client: Any, table: str, region: str, item: dict[str, Any], value: 
 
 
 def run_trial(regions: Regions, table: str, pair: Pair, index: int, run_id: str,
-              plan: RacePlan, pool: ThreadPoolExecutor, stop: threading.Event) -> Trial:
+              plan: RacePlan, pool: ThreadPoolExecutor, stop: threading.Event,
+              schedule: Schedule | None = None) -> Trial:
     """Write, then poll until a read sees it, the reads keep failing, the timeout passes,
     or ``stop`` is set from outside (Ctrl-C)."""
     source, target = pair
@@ -137,10 +173,11 @@ def run_trial(regions: Regions, table: str, pair: Pair, index: int, run_id: str,
         if op.value == value or watch.failing(op):
             stop.set()
 
+    every = schedule or Schedule(plan.pollers, plan.interval_s)
     futures = [pool.submit(polling.poll, regions.reader(target), table, target, key,
-                           process=k, first_send=start + k * plan.interval_s / plan.pollers,
-                           interval_s=plan.interval_s, deadline=start + plan.timeout_s,
-                           stop=stop, on_read=on_read) for k in range(plan.pollers)]
+                           process=k, first_send=start + k * every.spacing_s,
+                           interval_s=every.interval_s, deadline=start + plan.timeout_s,
+                           stop=stop, on_read=on_read) for k in range(every.pollers)]
     reads = sorted((op for f in futures for op in f.result()), key=lambda op: op.sent_ns)
     return Trial(index, source, target, sk, value, write, reads)
 
@@ -156,17 +193,18 @@ def run_race(regions: Regions, settings: Settings, plan: RacePlan,
     run_id = f"{int(time.time())}-{secrets.token_hex(3)}"
     local = settings.target == LOCAL and regions.endpoint_url is not None
     stop = threading.Event()
-    pool = ThreadPoolExecutor(max_workers=plan.pollers, thread_name_prefix="poller")
+    pool = ThreadPoolExecutor(max_workers=MAX_POLLERS, thread_name_prefix="poller")
     bad_in_a_row = 0
     try:
         result.resolution_s = {r: round_trip_s(regions.reader(r), settings.table, r)
                                for r in readers}
+        result.schedules = {t: plan.schedule(result.resolution_s[t]) for _, t in plan.pairs}
         for index in range(plan.trials):
             for pair in plan.pairs:
                 since = time.time() - 1
                 stop = threading.Event()
                 trial = run_trial(regions, settings.table, pair, index, run_id, plan, pool,
-                                  stop)
+                                  stop, result.schedules[pair[1]])
                 if local:  # at once, so the live line shows the true lag too
                     attach_ground_truth([trial], str(regions.endpoint_url), settings.table,
                                         since, plan.timeout_s)

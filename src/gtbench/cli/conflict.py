@@ -45,6 +45,12 @@ def _offsets(ctx: click.Context, param: click.Parameter, value: str | None
 @click.option("--offsets", callback=_offsets, metavar="MS,MS,...",
               help="Sweep several offsets (e.g. 0,250,500,1000,2000), --trials each: the "
                    "share of earlier writes lost unseen traces the conflict window.")
+@click.option("--align", type=click.Choice(["send", "arrival"]), default="send",
+              show_default=True,
+              help="send: the offset is between the requests leaving this machine. "
+                   "arrival: between their reaching the regions; each writer leaves half "
+                   "its measured round trip earlier (from afar, the nearer region's write "
+                   "otherwise lands first).")
 @click.option("--between", "between", metavar="REGION,REGION",
               help="The two writing regions [default: the first two of --regions].")
 @click.option("--increments", type=click.IntRange(1, 1000), default=5, show_default=True,
@@ -68,7 +74,8 @@ def _offsets(ctx: click.Context, param: click.Parameter, value: str | None
 def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, ...],
                      table: str, profile: str | None, mode: str, trials: int,
                      offset_ms: float | None, offsets: tuple[float, ...] | None,
-                     between: str | None, increments: int, pace_ms: float, same_sign: bool,
+                     align: str, between: str | None, increments: int, pace_ms: float,
+                     same_sign: bool,
                      pollers: int, interval_ms: float, timeout_s: float, timelines: bool,
                      json_path: str | None, yes: bool) -> None:
     """Write one item from two regions at once, and watch last-writer-wins decide.
@@ -109,10 +116,11 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
     if offsets is not None and offset_ms is not None:
         raise UsageError("give --offset-ms or --offsets, not both")
     offsets_ms = offsets if offsets is not None else (offset_ms or 0.0,)
-    plan = conflict.ConflictPlan((pair[0], pair[1]), offsets_ms, trials,
-                                 conflict.INCREMENT if mode == "increment" else conflict.OVERWRITE,
-                                 increments,
-                                 pace_ms, same_sign, pollers, interval_ms / 1000, timeout_s)
+    plan = conflict.ConflictPlan(
+        (pair[0], pair[1]), offsets_ms, trials,
+        conflict.INCREMENT if mode == "increment" else conflict.OVERWRITE, increments, pace_ms,
+        same_sign, pollers, interval_ms / 1000, timeout_s,
+        "arrival" if align == "arrival" else "send")
     terminal = Terminal(stdout_is_data=json_path == "-")
     client_regions, account = connect(settings, terminal)
     per_trial = 2 * increments if mode == "increment" else 2

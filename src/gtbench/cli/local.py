@@ -33,6 +33,32 @@ def _pair_lags(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
     return out
 
 
+def _rtts(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+          ) -> dict[str, float]:
+    """``REGION=MS``, each."""
+    out: dict[str, float] = {}
+    for value in values:
+        region, sep, figure = value.partition("=")
+        try:
+            ms = float(figure)
+        except ValueError:
+            ms = -1.0
+        if not sep or not region.strip() or ms < 0:
+            raise click.BadParameter(f"{value!r} is not REGION=MS, such as eu-west-1=118",
+                                     ctx, param)
+        out[region.strip()] = ms
+    return out
+
+
+def _client_region(ctx: click.Context, param: click.Parameter, value: str | None
+                   ) -> str | None:
+    from gtbench.regions import known_regions
+
+    if value is not None and value not in known_regions():
+        raise click.BadParameter(f"unknown region {value!r}", ctx, param)
+    return value
+
+
 def _serve_options(command: Any) -> Any:
     options = [
         click.option("--lag-ms", type=click.FloatRange(min=0), default=1000.0, show_default=True,
@@ -50,6 +76,13 @@ def _serve_options(command: Any) -> Any:
                           "DELETING)."),
         click.option("--seed", type=int, default=None,
                      help="Seed the lag sampler, for repeatable runs."),
+        click.option("--client-region", metavar="REGION", callback=_client_region,
+                     help="Place the client in REGION: each request to a region is held "
+                          "for the round trip between them (measured medians between AWS "
+                          "regions) [default: every region on loopback]."),
+        click.option("--rtt", "rtts", metavar="REGION=MS", multiple=True, callback=_rtts,
+                     help="The round trip to one region, in ms, over the built-in table. "
+                          "Repeatable."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -57,9 +90,14 @@ def _serve_options(command: Any) -> Any:
 
 
 def _serve_args(lag_ms: float, jitter_ms: float, pair_lags: tuple[Any, ...],
-                replica_delay_s: float, seed: int | None) -> list[str]:
+                replica_delay_s: float, seed: int | None, client_region: str | None,
+                rtts: dict[str, float]) -> list[str]:
     args = ["--lag-ms", str(lag_ms), "--jitter-ms", str(jitter_ms),
             "--replica-delay-s", str(replica_delay_s)]
+    if client_region:
+        args += ["--client-region", client_region]
+    for region, ms in rtts.items():
+        args += ["--rtt", f"{region}={ms}"]
     for source, target, lag, jitter in pair_lags:
         args += ["--pair-lag", f"{source}:{target}={lag}" + (f"/{jitter}" if jitter else "")]
     if seed is not None:
@@ -100,10 +138,11 @@ def local_group() -> None:
 @click.option("--verbose", is_flag=True, help="Log every request.")
 def serve(host: str, port: int, lag_ms: float, jitter_ms: float,
           pair_lags: tuple[Any, ...], replica_delay_s: float, seed: int | None,
-          verbose: bool) -> None:
+          client_region: str | None, rtts: dict[str, float], verbose: bool) -> None:
     """Run the emulator in the foreground until Ctrl-C or SIGTERM."""
     import logging
 
+    from gtbench.emulator.distance import Distance
     from gtbench.emulator.replicas import ReplicaSettings
     from gtbench.emulator.replication import LagModel
     from gtbench.emulator.server import EmulatorConfig, EmulatorServer
@@ -112,7 +151,7 @@ def serve(host: str, port: int, lag_ms: float, jitter_ms: float,
              for s, t, lag, jitter in pair_lags}
     config = EmulatorConfig(lag=LagModel(lag_ms, jitter_ms, pairs),
                             replicas=ReplicaSettings(replica_delay_s, replica_delay_s),
-                            seed=seed)
+                            distance=Distance(client_region, rtts), seed=seed)
     # werkzeug prints its own two lines and exits on a busy port: check first.
     if port and not lifecycle.port_free(host, port):
         raise GtbenchError(f"port {port} on {host} is already in use",
@@ -133,6 +172,8 @@ def serve(host: str, port: int, lag_ms: float, jitter_ms: float,
     click.echo(f"gtbench emulator listening on {server.url} "
                f"(lag {lag_ms:g} ms ± {jitter_ms:g} ms, replicas ready after "
                f"{replica_delay_s:g} s); Ctrl-C stops it", err=True)
+    if config.distance.on:
+        click.echo(f"client placed {describe_distance(config.distance.describe())}", err=True)
     if not _loopback(host):
         click.echo(f"warning: listening on {host}, beyond this machine: the emulator checks "
                    "no credentials, and anyone who reaches it can read, change or wipe every "
@@ -166,7 +207,8 @@ def _loopback(host: str) -> bool:
                    "that is taken].")
 @_serve_options
 def start(host: str, port: int | None, lag_ms: float, jitter_ms: float,
-          pair_lags: tuple[Any, ...], replica_delay_s: float, seed: int | None) -> None:
+          pair_lags: tuple[Any, ...], replica_delay_s: float, seed: int | None,
+          client_region: str | None, rtts: dict[str, float]) -> None:
     """Start the emulator in the background (stop it with `gtbench local stop`)."""
     running = lifecycle.find_running()
     if running is not None:
@@ -174,7 +216,8 @@ def start(host: str, port: int | None, lag_ms: float, jitter_ms: float,
         return
     running = lifecycle.start(host=host, port=port, started_by="user",
                               serve_args=_serve_args(lag_ms, jitter_ms, pair_lags,
-                                                     replica_delay_s, seed))
+                                                     replica_delay_s, seed, client_region,
+                                                     rtts))
     click.echo(f"started the emulator on {running.url} (pid {running.pid}); "
                f"log: {running.log}")
     click.echo(f"use it with: --endpoint-url {running.url}  or  "
@@ -214,6 +257,9 @@ def status(as_json: bool) -> None:
         return
     lag = document["lag"]
     click.echo(f"running on {running.url} (pid {running.pid}, started by {running.started_by})")
+    distance = document.get("distance") or {}
+    click.echo("client placed " + describe_distance(distance) if distance.get("client_region")
+               or distance.get("overrides_ms") else "client on loopback (no distance)")
     click.echo(f"lag {lag['lag_ms']:g} ms ± {lag['jitter_ms']:g} ms; "
                f"{document['pending']} deliveries pending"
                + ("; deliveries PAUSED" if document["paused"] else ""))
@@ -221,6 +267,15 @@ def status(as_json: bool) -> None:
         replicas = ", ".join(f"{r['RegionName']} {r['ReplicaStatus']}" for r in group["replicas"])
         click.echo(f"table {group['table']}: {replicas}")
 
+
+
+def describe_distance(distance: dict[str, Any]) -> str:
+    """``in us-west-2: eu-west-1 118 ms, us-west-2 0 ms`` from the emulator's status."""
+    where = (f"in {distance['client_region']}" if distance.get("client_region")
+             else "by round trip")
+    trips = ", ".join(f"{r} {ms:g} ms" if ms is not None else f"{r} unknown"
+                      for r, ms in sorted(distance.get("rtt_ms", {}).items()))
+    return f"{where}: {trips}" if trips else where
 
 
 ENV_NAMES = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",

@@ -33,8 +33,26 @@ def connect(settings: Settings, terminal: Terminal) -> tuple[Regions, str | None
         where += f" via {settings.endpoint_url}"
     others = ", ".join(settings.replicas)
     terminal.note(f"gtbench → {where} · regions {settings.home} (home), {others} · "
-                  f"table {settings.table}")
+                  f"table {settings.table}" + _distance_note(settings, regions))
     return regions, account
+
+
+def _distance_note(settings: Settings, regions: Regions) -> str:
+    """On an emulator that places the client somewhere, say where and how far."""
+    if settings.target != LOCAL or regions.endpoint_url is None:
+        return ""
+    from gtbench.emulator import lifecycle
+    from gtbench.emulator.distance import Distance
+
+    status = lifecycle.probe(regions.endpoint_url) or {}
+    placed = status.get("distance") or {}
+    if not placed.get("client_region") and not placed.get("overrides_ms"):
+        return ""
+    distance = Distance(placed.get("client_region"), placed.get("overrides_ms") or {})
+    trips = ", ".join(f"{r} {ms:g} ms" if (ms := distance.rtt_ms(r)) is not None
+                      else f"{r} unknown" for r in settings.regions)
+    where = f"in {distance.client_region}" if distance.client_region else "at a distance"
+    return f" · client {where} (emulated round trips: {trips})"
 
 
 def timing_for(settings: Settings, timeout: float | None) -> Timing:

@@ -30,11 +30,17 @@ from gtbench.terminal import Terminal
               help="The writing region [default: the home region].")
 @click.option("--to", "to_regions", metavar="REGION", multiple=True,
               help="A reading region; repeatable [default: every other region].")
-@click.option("--pollers", type=click.IntRange(1, 32), default=4, show_default=True,
-              help="Concurrent pollers, staggered by interval/pollers: the bound narrows to "
-                   "about interval/pollers.")
-@click.option("--interval-ms", type=click.FloatRange(min=1), default=100.0, show_default=True,
-              help="Each poller's time between reads.")
+@click.option("--resolution-ms", type=click.FloatRange(min=0.5), default=5.0,
+              show_default=True,
+              help="The spacing between reads in the reading region. gtbench measures each "
+                   "region's round trip first and runs as many staggered pollers as it takes "
+                   "to read that often (a poller can send only once per round trip).")
+@click.option("--pollers", type=click.IntRange(1, 48), default=None,
+              help="Experts: a fixed number of pollers, staggered by interval/pollers, "
+                   "instead of --resolution-ms [default with --interval-ms: 4].")
+@click.option("--interval-ms", type=click.FloatRange(min=1), default=None,
+              help="Experts: each fixed poller's time between reads [default with --pollers: "
+                   "100].")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.05), default=10.0,
               show_default=True, help="Seconds a trial waits for the value before timing out.")
 @click.option("--cloudwatch", is_flag=True,
@@ -44,17 +50,24 @@ from gtbench.terminal import Terminal
 @yes_option
 def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...], table: str,
                  profile: str | None, trials: int, from_region: str | None,
-                 to_regions: tuple[str, ...], pollers: int, interval_ms: float,
+                 to_regions: tuple[str, ...], resolution_ms: float, pollers: int | None,
+                 interval_ms: float | None,
                  timeout_s: float, cloudwatch: bool, json_path: str | None,
                  yes: bool) -> None:
     """Write a new bookmark in one region, poll another, and time the replication.
 
     Each trial writes a unique value, then polls the reading region with strongly
-    consistent reads from several staggered pollers until the value appears.
-    With the write sent at ws and acknowledged at wa, the last stale read sent at
-    ss and the first fresh read received at fr, all on one monotonic clock, the
-    lag lies in [ss - wa, fr - ws]; the point estimate is the middle. Each stale
-    read is a read that won the race against replication.
+    consistent reads from staggered pollers until the value appears: one read
+    every --resolution-ms, however far the region is (the pollers are chosen
+    from its measured round trip). With the write sent at ws and acknowledged at
+    wa, the last stale read sent at ss and the first fresh read received at fr,
+    all on one monotonic clock:
+
+    \b
+      lag in [ss - wa, fr - ws]
+
+    The point estimate is the middle. Each stale read is a read that won the
+    race against replication.
 
     On the local emulator each trial also shows the true lag from the emulator's
     ground truth, and the summary the measurement error.
@@ -74,10 +87,14 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     confirm_billable(settings, account,
                      f"Write {trials * len(readers)} new items under PK={race.RACE_PK} in "
                      f"{source} and poll {', '.join(readers)} until each replicates", yes)
+    fixed = pollers is not None or interval_ms is not None
+    pollers, interval_ms = pollers or 4, interval_ms or 100.0
     plan = race.RacePlan(tuple((source, r) for r in readers), trials, pollers,
-                         interval_ms / 1000.0, timeout_s)
-    terminal.note(f"racing {trials} trials per pair: {pollers} pollers every "
-                  f"{interval_ms:g} ms, timeout {timeout_s:g} s")
+                         interval_ms / 1000.0, timeout_s,
+                         None if fixed else resolution_ms / 1000.0)
+    how = (f"{pollers} pollers every {interval_ms:g} ms" if fixed
+           else f"a read every {resolution_ms:g} ms")
+    terminal.note(f"racing {trials} trials per pair: {how}, timeout {timeout_s:g} s")
     context = document.Context.of(settings, client_regions.endpoint_url)
     result = race.run_race(client_regions, settings, plan, on_trial=lambda t: terminal.print(
         report.trial_line(document.race_trial(t))))

@@ -99,6 +99,12 @@ class ReplicaManager:
             group = self._groups.get((account, table))
             return group.targets(region) if group else []
 
+    def replicated_tables(self, account: str, region: str) -> list[str]:
+        """The tables whose writes in ``region`` replicate somewhere."""
+        with self._guard:
+            return [g.table for (a, _), g in self._groups.items()
+                    if a == account and g.targets(region)]
+
     def is_replica(self, account: str, table: str, region: str) -> bool:
         """Whether ``region`` holds a replica that still receives writes."""
         with self._guard:

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -23,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from gtbench.emulator import store
+from gtbench.emulator.distance import Distance
 from gtbench.emulator.faults import THROTTLE_MESSAGES, Fault, Faults
 from gtbench.emulator.replicas import ReplicaManager, ReplicaSettings
 from gtbench.emulator.replication import (
@@ -54,12 +56,15 @@ log = logging.getLogger(__name__)
 CONTROL_PREFIX = "/_gtbench/"
 WRITE_OPS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem",
                        "TransactWriteItems"})
+PARTIQL_OPS = frozenset({"ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction"})
+_PARTIQL_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 
 
 @dataclass
 class EmulatorConfig:
     lag: LagModel = field(default_factory=LagModel)
     replicas: ReplicaSettings = field(default_factory=ReplicaSettings)
+    distance: Distance = field(default_factory=Distance)
     seed: int | None = None
     log_limit: int = 100_000
 
@@ -100,7 +105,23 @@ class EmulatorApp:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if not target.startswith(DYNAMODB_PREFIX):
             return self.moto(environ, start_response)  # type: ignore[no-any-return]
-        return self._dynamodb(environ, target[len(DYNAMODB_PREFIX):]).send(start_response)
+        op = target[len(DYNAMODB_PREFIX):]
+        distance = self.config.distance
+        if not distance.on:
+            return self._dynamodb(environ, op).send(start_response)
+        # The client is far away: half the round trip on the way in, half on the way out.
+        signature = parse_sigv4(environ.get("HTTP_AUTHORIZATION"))
+        rtt_ms = distance.rtt_ms(signature.region) if signature else 0.0
+        if rtt_ms is None:
+            return error_reply(
+                "ValidationException",
+                f"the gtbench emulator knows no round trip from {distance.client_region} to "
+                f"{signature.region if signature else '?'}: start it with --rtt "
+                f"{signature.region if signature else 'REGION'}=MS").send(start_response)
+        time.sleep(rtt_ms / 2000)
+        reply = self._dynamodb(environ, op)
+        time.sleep(rtt_ms / 2000)
+        return reply.send(start_response)
 
     def _dynamodb(self, environ: Environ, op: str) -> Reply:
         signature = parse_sigv4(environ.get("HTTP_AUTHORIZATION"))
@@ -147,6 +168,8 @@ class EmulatorApp:
                 f"{payload.get('TableName')}")
         if op in WRITE_OPS:
             return self._write(call, forwarded)
+        if op in PARTIQL_OPS and any(_PARTIQL_WRITE.match(s) for s in _statements(payload)):
+            return self._partiql_write(call, forwarded)
         with self.locks.hold(account, call.region):
             reply = call_app(self.moto, forwarded)
         if reply.status != 200:
@@ -199,26 +222,61 @@ class EmulatorApp:
     def _write(self, call: Call, forwarded: Environ) -> Reply:
         with self.locks.hold(call.account, call.region):
             reply = call_app(self.moto, forwarded)
+            if reply.status == 200:
+                self._replicate(call, self._touched(call))
+        return reply
+
+    def _partiql_write(self, call: Call, forwarded: Environ) -> Reply:
+        """A PartiQL write replicates like any other: the items it changed are found by
+        comparing the region's replicated tables before and after it (moto alone knows
+        which items a statement touched)."""
+        with self.locks.hold(call.account, call.region):
+            before = self._images(call)
+            reply = call_app(self.moto, forwarded)
             if reply.status != 200:
                 return reply
-            touched = self._touched(call)
-            if not touched:
-                return reply
-            stamp = self.clock.now_ns()
-            for table_name, key in touched:
-                targets = self.replicas.targets(call.account, table_name, call.region)
-                table = store.find_table(call.account, call.region, table_name)
-                if not targets or table is None:
-                    continue
-                names = store.key_names(table)
-                key = {n: key[n] for n in names}
-                ident = item_key(key, names)
-                self.stamps.set(call.account, call.region, table.name, ident, stamp)
-                self.replicator.schedule(
-                    account=call.account, table=table.name, key=key, ident=ident,
-                    source=call.region, targets=targets, image=store.image(table, key),
-                    stamp_ns=stamp)
+            after = self._images(call)
+            touched = []
+            for name in set(before) | set(after):
+                old, new = before.get(name, {}), after.get(name, {})
+                for ident in set(old) | set(new):
+                    was, now = old.get(ident), new.get(ident)
+                    entry = now or was
+                    if entry is not None and (was and was[1]) != (now and now[1]):
+                        touched.append((name, entry[0]))
+            self._replicate(call, touched)
         return reply
+
+    def _images(self, call: Call) -> dict[str, dict[Any, tuple[Any, Any]]]:
+        """Every replicated table's items in the caller's region: ident -> (key, image)."""
+        out: dict[str, dict[Any, tuple[Any, Any]]] = {}
+        for name in self.replicas.replicated_tables(call.account, call.region):
+            table = store.find_table(call.account, call.region, name)
+            if table is None:
+                continue
+            names = store.key_names(table)
+            out[name] = {item_key(image, names): (store.key_of(table, image), image)
+                         for image in store.all_images(table)}
+        return out
+
+    def _replicate(self, call: Call, touched: list[tuple[str, dict[str, Any]]]) -> None:
+        """Stamp each changed item and schedule its deliveries (caller holds the lock)."""
+        if not touched:
+            return
+        stamp = self.clock.now_ns()
+        for table_name, key in touched:
+            targets = self.replicas.targets(call.account, table_name, call.region)
+            table = store.find_table(call.account, call.region, table_name)
+            if not targets or table is None:
+                continue
+            names = store.key_names(table)
+            key = {n: key[n] for n in names}
+            ident = item_key(key, names)
+            self.stamps.set(call.account, call.region, table.name, ident, stamp)
+            self.replicator.schedule(
+                account=call.account, table=table.name, key=key, ident=ident,
+                source=call.region, targets=targets, image=store.image(table, key),
+                stamp_ns=stamp)
 
     def _touched(self, call: Call) -> list[tuple[str, dict[str, Any]]]:
         """(table, key-or-item) for every item a successful write request changed."""
@@ -315,6 +373,7 @@ class EmulatorApp:
     def status(self) -> dict[str, Any]:
         from gtbench import __version__
 
+        groups = self.replicas.snapshot()
         return {
             "emulator": "gtbench",
             "version": __version__,
@@ -325,9 +384,11 @@ class EmulatorApp:
             "held": self.replicator.held_count(),
             "faults": self.faults.describe(),
             "lag": self.replicator.lag.describe(),
+            "distance": self.config.distance.describe(sorted({
+                r["RegionName"] for g in groups for r in g["replicas"]})),
             "replica_create_delay_s": self.replicas.settings.create_delay_s,
             "replica_delete_delay_s": self.replicas.settings.delete_delay_s,
-            "global_tables": self.replicas.snapshot(),
+            "global_tables": groups,
         }
 
     CONFIG_KEYS = ("lag_ms", "jitter_ms", "replica_create_delay_s", "replica_delete_delay_s")
@@ -371,6 +432,15 @@ class EmulatorApp:
         self.replicator.stop()
 
 
+def _statements(payload: dict[str, Any]) -> list[str]:
+    """The PartiQL statements of an ExecuteStatement, BatchExecuteStatement or
+    ExecuteTransaction request."""
+    if "Statement" in payload:
+        return [str(payload["Statement"])]
+    entries = payload.get("Statements") or payload.get("TransactStatements") or []
+    return [str(e.get("Statement", "")) for e in entries if isinstance(e, dict)]
+
+
 def _throttled(fault: Fault) -> Reply:
     code = str(fault.code)
     return error_reply(code, f"{THROTTLE_MESSAGES[code]} (gtbench fault: throttle)")
@@ -385,6 +455,9 @@ class EmulatorServer:
         from werkzeug.serving import make_server
 
         # Deliveries are due at exact times; a 5 ms GIL switch interval would smear them.
+        # Restored at stop(), so an emulator run in-process (tests, examples) leaves the
+        # host process as it found it.
+        self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(0.0005)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.app = EmulatorApp(config)
@@ -420,6 +493,7 @@ class EmulatorServer:
         if self._thread is not None:
             self._thread.join(5)
         self.app.close()
+        sys.setswitchinterval(self._switch_interval)
 
     def __enter__(self) -> EmulatorServer:
         return self.start()

@@ -143,6 +143,11 @@ def conflict_tables(document: dict[str, Any]) -> list[Any]:
         "· disagreed, earlier's lag: medians of how long the regions differed, and of the "
         "earlier write's replication lag to the other region (what decides whether it is "
         f"lost unseen; {_lag_source(document)})", style="dim"))
+    if document["settings"].get("align") == "arrival":
+        trips = ", ".join(f"{r} {v * 1000:.1f} ms" for r, v in
+                          (document.get("round_trips_s") or {}).items())
+        out.append(Text(f"offsets are between the writes' arrivals: each writer left half its "
+                        f"measured round trip early ({trips})", style="dim"))
     if document["mode"] == "increment":
         inc = Table(title="read-modify-write: SET Bookmark = Bookmark + :inc",
                     title_justify="left")

@@ -28,9 +28,10 @@ def race_markdown(document: dict[str, Any]) -> str:
              _ms(p["p50_s"]), _ms(p["p90_s"]), _ms(p["p99_s"]), _ms(p["max_s"]),
              _ms(p["median_bound_width_s"])]
             for p in document["summary"]["pairs"]]
+    how = (f"a read every {s['resolution_ms']:g} ms" if s.get("resolution_ms")
+           else f"{s['pollers']} pollers every {s['interval_ms']:g} ms")
     return "\n\n".join([
-        f"**Replication lag** ({_where(document)}; {s['pollers']} pollers every "
-        f"{s['interval_ms']:g} ms, strongly consistent reads)",
+        f"**Replication lag** ({_where(document)}; {how}, strongly consistent reads)",
         _table(["from → to", "trials", "timed out", "p50", "p90", "p99", "max",
                 "bound width (median)"], rows),
         "Each lag is bounded by [last stale read sent - write acknowledged, first fresh "

@@ -15,7 +15,8 @@ def _pyplot() -> Any:
         import matplotlib
     except ImportError:
         raise GtbenchError("--png needs matplotlib",
-                           hint="install it with: pip install 'gtbench[plot]'") from None
+                           hint="install it with: pip install -e '.[plot]' in a clone of "
+                                "gtbench, or pip install 'gtbench[plot]'") from None
     matplotlib.use("Agg")  # files only: no display needed, none opened
     import matplotlib.pyplot as plt
 

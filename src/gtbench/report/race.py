@@ -72,6 +72,11 @@ def race_tables(document: dict[str, Any]) -> list[Any]:
     resolution = ", ".join(f"{r} {v * 1000:.1f} ms" for r, v in
                            document["resolution_s"].items())
     out.append(Text(f"instrument resolution (median GetItem round trip): {resolution}"))
+    schedules = document.get("schedules") or {}
+    if schedules:
+        out.append(Text("reads: " + "; ".join(
+            f"{r} every {v['spacing_ms']:.1f} ms ({v['pollers']} pollers, each every "
+            f"{v['interval_ms']:g} ms)" for r, v in schedules.items())))
     for p in document["summary"]["pairs"]:
         lags = [t["lag_s"] for t in document["trials"]
                 if (t["from_region"], t["to_region"]) == (p["from_region"], p["to_region"])

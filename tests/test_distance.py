@@ -1,0 +1,132 @@
+"""Distance: a client placed in one region, and measurements that stay sharp from afar."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from gtbench.emulator.distance import Distance, measured_rtt_ms
+from gtbench.emulator.replication import LagModel
+from gtbench.emulator.server import EmulatorServer
+from gtbench.race import schedule_for
+from tests.helpers import control, key, make_table, run_cli
+
+A, B, C = "us-west-2", "eu-west-1", "ap-northeast-1"
+
+
+def test_the_round_trip_table_is_symmetric_and_known_pairs_are_aws_medians() -> None:
+    assert measured_rtt_ms(A, B) == measured_rtt_ms(B, A) == 118
+    assert measured_rtt_ms("us-east-1", "us-east-2") == 15
+    assert measured_rtt_ms(A, A) == 0.0
+    assert measured_rtt_ms("eu-west-3", "eu-north-1") == 27.0  # other EU pairs: 11 to 27
+    assert measured_rtt_ms(A, "sa-east-1") is None  # unknown: never guessed
+
+
+def test_a_request_to_a_far_region_takes_at_least_its_round_trip(
+        emulator: EmulatorServer, ddb: Callable[[str], Any]) -> None:
+    make_table(ddb(A))
+    make_table(ddb(B))
+    emulator.app.config.distance = Distance(A, {B: 120.0})
+
+    def timed(region: str) -> float:
+        start = time.perf_counter()
+        ddb(region).get_item(TableName="t", Key=key("x", "1"))
+        return time.perf_counter() - start
+
+    far = min(timed(B) for _ in range(3))
+    near = min(timed(A) for _ in range(3))
+    assert far >= 0.120
+    assert near < 0.060
+    status = control(emulator.url, "status")["distance"]
+    assert status["client_region"] == A and status["overrides_ms"] == {B: 120.0}
+
+
+def test_an_unknown_round_trip_is_refused_with_the_fix(emulator: EmulatorServer,
+                                                       ddb: Callable[[str], Any]) -> None:
+    from botocore.exceptions import ClientError
+
+    emulator.app.config.distance = Distance(A)
+    with pytest.raises(ClientError) as excinfo:
+        ddb("sa-east-1").list_tables()
+    assert "--rtt sa-east-1=MS" in excinfo.value.response["Error"]["Message"]
+
+
+def test_pollers_are_chosen_to_keep_reads_evenly_spaced() -> None:
+    near, far = schedule_for(0.004, 0.005), schedule_for(0.123, 0.005)
+    assert (near.pollers, round(near.spacing_s, 6)) == (1, 0.005)
+    assert far.pollers == 31 and round(far.spacing_s, 6) == 0.005
+    assert far.interval_s >= 0.123  # no poller asked to send faster than its round trip
+
+
+def test_a_race_from_afar_keeps_the_true_lag_inside_its_bound(emulator: EmulatorServer
+                                                              ) -> None:
+    emulator.app.config.distance = Distance(A, {B: 60.0, C: 30.0})
+    regions = f"{A},{B},{C}"
+    assert run_cli(emulator.url, "setup", regions=regions).exit_code == 0
+    emulator.app.replicator.lag = LagModel(150, 30)
+    result = run_cli(emulator.url, "race", "--trials", "4", "--json", "-", regions=regions)
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    schedules = document["schedules"]
+    assert schedules[B]["pollers"] > schedules[C]["pollers"] > 1  # farther, more pollers
+    assert all(abs(s["spacing_ms"] - 5.0) < 1e-9 for s in schedules.values())
+    for t in document["trials"]:
+        assert t["lag_low_s"] <= t["true_lag_s"] <= t["lag_high_s"], t
+        rtt = 0.060 if t["to_region"] == B else 0.030
+        assert t["lag_high_s"] - t["lag_low_s"] >= rtt  # never narrower than the distance
+    assert "client in us-west-2 (emulated round trips: us-west-2 0 ms, eu-west-1 60 ms" \
+        in result.stderr
+
+
+@pytest.mark.parametrize(("align", "low_ms", "high_ms"), [("arrival", 0, 25),
+                                                          ("send", 75, 125)])
+def test_arrival_alignment_lands_both_writes_together(emulator: EmulatorServer, align: str,
+                                                      low_ms: float, high_ms: float) -> None:
+    emulator.app.config.distance = Distance(A, {B: 200.0})
+    assert run_cli(emulator.url, "setup").exit_code == 0
+    result = run_cli(emulator.url, "conflict", "--trials", "2", "--align", align, "--json",
+                     "-", "--no-timelines")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["settings"]["align"] == align
+    assert document["round_trips_s"][B] >= 0.2
+    for t in document["trials"]:
+        stamps = {w: v["stamp"] for w, v in t["truth"].items()}
+        # The emulator stamps a write when it arrives: the gap between the two arrivals.
+        gap_ms = abs(stamps[f"{B}#0"] - stamps[f"{A}#0"]) * 1000
+        assert low_ms <= gap_ms <= high_ms, (align, gap_ms)
+
+
+# -- every write path replicates ---------------------------------------------------------
+
+
+def test_partiql_writes_replicate(emulator: EmulatorServer, ddb: Callable[[str], Any]) -> None:
+    from tests.helpers import wait_until
+
+    make_table(ddb(A))
+    ddb(A).update_table(TableName="t", ReplicaUpdates=[{"Create": {"RegionName": B}}])
+    wait_until(lambda: ddb(B).describe_table(TableName="t")["Table"]["TableStatus"]
+               == "ACTIVE", message="replica")
+
+    def in_b(sk: str) -> Any:
+        return ddb(B).get_item(TableName="t", Key=key("q", sk), ConsistentRead=True).get("Item")
+
+    ddb(A).execute_statement(Statement="INSERT INTO \"t\" VALUE {'PK': 'q', 'SK': '1', 'n': 1}")
+    wait_until(lambda: in_b("1"), message="ExecuteStatement INSERT")
+    ddb(A).execute_statement(Statement="UPDATE \"t\" SET n = ? WHERE PK = 'q' AND SK = '1'",
+                             Parameters=[{"N": "5"}])
+    wait_until(lambda: (in_b("1") or {}).get("n") == {"N": "5"}, message="UPDATE")
+    ddb(A).batch_execute_statement(Statements=[
+        {"Statement": "INSERT INTO \"t\" VALUE {'PK': 'q', 'SK': '2'}"},
+        {"Statement": "INSERT INTO \"t\" VALUE {'PK': 'q', 'SK': '3'}"}])
+    wait_until(lambda: in_b("2") and in_b("3"), message="BatchExecuteStatement")
+    ddb(A).execute_transaction(TransactStatements=[
+        {"Statement": "DELETE FROM \"t\" WHERE PK = 'q' AND SK = '2'"}])
+    wait_until(lambda: in_b("2") is None, message="ExecuteTransaction DELETE")
+    rows = control(emulator.url, "replications?table=t")["replications"]
+    assert {r["kind"] for r in rows} == {"put", "delete"}
+    assert all(r["source_region"] == A for r in rows)
