@@ -39,7 +39,7 @@ def wait_until(condition: Callable[[], Any], timeout: float = 5.0, interval: flo
         time.sleep(interval)
 
 
-def make_table(client: Any, name: str = "t", *, billing: str = "PAY_PER_REQUEST") -> None:
+def make_table(client: Any, name: str = "tbl", *, billing: str = "PAY_PER_REQUEST") -> None:
     extra: dict[str, Any] = {}
     if billing == "PROVISIONED":
         extra["ProvisionedThroughput"] = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}

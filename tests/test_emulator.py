@@ -21,7 +21,7 @@ A, B, C = "us-west-2", "eu-west-1", "ap-northeast-1"
 Client = Callable[[str], Any]
 
 
-def add_replica(ddb: Client, region: str, home: str = A, table: str = "t") -> None:
+def add_replica(ddb: Client, region: str, home: str = A, table: str = "tbl") -> None:
     ddb(home).update_table(TableName=table, ReplicaUpdates=[{"Create": {"RegionName": region}}])
     wait_until(lambda: ddb(region).describe_table(TableName=table)["Table"]["TableStatus"]
                == "ACTIVE", message=f"replica {region} ACTIVE")
@@ -35,7 +35,7 @@ def global_table(ddb: Client, *regions: str) -> None:
 
 def get(ddb: Client, region: str, pk: str, sk: str) -> dict[str, Any] | None:
     found: dict[str, Any] | None = ddb(region).get_item(
-        TableName="t", Key=key(pk, sk), ConsistentRead=True).get("Item")
+        TableName="tbl", Key=key(pk, sk), ConsistentRead=True).get("Item")
     return found
 
 
@@ -47,19 +47,19 @@ def error_code(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
 
 def test_replica_is_described_from_both_regions_then_deleted(ddb: Client) -> None:
     global_table(ddb, B)
-    home = ddb(A).describe_table(TableName="t")["Table"]
-    replica = ddb(B).describe_table(TableName="t")["Table"]
+    home = ddb(A).describe_table(TableName="tbl")["Table"]
+    replica = ddb(B).describe_table(TableName="tbl")["Table"]
     assert home["GlobalTableVersion"] == replica["GlobalTableVersion"] == "2019.11.21"
     assert home["Replicas"] == [{"RegionName": B, "ReplicaStatus": "ACTIVE"}]
     assert replica["Replicas"] == [{"RegionName": A, "ReplicaStatus": "ACTIVE"}]
     assert replica["KeySchema"] == home["KeySchema"]
     assert replica["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
 
-    ddb(A).update_table(TableName="t", ReplicaUpdates=[{"Delete": {"RegionName": B}}])
+    ddb(A).update_table(TableName="tbl", ReplicaUpdates=[{"Delete": {"RegionName": B}}])
     with pytest.raises(ClientError) as excinfo:
-        ddb(B).describe_table(TableName="t")
+        ddb(B).describe_table(TableName="tbl")
     assert error_code(excinfo) == "ResourceNotFoundException"
-    assert "Replicas" not in ddb(A).describe_table(TableName="t")["Table"]
+    assert "Replicas" not in ddb(A).describe_table(TableName="tbl")["Table"]
 
 
 def test_replica_reports_creating_with_progress_then_active(ddb: Client,
@@ -67,22 +67,22 @@ def test_replica_reports_creating_with_progress_then_active(ddb: Client,
     emulator.app.configure({"replica_create_delay_s": 0.6})
     make_table(ddb(A))
     started = time.monotonic()
-    ddb(A).update_table(TableName="t", ReplicaUpdates=[{"Create": {"RegionName": B}}])
-    home = ddb(A).describe_table(TableName="t")["Table"]
+    ddb(A).update_table(TableName="tbl", ReplicaUpdates=[{"Create": {"RegionName": B}}])
+    home = ddb(A).describe_table(TableName="tbl")["Table"]
     assert home["TableStatus"] == "UPDATING"
     (replica,) = home["Replicas"]
     assert replica["ReplicaStatus"] == "CREATING"
     assert 0 <= int(replica["ReplicaStatusPercentProgress"]) < 100
-    assert ddb(B).describe_table(TableName="t")["Table"]["TableStatus"] == "CREATING"
+    assert ddb(B).describe_table(TableName="tbl")["Table"]["TableStatus"] == "CREATING"
 
     with pytest.raises(ClientError) as excinfo:  # AWS refuses a second update while UPDATING
-        ddb(A).update_table(TableName="t", ReplicaUpdates=[{"Create": {"RegionName": C}}])
+        ddb(A).update_table(TableName="tbl", ReplicaUpdates=[{"Create": {"RegionName": C}}])
     assert error_code(excinfo) == "ResourceInUseException"
 
-    wait_until(lambda: ddb(A).describe_table(TableName="t")["Table"]["TableStatus"] == "ACTIVE",
+    wait_until(lambda: ddb(A).describe_table(TableName="tbl")["Table"]["TableStatus"] == "ACTIVE",
                message="table ACTIVE")
     assert time.monotonic() - started >= 0.6
-    assert ddb(A).describe_table(TableName="t")["Table"]["Replicas"][0]["ReplicaStatus"] \
+    assert ddb(A).describe_table(TableName="tbl")["Table"]["Replicas"][0]["ReplicaStatus"] \
         == "ACTIVE"
 
 
@@ -97,17 +97,17 @@ def test_replica_updates_that_aws_refuses_are_refused(ddb: Client, setup: str,
                                                       words: str) -> None:
     make_table(ddb(A), billing="PROVISIONED" if setup == "provisioned" else "PAY_PER_REQUEST")
     with pytest.raises(ClientError) as excinfo:
-        ddb(A).update_table(TableName="t", ReplicaUpdates=[update])
+        ddb(A).update_table(TableName="tbl", ReplicaUpdates=[update])
     assert error_code(excinfo) == code
     assert words in excinfo.value.response["Error"]["Message"]
     with pytest.raises(ClientError):
-        ddb(B).describe_table(TableName="t")  # nothing was created
+        ddb(B).describe_table(TableName="tbl")  # nothing was created
 
 
 def test_source_region_cannot_be_removed_within_24_hours(ddb: Client) -> None:
     global_table(ddb, B, C)
     with pytest.raises(ClientError) as excinfo:
-        ddb(B).update_table(TableName="t", ReplicaUpdates=[{"Delete": {"RegionName": A}}])
+        ddb(B).update_table(TableName="tbl", ReplicaUpdates=[{"Delete": {"RegionName": A}}])
     assert "acted as a source" in excinfo.value.response["Error"]["Message"]
 
 
@@ -117,7 +117,7 @@ def test_write_is_absent_before_its_lag_and_present_after(ddb: Client,
                                                           emulator: EmulatorServer) -> None:
     global_table(ddb, B)
     emulator.app.replicator.lag = LagModel(300, 0)
-    ddb(A).put_item(TableName="t", Item=item("u1", "v1", Bookmark=7))
+    ddb(A).put_item(TableName="tbl", Item=item("u1", "v1", Bookmark=7))
     assert get(ddb, A, "u1", "v1") is not None
     assert get(ddb, B, "u1", "v1") is None
     seen = wait_until(lambda: get(ddb, B, "u1", "v1"), message="replicated item")
@@ -131,34 +131,34 @@ def test_write_is_absent_before_its_lag_and_present_after(ddb: Client,
 
 def test_every_write_api_replicates(ddb: Client) -> None:
     global_table(ddb, B)
-    ddb(A).put_item(TableName="t", Item=item("u", "put"))
-    ddb(A).put_item(TableName="t", Item=item("u", "upd", n=1))
-    ddb(A).update_item(TableName="t", Key=key("u", "upd"), UpdateExpression="SET n = n + :one",
+    ddb(A).put_item(TableName="tbl", Item=item("u", "put"))
+    ddb(A).put_item(TableName="tbl", Item=item("u", "upd", n=1))
+    ddb(A).update_item(TableName="tbl", Key=key("u", "upd"), UpdateExpression="SET n = n + :one",
                        ExpressionAttributeValues={":one": {"N": "1"}})
-    ddb(A).batch_write_item(RequestItems={"t": [{"PutRequest": {"Item": item("u", f"b{i}")}}
+    ddb(A).batch_write_item(RequestItems={"tbl": [{"PutRequest": {"Item": item("u", f"b{i}")}}
                                                 for i in range(3)]})
     ddb(A).transact_write_items(TransactItems=[
-        {"Put": {"TableName": "t", "Item": item("u", "tx1")}},
-        {"Put": {"TableName": "t", "Item": item("u", "tx2")}},
+        {"Put": {"TableName": "tbl", "Item": item("u", "tx1")}},
+        {"Put": {"TableName": "tbl", "Item": item("u", "tx2")}},
     ])
     expected = {"put", "upd", "b0", "b1", "b2", "tx1", "tx2"}
 
     def replicated() -> bool:
-        items = ddb(B).scan(TableName="t", ConsistentRead=True)["Items"]
+        items = ddb(B).scan(TableName="tbl", ConsistentRead=True)["Items"]
         return {i["SK"]["S"] for i in items} == expected
 
     wait_until(replicated, message="all writes in the replica")
     assert get(ddb, B, "u", "upd")["n"] == {"N": "2"}  # type: ignore[index]
-    ddb(A).delete_item(TableName="t", Key=key("u", "put"))
+    ddb(A).delete_item(TableName="tbl", Key=key("u", "put"))
     wait_until(lambda: get(ddb, B, "u", "put") is None, message="deletion replicated")
 
 
 def test_backfill_copies_items_written_before_the_replica(ddb: Client) -> None:
     make_table(ddb(A))
     for i in range(30):
-        ddb(A).put_item(TableName="t", Item=item("user", f"c{i:02}", Bookmark=i))
+        ddb(A).put_item(TableName="tbl", Item=item("user", f"c{i:02}", Bookmark=i))
     add_replica(ddb, B)
-    items = ddb(B).scan(TableName="t", ConsistentRead=True)["Items"]
+    items = ddb(B).scan(TableName="tbl", ConsistentRead=True)["Items"]
     assert len(items) == 30
     assert get(ddb, B, "user", "c17")["Bookmark"] == {"N": "17"}  # type: ignore[index]
 
@@ -166,7 +166,7 @@ def test_backfill_copies_items_written_before_the_replica(ddb: Client) -> None:
 def test_a_replica_added_later_receives_later_writes(ddb: Client) -> None:
     global_table(ddb, B)
     add_replica(ddb, C)
-    ddb(B).put_item(TableName="t", Item=item("late", "x", v=1))
+    ddb(B).put_item(TableName="tbl", Item=item("late", "x", v=1))
     wait_until(lambda: get(ddb, C, "late", "x"), message="write from B in C")
     wait_until(lambda: get(ddb, A, "late", "x"), message="write from B in A")
 
@@ -182,8 +182,8 @@ def test_later_write_wins_everywhere_even_when_it_arrives_first(
     global_table(ddb, B, C)
     # A's write crawls to C; B's later write races ahead, so C sees the later write first.
     emulator.app.replicator.lag = LagModel(40, 0, {(A, C): (400, 0), (A, B): (400, 0)})
-    ddb(A).put_item(TableName="t", Item=item("k", "1", v=1))
-    ddb(B).put_item(TableName="t", Item=item("k", "1", v=2))
+    ddb(A).put_item(TableName="tbl", Item=item("k", "1", v=1))
+    ddb(B).put_item(TableName="tbl", Item=item("k", "1", v=2))
     wait_until(lambda: emulator.app.replicator.pending_count() == 0, message="all delivered")
     assert [i["v"]["N"] for i in converged(ddb, (A, B, C), "k", "1")] == ["2", "2", "2"]
     outcomes = {(r["source_region"], r["target_region"]): r["outcome"]
@@ -197,31 +197,31 @@ def test_delete_against_put_follows_the_later_write(ddb: Client,
     global_table(ddb, B)
     emulator.app.replicator.lag = LagModel(200, 0)
     # later delete wins: the tombstone stops the older put from bringing the item back
-    ddb(A).put_item(TableName="t", Item=item("d", "1", v=1))
-    ddb(B).delete_item(TableName="t", Key=key("d", "1"))
+    ddb(A).put_item(TableName="tbl", Item=item("d", "1", v=1))
+    ddb(B).delete_item(TableName="tbl", Key=key("d", "1"))
     wait_until(lambda: emulator.app.replicator.pending_count() == 0, message="all delivered")
     assert converged(ddb, (A, B), "d", "1") == [None, None]
     # later put wins over an earlier delete
-    ddb(A).put_item(TableName="t", Item=item("d", "2", v=1))
+    ddb(A).put_item(TableName="tbl", Item=item("d", "2", v=1))
     wait_until(lambda: get(ddb, B, "d", "2"), message="put replicated")
-    ddb(B).delete_item(TableName="t", Key=key("d", "2"))
-    ddb(A).put_item(TableName="t", Item=item("d", "2", v=3))
+    ddb(B).delete_item(TableName="tbl", Key=key("d", "2"))
+    ddb(A).put_item(TableName="tbl", Item=item("d", "2", v=3))
     wait_until(lambda: emulator.app.replicator.pending_count() == 0, message="all delivered")
     assert [i["v"]["N"] for i in converged(ddb, (A, B), "d", "2")] == ["3", "3"]
 
 
 def test_number_keys_are_one_item_whatever_their_spelling(ddb: Client,
                                                           emulator: EmulatorServer) -> None:
-    ddb(A).create_table(TableName="n", BillingMode="PAY_PER_REQUEST",
+    ddb(A).create_table(TableName="nums", BillingMode="PAY_PER_REQUEST",
                         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "N"}])
-    add_replica(ddb, B, table="n")
+    add_replica(ddb, B, table="nums")
     emulator.app.replicator.lag = LagModel(200, 0)
-    ddb(A).put_item(TableName="n", Item={"id": {"N": "1.0"}, "v": {"S": "first"}})
-    ddb(B).put_item(TableName="n", Item={"id": {"N": "1"}, "v": {"S": "second"}})
+    ddb(A).put_item(TableName="nums", Item={"id": {"N": "1.0"}, "v": {"S": "first"}})
+    ddb(B).put_item(TableName="nums", Item={"id": {"N": "1"}, "v": {"S": "second"}})
     wait_until(lambda: emulator.app.replicator.pending_count() == 0, message="all delivered")
     for region in (A, B):
-        got = ddb(region).get_item(TableName="n", Key={"id": {"N": "1"}}, ConsistentRead=True)
+        got = ddb(region).get_item(TableName="nums", Key={"id": {"N": "1"}}, ConsistentRead=True)
         assert got["Item"]["v"] == {"S": "second"}, region
 
 
@@ -230,8 +230,8 @@ def test_conditions_are_evaluated_only_in_the_receiving_region(ddb: Client,
     global_table(ddb, B)
     emulator.app.replicator.lag = LagModel(300, 0)
     create_once = {"ConditionExpression": "attribute_not_exists(PK)"}
-    ddb(A).put_item(TableName="t", Item=item("c", "1", v=1), **create_once)
-    ddb(B).put_item(TableName="t", Item=item("c", "1", v=2), **create_once)  # B can't see A's
+    ddb(A).put_item(TableName="tbl", Item=item("c", "1", v=1), **create_once)
+    ddb(B).put_item(TableName="tbl", Item=item("c", "1", v=2), **create_once)  # B can't see A's
     wait_until(lambda: emulator.app.replicator.pending_count() == 0, message="all delivered")
     assert [i["v"]["N"] for i in converged(ddb, (A, B), "c", "1")] == ["2", "2"]
 
@@ -242,15 +242,15 @@ def test_pause_and_resume_lose_nothing(ddb: Client, emulator: EmulatorServer) ->
     global_table(ddb, B)
     control(emulator.url, "pause", "POST")
     for i in range(20):
-        ddb(A).put_item(TableName="t", Item=item("p", f"{i:02}"))
+        ddb(A).put_item(TableName="tbl", Item=item("p", f"{i:02}"))
     time.sleep(0.2)  # five times the lag: nothing may arrive while paused
-    assert ddb(B).scan(TableName="t", ConsistentRead=True)["Count"] == 0
+    assert ddb(B).scan(TableName="tbl", ConsistentRead=True)["Count"] == 0
     rows = control(emulator.url, "replications")["replications"]
     assert len(rows) == 20
     assert all(r["applied_at"] is None for r in rows)
     assert control(emulator.url, "status")["pending"] == 20
     control(emulator.url, "resume", "POST")
-    wait_until(lambda: ddb(B).scan(TableName="t", ConsistentRead=True)["Count"] == 20,
+    wait_until(lambda: ddb(B).scan(TableName="tbl", ConsistentRead=True)["Count"] == 20,
                message="all 20 delivered after resume")
     rows = control(emulator.url, "replications")["replications"]
     assert {r["outcome"] for r in rows} == {"applied"}
@@ -259,9 +259,9 @@ def test_pause_and_resume_lose_nothing(ddb: Client, emulator: EmulatorServer) ->
 def test_ground_truth_log_can_be_filtered_and_cleared(ddb: Client,
                                                       emulator: EmulatorServer) -> None:
     global_table(ddb, B)
-    ddb(A).put_item(TableName="t", Item=item("g", "1"))
+    ddb(A).put_item(TableName="tbl", Item=item("g", "1"))
     wait_until(lambda: emulator.app.replicator.pending_count() == 0, message="delivered")
-    assert len(control(emulator.url, "replications?table=t")["replications"]) == 1
+    assert len(control(emulator.url, "replications?table=tbl")["replications"]) == 1
     assert control(emulator.url, "replications?table=other")["replications"] == []
     assert control(emulator.url, "replications", "DELETE") == {"cleared": 1}
     assert control(emulator.url, "replications")["replications"] == []
@@ -293,7 +293,7 @@ def test_aws_cli_sees_the_global_table(ddb: Client, emulator: EmulatorServer) ->
                               timeout=60, check=True)
         return json.loads(done.stdout) if done.stdout.strip() else None
 
-    described = aws("describe-table", "--table-name", "t")["Table"]
+    described = aws("describe-table", "--table-name", "tbl")["Table"]
     assert described["Replicas"] == [{"RegionName": A, "ReplicaStatus": "ACTIVE"}]
-    aws("put-item", "--table-name", "t", "--item", json.dumps(item("cli", "1", v=5)))
+    aws("put-item", "--table-name", "tbl", "--item", json.dumps(item("cli", "1", v=5)))
     wait_until(lambda: get(ddb, A, "cli", "1"), message="CLI write replicated to A")

@@ -39,14 +39,14 @@ def fault(emulator: EmulatorServer, **spec: Any) -> dict[str, Any]:
 def global_table(ddb: Client, *regions: str) -> None:
     make_table(ddb(A))
     for region in regions:
-        ddb(A).update_table(TableName="t", ReplicaUpdates=[{"Create": {"RegionName": region}}])
-        wait_until(lambda r=region: ddb(r).describe_table(TableName="t")["Table"][  # type: ignore[misc]
+        ddb(A).update_table(TableName="tbl", ReplicaUpdates=[{"Create": {"RegionName": region}}])
+        wait_until(lambda r=region: ddb(r).describe_table(TableName="tbl")["Table"][  # type: ignore[misc]
             "TableStatus"] == "ACTIVE", message=f"replica {region}")
 
 
 def holds(ddb: Client, region: str, pk: str, sk: str) -> dict[str, Any] | None:
     found: dict[str, Any] | None = ddb(region).get_item(
-        TableName="t", Key=key(pk, sk), ConsistentRead=True).get("Item")
+        TableName="tbl", Key=key(pk, sk), ConsistentRead=True).get("Item")
     return found
 
 
@@ -56,21 +56,21 @@ def holds(ddb: Client, region: str, pk: str, sk: str) -> dict[str, Any] | None:
 def test_an_outage_fails_the_regions_requests_and_holds_its_replication(
         emulator: EmulatorServer, ddb: Client) -> None:
     global_table(ddb, B)
-    ddb(A).put_item(TableName="t", Item=item("before", "1", n=1))
+    ddb(A).put_item(TableName="tbl", Item=item("before", "1", n=1))
     wait_until(lambda: holds(ddb, B, "before", "1"), message="replication before the fault")
     emulator.app.replicator.lag = LagModel(20, 0)
     outage = fault(emulator, kind="outage", region=B)
     with pytest.raises(ClientError) as excinfo:
-        bare(emulator, B).get_item(TableName="t", Key=key("before", "1"))
+        bare(emulator, B).get_item(TableName="tbl", Key=key("before", "1"))
     assert excinfo.value.response["Error"]["Code"] == "ServiceUnavailable"
     assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
-    ddb(A).put_item(TableName="t", Item=item("during", "1", n=2))  # A still serves
+    ddb(A).put_item(TableName="tbl", Item=item("during", "1", n=2))  # A still serves
     time.sleep(0)  # nothing to wait for: the delivery is due in 20 ms, and held
     wait_until(lambda: control(emulator.url, "status")["held"] == 1,
                message="the delivery to the cut region held")
     control(emulator.url, f"faults/{outage['id']}", "DELETE")
     wait_until(lambda: holds(ddb, B, "during", "1"), message="held delivery landed")
-    rows = control(emulator.url, "replications?table=t")["replications"]
+    rows = control(emulator.url, "replications?table=tbl")["replications"]
     during = [r for r in rows if r["key"]["PK"]["S"] == "during"]
     assert [r["outcome"] for r in during] == ["applied"]
     assert during[0]["applied_at"] - during[0]["due_at"] > 0  # late: it waited
@@ -81,7 +81,7 @@ def test_a_dropped_connection_is_what_the_client_sees_in_drop_mode(
     make_table(ddb(A))
     fault(emulator, kind="outage", region=A, mode="drop")
     with pytest.raises((ConnectionClosedError, EndpointConnectionError)):
-        bare(emulator, A).describe_table(TableName="t")
+        bare(emulator, A).describe_table(TableName="tbl")
     assert ddb(B).list_tables()["TableNames"] == []  # another region is unaffected
 
 
@@ -90,8 +90,8 @@ def test_a_fault_with_a_duration_ends_by_itself(emulator: EmulatorServer, ddb: C
     emulator.app.replicator.lag = LagModel(10, 0)
     fault(emulator, kind="pause", source=A, target=B, duration_s=0.4)
     started = time.monotonic()
-    ddb(A).put_item(TableName="t", Item=item("p", "1", n=1))
-    ddb(B).put_item(TableName="t", Item=item("p", "2", n=1))
+    ddb(A).put_item(TableName="tbl", Item=item("p", "1", n=1))
+    ddb(B).put_item(TableName="tbl", Item=item("p", "2", n=1))
     # The other direction flows while A -> B is paused.
     wait_until(lambda: holds(ddb, A, "p", "2"), message="B -> A flows")
     assert holds(ddb, B, "p", "1") is None
@@ -106,17 +106,17 @@ def test_throttling_refuses_a_share_and_splits_batches(emulator: EmulatorServer,
     fault(emulator, kind="throttle", region=A, share=1.0,
           code="ProvisionedThroughputExceededException")
     with pytest.raises(ClientError) as excinfo:
-        bare(emulator, A).get_item(TableName="t", Key=key("x", "1"))
+        bare(emulator, A).get_item(TableName="tbl", Key=key("x", "1"))
     assert excinfo.value.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
     control(emulator.url, "faults", "DELETE")
     fault(emulator, kind="throttle", region=A, share=0.5)
     items = [item("batch", f"{i:02d}", n=i) for i in range(25)]
     answer = bare(emulator, A).batch_write_item(
-        RequestItems={"t": [{"PutRequest": {"Item": i}} for i in items]})
-    unprocessed = answer["UnprocessedItems"].get("t", [])
+        RequestItems={"tbl": [{"PutRequest": {"Item": i}} for i in items]})
+    unprocessed = answer["UnprocessedItems"].get("tbl", [])
     assert 0 < len(unprocessed) < 25  # 0.5^25 either way: never in practice
     control(emulator.url, "faults", "DELETE")
-    stored = ddb(A).scan(TableName="t")["Items"]
+    stored = ddb(A).scan(TableName="tbl")["Items"]
     assert len(stored) == 25 - len(unprocessed)
     refused = {r["PutRequest"]["Item"]["SK"]["S"] for r in unprocessed}
     assert refused.isdisjoint({i["SK"]["S"] for i in stored})
@@ -151,14 +151,14 @@ def test_after_every_fault_clears_the_replicas_converge(emulator: EmulatorServer
         region = A if i % 2 else B
         sk = str(i % 7)
         if i % 5 == 4:
-            ddb(region).delete_item(TableName="t", Key=key("c", sk))
+            ddb(region).delete_item(TableName="tbl", Key=key("c", sk))
         else:
-            ddb(region).put_item(TableName="t", Item=item("c", sk, n=i))
+            ddb(region).put_item(TableName="tbl", Item=item("c", sk, n=i))
     control(emulator.url, "faults", "DELETE")
 
     def images(region: str) -> list[Any]:
         return sorted(json.dumps(i, sort_keys=True)
-                      for i in ddb(region).scan(TableName="t", ConsistentRead=True)["Items"])
+                      for i in ddb(region).scan(TableName="tbl", ConsistentRead=True)["Items"])
 
     wait_until(lambda: control(emulator.url, "status")["pending"] == 0, timeout=10,
                message="every delivery settled")

@@ -35,7 +35,7 @@ def test_a_request_to_a_far_region_takes_at_least_its_round_trip(
 
     def timed(region: str) -> float:
         start = time.perf_counter()
-        ddb(region).get_item(TableName="t", Key=key("x", "1"))
+        ddb(region).get_item(TableName="tbl", Key=key("x", "1"))
         return time.perf_counter() - start
 
     far = min(timed(B) for _ in range(3))
@@ -109,26 +109,26 @@ def test_partiql_writes_replicate(emulator: EmulatorServer, ddb: Callable[[str],
     from tests.helpers import wait_until
 
     make_table(ddb(A))
-    ddb(A).update_table(TableName="t", ReplicaUpdates=[{"Create": {"RegionName": B}}])
-    wait_until(lambda: ddb(B).describe_table(TableName="t")["Table"]["TableStatus"]
+    ddb(A).update_table(TableName="tbl", ReplicaUpdates=[{"Create": {"RegionName": B}}])
+    wait_until(lambda: ddb(B).describe_table(TableName="tbl")["Table"]["TableStatus"]
                == "ACTIVE", message="replica")
 
     def in_b(sk: str) -> Any:
-        return ddb(B).get_item(TableName="t", Key=key("q", sk), ConsistentRead=True).get("Item")
+        return ddb(B).get_item(TableName="tbl", Key=key("q", sk), ConsistentRead=True).get("Item")
 
-    ddb(A).execute_statement(Statement="INSERT INTO \"t\" VALUE {'PK': 'q', 'SK': '1', 'n': 1}")
+    ddb(A).execute_statement(Statement="INSERT INTO \"tbl\" VALUE {'PK': 'q', 'SK': '1', 'n': 1}")
     wait_until(lambda: in_b("1"), message="ExecuteStatement INSERT")
-    ddb(A).execute_statement(Statement="UPDATE \"t\" SET n = ? WHERE PK = 'q' AND SK = '1'",
+    ddb(A).execute_statement(Statement="UPDATE \"tbl\" SET n = ? WHERE PK = 'q' AND SK = '1'",
                              Parameters=[{"N": "5"}])
     wait_until(lambda: (in_b("1") or {}).get("n") == {"N": "5"}, message="UPDATE")
     ddb(A).batch_execute_statement(Statements=[
-        {"Statement": "INSERT INTO \"t\" VALUE {'PK': 'q', 'SK': '2'}"},
-        {"Statement": "INSERT INTO \"t\" VALUE {'PK': 'q', 'SK': '3'}"}])
+        {"Statement": "INSERT INTO \"tbl\" VALUE {'PK': 'q', 'SK': '2'}"},
+        {"Statement": "INSERT INTO \"tbl\" VALUE {'PK': 'q', 'SK': '3'}"}])
     wait_until(lambda: in_b("2") and in_b("3"), message="BatchExecuteStatement")
     ddb(A).execute_transaction(TransactStatements=[
-        {"Statement": "DELETE FROM \"t\" WHERE PK = 'q' AND SK = '2'"}])
+        {"Statement": "DELETE FROM \"tbl\" WHERE PK = 'q' AND SK = '2'"}])
     wait_until(lambda: in_b("2") is None, message="ExecuteTransaction DELETE")
-    rows = control(emulator.url, "replications?table=t")["replications"]
+    rows = control(emulator.url, "replications?table=tbl")["replications"]
     assert {r["kind"] for r in rows} == {"put", "delete"}
     assert all(r["source_region"] == A for r in rows)
 
@@ -145,3 +145,116 @@ def test_concurrent_random_writes_through_every_api_converge(emulator: EmulatorS
     replicas = list(held.values())
     assert replicas[0], "nothing survived: the workload proves nothing"
     assert replicas[0] == replicas[1] == replicas[2]
+
+
+# -- settings that replicas share ----------------------------------------------------------
+
+
+def _global_table(ddb: Callable[[str], Any], *regions: str) -> None:
+    from tests.helpers import wait_until
+
+    make_table(ddb(A))
+    for region in regions:
+        ddb(A).update_table(TableName="tbl", ReplicaUpdates=[{"Create": {"RegionName": region}}])
+        wait_until(lambda r=region: ddb(r).describe_table(  # type: ignore[misc]
+            TableName="tbl")["Table"]["TableStatus"] == "ACTIVE", message=f"replica {region}")
+
+
+def test_ttl_settings_reach_every_replica_and_expiry_replicates(
+        emulator: EmulatorServer, ddb: Callable[[str], Any]) -> None:
+    from tests.helpers import item, wait_until
+
+    _global_table(ddb, B)
+    control(emulator.url, "config", "POST", {"ttl_sweep_s": 0.1})
+    ddb(A).update_time_to_live(TableName="tbl", TimeToLiveSpecification={
+        "Enabled": True, "AttributeName": "expires"})
+    assert ddb(B).describe_time_to_live(TableName="tbl")["TimeToLiveDescription"] == {
+        "TimeToLiveStatus": "ENABLED", "AttributeName": "expires"}
+    ddb(A).put_item(TableName="tbl", Item=item("ttl", "old", expires=int(time.time()) - 60))
+    ddb(A).put_item(TableName="tbl", Item=item("ttl", "new", expires=int(time.time()) + 3600))
+
+    def holds(region: str, sk: str) -> bool:
+        return "Item" in ddb(region).get_item(TableName="tbl", Key=key("ttl", sk),
+                                              ConsistentRead=True)
+
+    wait_until(lambda: not holds(A, "old") and not holds(B, "old"), timeout=10,
+               message="the expired item gone from both regions")
+    assert holds(A, "new") and holds(B, "new")
+    rows = [r for r in control(emulator.url, "replications?table=tbl")["replications"]
+            if r["key"]["SK"]["S"] == "old"]
+    assert [(r["kind"], r["source_region"]) for r in rows][-1] == ("delete", A)
+
+
+def test_a_gsi_added_later_appears_in_every_replica(emulator: EmulatorServer,
+                                                   ddb: Callable[[str], Any]) -> None:
+    from tests.helpers import item, wait_until
+
+    _global_table(ddb, B, C)
+    ddb(A).update_table(
+        TableName="tbl", AttributeDefinitions=[{"AttributeName": "g", "AttributeType": "S"}],
+        GlobalSecondaryIndexUpdates=[{"Create": {
+            "IndexName": "by-g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "ALL"}}}])
+    for region in (B, C):
+        indexes = ddb(region).describe_table(TableName="tbl")["Table"].get(
+            "GlobalSecondaryIndexes", [])
+        assert [i["IndexName"] for i in indexes] == ["by-g"], region
+    ddb(A).put_item(TableName="tbl", Item={**item("gsi", "1"), "g": {"S": "find-me"}})
+    wait_until(lambda: ddb(C).query(
+        TableName="tbl", IndexName="by-g", KeyConditionExpression="g = :g",
+        ExpressionAttributeValues={":g": {"S": "find-me"}})["Count"] == 1,
+        message="the replicated item in the replica's index")
+    # Per-replica settings stay where they were sent.
+    ddb(B).update_table(TableName="tbl", DeletionProtectionEnabled=True)
+    assert ddb(A).describe_table(TableName="tbl")["Table"].get(
+        "DeletionProtectionEnabled") in (False, None)
+    ddb(B).update_table(TableName="tbl", DeletionProtectionEnabled=False)
+
+
+def test_delete_table_removes_only_that_regions_replica(emulator: EmulatorServer,
+                                                       ddb: Callable[[str], Any]) -> None:
+    from botocore.exceptions import ClientError
+
+    from tests.helpers import item, wait_until
+
+    _global_table(ddb, B, C)
+    answer = ddb(C).delete_table(TableName="tbl")
+    assert answer["TableDescription"]["TableStatus"] == "DELETING"
+    wait_until(lambda: [r["RegionName"] for r in ddb(A).describe_table(
+        TableName="tbl")["Table"].get("Replicas", [])] == [B], message="C gone from A's view")
+    ddb(A).put_item(TableName="tbl", Item=item("after", "1"))
+    wait_until(lambda: "Item" in ddb(B).get_item(TableName="tbl", Key=key("after", "1")),
+               message="A and B go on replicating")
+    with pytest.raises(ClientError) as excinfo:
+        ddb(C).describe_table(TableName="tbl")
+    assert excinfo.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    # A seeded B just now: AWS keeps a source region for 24 hours.
+    with pytest.raises(ClientError) as held:
+        ddb(A).delete_table(TableName="tbl")
+    assert "acted as a source region" in held.value.response["Error"]["Message"]
+
+
+@pytest.mark.parametrize("name", ["ab", "bad name!", "x" * 256])
+def test_bad_table_names_are_refused(emulator: EmulatorServer, ddb: Callable[[str], Any],
+                                     name: str) -> None:
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as excinfo:
+        make_table(ddb(A), name)
+    assert excinfo.value.response["Error"]["Code"] == "ValidationException"
+    result = run_cli(emulator.url, "setup", "--table", name)
+    assert result.exit_code == 2
+    assert "is not a DynamoDB table name" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_race_cloudwatch_reports_what_the_emulator_published(emulator: EmulatorServer) -> None:
+    assert run_cli(emulator.url, "setup").exit_code == 0
+    result = run_cli(emulator.url, "race", "--trials", "3", "--cloudwatch", "--json", "-")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    (pair,) = document["summary"]["pairs"]
+    cloudwatch = pair["cloudwatch"]
+    assert cloudwatch["samples"] >= 3  # one per applied delivery, setup's seeds included
+    assert 0.02 < cloudwatch["average_s"] < 0.2  # the emulator's 40 ms lag, in seconds
+    assert "CloudWatch ReplicationLatency over the run" in result.stderr

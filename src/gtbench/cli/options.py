@@ -47,6 +47,15 @@ def _output(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     return value
 
 
+def _table(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from gtbench.emulator.shared import table_name_problem
+
+    if table_name_problem(value):
+        raise click.BadParameter(f"{value!r} is not a DynamoDB table name (3 to 255 of "
+                                 "a-z A-Z 0-9 _ - .)", ctx, param)
+    return value
+
+
 def target_options(command: F) -> F:
     """--target, --endpoint-url, --regions, --table, --profile, each with its GTBENCH_ variable."""
     decorators = [
@@ -63,6 +72,7 @@ def target_options(command: F) -> F:
                      envvar="GTBENCH_REGIONS", show_default=True, show_envvar=True,
                      help="Comma-separated regions; the first is the home region."),
         click.option("--table", default="global-serverless", envvar="GTBENCH_TABLE",
+                     callback=_table,
                      show_default=True, show_envvar=True, help="The global table's name."),
         click.option("--profile", metavar="NAME", envvar="AWS_PROFILE",
                      help="AWS named profile (with --target aws)."),

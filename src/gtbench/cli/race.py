@@ -17,7 +17,6 @@ from gtbench.cli.options import (
 )
 from gtbench.cli.provision import connect
 from gtbench.errors import GtbenchError, Interrupted, UsageError
-from gtbench.regions import AWS
 from gtbench.report import race as report
 from gtbench.terminal import Terminal
 
@@ -44,8 +43,9 @@ from gtbench.terminal import Terminal
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.05), default=10.0,
               show_default=True, help="Seconds a trial waits for the value before timing out.")
 @click.option("--cloudwatch", is_flag=True,
-              help="On AWS, also fetch CloudWatch ReplicationLatency for each pair over the "
-                   "run's window (it is published per minute, and only when non-zero).")
+              help="Also fetch CloudWatch ReplicationLatency for each pair over the run's "
+                   "window (per minute, published only when non-zero; the emulator publishes "
+                   "it too).")
 @json_option
 @yes_option
 def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...], table: str,
@@ -80,8 +80,6 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
             raise UsageError(f"{region} is not one of --regions ({','.join(settings.regions)})")
     if source in readers:
         raise UsageError(f"--to {source} is the writing region itself")
-    if cloudwatch and settings.target != AWS:
-        raise UsageError("--cloudwatch needs --target aws")
     terminal = Terminal(stdout_is_data=json_path == "-")
     client_regions, account = connect(settings, terminal)
     confirm_billable(settings, account,

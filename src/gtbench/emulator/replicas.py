@@ -99,6 +99,38 @@ class ReplicaManager:
             group = self._groups.get((account, table))
             return group.targets(region) if group else []
 
+    def members(self, account: str, table: str) -> list[str]:
+        """The regions holding a live replica, the table's first region first."""
+        with self._guard:
+            group = self._groups.get((account, table))
+            return [r for r, m in group.members.items() if m.status != "DELETING"] \
+                if group else []
+
+    def delete_table(self, account: str, region: str, name: str) -> Reply | None:
+        """DeleteTable on a replica: that region's replica goes (DELETING, then gone) and
+        the others go on, under the 24-hour source rule. None: not a global table."""
+        now = time.time()
+        with self._guard:
+            group = self._groups.get((account, name))
+            member = group.members.get(region) if group else None
+            if group is None or member is None or len(group.members) < 2:
+                return None
+            if member.status == "DELETING":
+                return error_reply("ResourceInUseException",
+                                   f"Attempt to change a resource which is still in use: "
+                                   f"Table is being deleted: {name}")
+            if any(m.source == region and now - m.since < self.settings.source_hold_s
+                   for m in group.members.values() if m.region != region):
+                return error_reply("ValidationException", SOURCE_HOLD_MESSAGE)
+        table = store.find_table(account, region, name)
+        if table is None:
+            return None
+        with self._locks.hold(account, region):
+            description = store.describe(table, "TableDescription")["TableDescription"]
+        description["TableStatus"] = "DELETING"
+        self._delete(account, name, region)
+        return json_reply({"TableDescription": description})
+
     def replicated_tables(self, account: str, region: str) -> list[str]:
         """The tables whose writes in ``region`` replicate somewhere."""
         with self._guard:

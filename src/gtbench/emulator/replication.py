@@ -263,9 +263,11 @@ class Replicator:
 
     def __init__(self, apply: ApplyFn, lag: LagModel, *, seed: int | None = None,
                  log_limit: int = 100_000,
-                 holds: Callable[[str, str], bool] = lambda source, target: False) -> None:
+                 holds: Callable[[str, str], bool] = lambda source, target: False,
+                 on_settled: Callable[[Delivery], None] | None = None) -> None:
         self.lag = lag
         self.holds = holds  # whether a (source, target) link is cut right now
+        self._on_settled = on_settled  # told of each delivery once its outcome is logged
         self.stopped = False
         self.paused = False
         self._apply = apply
@@ -337,6 +339,8 @@ class Replicator:
             outcome = "failed"
         with self._log_lock:
             delivery.outcome, delivery.applied_at = outcome, time.time()
+        if self._on_settled is not None:
+            self._on_settled(delivery)
 
     # -- control ------------------------------------------------------------
     def pause(self) -> None:

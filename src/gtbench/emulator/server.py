@@ -39,6 +39,12 @@ from gtbench.emulator.replication import (
     Stamps,
     item_key,
 )
+from gtbench.emulator.shared import (
+    SYNCED_OPERATIONS,
+    TtlSweeper,
+    synced_part,
+    table_name_problem,
+)
 from gtbench.emulator.wire import (
     DYNAMODB_PREFIX,
     Environ,
@@ -67,6 +73,7 @@ class EmulatorConfig:
     distance: Distance = field(default_factory=Distance)
     seed: int | None = None
     log_limit: int = 100_000
+    ttl_sweep_s: float = 5.0  # how often expired items are deleted
 
 
 @dataclass(frozen=True)
@@ -93,7 +100,10 @@ class EmulatorApp:
         self.clock = StampClock()
         self.faults = Faults(on_change=lambda: self.replicator.wake(), seed=self.config.seed)
         self.replicator = Replicator(self._apply, self.config.lag, seed=self.config.seed,
-                                     log_limit=self.config.log_limit, holds=self.faults.holds)
+                                     log_limit=self.config.log_limit, holds=self.faults.holds,
+                                     on_settled=self._published)
+        self._ttl_tables: set[tuple[str, str, str]] = set()  # (account, region, table)
+        self.ttl_sweeper = TtlSweeper(self.sweep_ttl, self.config.ttl_sweep_s)
         self.replicas = ReplicaManager(self.locks, self.stamps, self.replicator,
                                        self.config.replicas)
 
@@ -158,6 +168,15 @@ class EmulatorApp:
             answer.setdefault("UnprocessedItems", {}).update(unprocessed)
             return reply.with_json(answer)
 
+        if op == "CreateTable":
+            problem = table_name_problem(payload.get("TableName"))
+            if problem:
+                return error_reply("ValidationException", problem)
+        if op == "DeleteTable":
+            name = self._name(call, str(payload.get("TableName", "")))
+            answer = self.replicas.delete_table(account, call.region, name)
+            if answer is not None:
+                return answer
         if op == "UpdateTable" and "ReplicaUpdates" in payload:
             return self.replicas.update(account, call.region, payload)
         if op == "UpdateTable" and self.replicas.is_updating(account, str(
@@ -174,6 +193,8 @@ class EmulatorApp:
             reply = call_app(self.moto, forwarded)
         if reply.status != 200:
             return reply
+        if op in SYNCED_OPERATIONS:
+            self._share_settings(call, environ)
         if op in ("DescribeTable", "UpdateTable", "CreateTable"):
             return self._decorated(call, reply)
         if op == "DeleteTable":
@@ -181,6 +202,61 @@ class EmulatorApp:
             if name:
                 self.replicas.forget(account, name, call.region)
         return reply
+
+    def _share_settings(self, call: Call, environ: Environ) -> None:
+        """Replay the shared part of a settings change in every other replica."""
+        name = self._name(call, str(call.payload.get("TableName", "")))
+        shared = synced_part(call.op, call.payload)
+        if call.op == "UpdateTimeToLive":
+            self._ttl_tables.update((call.account, r, name) for r in
+                                    self.replicas.members(call.account, name) or [call.region])
+        if shared is None:
+            return
+        data = json.dumps({**shared, "TableName": name}).encode()
+        for region in self.replicas.members(call.account, name):
+            if region == call.region:
+                continue
+            replayed = _in_region(rebuffered(environ, data), call.region, region)
+            with self.locks.hold(call.account, region):
+                reply = call_app(self.moto, replayed)
+            if reply.status != 200:
+                log.warning("replaying %s in %s failed: %s", call.op, region, reply.body[:200])
+
+    def sweep_ttl(self) -> None:
+        """Delete expired items (TTL) once: in a global table's first region, from where
+        the deletion replicates like any write; in place elsewhere."""
+        now = time.time()
+        for account, region, name in sorted(self._ttl_tables):
+            members = self.replicas.members(account, name)
+            if members and members[0] != region:
+                continue  # a replica: the deletion reaches it from the first region
+            with self.locks.hold(account, region):
+                table = store.find_table(account, region, name)
+                if table is None:
+                    self._ttl_tables.discard((account, region, name))
+                    continue
+                keys = store.expired_keys(table, now)
+                for key in keys:
+                    store.delete_key(table, key)
+                self._replicate(Call("TimeToLive", account, region, {}),
+                                [(name, key) for key in keys])
+
+    def _published(self, delivery: Delivery) -> None:
+        """CloudWatch ReplicationLatency for an applied delivery, published in the source
+        region as AWS does (milliseconds; TableName and ReceivingRegion)."""
+        if delivery.outcome != APPLIED or delivery.applied_at is None:
+            return
+        latency_ms = (delivery.applied_at - delivery.written_at) * 1000
+        if latency_ms <= 0:
+            return  # AWS publishes it only when non-zero
+        try:
+            store.publish_metric(delivery.account, delivery.source_region, "AWS/DynamoDB",
+                                 "ReplicationLatency",
+                                 {"TableName": delivery.table,
+                                  "ReceivingRegion": delivery.target_region},
+                                 latency_ms, "Milliseconds")
+        except Exception:  # a metric must never cost a delivery
+            log.exception("publishing ReplicationLatency failed")
 
     def _outage(self, environ: Environ, fault: Fault) -> Reply:
         if fault.mode == "drop":
@@ -388,10 +464,12 @@ class EmulatorApp:
                 r["RegionName"] for g in groups for r in g["replicas"]})),
             "replica_create_delay_s": self.replicas.settings.create_delay_s,
             "replica_delete_delay_s": self.replicas.settings.delete_delay_s,
+            "ttl_sweep_s": self.ttl_sweeper.period_s,
             "global_tables": groups,
         }
 
-    CONFIG_KEYS = ("lag_ms", "jitter_ms", "replica_create_delay_s", "replica_delete_delay_s")
+    CONFIG_KEYS = ("lag_ms", "jitter_ms", "replica_create_delay_s", "replica_delete_delay_s",
+                   "ttl_sweep_s")
 
     def configure(self, changes: dict[str, Any]) -> None:
         """Change the lag model or replica delays of a running emulator; a key it does
@@ -415,10 +493,13 @@ class EmulatorApp:
             settings.create_delay_s = float(changes["replica_create_delay_s"])
         if "replica_delete_delay_s" in changes:
             settings.delete_delay_s = float(changes["replica_delete_delay_s"])
+        if "ttl_sweep_s" in changes:
+            self.ttl_sweeper.set_period(max(float(changes["ttl_sweep_s"]), 0.05))
 
     def reset(self) -> None:
         """Empty every table in every region and forget all replication state."""
         self.faults.clear()
+        self._ttl_tables.clear()
         self.replicator.reset()
         self.replicas.reset()
         self.stamps.clear()
@@ -429,7 +510,16 @@ class EmulatorApp:
         store.find_table("123456789012", "us-east-1", "gtbench-warm-up")
 
     def close(self) -> None:
+        self.ttl_sweeper.stop()
         self.replicator.stop()
+
+
+def _in_region(environ: Environ, source: str, target: str) -> Environ:
+    """The same request, signed (as moto reads it) for another region."""
+    replayed = dict(environ)
+    replayed["HTTP_AUTHORIZATION"] = str(environ.get("HTTP_AUTHORIZATION", "")).replace(
+        f"/{source}/dynamodb/", f"/{target}/dynamodb/")
+    return replayed
 
 
 def _statements(payload: dict[str, Any]) -> list[str]:

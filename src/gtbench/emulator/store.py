@@ -89,7 +89,7 @@ def create_like(source: Table, account: str, region: str) -> Table:
 
     streams = source.stream_specification if (source.stream_specification or {}).get(
         "StreamEnabled") else None
-    return backend(account, region).create_table(
+    replica = backend(account, region).create_table(
         source.name,
         schema=copy.deepcopy(source.schema),
         throughput=None,
@@ -103,6 +103,46 @@ def create_like(source: Table, account: str, region: str) -> Table:
         deletion_protection_enabled=False,
         warm_throughput=None,
     )
+    replica.ttl = copy.deepcopy(source.ttl)  # TTL settings are shared by every replica
+    return replica
+
+
+def ttl_attribute(table: Table) -> str | None:
+    """The TTL attribute if TTL is enabled on ``table``."""
+    ttl = table.ttl or {}
+    return str(ttl["AttributeName"]) if ttl.get("TimeToLiveStatus") == "ENABLED" else None
+
+
+def expired_keys(table: Table, now: float) -> list[dict[str, Any]]:
+    """Keys of the items whose TTL attribute (a number of epoch seconds) has passed."""
+    attribute = ttl_attribute(table)
+    if attribute is None:
+        return []
+    out = []
+    for attrs in all_images(table):
+        value = attrs.get(attribute, {}).get("N")
+        try:
+            expired = value is not None and float(value) <= now
+        except ValueError:
+            expired = False  # not a number: DynamoDB ignores the item for TTL
+        if expired:
+            out.append(key_of(table, attrs))
+    return out
+
+
+def publish_metric(account: str, region: str, namespace: str, name: str,
+                   dimensions: dict[str, str], value: float, unit: str) -> None:
+    """One data point into moto's CloudWatch, as the service publishes its metrics."""
+    from datetime import datetime, timezone
+
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    cloudwatch_backends[account][region].put_metric_data(namespace, [{
+        "MetricName": name, "Value": value, "Unit": unit,
+        # moto keeps naive UTC times (its utcnow) and compares them with the request's.
+        "Timestamp": datetime.now(timezone.utc).replace(tzinfo=None),
+        "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+    }])
 
 
 def drop_table(account: str, region: str, name: str) -> None:
