@@ -204,6 +204,11 @@ def test_a_gsi_added_later_appears_in_every_replica(emulator: EmulatorServer,
         TableName="tbl", IndexName="by-g", KeyConditionExpression="g = :g",
         ExpressionAttributeValues={":g": {"S": "find-me"}})["Count"] == 1,
         message="the replicated item in the replica's index")
+    ddb(B).update_table(TableName="tbl", StreamSpecification={
+        "StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    for region in (A, C):  # streams are shared too
+        assert ddb(region).describe_table(TableName="tbl")["Table"]["StreamSpecification"] \
+            == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}, region
     # Per-replica settings stay where they were sent.
     ddb(B).update_table(TableName="tbl", DeletionProtectionEnabled=True)
     assert ddb(A).describe_table(TableName="tbl")["Table"].get(
