@@ -71,3 +71,21 @@ def test_bad_flags_are_one_line_and_non_zero(args: tuple[str, ...], env: dict[st
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert done.stderr.startswith("gtbench: error:")
+
+
+def test_a_port_left_in_time_wait_is_free_again() -> None:
+    from gtbench.emulator.lifecycle import port_free
+
+    # A server that closed its side first leaves the port in TIME_WAIT for a minute; the
+    # emulator (SO_REUSEADDR) can listen there again, so it must not be called taken.
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server's side closes first
+        client.close()
+        assert not port_free("127.0.0.1", port)  # still listening: taken
+    assert port_free("127.0.0.1", port)
