@@ -32,6 +32,7 @@ def emulator(_server: EmulatorServer) -> Iterator[EmulatorServer]:
     _server.app.configure({"replica_create_delay_s": 0, "replica_delete_delay_s": 0})
     _server.app.replicator.lag = LagModel(TEST_LAG_MS, TEST_JITTER_MS)
     _server.app.config.distance = Distance()  # every region on loopback
+    _server.app.config.pair_rtt_ms = {}
     yield _server
     _server.app.replicator.resume()
 

@@ -28,7 +28,8 @@ def bare(emulator: EmulatorServer, region: str) -> Any:
     """A client that never retries, so each fault shows as it is."""
     return boto3.client("dynamodb", region_name=region, endpoint_url=emulator.url,
                         aws_access_key_id="testing", aws_secret_access_key="testing",
-                        config=Config(retries={"mode": "standard", "max_attempts": 1}))
+                        config=Config(retries={"mode": "standard",
+                                               "total_max_attempts": 1}))
 
 
 def fault(emulator: EmulatorServer, **spec: Any) -> dict[str, Any]:

@@ -107,7 +107,7 @@ class Regions:
             client = self._clients.get((service, region, attempts))
             if client is None:
                 config = Config(
-                    retries={"mode": "standard", "max_attempts": attempts},
+                    retries={"mode": "standard", "total_max_attempts": attempts},
                     connect_timeout=5, read_timeout=20, max_pool_connections=64,
                     tcp_keepalive=True)
                 endpoint = self.endpoint_url if service == "dynamodb" else (

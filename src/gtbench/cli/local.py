@@ -50,6 +50,24 @@ def _rtts(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
     return out
 
 
+def _pair_rtts(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+               ) -> dict[tuple[str, str], float]:
+    """``A:B=MS``, each: an MRSC round trip between two regions (either direction)."""
+    out: dict[tuple[str, str], float] = {}
+    for value in values:
+        pair, sep, figure = value.partition("=")
+        a, colon, b = pair.partition(":")
+        try:
+            ms = float(figure)
+        except ValueError:
+            ms = -1.0
+        if not sep or not colon or not a.strip() or not b.strip() or ms < 0:
+            raise click.BadParameter(f"{value!r} is not A:B=MS, such as us-east-1:us-east-2=15",
+                                     ctx, param)
+        out[(a.strip(), b.strip())] = ms
+    return out
+
+
 def _client_region(ctx: click.Context, param: click.Parameter, value: str | None
                    ) -> str | None:
     from gtbench.regions import known_regions
@@ -87,6 +105,10 @@ def _serve_options(command: Any) -> Any:
         click.option("--rtt", "rtts", metavar="REGION=MS", multiple=True, callback=_rtts,
                      help="The round trip to one region, in ms, over the built-in table. "
                           "Repeatable."),
+        click.option("--pair-rtt", "pair_rtts", metavar="A:B=MS", multiple=True,
+                     callback=_pair_rtts,
+                     help="The round trip between two regions that an MRSC write or strong "
+                          "read pays, over the built-in table. Repeatable."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -95,13 +117,16 @@ def _serve_options(command: Any) -> Any:
 
 def _serve_args(lag_ms: float, jitter_ms: float, pair_lags: tuple[Any, ...],
                 replica_delay_s: float, seed: int | None, ttl_sweep_s: float,
-                client_region: str | None, rtts: dict[str, float]) -> list[str]:
+                client_region: str | None, rtts: dict[str, float],
+                pair_rtts: dict[tuple[str, str], float]) -> list[str]:
     args = ["--lag-ms", str(lag_ms), "--jitter-ms", str(jitter_ms),
             "--replica-delay-s", str(replica_delay_s), "--ttl-sweep-s", str(ttl_sweep_s)]
     if client_region:
         args += ["--client-region", client_region]
     for region, ms in rtts.items():
         args += ["--rtt", f"{region}={ms}"]
+    for (a, b), ms in pair_rtts.items():
+        args += ["--pair-rtt", f"{a}:{b}={ms}"]
     for source, target, lag, jitter in pair_lags:
         args += ["--pair-lag", f"{source}:{target}={lag}" + (f"/{jitter}" if jitter else "")]
     if seed is not None:
@@ -143,7 +168,7 @@ def local_group() -> None:
 def serve(host: str, port: int, lag_ms: float, jitter_ms: float,
           pair_lags: tuple[Any, ...], replica_delay_s: float, seed: int | None,
           ttl_sweep_s: float, client_region: str | None, rtts: dict[str, float],
-          verbose: bool) -> None:
+          pair_rtts: dict[tuple[str, str], float], verbose: bool) -> None:
     """Run the emulator in the foreground until Ctrl-C or SIGTERM."""
     import logging
 
@@ -157,7 +182,7 @@ def serve(host: str, port: int, lag_ms: float, jitter_ms: float,
     config = EmulatorConfig(lag=LagModel(lag_ms, jitter_ms, pairs),
                             replicas=ReplicaSettings(replica_delay_s, replica_delay_s),
                             distance=Distance(client_region, rtts), seed=seed,
-                            ttl_sweep_s=ttl_sweep_s)
+                            ttl_sweep_s=ttl_sweep_s, pair_rtt_ms=pair_rtts)
     # werkzeug prints its own two lines and exits on a busy port: check first.
     if port and not lifecycle.port_free(host, port):
         raise GtbenchError(f"port {port} on {host} is already in use",
@@ -214,7 +239,8 @@ def _loopback(host: str) -> bool:
 @_serve_options
 def start(host: str, port: int | None, lag_ms: float, jitter_ms: float,
           pair_lags: tuple[Any, ...], replica_delay_s: float, seed: int | None,
-          ttl_sweep_s: float, client_region: str | None, rtts: dict[str, float]) -> None:
+          ttl_sweep_s: float, client_region: str | None, rtts: dict[str, float],
+          pair_rtts: dict[tuple[str, str], float]) -> None:
     """Start the emulator in the background (stop it with `gtbench local stop`)."""
     running = lifecycle.find_running()
     if running is not None:
@@ -223,7 +249,7 @@ def start(host: str, port: int | None, lag_ms: float, jitter_ms: float,
     running = lifecycle.start(host=host, port=port, started_by="user",
                               serve_args=_serve_args(lag_ms, jitter_ms, pair_lags,
                                                      replica_delay_s, seed, ttl_sweep_s,
-                                                     client_region, rtts))
+                                                     client_region, rtts, pair_rtts))
     click.echo(f"started the emulator on {running.url} (pid {running.pid}); "
                f"log: {running.log}")
     click.echo(f"use it with: --endpoint-url {running.url}  or  "

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gtbench.emulator import store
+from gtbench.emulator import mrsc, store
 from gtbench.emulator.replication import RegionLocks, Replicator, Stamps, item_key
 from gtbench.emulator.wire import Reply, error_reply, json_reply
 from gtbench.regions import known_regions
@@ -65,6 +65,12 @@ class Group:
     table: str
     members: dict[str, Member] = field(default_factory=dict)
     updating_until: float = 0.0
+    consistency: str = mrsc.EVENTUAL
+    witness: Member | None = None  # MRSC: a region that votes but holds no table
+
+    @property
+    def participants(self) -> list[str]:
+        return [*self.members, *([self.witness.region] if self.witness else [])]
 
     def targets(self, source: str) -> list[str]:
         """Regions a write accepted in ``source`` must reach."""
@@ -137,6 +143,14 @@ class ReplicaManager:
             return [g.table for (a, _), g in self._groups.items()
                     if a == account and g.targets(region)]
 
+    def strong(self, account: str, table: str) -> list[str] | None:
+        """An MRSC table's participants (replicas, then the witness); None otherwise."""
+        with self._guard:
+            group = self._groups.get((account, table))
+            if group is None or group.consistency != mrsc.STRONG:
+                return None
+            return group.participants
+
     def is_replica(self, account: str, table: str, region: str) -> bool:
         """Whether ``region`` holds a replica that still receives writes."""
         with self._guard:
@@ -159,6 +173,10 @@ class ReplicaManager:
             if status == "ACTIVE" and now < group.updating_until:
                 status = "UPDATING"
             description["TableStatus"] = status
+            description["MultiRegionConsistency"] = group.consistency
+            if group.witness is not None:
+                description["GlobalTableWitnesses"] = mrsc.describe_witnesses(
+                    group.witness.region, group.witness.current(now))
 
     def is_updating(self, account: str, table: str) -> bool:
         with self._guard:
@@ -174,7 +192,8 @@ class ReplicaManager:
             return error_reply("ResourceNotFoundException",
                                f"Requested resource not found: Table: {name} not found")
         name = table.name
-        extra = set(payload) - {"TableName", "ReplicaUpdates"}
+        extra = set(payload) - {"TableName", "ReplicaUpdates", "GlobalTableWitnessUpdates",
+                                "MultiRegionConsistency"}
         if extra:
             return error_reply(
                 "ValidationException",
@@ -186,14 +205,38 @@ class ReplicaManager:
                 f"Attempt to change a resource which is still in use: Table is being updated: "
                 f"{name}")
         actions = payload.get("ReplicaUpdates") or []
-        problem = self._validate(account, region, table, actions)
-        if problem is not None:
-            return problem
-        for action in actions:
-            if "Create" in action:
-                self._create(account, region, table, action["Create"]["RegionName"])
-            elif "Delete" in action:
-                self._delete(account, name, action["Delete"]["RegionName"])
+        witness_actions = payload.get("GlobalTableWitnessUpdates") or []
+        with self._guard:
+            group = self._groups.get((account, name))
+            strong_now = group is not None and group.consistency == mrsc.STRONG
+        if strong_now or witness_actions or payload.get("MultiRegionConsistency") == \
+                mrsc.STRONG:
+            problem = self._validate_strong(account, region, table, payload, actions,
+                                            witness_actions, group)
+            if problem is not None:
+                return problem
+            if strong_now:
+                self._dissolve(account, name, actions, witness_actions)
+            else:
+                for action in actions:
+                    self._create(account, region, table, action["Create"]["RegionName"])
+                self._make_strong(account, name, [w["Create"]["RegionName"]
+                                                  for w in witness_actions])
+        else:
+            if payload.get("MultiRegionConsistency") not in (None, mrsc.EVENTUAL):
+                return error_reply("ValidationException",
+                                   "MultiRegionConsistency must be EVENTUAL or STRONG")
+            if "MultiRegionConsistency" in payload and (group is not None or not actions):
+                return error_reply("ValidationException", mrsc.conversion_problem(
+                    region, [], [], False, False, already_global=True) or "")
+            problem = self._validate(account, region, table, actions)
+            if problem is not None:
+                return problem
+            for action in actions:
+                if "Create" in action:
+                    self._create(account, region, table, action["Create"]["RegionName"])
+                elif "Delete" in action:
+                    self._delete(account, name, action["Delete"]["RegionName"])
         with self._locks.hold(account, region):
             description = store.describe(table, "TableDescription")["TableDescription"]
         self.decorate(account, region, description)
@@ -234,6 +277,68 @@ class ReplicaManager:
             ):
                 return error_reply("ValidationException", SOURCE_HOLD_MESSAGE)
         return None
+
+    def _validate_strong(self, account: str, region: str, table: Any,
+                         payload: dict[str, Any], actions: list[dict[str, Any]],
+                         witness_actions: list[dict[str, Any]], group: Group | None
+                         ) -> Reply | None:
+        """Every refusal AWS makes around MRSC, as a ValidationException."""
+        def refuse(message: str) -> Reply:
+            return error_reply("ValidationException", message)
+
+        verbs = [next(iter(a), "") for a in actions]
+        witness_verbs = [next(iter(w), "") for w in witness_actions]
+        if group is not None and group.consistency == mrsc.STRONG:
+            if payload.get("MultiRegionConsistency") not in (None, mrsc.STRONG):
+                return refuse(mrsc.conversion_problem(region, [], [], False, False, True)
+                              or "")
+            if "Create" in verbs or "Create" in witness_verbs:
+                return refuse("Replicas cannot be added to a multi-Region strongly "
+                              "consistent table")
+            removed = len(actions) + len(witness_actions)
+            if removed != 2 or set(verbs + witness_verbs) != {"Delete"}:
+                return refuse("A multi-Region strongly consistent table loses members two "
+                              "at a time: remove a single replica or the witness together "
+                              "with another member, which leaves a single-Region table")
+            gone = [a["Delete"]["RegionName"] for a in actions]
+            if any(r not in group.members or r == region for r in gone) or (
+                    witness_actions and (group.witness is None or group.witness.region
+                                         != witness_actions[0]["Delete"]["RegionName"])):
+                return refuse(NOT_A_REPLICA_MESSAGE)
+            return None
+        if payload.get("MultiRegionConsistency") != mrsc.STRONG:
+            return refuse("GlobalTableWitnessUpdates needs MultiRegionConsistency=STRONG")
+        if set(verbs) - {"Create"} or set(witness_verbs) - {"Create"}:
+            return refuse("A table becomes multi-Region strongly consistent only by "
+                          "creating its replicas (and witness)")
+        creates = [a["Create"]["RegionName"] for a in actions]
+        witnesses = [w["Create"]["RegionName"] for w in witness_actions]
+        with self._locks.hold(account, region):
+            has_items = bool(store.all_images(table)[:1])
+        problem = mrsc.conversion_problem(region, creates, witnesses, has_items,
+                                          bool(table.indexes), group is not None)
+        if problem:
+            return refuse(problem)
+        return self._validate(account, region, table, actions)
+
+    def _make_strong(self, account: str, name: str, witnesses: list[str]) -> None:
+        now = time.time()
+        with self._guard:
+            group = self._groups[(account, name)]
+            group.consistency = mrsc.STRONG
+            if witnesses:
+                delay = self.settings.create_delay_s
+                group.witness = Member(witnesses[0], "CREATING", now, now + delay)
+
+    def _dissolve(self, account: str, name: str, actions: list[dict[str, Any]],
+                  witness_actions: list[dict[str, Any]]) -> None:
+        """Two members removed from an MRSC table: what is left is a single-Region table."""
+        with self._guard:
+            group = self._groups[(account, name)]
+            if witness_actions:
+                group.witness = None
+        for action in actions:
+            self._delete(account, name, action["Delete"]["RegionName"])
 
     def _create(self, account: str, source: str, table: Any, target: str) -> None:
         now = time.time()

@@ -194,6 +194,7 @@ class _Lane:
         self._owner = owner
         self._heap: list[tuple[float, int, Delivery]] = []
         self._held: list[Delivery] = []  # due, but their link is cut (a fault)
+        self._applying: Delivery | None = None  # popped, being applied by this lane
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name=f"gtbench-lane-{region}",
                                         daemon=True)
@@ -255,7 +256,20 @@ class _Lane:
                 if owner.holds(delivery.source_region, delivery.target_region):
                     self._held.append(delivery)  # back in the heap when the fault ends
                     continue
-            owner.deliver(delivery)
+                self._applying = delivery
+            try:
+                owner.deliver(delivery)
+            finally:
+                with self._cond:
+                    self._applying = None
+                    self._cond.notify_all()
+
+    def settle(self, predicate: Callable[[Delivery], bool], timeout: float = 5.0) -> None:
+        """Wait until no delivery that ``predicate`` picks is being applied by this lane
+        (the caller must not hold the target region's lock)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._applying is None
+                                or not predicate(self._applying), timeout)
 
 
 class Replicator:
@@ -341,6 +355,21 @@ class Replicator:
             delivery.outcome, delivery.applied_at = outcome, time.time()
         if self._on_settled is not None:
             self._on_settled(delivery)
+
+    def deliver_now(self, predicate: Callable[[Delivery], bool]) -> int:
+        """Apply the pending deliveries ``predicate`` picks at once, in the calling thread,
+        oldest write first (MRSC: a write reaching a quorum, a strong read catching up).
+        A delivery held by a fault stays held. One a lane is applying right now is waited
+        for, so the caller must not hold the target region's lock."""
+        count = 0
+        for lane in self._all_lanes():
+            picked = lane.remove(lambda d: predicate(d) and not self.paused
+                                 and not self.holds(d.source_region, d.target_region))
+            for delivery in sorted(picked, key=lambda d: d.stamp_ns):
+                self.deliver(delivery)
+                count += 1
+            lane.settle(predicate)
+        return count
 
     # -- control ------------------------------------------------------------
     def pause(self) -> None:

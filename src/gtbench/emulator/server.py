@@ -18,12 +18,13 @@ import re
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from gtbench.emulator import store
+from gtbench.emulator import mrsc, store
 from gtbench.emulator.distance import Distance
 from gtbench.emulator.faults import THROTTLE_MESSAGES, Fault, Faults
 from gtbench.emulator.replicas import ReplicaManager, ReplicaSettings
@@ -62,6 +63,9 @@ log = logging.getLogger(__name__)
 CONTROL_PREFIX = "/_gtbench/"
 WRITE_OPS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem",
                        "TransactWriteItems"})
+# UpdateTable fields the emulator answers itself (moto ignores them).
+GLOBAL_UPDATES = frozenset({"ReplicaUpdates", "GlobalTableWitnessUpdates",
+                            "MultiRegionConsistency"})
 PARTIQL_OPS = frozenset({"ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction"})
 _PARTIQL_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 
@@ -74,6 +78,8 @@ class EmulatorConfig:
     seed: int | None = None
     log_limit: int = 100_000
     ttl_sweep_s: float = 5.0  # how often expired items are deleted
+    # MRSC round trips between two regions, over the measured table (either order)
+    pair_rtt_ms: dict[tuple[str, str], float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,9 @@ class EmulatorApp:
                                      log_limit=self.config.log_limit, holds=self.faults.holds,
                                      on_settled=self._published)
         self._ttl_tables: set[tuple[str, str, str]] = set()  # (account, region, table)
+        self.inflight = mrsc.InFlight()  # MRSC items being written, and by which region
+        self.strong_log: deque[dict[str, Any]] = deque(maxlen=self.config.log_limit)
+        self._log_lock = threading.Lock()
         self.ttl_sweeper = TtlSweeper(self.sweep_ttl, self.config.ttl_sweep_s)
         self.replicas = ReplicaManager(self.locks, self.stamps, self.replicator,
                                        self.config.replicas)
@@ -177,7 +186,7 @@ class EmulatorApp:
             answer = self.replicas.delete_table(account, call.region, name)
             if answer is not None:
                 return answer
-        if op == "UpdateTable" and "ReplicaUpdates" in payload:
+        if op == "UpdateTable" and GLOBAL_UPDATES & set(payload):
             return self.replicas.update(account, call.region, payload)
         if op == "UpdateTable" and self.replicas.is_updating(account, str(
                 payload.get("TableName", ""))):
@@ -185,8 +194,15 @@ class EmulatorApp:
                 "ResourceInUseException",
                 "Attempt to change a resource which is still in use: Table is being updated: "
                 f"{payload.get('TableName')}")
+        if op == "UpdateTimeToLive" and self.replicas.strong(
+                account, self._name(call, str(payload.get("TableName", "")))) is not None:
+            return error_reply("ValidationException", "Time to Live is not supported on "
+                               "multi-Region strongly consistent tables")
         if op in WRITE_OPS:
             return self._write(call, forwarded)
+        strong_reads, read_keys = self._strong_tables_read(call)
+        if strong_reads:
+            return self._strong_read(call, forwarded, strong_reads, read_keys)
         if op in PARTIQL_OPS and any(_PARTIQL_WRITE.match(s) for s in _statements(payload)):
             return self._partiql_write(call, forwarded)
         with self.locks.hold(account, call.region):
@@ -296,11 +312,127 @@ class EmulatorApp:
 
     # -- writes ---------------------------------------------------------------
     def _write(self, call: Call, forwarded: Environ) -> Reply:
+        touched = self._touched(call)
+        strong = {name: parts for name in {n for n, _ in touched}
+                  if (parts := self.replicas.strong(call.account, name)) is not None}
+        if strong:
+            return self._strong_write(call, forwarded, touched, strong)
         with self.locks.hold(call.account, call.region):
             reply = call_app(self.moto, forwarded)
             if reply.status == 200:
-                self._replicate(call, self._touched(call))
+                self._replicate(call, touched)
         return reply
+
+    # -- multi-Region strong consistency ----------------------------------------------
+    def _idents(self, call: Call, touched: list[tuple[str, dict[str, Any]]]
+                ) -> list[tuple[str, str, Any]]:
+        out = []
+        for name, key in touched:
+            table = store.find_table(call.account, call.region, name)
+            if table is not None:
+                out.append((call.account, name, item_key(key, store.key_names(table))))
+        return out
+
+    def _catch_up(self, account: str, region: str, table: str,
+                  idents: set[Any] | None = None) -> None:
+        """Apply at once what ``region`` still lacks of ``table`` (of these items): an
+        MRSC region answers with the latest acknowledged write. Called without the
+        region's lock: a lane may be applying one of them right now."""
+        self.replicator.deliver_now(
+            lambda d: d.account == account and d.target_region == region and d.table == table
+            and (idents is None or d.ident in idents))
+
+    def _strong_write(self, call: Call, forwarded: Environ,
+                      touched: list[tuple[str, dict[str, Any]]],
+                      strong: dict[str, list[str]]) -> Reply:
+        """An MRSC write: refused while another region writes the same item; conditions
+        see the latest version; it returns once the nearest participant has it, one
+        round trip later; the third replica catches up with the usual lag."""
+        if call.op == "TransactWriteItems":
+            return error_reply("ValidationException", "Transactions are not supported on "
+                               "multi-Region strongly consistent tables")
+        peer, ms = max(mrsc.nearest(call.region, parts, self.config.pair_rtt_ms)
+                       for parts in strong.values())
+        items = self._idents(call, [(n, k) for n, k in touched if n in strong])
+        started = time.monotonic()
+        if not self.inflight.claim(items, call.region, started + ms / 1000):
+            self._log_strong(call, touched, "conflict", peer)
+            return error_reply("ReplicatedWriteConflictException", mrsc.CONFLICT_MESSAGE)
+        try:
+            # Conditions are evaluated against the latest version, not the local one.
+            for name in strong:
+                self._catch_up(call.account, call.region, name,
+                               {i for _, n, i in items if n == name})
+            with self.locks.hold(call.account, call.region):
+                reply = call_app(self.moto, forwarded)
+                if reply.status != 200:
+                    return reply
+                self._replicate(call, touched)
+            # Outside the lock (another region's lock follows): the nearest replica has it
+            # before the write returns; a witness stores nothing.
+            for name, parts in strong.items():
+                for region in parts:
+                    if region == peer and self.replicas.is_replica(call.account, name, region):
+                        self._catch_up(call.account, region, name,
+                                       {i for _, n, i in items if n == name})
+            self._log_strong(call, touched, "commit", peer)
+            time.sleep(max(0.0, started + ms / 1000 - time.monotonic()))
+            return reply
+        finally:
+            self.inflight.release(items, call.region)
+
+    def _strong_read(self, call: Call, forwarded: Environ, tables: dict[str, list[str]],
+                     keys: dict[str, list[dict[str, Any]]] | None) -> Reply:
+        """A strongly consistent read of an MRSC table: one round trip to the nearest
+        participant, then the latest acknowledged write."""
+        ms = max(mrsc.nearest(call.region, parts, self.config.pair_rtt_ms)[1]
+                 for parts in tables.values())
+        time.sleep(ms / 1000)
+        for name in tables:
+            wanted = None
+            if keys is not None and name in keys:
+                wanted = {i for _, _, i in self._idents(call, [(name, k) for k in keys[name]])}
+            self._catch_up(call.account, call.region, name, wanted)
+        with self.locks.hold(call.account, call.region):
+            return call_app(self.moto, forwarded)
+
+    def _strong_tables_read(self, call: Call
+                            ) -> tuple[dict[str, list[str]], dict[str, list[Any]] | None]:
+        """The MRSC tables a strongly consistent read touches, and its keys if it names
+        them (GetItem, BatchGetItem); empty when the read is eventually consistent."""
+        p = call.payload
+        named: dict[str, list[Any]] = {}
+        if call.op in ("GetItem", "Query", "Scan"):
+            if not p.get("ConsistentRead"):
+                return {}, None
+            name = self._name(call, str(p.get("TableName", "")))
+            if call.op == "GetItem":
+                named[name] = [p.get("Key", {})]
+            tables = [name]
+        elif call.op == "BatchGetItem":
+            tables = []
+            for raw, request in (p.get("RequestItems") or {}).items():
+                if request.get("ConsistentRead"):
+                    name = self._name(call, raw)
+                    tables.append(name)
+                    named[name] = list(request.get("Keys", []))
+        else:
+            return {}, None
+        strong = {n: parts for n in tables
+                  if (parts := self.replicas.strong(call.account, n)) is not None}
+        return strong, (named if named else None)
+
+    def _log_strong(self, call: Call, touched: list[tuple[str, dict[str, Any]]], kind: str,
+                    peer: str) -> None:
+        now = time.time()
+        keyed = []
+        for name, attrs in touched:
+            table = store.find_table(call.account, call.region, name)
+            keyed.append((name, store.key_of(table, attrs) if table is not None else attrs))
+        with self._log_lock:
+            for name, key in keyed:
+                self.strong_log.append({"table": name, "key": key, "region": call.region,
+                                        "kind": kind, "peer": peer, "at": now})
 
     def _partiql_write(self, call: Call, forwarded: Environ) -> Reply:
         """A PartiQL write replicates like any other: the items it changed are found by
@@ -415,6 +547,9 @@ class EmulatorApp:
                 limit = int(query["limit"]) if "limit" in query else None
                 return json_reply({"replications": self.replicator.records(
                     table=query.get("table"), since=since, limit=limit)})
+            if route == ("GET", "strong"):
+                with self._log_lock:
+                    return json_reply({"writes": list(self.strong_log)})
             if route == ("DELETE", "replications"):
                 return json_reply({"cleared": self.replicator.clear_log()})
             if route == ("POST", "pause"):
@@ -465,6 +600,9 @@ class EmulatorApp:
             "replica_create_delay_s": self.replicas.settings.create_delay_s,
             "replica_delete_delay_s": self.replicas.settings.delete_delay_s,
             "ttl_sweep_s": self.ttl_sweeper.period_s,
+            "mrsc": {"pair_rtt_ms": {f"{a}:{b}": ms for (a, b), ms in
+                                     self.config.pair_rtt_ms.items()},
+                     "default_rtt_ms": mrsc.DEFAULT_RTT_MS},
             "global_tables": groups,
         }
 
@@ -500,6 +638,9 @@ class EmulatorApp:
         """Empty every table in every region and forget all replication state."""
         self.faults.clear()
         self._ttl_tables.clear()
+        self.inflight.clear()
+        with self._log_lock:
+            self.strong_log.clear()
         self.replicator.reset()
         self.replicas.reset()
         self.stamps.clear()

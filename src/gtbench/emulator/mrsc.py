@@ -1,0 +1,109 @@
+"""Multi-Region strong consistency (MRSC): the rules AWS applies, and in-flight writes.
+
+A table becomes MRSC in one UpdateTable: two ReplicaUpdates Create entries, or one
+and a GlobalTableWitnessUpdates Create, with ``MultiRegionConsistency="STRONG"``, on
+an empty single-region table; exactly three regions from the set MRSC supports.
+The mode never changes, no replica is added later, and a single replica or the
+witness cannot be removed; removing two members leaves a single-region table.
+
+Writes return once another participant has the change (one round trip to the
+nearest), strong reads return the latest acknowledged write (the same round trip),
+and a write to an item that another region is still writing is refused with
+``ReplicatedWriteConflictException``. Nothing here knows HTTP or moto.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any
+
+from gtbench.emulator.distance import measured_rtt_ms
+
+STRONG = "STRONG"
+EVENTUAL = "EVENTUAL"
+# The regions MRSC accepts since AWS's announcement of 2026-09-24 (any three of them).
+MRSC_REGIONS = frozenset({
+    "us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-west-2", "eu-west-3",
+    "eu-central-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ca-central-1",
+    "eu-north-1", "eu-south-2", "ap-south-1", "ap-southeast-1"})
+DEFAULT_RTT_MS = 30.0  # a pair the measured table lacks; said in the emulator's status
+CONFLICT_MESSAGE = ("The request was rejected because one or more items in the request are "
+                    "being modified by a request in another Region.")
+
+
+def conversion_problem(home: str, creates: Sequence[str], witnesses: Sequence[str],
+                       has_items: bool, has_lsi: bool, already_global: bool) -> str | None:
+    """Why AWS would refuse to make this table MRSC, or None."""
+    if already_global:
+        return ("A global table's consistency mode cannot be changed: MultiRegionConsistency "
+                "is set only when the table first becomes a global table")
+    if len(witnesses) > 1:
+        return "At most one witness can be created in one request"
+    regions = [home, *creates, *witnesses]
+    if len(regions) != 3 or len(set(regions)) != 3 or len(creates) + len(witnesses) != 2:
+        return ("A multi-Region strongly consistent table needs exactly three Regions: "
+                "three replicas, or two replicas and a witness")
+    outside = [r for r in regions if r not in MRSC_REGIONS]
+    if outside:
+        return (f"Multi-Region strong consistency is not supported in {outside[0]}; "
+                f"supported Regions: {', '.join(sorted(MRSC_REGIONS))}")
+    if has_items:
+        return "A table must be empty to become a multi-Region strongly consistent table"
+    if has_lsi:
+        return "Local secondary indexes are not supported on multi-Region strongly " \
+               "consistent tables"
+    return None
+
+
+def rtt_ms(a: str, b: str, overrides: dict[tuple[str, str], float] | None = None) -> float:
+    """The round trip between two participants: configured, else measured, else a default."""
+    for pair in ((a, b), (b, a)):
+        if overrides and pair in overrides:
+            return overrides[pair]
+    measured = measured_rtt_ms(a, b)
+    return DEFAULT_RTT_MS if measured is None else measured
+
+
+def nearest(region: str, participants: Iterable[str],
+            overrides: dict[tuple[str, str], float] | None = None) -> tuple[str, float]:
+    """The nearest other participant of ``region`` and the round trip to it."""
+    others = [(rtt_ms(region, p, overrides), p) for p in participants if p != region]
+    ms, peer = min(others)
+    return peer, ms
+
+
+class InFlight:
+    """Items being written, by which region, until when: the conflict window."""
+
+    def __init__(self) -> None:
+        self._writes: dict[Hashable, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, items: Sequence[Hashable], region: str, until: float) -> bool:
+        """Take ``items`` for ``region`` until ``until`` (monotonic); False (nothing
+        taken) if another region is still writing one of them."""
+        now = time.monotonic()
+        with self._lock:
+            for item in items:
+                held = self._writes.get(item)
+                if held is not None and held[0] != region and held[1] > now:
+                    return False
+            for item in items:
+                self._writes[item] = (region, until)
+            return True
+
+    def release(self, items: Sequence[Hashable], region: str) -> None:
+        with self._lock:
+            for item in items:
+                if self._writes.get(item, ("", 0.0))[0] == region:
+                    del self._writes[item]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._writes.clear()
+
+
+def describe_witnesses(witness: str | None, status: str) -> list[dict[str, Any]]:
+    return [{"RegionName": witness, "WitnessStatus": status}] if witness else []

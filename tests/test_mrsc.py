@@ -1,0 +1,209 @@
+"""Multi-Region strong consistency on the emulator: conversion, refusals, strong reads,
+conflicts refused rather than lost."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from gtbench.emulator.replication import LagModel
+from gtbench.emulator.server import EmulatorServer
+from tests.helpers import control, item, key, make_table, wait_until
+
+E1, E2, W2 = "us-east-1", "us-east-2", "us-west-2"
+Client = Callable[[str], Any]
+STRONG: dict[str, Any] = {"MultiRegionConsistency": "STRONG"}
+
+
+def code(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(excinfo.value.response["Error"]["Code"])
+
+
+def strong_table(ddb: Client, witness: bool = False) -> None:
+    make_table(ddb(E1))
+    creates = [{"Create": {"RegionName": E2}}] + ([] if witness else
+                                                 [{"Create": {"RegionName": W2}}])
+    extra = {"GlobalTableWitnessUpdates": [{"Create": {"RegionName": W2}}]} if witness else {}
+    ddb(E1).update_table(TableName="tbl", ReplicaUpdates=creates, **STRONG, **extra)
+    for region in (E1, E2) if witness else (E1, E2, W2):
+        wait_until(lambda r=region: ddb(r).describe_table(  # type: ignore[misc]
+            TableName="tbl")["Table"]["TableStatus"] == "ACTIVE", message=region)
+
+
+def no_retry(emulator: EmulatorServer, region: str) -> Any:
+    return boto3.client("dynamodb", region_name=region, endpoint_url=emulator.url,
+                        aws_access_key_id="testing", aws_secret_access_key="testing",
+                        config=Config(retries={"mode": "standard",
+                                               "total_max_attempts": 1}))
+
+
+def test_conversion_with_three_replicas_shows_strong_everywhere(ddb: Client) -> None:
+    strong_table(ddb)
+    for region in (E1, E2, W2):
+        table = ddb(region).describe_table(TableName="tbl")["Table"]
+        assert table["MultiRegionConsistency"] == "STRONG"
+        assert sorted(r["RegionName"] for r in table["Replicas"]) == sorted(
+            {E1, E2, W2} - {region})
+        assert "GlobalTableWitnesses" not in table
+
+
+def test_a_witness_votes_but_is_no_table(ddb: Client) -> None:
+    strong_table(ddb, witness=True)
+    table = ddb(E1).describe_table(TableName="tbl")["Table"]
+    assert [r["RegionName"] for r in table["Replicas"]] == [E2]
+    assert table["GlobalTableWitnesses"] == [{"RegionName": W2, "WitnessStatus": "ACTIVE"}]
+    with pytest.raises(ClientError) as excinfo:
+        ddb(W2).describe_table(TableName="tbl")
+    assert code(excinfo) == "ResourceNotFoundException"
+
+
+@pytest.mark.parametrize(("updates", "message"), [
+    ({"ReplicaUpdates": [{"Create": {"RegionName": E2}}], **STRONG}, "exactly three Regions"),
+    ({"ReplicaUpdates": [{"Create": {"RegionName": E2}},
+                         {"Create": {"RegionName": "ap-southeast-2"}}], **STRONG},
+     "not supported in ap-southeast-2"),
+    ({"ReplicaUpdates": [{"Create": {"RegionName": E2}}],
+      "GlobalTableWitnessUpdates": [{"Create": {"RegionName": W2}},
+                                    {"Create": {"RegionName": "eu-west-1"}}], **STRONG},
+     "At most one witness"),
+    ({"GlobalTableWitnessUpdates": [{"Create": {"RegionName": W2}}]},
+     "needs MultiRegionConsistency=STRONG"),
+])
+def test_conversions_aws_refuses_are_refused(ddb: Client, updates: dict[str, Any],
+                                             message: str) -> None:
+    make_table(ddb(E1))
+    with pytest.raises(ClientError) as excinfo:
+        ddb(E1).update_table(TableName="tbl", **updates)
+    assert code(excinfo) == "ValidationException"
+    assert message in excinfo.value.response["Error"]["Message"]
+    assert "Replicas" not in ddb(E1).describe_table(TableName="tbl")["Table"]  # unchanged
+
+
+def test_a_table_with_items_or_a_mode_already_set_is_refused(ddb: Client) -> None:
+    make_table(ddb(E1))
+    ddb(E1).put_item(TableName="tbl", Item=item("x", "1"))
+    creates = [{"Create": {"RegionName": E2}}, {"Create": {"RegionName": W2}}]
+    with pytest.raises(ClientError) as excinfo:
+        ddb(E1).update_table(TableName="tbl", ReplicaUpdates=creates, **STRONG)
+    assert "must be empty" in excinfo.value.response["Error"]["Message"]
+    ddb(E1).delete_item(TableName="tbl", Key=key("x", "1"))
+    ddb(E1).update_table(TableName="tbl", ReplicaUpdates=creates[:1])  # an MREC table
+    wait_until(lambda: ddb(E1).describe_table(TableName="tbl")["Table"]["TableStatus"]
+               == "ACTIVE", message="MREC replica")
+    with pytest.raises(ClientError) as changed:
+        ddb(E1).update_table(TableName="tbl", ReplicaUpdates=creates[1:], **STRONG)
+    assert "cannot be changed" in changed.value.response["Error"]["Message"]
+
+
+def test_members_are_never_added_later_and_leave_two_at_a_time(ddb: Client) -> None:
+    strong_table(ddb, witness=True)
+    for updates in ({"ReplicaUpdates": [{"Create": {"RegionName": "ca-central-1"}}]},
+                    {"ReplicaUpdates": [{"Delete": {"RegionName": E2}}]},
+                    {"GlobalTableWitnessUpdates": [{"Delete": {"RegionName": W2}}]}):
+        with pytest.raises(ClientError) as excinfo:
+            ddb(E1).update_table(TableName="tbl", **updates)
+        assert code(excinfo) == "ValidationException", updates
+    ddb(E1).update_table(TableName="tbl", ReplicaUpdates=[{"Delete": {"RegionName": E2}}],
+                         GlobalTableWitnessUpdates=[{"Delete": {"RegionName": W2}}])
+    wait_until(lambda: "Replicas" not in ddb(E1).describe_table(TableName="tbl")["Table"],
+               message="a single-Region table again")
+    assert "GlobalTableWitnesses" not in ddb(E1).describe_table(TableName="tbl")["Table"]
+
+
+def test_a_strong_read_anywhere_after_the_ack_sees_the_write(emulator: EmulatorServer,
+                                                            ddb: Client) -> None:
+    strong_table(ddb)
+    emulator.app.replicator.lag = LagModel(600, 0)  # asynchronous delivery would be late
+    for i in range(5):
+        ddb(E1).put_item(TableName="tbl", Item=item("s", "1", n=i))
+        for region in (E2, W2):
+            got = ddb(region).get_item(TableName="tbl", Key=key("s", "1"),
+                                       ConsistentRead=True)["Item"]
+            assert got["n"] == {"N": str(i)}, (region, i)
+    commits = [w for w in control(emulator.url, "strong")["writes"] if w["kind"] == "commit"]
+    assert len(commits) == 5 and {w["peer"] for w in commits} == {E2}  # the nearest
+
+
+def test_an_eventual_read_in_the_third_replica_can_be_stale(emulator: EmulatorServer,
+                                                           ddb: Client) -> None:
+    strong_table(ddb)
+    emulator.app.replicator.lag = LagModel(600, 0)
+    ddb(E1).put_item(TableName="tbl", Item=item("e", "1", n=1))
+    # us-east-2 is us-east-1's nearest participant and has it; us-west-2 catches up later.
+    assert "Item" in ddb(E2).get_item(TableName="tbl", Key=key("e", "1"))
+    assert "Item" not in ddb(W2).get_item(TableName="tbl", Key=key("e", "1"))
+    wait_until(lambda: "Item" in ddb(W2).get_item(TableName="tbl", Key=key("e", "1")),
+               timeout=5, message="the third replica catches up")
+
+
+def test_concurrent_writes_from_two_regions_give_exactly_one_conflict(
+        emulator: EmulatorServer, ddb: Client) -> None:
+    strong_table(ddb)
+    emulator.app.config.pair_rtt_ms = {(E1, E2): 150.0}
+    clients = {r: no_retry(emulator, r) for r in (E1, E2)}
+    for trial in range(3):
+        outcomes: dict[str, str] = {}
+        start = threading.Barrier(2)
+
+        def write(region: str, trial: int = trial, outcomes: dict[str, str] = outcomes,
+                  start: threading.Barrier = start) -> None:
+            start.wait()
+            try:
+                clients[region].put_item(TableName="tbl", Item=item("c", str(trial), n=1))
+                outcomes[region] = "ok"
+            except ClientError as exc:
+                outcomes[region] = str(exc.response["Error"]["Code"])
+
+        threads = [threading.Thread(target=write, args=(r,)) for r in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes.values()) == ["ReplicatedWriteConflictException", "ok"], outcomes
+    conflicts = [w for w in control(emulator.url, "strong")["writes"]
+                 if w["kind"] == "conflict"]
+    assert len(conflicts) == 3
+
+
+def test_increments_with_retries_lose_nothing(emulator: EmulatorServer) -> None:
+    ddb = {r: boto3.client("dynamodb", region_name=r, endpoint_url=emulator.url,
+                           aws_access_key_id="testing", aws_secret_access_key="testing",
+                           config=Config(retries={"mode": "standard",
+                                                  "total_max_attempts": 20}))
+           for r in (E1, E2, W2)}
+    strong_table(lambda r: ddb[r])
+    emulator.app.config.pair_rtt_ms = {(E1, E2): 40.0}
+    ddb[E1].put_item(TableName="tbl", Item=item("inc", "1", n=0))
+
+    def bump(region: str, by: int) -> None:
+        for _ in range(6):
+            ddb[region].update_item(TableName="tbl", Key=key("inc", "1"),
+                                    UpdateExpression="SET n = n + :by",
+                                    ExpressionAttributeValues={":by": {"N": str(by)}})
+
+    threads = [threading.Thread(target=bump, args=(E1, 1)),
+               threading.Thread(target=bump, args=(E2, 10))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    final = ddb[W2].get_item(TableName="tbl", Key=key("inc", "1"), ConsistentRead=True)
+    assert final["Item"]["n"] == {"N": "66"}  # 6 x 1 + 6 x 10: nothing lost
+
+
+def test_transactions_and_ttl_are_refused(ddb: Client) -> None:
+    strong_table(ddb)
+    with pytest.raises(ClientError) as tx:
+        ddb(E1).transact_write_items(TransactItems=[
+            {"Put": {"TableName": "tbl", "Item": item("t", "1")}}])
+    assert "Transactions are not supported" in tx.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as ttl:
+        ddb(E1).update_time_to_live(TableName="tbl", TimeToLiveSpecification={
+            "Enabled": True, "AttributeName": "x"})
+    assert "Time to Live is not supported" in ttl.value.response["Error"]["Message"]
