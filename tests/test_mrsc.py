@@ -3,6 +3,7 @@ conflicts refused rather than lost."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -207,3 +208,66 @@ def test_transactions_and_ttl_are_refused(ddb: Client) -> None:
         ddb(E1).update_time_to_live(TableName="tbl", TimeToLiveSpecification={
             "Enabled": True, "AttributeName": "x"})
     assert "Time to Live is not supported" in ttl.value.response["Error"]["Message"]
+
+
+# -- gtbench setup and teardown ---------------------------------------------------------
+
+
+def test_setup_makes_a_strong_table_and_teardown_removes_it(emulator: EmulatorServer,
+                                                            ddb: Client) -> None:
+    from click.testing import CliRunner
+
+    from gtbench.cli import cli
+
+    runner = CliRunner()
+    # No --regions: three regions MRSC accepts, the workshop's Oregon first.
+    made = runner.invoke(cli, ["setup", "--consistency", "strong", "--endpoint-url",
+                               emulator.url, "--json"])
+    assert made.exit_code == 0, made.stderr
+    assert json.loads(made.stdout)["consistency"] == "strong"
+    for region in (W2, E1, E2):
+        table = ddb(region).describe_table(TableName="global-serverless")["Table"]
+        assert table["MultiRegionConsistency"] == "STRONG"
+        assert ddb(region).scan(TableName="global-serverless", Select="COUNT")["Count"] == 13
+    again = runner.invoke(cli, ["setup", "--consistency", "strong", "--endpoint-url",
+                                emulator.url])
+    assert again.exit_code == 0 and "already multi-Region strongly consistent" in again.stderr
+    gone = runner.invoke(cli, ["teardown", "--yes", "--endpoint-url", emulator.url,
+                               "--regions", f"{W2},{E1},{E2}"])
+    assert gone.exit_code == 0, gone.stderr
+    assert "removing replicas us-east-1, us-east-2 together" in gone.stderr
+    assert ddb(W2).list_tables()["TableNames"] == []
+
+
+def test_setup_with_a_witness(emulator: EmulatorServer, ddb: Client) -> None:
+    from tests.helpers import run_cli
+
+    made = run_cli(emulator.url, "setup", "--consistency", "strong", "--witness", W2,
+                   regions=f"{E1},{E2}")
+    assert made.exit_code == 0, made.stderr
+    table = ddb(E1).describe_table(TableName="global-serverless")["Table"]
+    assert table["GlobalTableWitnesses"][0]["RegionName"] == W2
+    gone = run_cli(emulator.url, "teardown", "--yes", regions=f"{E1},{E2}")
+    assert gone.exit_code == 0, gone.stderr
+    assert "and witness us-west-2 together" in gone.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--regions", "us-west-2,eu-west-1,us-east-1,us-east-2"], "exactly three Regions"),
+    (["--regions", "us-west-2,ap-southeast-2,us-east-1"], "not supported in ap-southeast-2"),
+    (["--regions", "us-west-2,us-east-1"], "exactly three Regions"),
+    (["--witness", "us-east-2", "--regions", "us-west-2,us-east-1,us-east-2"],
+     "exactly three Regions"),
+])
+def test_region_sets_aws_would_refuse_are_refused_first(emulator: EmulatorServer,
+                                                        ddb: Client, args: list[str],
+                                                        message: str) -> None:
+    from click.testing import CliRunner
+
+    from gtbench.cli import cli
+
+    result = CliRunner().invoke(cli, ["setup", "--consistency", "strong", "--endpoint-url",
+                                      emulator.url, *args])
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert all(ddb(r).list_tables()["TableNames"] == [] for r in (W2, E1))  # nothing made

@@ -179,10 +179,56 @@ class SetupResult:
     states: list[RegionState] = field(default_factory=list)
 
 
+STRONG = "STRONG"
+
+
+def strong_problem(settings: Settings, witness: str | None) -> str | None:
+    """Why AWS would refuse to make this region set strongly consistent, or None."""
+    from gtbench.emulator.mrsc import conversion_problem
+
+    return conversion_problem(settings.home, list(settings.replicas),
+                              [witness] if witness else [], False, False, False)
+
+
+def make_strong(regions: Regions, settings: Settings, witness: str | None,
+                reporter: Reporter) -> list[str]:
+    """Convert the empty single-Region table to MRSC in one UpdateTable, as AWS requires;
+    nothing to do if it already is. Returns the replicas added."""
+    description = describe(regions.home, settings.table) or {}
+    if description.get("MultiRegionConsistency") == STRONG:
+        reporter.step(f"{settings.table} is already multi-Region strongly consistent")
+        return []
+    if replica_entries(description, settings.home):
+        raise GtbenchError(f"table {settings.table} is already an eventually consistent global "
+                           "table, and a global table's mode can never change",
+                           hint="choose another --table")
+    if count_items(regions.home, settings.table):
+        raise GtbenchError(f"table {settings.table} holds items: a table must be empty to "
+                           "become strongly consistent", hint="choose another --table")
+    what = ", ".join(settings.replicas) + (f" and a witness in {witness}" if witness else "")
+    reporter.step(f"making {settings.table} strongly consistent: replicas {what}")
+    params: dict[str, Any] = {
+        "TableName": settings.table, "MultiRegionConsistency": STRONG,
+        "ReplicaUpdates": [{"Create": {"RegionName": r}} for r in settings.replicas]}
+    if witness:
+        params["GlobalTableWitnessUpdates"] = [{"Create": {"RegionName": witness}}]
+    try:
+        regions.home.update_table(**params)
+    except ClientError as exc:
+        error = exc.response["Error"]
+        raise GtbenchError(f"AWS refused the strongly consistent table: "
+                           f"{error.get('Message', error.get('Code'))}") from exc
+    return list(settings.replicas)
+
+
 def setup(regions: Regions, settings: Settings, *, bookmarks: int = 0,
           deletion_protection: bool = False, timing: Timing = Timing(),
-          reporter: Reporter | None = None) -> SetupResult:
-    """Create (or complete) the global table, seed it, and check every replica has the data."""
+          reporter: Reporter | None = None, strong: bool = False,
+          witness: str | None = None) -> SetupResult:
+    """Create (or complete) the global table, seed it, and check every replica has the data.
+
+    ``strong``: a multi-Region strongly consistent table (MRSC), converted in one call
+    while still empty, with ``witness`` as its third region if given."""
     reporter = reporter or Reporter()
     home = regions.home
     description = describe(home, settings.table)
@@ -205,9 +251,11 @@ def setup(regions: Regions, settings: Settings, *, bookmarks: int = 0,
              regions, settings, timing, reporter)
 
     result = SetupResult(created=created, owned=owned)
+    if strong:
+        result.replicas_added = make_strong(regions, settings, witness, reporter)
     for region in settings.replicas:
         current = {s.region: s for s in states(regions, settings)}
-        if current[region].replica_status is None:
+        if current[region].replica_status is None and not strong:
             wait_for("table ready for a replica update", _table_active(settings.home),
                      regions, settings, timing, reporter)
             reporter.step(f"adding replica {region}")
@@ -348,6 +396,8 @@ class TeardownPlan:
     owned: bool
     protected: bool
     protection_ours: bool
+    strong: bool = False
+    witness: str | None = None
 
 
 def plan_teardown(regions: Regions, settings: Settings, *, force: bool) -> TeardownPlan:
@@ -358,9 +408,12 @@ def plan_teardown(regions: Regions, settings: Settings, *, force: bool) -> Teard
     tags = tags_of(regions.home, description["TableArn"])
     owned = OWNER_TAG in tags
     protected = bool(description.get("DeletionProtectionEnabled"))
+    witnesses = [w["RegionName"] for w in description.get("GlobalTableWitnesses", [])]
     plan = TeardownPlan(settings.table, settings.home, description["TableArn"],
                         list(replica_entries(description, settings.home)), owned, protected,
-                        tags.get(PROTECTION_TAG) == "set")
+                        tags.get(PROTECTION_TAG) == "set",
+                        description.get("MultiRegionConsistency") == STRONG,
+                        witnesses[0] if witnesses else None)
     if not owned and not force:
         raise GtbenchError(f"table {settings.table} was not created by gtbench (no "
                            f"{OWNER_TAG} tag); refusing to delete it",
@@ -390,7 +443,23 @@ def teardown(regions: Regions, settings: Settings, plan: TeardownPlan, *,
     # Watch the regions the table really has, whatever --regions said.
     actual = Settings(settings.target, settings.endpoint_url, (plan.home, *plan.replicas),
                       plan.table, settings.profile)
-    for region in reversed(plan.replicas):
+    if plan.strong:
+        # MRSC members leave two at a time: every replica (and the witness) in one call.
+        wait_for("table ready for a replica update", _table_active(plan.home), regions,
+                 actual, timing, reporter)
+        gone = ", ".join(plan.replicas) + (f" and witness {plan.witness}"
+                                           if plan.witness else "")
+        reporter.step(f"removing replicas {gone} together")
+        params: dict[str, Any] = {
+            "TableName": plan.table,
+            "ReplicaUpdates": [{"Delete": {"RegionName": r}} for r in plan.replicas]}
+        if plan.witness:
+            params["GlobalTableWitnessUpdates"] = [{"Delete": {"RegionName": plan.witness}}]
+        home.update_table(**params)
+        for region in plan.replicas:
+            wait_for(f"replica {region} removed", _replica_gone(region, plan.home), regions,
+                     actual, timing, reporter)
+    for region in reversed(plan.replicas if not plan.strong else []):
         wait_for("table ready for a replica update", _table_active(plan.home), regions,
                  actual, timing, reporter)
         reporter.step(f"removing replica {region}")

@@ -13,12 +13,14 @@ from rich.table import Table
 
 from gtbench import provision
 from gtbench.cli.options import settings_from, target_options, yes_option
-from gtbench.errors import GtbenchError
+from gtbench.errors import GtbenchError, UsageError
 from gtbench.provision import RegionState, Timing
 from gtbench.regions import AWS, LOCAL, Regions, Settings, account_id, open_regions
 from gtbench.terminal import Terminal
 
 LOCAL_TIMING = Timing(timeout_s=120.0, poll_s=0.2)
+# MRSC needs three regions from one supported set: the workshop's Oregon and two more.
+STRONG_DEFAULT = ("us-west-2", "us-east-1", "us-east-2")
 AWS_TIMING = Timing(timeout_s=3600.0, poll_s=5.0)
 
 
@@ -143,11 +145,21 @@ wait_option = click.option(
               help="Synthetic bookmark items to add for load, beside the workshop's 13 items.")
 @click.option("--deletion-protection", is_flag=True,
               help="Create the table with deletion protection (teardown turns it off again).")
+@click.option("--consistency", type=click.Choice(["eventual", "strong"]), default="eventual",
+              show_default=True,
+              help="eventual: last writer wins (MREC). strong: multi-Region strong "
+                   "consistency (MRSC): exactly three regions, or two and --witness, from "
+                   f"the set MRSC supports [default regions: {','.join(STRONG_DEFAULT)}].")
+@click.option("--witness", metavar="REGION",
+              help="With --consistency strong: a third region that votes but holds no "
+                   "replica, beside the two of --regions.")
 @wait_option
 @yes_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
-def setup_command(target: str, endpoint_url: str | None, regions: tuple[str, ...], table: str,
-                  profile: str | None, bookmarks: int, deletion_protection: bool,
+@click.pass_context
+def setup_command(ctx: click.Context, target: str, endpoint_url: str | None,
+                  regions: tuple[str, ...], table: str, profile: str | None, bookmarks: int,
+                  deletion_protection: bool, consistency: str, witness: str | None,
                   wait_timeout: float | None, yes: bool, as_json: bool) -> None:
     """Create the global table, add its replicas, and seed the workshop data.
 
@@ -160,24 +172,37 @@ def setup_command(target: str, endpoint_url: str | None, regions: tuple[str, ...
     A table that gtbench did not create is used as it is if its keys fit, and is
     never deleted by teardown.
     """
+    strong = consistency == "strong"
+    if witness and not strong:
+        raise UsageError("--witness needs --consistency strong")
+    if strong and ctx.get_parameter_source("regions") == click.core.ParameterSource.DEFAULT:
+        regions = STRONG_DEFAULT[:2] if witness else STRONG_DEFAULT
     settings = settings_from(target, endpoint_url, regions, table, profile)
+    if strong:  # refused before anything is created, with the rule that refuses it
+        problem = provision.strong_problem(settings, witness)
+        if problem:
+            raise UsageError(problem)
     terminal = Terminal(stdout_is_data=as_json)
     client_regions, account = connect(settings, terminal)
     if settings.target == AWS and not yes:
+        kind = " strongly consistent" if strong else ""
         click.confirm(
-            f"Create or complete the on-demand table {settings.table} in AWS account "
+            f"Create or complete the on-demand{kind} table {settings.table} in AWS account "
             f"{account}, home {settings.home}, with replicas in {', '.join(settings.replicas)}"
-            f", and write {13 + bookmarks} items? This is billable", abort=True, err=True)
+            + (f" and a witness in {witness}" if witness else "")
+            + f", and write {13 + bookmarks} items? This is billable", abort=True, err=True)
     reporter = RichReporter(terminal)
     try:
         result = provision.setup(client_regions, settings, bookmarks=bookmarks,
                                  deletion_protection=deletion_protection,
-                                 timing=timing_for(settings, wait_timeout), reporter=reporter)
+                                 timing=timing_for(settings, wait_timeout), reporter=reporter,
+                                 strong=strong, witness=witness)
     finally:
         reporter.close()
     if as_json:
         terminal.write_data(json.dumps({
-            "table": settings.table, "target": settings.target, "created": result.created,
+            "table": settings.table, "target": settings.target, "consistency": consistency,
+            "witness": witness, "created": result.created,
             "owned": result.owned, "replicas_added": result.replicas_added,
             "items_written": result.items_written, "items_expected": result.items_expected,
             "regions": [{"region": s.region, "table_status": s.table_status,
@@ -186,8 +211,10 @@ def setup_command(target: str, endpoint_url: str | None, regions: tuple[str, ...
         }, indent=2) + "\n")
         return
     terminal.print(state_table(result.states, counts=result.counts))
-    terminal.print(f"{settings.table} is ready: {result.items_expected} seed items in every "
-                   f"region ({result.items_written} written now).")
+    kind = (" (multi-Region strong consistency" + (f", witness in {witness})" if witness
+                                                   else ")") if strong else "")
+    terminal.print(f"{settings.table} is ready{kind}: {result.items_expected} seed items in "
+                   f"every region ({result.items_written} written now).")
 
 
 @click.command("status")
