@@ -271,3 +271,14 @@ def test_region_sets_aws_would_refuse_are_refused_first(emulator: EmulatorServer
     assert result.exit_code == 2, result.stderr
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert all(ddb(r).list_tables()["TableNames"] == [] for r in (W2, E1))  # nothing made
+
+
+def test_partiql_writes_to_a_strong_table_are_refused_loudly(ddb: Client) -> None:
+    strong_table(ddb)
+    with pytest.raises(ClientError) as excinfo:
+        ddb(E1).execute_statement(Statement="INSERT INTO \"tbl\" VALUE {'PK': 'p', 'SK': '1'}")
+    assert "does not model PartiQL writes" in excinfo.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as tx:
+        ddb(E1).execute_transaction(TransactStatements=[
+            {"Statement": "DELETE FROM \"tbl\" WHERE PK = 'p' AND SK = '1'"}])
+    assert "Transactions are not supported" in tx.value.response["Error"]["Message"]

@@ -204,6 +204,9 @@ class EmulatorApp:
         if strong_reads:
             return self._strong_read(call, forwarded, strong_reads, read_keys)
         if op in PARTIQL_OPS and any(_PARTIQL_WRITE.match(s) for s in _statements(payload)):
+            refused = self._partiql_on_strong(call)
+            if refused is not None:
+                return refused
             return self._partiql_write(call, forwarded)
         with self.locks.hold(account, call.region):
             reply = call_app(self.moto, forwarded)
@@ -454,6 +457,25 @@ class EmulatorApp:
                         touched.append((name, entry[0]))
             self._replicate(call, touched)
         return reply
+
+    def _partiql_on_strong(self, call: Call) -> Reply | None:
+        """PartiQL writes to an MRSC table: transactions are refused as AWS refuses them;
+        the rest is refused loudly, because the emulator does not model them as strongly
+        consistent (it cannot tell their items before they run)."""
+        text = " ".join(_statements(call.payload))
+        for name in self.replicas.replicated_tables(call.account, call.region):
+            if self.replicas.strong(call.account, name) is None:
+                continue
+            if re.search(rf'(?<![\w.-]){re.escape(name)}(?![\w.-])', text):
+                if call.op == "ExecuteTransaction":
+                    return error_reply("ValidationException", "Transactions are not "
+                                       "supported on multi-Region strongly consistent tables")
+                return error_reply(
+                    "ValidationException",
+                    f"the gtbench emulator does not model PartiQL writes to the multi-Region "
+                    f"strongly consistent table {name}; use PutItem, UpdateItem, DeleteItem "
+                    "or BatchWriteItem")
+        return None
 
     def _images(self, call: Call) -> dict[str, dict[Any, tuple[Any, Any]]]:
         """Every replicated table's items in the caller's region: ident -> (key, image)."""
