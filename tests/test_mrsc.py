@@ -282,3 +282,35 @@ def test_partiql_writes_to_a_strong_table_are_refused_loudly(ddb: Client) -> Non
         ddb(E1).execute_transaction(TransactStatements=[
             {"Statement": "DELETE FROM \"tbl\" WHERE PK = 'p' AND SK = '1'"}])
     assert "Transactions are not supported" in tx.value.response["Error"]["Message"]
+
+
+def test_race_on_a_strong_table_reports_write_latency_and_no_stale_strong_read(
+        emulator: EmulatorServer) -> None:
+    from tests.helpers import run_cli
+
+    regions = f"{W2},{E1},{E2}"
+    assert run_cli(emulator.url, "setup", "--consistency", "strong",
+                   regions=regions).exit_code == 0
+    emulator.app.replicator.lag = LagModel(300, 0)  # eventual delivery would be stale
+    result = run_cli(emulator.url, "race", "--trials", "3", "--json", "-", regions=regions)
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["consistency"] == "STRONG"
+    for pair in document["summary"]["pairs"]:
+        assert pair["stale_after_ack"] == 0, pair
+        assert pair["write_p50_s"] >= 0.051  # one round trip to us-east-2, the nearest
+    assert all(t["stale_after_ack"] == 0 for t in document["trials"])
+    assert "strong consistency held" in result.stderr
+
+
+def test_race_on_an_eventual_table_counts_stale_reads_after_the_ack(
+        emulator: EmulatorServer) -> None:
+    from tests.helpers import run_cli
+
+    assert run_cli(emulator.url, "setup").exit_code == 0
+    result = run_cli(emulator.url, "race", "--trials", "2", "--json", "-")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["consistency"] == "EVENTUAL"
+    assert document["summary"]["pairs"][0]["stale_after_ack"] > 0  # replication lag
+    assert "strong consistency held" not in result.stderr

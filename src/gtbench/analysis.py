@@ -78,6 +78,9 @@ class RaceVerdict:
     true_lag_s: float | None
     error_s: float | None
     true_in_bound: bool | None
+    # Strongly consistent reads sent after the write was acknowledged that still showed
+    # the old value: replication lag on an eventual table, a violation on a strong one.
+    stale_after_ack: int
 
 
 def race_verdict(write: Op, reads: Sequence[Op], value: int,
@@ -86,6 +89,8 @@ def race_verdict(write: Op, reads: Sequence[Op], value: int,
     failed = len(reads) - len(ok)
     bound = lag_bound(write, reads, value) if write.ok else None
     rtt = (write.received_ns - write.sent_ns) / NS if write.ok else None
+    after_ack = sum(1 for r in ok if r.value != value and r.sent_ns > write.received_ns) \
+        if write.ok else 0
     if bound is not None:
         return RaceVerdict(
             status="replicated", lag_s=bound.point_s, lag_low_s=bound.low_s,
@@ -93,7 +98,8 @@ def race_verdict(write: Op, reads: Sequence[Op], value: int,
             failed_reads=failed, write_rtt_s=rtt, true_lag_s=true_lag_s,
             error_s=None if true_lag_s is None else bound.point_s - true_lag_s,
             true_in_bound=(None if true_lag_s is None
-                           else bound.low_s <= true_lag_s <= bound.high_s))
+                           else bound.low_s <= true_lag_s <= bound.high_s),
+            stale_after_ack=after_ack)
     if write.result == FAIL:
         status: RaceStatus = "failed"
     else:
@@ -104,7 +110,7 @@ def race_verdict(write: Op, reads: Sequence[Op], value: int,
         status=status, lag_s=None, lag_low_s=None, lag_high_s=None,
         stale_reads=sum(1 for r in ok if r.value != value), reads=len(reads),
         failed_reads=failed, write_rtt_s=rtt, true_lag_s=true_lag_s, error_s=None,
-        true_in_bound=None)
+        true_in_bound=None, stale_after_ack=after_ack)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -174,6 +180,9 @@ class PairSummary(LagStats):
     true_in_bound: int
     with_truth: int
     cloudwatch: CloudWatchStats | None
+    write_p50_s: float | None  # how long the writes took to be acknowledged
+    write_p99_s: float | None
+    stale_after_ack: int
 
 
 def pair_summary(pair: tuple[str, str], verdicts: Sequence[RaceVerdict],
@@ -181,13 +190,17 @@ def pair_summary(pair: tuple[str, str], verdicts: Sequence[RaceVerdict],
     widths = [v.lag_high_s - v.lag_low_s for v in verdicts
               if v.lag_high_s is not None and v.lag_low_s is not None]
     errors = [abs(v.error_s) for v in verdicts if v.error_s is not None]
+    writes = [v.write_rtt_s for v in verdicts if v.write_rtt_s is not None]
     stats = lag_stats(verdicts)
     return PairSummary(
         **vars(stats), from_region=pair[0], to_region=pair[1],
         median_bound_width_s=median(widths), median_abs_error_s=median(errors),
         true_in_bound=sum(1 for v in verdicts if v.true_in_bound),
         with_truth=sum(1 for v in verdicts if v.true_lag_s is not None and v.lag_s is not None),
-        cloudwatch=cloudwatch)
+        cloudwatch=cloudwatch,
+        write_p50_s=percentile(writes, 50) if writes else None,
+        write_p99_s=percentile(writes, 99) if writes else None,
+        stale_after_ack=sum(v.stale_after_ack for v in verdicts))
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,7 @@ def race_document(result: Any, context: Context) -> Document:
                      "pollers": plan.pollers, "interval_ms": plan.interval_s * 1000,
                      "timeout_s": plan.timeout_s},
         "started_at": result.started_at, "ended_at": result.ended_at,
+        "consistency": result.consistency,
         "resolution_s": result.resolution_s,
         "schedules": {region: {"pollers": s.pollers, "interval_ms": s.interval_s * 1000,
                                "spacing_ms": s.spacing_s * 1000}
@@ -137,6 +138,7 @@ def read_race(document: Document) -> Any:
     schedules = {region: Schedule(v["pollers"], v["interval_ms"] / 1000)
                  for region, v in (document.get("schedules") or {}).items()}
     result = RaceResult(plan, dict(document["resolution_s"]), schedules=schedules,
+                        consistency=str(document.get("consistency") or "EVENTUAL"),
                         started_at=document["started_at"], ended_at=document["ended_at"],
                         interrupted=bool(document.get("interrupted")),
                         stopped=document.get("stopped"))

@@ -106,13 +106,16 @@ class RaceResult:
     started_at: float = 0.0  # wall clock, for CloudWatch and the emulator's log
     ended_at: float = 0.0
     schedules: dict[str, Schedule] = field(default_factory=dict)  # per reading region
+    consistency: str = "EVENTUAL"  # the table's MultiRegionConsistency
     interrupted: bool = False  # Ctrl-C: the trials are those completed before it
     stopped: str | None = None  # why the run stopped early, if it did
     cloudwatch: dict[Pair, CloudWatchStats] = field(default_factory=dict)
 
 
-def check_pairs(regions: Regions, settings: Settings, pairs: Sequence[Pair]) -> None:
-    """Every writer has the table, and every reader is an ACTIVE replica of it."""
+def check_pairs(regions: Regions, settings: Settings, pairs: Sequence[Pair]) -> str:
+    """Every writer has the table, and every reader is an ACTIVE replica of it. Returns
+    the table's MultiRegionConsistency (EVENTUAL unless AWS says STRONG)."""
+    consistency = "EVENTUAL"
     for source, target in pairs:
         description = provision.describe(regions.client(source), settings.table)
         if description is None:
@@ -125,6 +128,8 @@ def check_pairs(regions: Regions, settings: Settings, pairs: Sequence[Pair]) -> 
         if replica.get("ReplicaStatus") != "ACTIVE":
             raise GtbenchError(f"the replica in {target} is {replica.get('ReplicaStatus')}, "
                                "not ACTIVE", hint="wait for it with `gtbench setup`")
+        consistency = str(description.get("MultiRegionConsistency") or consistency)
+    return consistency
 
 
 def round_trip_s(client: Any, table: str, region: str, samples: int = 15) -> float:
@@ -186,9 +191,9 @@ def run_race(regions: Regions, settings: Settings, plan: RacePlan,
              on_trial: Callable[[Trial], None] | None = None) -> RaceResult:
     """Every trial of ``plan``. Ctrl-C ends the run at once with the trials completed so
     far (``interrupted``); so does a run of failed trials (``stopped``)."""
-    check_pairs(regions, settings, plan.pairs)
+    consistency = check_pairs(regions, settings, plan.pairs)
     readers = sorted({t for _, t in plan.pairs} | {s for s, _ in plan.pairs})
-    result = RaceResult(plan, {})
+    result = RaceResult(plan, {}, consistency=consistency)
     result.started_at = time.time()
     run_id = f"{int(time.time())}-{secrets.token_hex(3)}"
     local = settings.target == LOCAL and regions.endpoint_url is not None

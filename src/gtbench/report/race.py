@@ -94,9 +94,27 @@ def race_tables(document: dict[str, Any]) -> list[Any]:
             out.append(Text(f"CloudWatch ReplicationLatency over the run: average "
                             f"{seconds(cw.get('average_s'))}, maximum "
                             f"{seconds(cw.get('maximum_s'))} ({cw.get('samples', 0)} samples)"))
+        if p.get("write_p50_s") is not None:
+            out.append(Text(f"writes in {p['from_region']} acknowledged after "
+                            f"{p['write_p50_s'] * 1000:.1f} ms at the median, "
+                            f"{p['write_p99_s'] * 1000:.1f} ms at p99"))
+        if document.get("consistency") == "STRONG":
+            out.append(_strong_verdict(p))
         out.append(Text(race_sentence(p), style="bold"))
     out.extend(run_note(document))
     return out
+
+
+def _strong_verdict(p: dict[str, Any]) -> Text:
+    """On a strongly consistent table, a stale strong read after the acknowledgement is a
+    violation: counted and shown loudly, never averaged away."""
+    stale = p.get("stale_after_ack", 0)
+    if stale:
+        return Text(f"VIOLATION: {stale} strongly consistent reads in {p['to_region']} sent "
+                    "after a write's acknowledgement returned the old value; multi-Region "
+                    "strong consistency promises none", style="bold red")
+    return Text(f"strong consistency held: no strongly consistent read in {p['to_region']} "
+                "sent after a write's acknowledgement returned the old value", style="green")
 
 
 def race_sentence(p: dict[str, Any]) -> str:
