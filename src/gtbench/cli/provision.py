@@ -296,8 +296,9 @@ def teardown_command(target: str, endpoint_url: str | None, regions: tuple[str, 
     # In the order teardown removes them: newest first.
     replicas = ", ".join(reversed(plan.replicas)) or "none"
     if not yes:
+        witness = f", witness {plan.witness}" if plan.witness else ""
         click.confirm(f"Delete table {plan.table} and all its items in {where}: home "
-                      f"{plan.home}, replicas {replicas}"
+                      f"{plan.home}, replicas {replicas}{witness}"
                       + (" (not created by gtbench)" if not plan.owned else "") + "?",
                       abort=True, err=True)
     reporter = RichReporter(terminal)
@@ -306,7 +307,13 @@ def teardown_command(target: str, endpoint_url: str | None, regions: tuple[str, 
                            timing=timing_for(settings, wait_timeout), reporter=reporter)
     finally:
         reporter.close()
-    terminal.print(f"Deleted {plan.table}: replicas {replicas}, then the table in {plan.home}.")
+    if plan.strong:  # MRSC members leave together
+        witness = f" and witness {plan.witness}" if plan.witness else ""
+        terminal.print(f"Deleted {plan.table}: replicas {', '.join(plan.replicas)}{witness} "
+                       f"together, then the table in {plan.home}.")
+    else:
+        terminal.print(f"Deleted {plan.table}: replicas {replicas}, then the table in "
+                       f"{plan.home}.")
     if settings.target == LOCAL and settings.endpoint_url is None:
         _stop_idle_emulator(client_regions, terminal)
 
