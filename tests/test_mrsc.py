@@ -315,3 +315,54 @@ def test_race_on_an_eventual_table_counts_stale_reads_after_the_ack(
     assert document["consistency"] == "EVENTUAL"
     assert document["summary"]["pairs"][0]["stale_after_ack"] > 0  # replication lag
     assert "strong consistency held" not in result.stderr
+
+
+def test_conflict_on_a_strong_table_refuses_instead_of_losing(emulator: EmulatorServer
+                                                              ) -> None:
+    from tests.helpers import run_cli
+
+    regions = f"{W2},{E1},{E2}"
+    assert run_cli(emulator.url, "setup", "--consistency", "strong",
+                   regions=regions).exit_code == 0
+    together = run_cli(emulator.url, "conflict", "--trials", "3", "--json", "-",
+                       "--no-timelines", regions=regions)
+    assert together.exit_code == 0, together.stderr
+    document = json.loads(together.stdout)
+    for t in document["trials"]:
+        refused = [w for w in t["writes"] if w["error"] == "ReplicatedWriteConflictException"]
+        assert len(refused) == 1 and refused[0]["result"] == "fail", t["writes"]
+        assert t["refused_writes"] == 1 and t["contested"] is False and t["converged"]
+        assert t["refused_after_s"] >= 0.015  # learnt a round trip away
+        assert t["earlier_discarded_unseen"] is False  # nothing vanished
+    summary = document["summary"]
+    assert (summary["refused_writes"], summary["earlier_discarded_unseen"]) == (3, 0)
+    flat = " ".join(together.stderr.split())
+    assert "was refused (ReplicatedWriteConflictException" in flat
+    assert "concurrent writes are refused, not silently lost" in flat
+    apart = run_cli(emulator.url, "conflict", "--trials", "2", "--offset-ms", "400",
+                    "--json", "-", "--no-timelines", regions=regions)
+    assert apart.exit_code == 0, apart.stderr
+    for t in json.loads(apart.stdout)["trials"]:  # not concurrent: both applied, in order
+        assert t["refused_writes"] == 0 and t["later_write_won"] is True
+        assert t["loser_seen_remotely"] is True  # a strong read showed the first write
+
+
+def test_increments_on_a_strong_table_are_retried_not_lost(emulator: EmulatorServer) -> None:
+    from tests.helpers import run_cli
+
+    regions = f"{W2},{E1},{E2}"
+    assert run_cli(emulator.url, "setup", "--consistency", "strong",
+                   regions=regions).exit_code == 0
+    # Long round trips: every update's window overlaps the other region's next one.
+    emulator.app.config.pair_rtt_ms = {(W2, E1): 120.0, (W2, E2): 120.0, (E1, E2): 120.0}
+    result = run_cli(emulator.url, "conflict", "--mode", "increment", "--increments", "3",
+                     "--pace-ms", "10", "--trials", "1", "--json", "-", "--no-timelines",
+                     regions=regions)
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    summary = document["summary"]
+    assert (summary["updates"], summary["lost_updates"]) == (6, 0)
+    assert summary["expected"] == summary["final"] == 0  # three +1 and three -1
+    refused = [op for t in document["trials"] for op in t["history"]
+               if op["error"] == "ReplicatedWriteConflictException"]
+    assert len(refused) == summary["refused_writes"] > 0  # every retry is in the history

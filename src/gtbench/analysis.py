@@ -333,6 +333,7 @@ def agreed_write(reads: Sequence[Op], regions: Sequence[str], after_ns: int) -> 
 
 
 ConflictStatus = Literal["converged", "timed_out", "indeterminate", "failed"]
+REPLICATED_CONFLICT = "ReplicatedWriteConflictException"
 OrderSource = Literal["ground truth", "send-ack windows"]
 
 
@@ -419,6 +420,10 @@ class ConflictVerdict:
     earlier_lag_low_s: float | None
     earlier_lag_high_s: float | None
     earlier_true_lag_s: float | None
+    # MRSC: writes refused because another region was writing the item, and how long
+    # the refusal took (its round trip); nothing vanishes, it is refused instead.
+    refused_writes: int
+    refused_after_s: float | None
     increment: IncrementCount | None
 
 
@@ -449,6 +454,8 @@ def conflict_verdict(writes: Sequence[Op], reads: Sequence[Op], *,
     regions = sorted({w.region for w in writes})
     by_region = {r: [x for x in reads if x.region == r] for r in regions}
     acked = max(w.received_ns for w in writes)
+    refused = [w for w in writes if w.error == REPLICATED_CONFLICT]
+    refused_after = median([(w.received_ns - w.sent_ns) / NS for w in refused])
     agreed = agreed_write(reads, regions, acked)
     converged = agreed is not None
     status = _status(writes, reads, regions, converged, acked)
@@ -470,7 +477,7 @@ def conflict_verdict(writes: Sequence[Op], reads: Sequence[Op], *,
             winner_lag_low_s=None, winner_lag_high_s=None, winner_true_lag_s=None,
             earlier_discarded_unseen=False, earlier_write=None, earlier_lag_s=None,
             earlier_lag_low_s=None, earlier_lag_high_s=None, earlier_true_lag_s=None,
-            increment=None)
+            refused_writes=len(refused), refused_after_s=refused_after, increment=None)
     rivals = [max((w for w in live if w.region == r), key=lambda w: w.sent_ns)
               for r in regions if r != winner.region and any(w.region == r for w in live)]
     orders = [order(winner, rival, stamps) for rival in rivals]
@@ -537,7 +544,7 @@ def conflict_verdict(writes: Sequence[Op], reads: Sequence[Op], *,
                        if early_low is not None and early_high is not None else None),
         earlier_lag_low_s=early_low, earlier_lag_high_s=early_high,
         earlier_true_lag_s=earlier_truth.due_lag_s if earlier_truth else None,
-        increment=count)
+        refused_writes=len(refused), refused_after_s=refused_after, increment=count)
 
 
 @dataclass(frozen=True)
@@ -568,6 +575,7 @@ class ConflictCounts:
     median_winner_lag_s: float | None
     # the earlier write's lag, true (emulator) where known, else measured where seen
     median_earlier_lag_s: float | None
+    refused_writes: int  # MRSC: ReplicatedWriteConflictException
 
 
 def earlier_lag(v: ConflictVerdict) -> float | None:
@@ -594,7 +602,8 @@ def conflict_counts(verdicts: Sequence[ConflictVerdict]) -> ConflictCounts:
         median_winner_lag_s=median([v.winner_lag_s for v in verdicts
                                     if v.winner_lag_s is not None]),
         median_earlier_lag_s=median([lag for v in verdicts
-                                     if (lag := earlier_lag(v)) is not None]))
+                                     if (lag := earlier_lag(v)) is not None]),
+        refused_writes=sum(v.refused_writes for v in verdicts))
 
 
 @dataclass(frozen=True)

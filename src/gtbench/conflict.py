@@ -40,6 +40,7 @@ OVERWRITE: ConflictMode = "overwrite"
 INCREMENT: ConflictMode = "increment"
 SEED = "seed"
 LEAD_S = 0.05  # writers and pollers are ready this long before the release
+REFUSED_BY_CONFLICT = analysis.REPLICATED_CONFLICT
 Alignment = Literal["send", "arrival"]
 
 
@@ -209,15 +210,31 @@ def _write(client: Any, table: str, key: dict[str, Any], spec: WriteSpec, mode: 
     return Op(spec.region, "write", sent, acked, OK, value, process, spec.write_id)
 
 
+MAX_CONFLICT_RETRIES = 20  # increment mode on MRSC: a refused update is sent again
+
+
 def _writer(client: Any, table: str, key: dict[str, Any], specs: Sequence[WriteSpec],
-            mode: ConflictMode, release_s: float, process: int, stop: threading.Event) -> list[Op]:
+            mode: ConflictMode, release_s: float, process: int, stop: threading.Event,
+            retry_refused: bool = False) -> list[Op]:
+    """One region's writes, each at its moment. With ``retry_refused`` (increment mode on
+    a strongly consistent table), an update refused with ReplicatedWriteConflictException
+    is sent again after a short random pause, and every attempt is in the history."""
     ops = []
+    rng = secrets.SystemRandom()
     for spec in specs:
         if stop.is_set():  # Ctrl-C: send nothing more
             break
         # The request is built now and held at the gate until its moment.
         wait_until(release_s + spec.at_s - 0.005)
-        ops.append(_write(client, table, key, spec, mode, process, release_s + spec.at_s))
+        op = _write(client, table, key, spec, mode, process, release_s + spec.at_s)
+        ops.append(op)
+        retries = 0
+        while (retry_refused and op.error == REFUSED_BY_CONFLICT
+               and retries < MAX_CONFLICT_RETRIES and not stop.is_set()):
+            retries += 1
+            time.sleep(rng.uniform(0.005, 0.05))
+            op = _write(client, table, key, spec, mode, process, time.perf_counter())
+            ops.append(op)
     return ops
 
 
@@ -237,8 +254,8 @@ def seed_item(regions: Regions, table: str, key: dict[str, Any], plan: ConflictP
 
 def run_trial(regions: Regions, table: str, plan: ConflictPlan, index: int,
               offset_ms: float, run_id: str, pool: ThreadPoolExecutor,
-              stop: threading.Event, round_trips_s: dict[str, float] | None = None
-              ) -> ConflictTrial:
+              stop: threading.Event, round_trips_s: dict[str, float] | None = None,
+              strong: bool = False) -> ConflictTrial:
     """Stage one trial. Its pollers end when the regions agree after the last write,
     when their reads have kept failing, at the timeout, or when ``stop`` is set from
     outside (Ctrl-C)."""
@@ -247,8 +264,12 @@ def run_trial(regions: Regions, table: str, plan: ConflictPlan, index: int,
     if plan.mode == INCREMENT:
         seed_item(regions, table, key, plan)
     specs = specs_for(plan, offset_ms, round_trips_s)
+    # On a strongly consistent table every attempt is a result: no botocore retries hide a
+    # refusal (ReplicatedWriteConflictException is retryable in its standard mode).
+    writer_of = {r: regions.service_client("dynamodb", r, attempts=1) if strong
+                 else regions.writer(r) for r in plan.regions}
     for region in plan.regions:  # warm each region's connection and credentials
-        install_gate(regions.writer(region))
+        install_gate(writer_of[region])
         polling.read_op(regions.reader(region), table, region, key, 0)
     release = time.perf_counter() + LEAD_S
     deadline = release + max(s.at_s for s in specs) + plan.timeout_s
@@ -272,9 +293,10 @@ def run_trial(regions: Regions, table: str, plan: ConflictPlan, index: int,
                for i, r in enumerate(plan.regions) for k in range(plan.pollers)]
     try:
         with fine_switching():
-            writers = [pool.submit(_writer, regions.writer(r), table, key,
+            writers = [pool.submit(_writer, writer_of[r], table, key,
                                    [s for s in specs if s.region == r], plan.mode, release,
-                                   100 + i, stop) for i, r in enumerate(plan.regions)]
+                                   100 + i, stop, strong and plan.mode == INCREMENT)
+                       for i, r in enumerate(plan.regions)]
             writes = sorted((op for f in writers for op in f.result()),
                             key=lambda o: o.sent_ns)
     except BaseException:
@@ -308,7 +330,7 @@ def run_conflict(regions: Regions, settings: Settings, plan: ConflictPlan,
     """Every trial of ``plan``. Ctrl-C ends the run at once with the trials completed so
     far (``interrupted``); so does a run of failed trials (``stopped``)."""
     first, second = plan.regions
-    check_pairs(regions, settings, [(first, second), (second, first)])
+    strong = check_pairs(regions, settings, [(first, second), (second, first)]) == "STRONG"
     result = ConflictResult(plan)
     run_id = f"{int(time.time())}-{secrets.token_hex(3)}"
     result.started_at = time.time()
@@ -325,7 +347,7 @@ def run_conflict(regions: Regions, settings: Settings, plan: ConflictPlan,
             for _ in range(plan.trials):
                 stop = threading.Event()
                 trial = run_trial(regions, settings.table, plan, index, offset, run_id, pool,
-                                  stop, result.round_trips_s)
+                                  stop, result.round_trips_s, strong)
                 if settings.target == LOCAL and regions.endpoint_url:
                     attach_truth(trial, regions.endpoint_url, settings.table,
                                  result.started_at - 1)

@@ -172,7 +172,7 @@ def conflict_trial(trial: Any) -> Document:
                "increment": trial.increments.get(str(w.write_id))
                if trial.mode == INCREMENT else None,
                "sent": _since(w.sent_ns, release), "acked": _since(w.received_ns, release),
-               "result": w.result} for w in trial.writes]
+               "result": w.result, "error": w.error} for w in trial.writes]
     timeline: list[dict[str, Any]] = []
     for region in sorted({r.region for r in trial.reads}):
         previous: object = object()

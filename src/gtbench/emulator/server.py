@@ -360,6 +360,7 @@ class EmulatorApp:
         started = time.monotonic()
         if not self.inflight.claim(items, call.region, started + ms / 1000):
             self._log_strong(call, touched, "conflict", peer)
+            time.sleep(ms / 1000)  # the conflict is learnt from the other participants
             return error_reply("ReplicatedWriteConflictException", mrsc.CONFLICT_MESSAGE)
         try:
             # Conditions are evaluated against the latest version, not the local one.

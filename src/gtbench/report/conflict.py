@@ -77,8 +77,15 @@ def trial_sentence(t: dict[str, Any]) -> str:
                 f"({len(t['writes'])} writes, {t['reads']} reads).")
     if t.get("contested") is False:
         sides = ", ".join(sorted({w["region"] for w in refused}))
-        return (f"no conflict: every write from {sides} was refused, so "
-                f"{writes[t['final_write']]['region']}'s write stands in both regions.")
+        stands = writes[t["final_write"]]["region"]
+        if t.get("refused_writes"):
+            took = t.get("refused_after_s")
+            after = f", after {took * 1000:.0f} ms" if took is not None else ""
+            return (f"no conflict: {sides}'s write was refused (ReplicatedWriteConflictException"
+                    f"{after}) while {stands} was writing the item, so {stands}'s write stands "
+                    "in both regions: nothing vanished, the refusal said so.")
+        return (f"no conflict: every write from {sides} was refused, so {stands}'s write "
+                "stands in both regions.")
     winner = writes[t["final_write"]]
     loser = writes.get(t["loser_write"] or "")
     if loser is None:
@@ -121,7 +128,8 @@ def conflict_tables(document: dict[str, Any]) -> list[Any]:
     # Trials that did not end in agreement get columns only when there are some.
     unsettled = [(k, label) for k, label in (("timed_out", "timed out"),
                                               ("indeterminate", "unknown"),
-                                              ("failed", "failed"))
+                                              ("failed", "failed"),
+                                              ("refused_writes", "refused"))
                  if any(o.get(k) for o in s["offsets"])]
     for column in ("offset ms", "trials", "agreed", *(label for _, label in unsettled),
                    "later won", "earlier won", "too close", "lost unseen", "disagreed",
@@ -182,11 +190,21 @@ def summary_sentence(document: dict[str, Any]) -> str:
         where = ("the regions agree on" if len(counted) == 1 else
                  f"summed over the {len(counted)} trials' separate items, the regions agree "
                  "on")
+        if s.get("refused_writes") or (not s["lost_updates"] and not s["contested"]):
+            return (f"{s['lost_updates']} of {s['updates']} updates were lost: {where} "
+                    f"{s['final']} where {s['expected']} was expected. "
+                    f"{s.get('refused_writes', 0)} attempts were refused with "
+                    "ReplicatedWriteConflictException and sent again: strong consistency "
+                    "costs retries, not updates.")
         return (f"{s['lost_updates']} of {s['updates']} updates were lost: {where} "
                 f"{s['final']} where {s['expected']} was expected. A single-region "
                 "table would have lost none. Replicas exchange whole items, so ADD loses "
                 "them too: send an item's writes to one region, or keep one item per region "
                 "and sum them when reading.")
+    if s.get("refused_writes") and not s["contested"]:
+        return (f"{s['refused_writes']} writes were refused with "
+                f"ReplicatedWriteConflictException in {s['trials']} trials: on a strongly "
+                "consistent table concurrent writes are refused, not silently lost.")
     parts = [f"in {s['lww_held']} of {s['trials']} trials the later write won in every region"]
     if s["lww_violated"]:
         parts.append(f"in {s['lww_violated']} the earlier one did")
