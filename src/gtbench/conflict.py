@@ -40,7 +40,6 @@ OVERWRITE: ConflictMode = "overwrite"
 INCREMENT: ConflictMode = "increment"
 SEED = "seed"
 LEAD_S = 0.05  # writers and pollers are ready this long before the release
-REFUSED_BY_CONFLICT = analysis.REPLICATED_CONFLICT
 Alignment = Literal["send", "arrival"]
 
 
@@ -229,7 +228,7 @@ def _writer(client: Any, table: str, key: dict[str, Any], specs: Sequence[WriteS
         op = _write(client, table, key, spec, mode, process, release_s + spec.at_s)
         ops.append(op)
         retries = 0
-        while (retry_refused and op.error == REFUSED_BY_CONFLICT
+        while (retry_refused and op.error == analysis.REPLICATED_CONFLICT
                and retries < MAX_CONFLICT_RETRIES and not stop.is_set()):
             retries += 1
             time.sleep(rng.uniform(0.005, 0.05))

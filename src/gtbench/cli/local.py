@@ -305,8 +305,9 @@ def describe_distance(distance: dict[str, Any]) -> str:
     """``in us-west-2: eu-west-1 118 ms, us-west-2 0 ms`` from the emulator's status."""
     where = (f"in {distance['client_region']}" if distance.get("client_region")
              else "by round trip")
-    trips = ", ".join(f"{r} {ms:g} ms" if ms is not None else f"{r} unknown"
-                      for r, ms in sorted(distance.get("rtt_ms", {}).items()))
+    from gtbench.emulator.distance import format_trips
+
+    trips = format_trips(sorted(distance.get("rtt_ms", {}).items()))
     return f"{where}: {trips}" if trips else where
 
 

@@ -44,15 +44,14 @@ def _distance_note(settings: Settings, regions: Regions) -> str:
     if settings.target != LOCAL or regions.endpoint_url is None:
         return ""
     from gtbench.emulator import lifecycle
-    from gtbench.emulator.distance import Distance
+    from gtbench.emulator.distance import Distance, format_trips
 
     status = lifecycle.probe(regions.endpoint_url) or {}
     placed = status.get("distance") or {}
     if not placed.get("client_region") and not placed.get("overrides_ms"):
         return ""
     distance = Distance(placed.get("client_region"), placed.get("overrides_ms") or {})
-    trips = ", ".join(f"{r} {ms:g} ms" if (ms := distance.rtt_ms(r)) is not None
-                      else f"{r} unknown" for r in settings.regions)
+    trips = format_trips((r, distance.rtt_ms(r)) for r in settings.regions)
     where = f"in {distance.client_region}" if distance.client_region else "at a distance"
     return f" · client {where} (emulated round trips: {trips})"
 
