@@ -293,15 +293,25 @@ def test_race_on_a_strong_table_reports_write_latency_and_no_stale_strong_read(
     assert run_cli(emulator.url, "setup", "--consistency", "strong",
                    regions=regions).exit_code == 0
     emulator.app.replicator.lag = LagModel(300, 0)  # eventual delivery would be stale
-    result = run_cli(emulator.url, "race", "--trials", "3", "--json", "-", regions=regions)
+    result = run_cli(emulator.url, "race", "--trials", "3", "--eventual", "--json", "-",
+                     regions=regions)
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["consistency"] == "STRONG"
     for pair in document["summary"]["pairs"]:
         assert pair["stale_after_ack"] == 0, pair
         assert pair["write_p50_s"] >= 0.051  # one round trip to us-east-2, the nearest
+        assert pair["eventual_reads"] > 0
     assert all(t["stale_after_ack"] == 0 for t in document["trials"])
     assert "strong consistency held" in result.stderr
+    # Eventual reads: the nearest participant holds the write at the acknowledgement; the
+    # third replica lags (until a strong read there brings it up to date), and its
+    # eventual readers see the old value meanwhile.
+    pairs = {p["to_region"]: p for p in document["summary"]["pairs"]}
+    assert pairs[E2]["eventual_stale_after_ack"] == 0
+    assert pairs[E1]["eventual_stale_after_ack"] > 0
+    assert "eventually consistent reads in us-east-1 saw the write after" in " ".join(
+        result.stderr.split())
 
 
 def test_race_on_an_eventual_table_counts_stale_reads_after_the_ack(

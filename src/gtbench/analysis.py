@@ -6,7 +6,7 @@ import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from gtbench.history import FAIL, Op
 
@@ -81,16 +81,40 @@ class RaceVerdict:
     # Strongly consistent reads sent after the write was acknowledged that still showed
     # the old value: replication lag on an eventual table, a violation on a strong one.
     stale_after_ack: int
+    # The same race seen by eventually consistent reads, when the trial made them
+    # (``race --eventual``): the bound on when such a reader first saw the write.
+    eventual_reads: int = 0
+    eventual_lag_s: float | None = None
+    eventual_lag_low_s: float | None = None
+    eventual_lag_high_s: float | None = None
+    eventual_stale_after_ack: int = 0
 
 
-def race_verdict(write: Op, reads: Sequence[Op], value: int,
+def stale_after_ack(write: Op, reads: Sequence[Op], value: int) -> int:
+    """Answered reads sent after ``write`` was acknowledged that did not show ``value``."""
+    if not write.ok:
+        return 0
+    return sum(1 for r in reads if r.ok and r.value != value and r.sent_ns > write.received_ns)
+
+
+def race_verdict(write: Op, all_reads: Sequence[Op], value: int,
                  true_lag_s: float | None = None) -> RaceVerdict:
+    """The trial's status and lag come from its strongly consistent reads; its eventually
+    consistent reads, if any, are judged beside them."""
+    reads = [r for r in all_reads if r.consistent]
+    eventual = [r for r in all_reads if not r.consistent]
+    seen = lag_bound(write, eventual, value) if write.ok and eventual else None
+    by_eventual: dict[str, Any] = {
+        "eventual_reads": len(eventual),
+        "eventual_lag_s": seen.point_s if seen else None,
+        "eventual_lag_low_s": seen.low_s if seen else None,
+        "eventual_lag_high_s": seen.high_s if seen else None,
+        "eventual_stale_after_ack": stale_after_ack(write, eventual, value)}
     ok = [r for r in reads if r.ok]
     failed = len(reads) - len(ok)
     bound = lag_bound(write, reads, value) if write.ok else None
     rtt = (write.received_ns - write.sent_ns) / NS if write.ok else None
-    after_ack = sum(1 for r in ok if r.value != value and r.sent_ns > write.received_ns) \
-        if write.ok else 0
+    after_ack = stale_after_ack(write, reads, value)
     if bound is not None:
         return RaceVerdict(
             status="replicated", lag_s=bound.point_s, lag_low_s=bound.low_s,
@@ -99,7 +123,7 @@ def race_verdict(write: Op, reads: Sequence[Op], value: int,
             error_s=None if true_lag_s is None else bound.point_s - true_lag_s,
             true_in_bound=(None if true_lag_s is None
                            else bound.low_s <= true_lag_s <= bound.high_s),
-            stale_after_ack=after_ack)
+            stale_after_ack=after_ack, **by_eventual)
     if write.result == FAIL:
         status: RaceStatus = "failed"
     else:
@@ -110,7 +134,7 @@ def race_verdict(write: Op, reads: Sequence[Op], value: int,
         status=status, lag_s=None, lag_low_s=None, lag_high_s=None,
         stale_reads=sum(1 for r in ok if r.value != value), reads=len(reads),
         failed_reads=failed, write_rtt_s=rtt, true_lag_s=true_lag_s, error_s=None,
-        true_in_bound=None, stale_after_ack=after_ack)
+        true_in_bound=None, stale_after_ack=after_ack, **by_eventual)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -183,6 +207,11 @@ class PairSummary(LagStats):
     write_p50_s: float | None  # how long the writes took to be acknowledged
     write_p99_s: float | None
     stale_after_ack: int
+    # Eventually consistent readers, when the race had them: when they saw the write.
+    eventual_reads: int = 0
+    eventual_p50_s: float | None = None
+    eventual_p99_s: float | None = None
+    eventual_stale_after_ack: int = 0
 
 
 def pair_summary(pair: tuple[str, str], verdicts: Sequence[RaceVerdict],
@@ -191,6 +220,7 @@ def pair_summary(pair: tuple[str, str], verdicts: Sequence[RaceVerdict],
               if v.lag_high_s is not None and v.lag_low_s is not None]
     errors = [abs(v.error_s) for v in verdicts if v.error_s is not None]
     writes = [v.write_rtt_s for v in verdicts if v.write_rtt_s is not None]
+    seen = [v.eventual_lag_s for v in verdicts if v.eventual_lag_s is not None]
     stats = lag_stats(verdicts)
     return PairSummary(
         **vars(stats), from_region=pair[0], to_region=pair[1],
@@ -200,7 +230,11 @@ def pair_summary(pair: tuple[str, str], verdicts: Sequence[RaceVerdict],
         cloudwatch=cloudwatch,
         write_p50_s=percentile(writes, 50) if writes else None,
         write_p99_s=percentile(writes, 99) if writes else None,
-        stale_after_ack=sum(v.stale_after_ack for v in verdicts))
+        stale_after_ack=sum(v.stale_after_ack for v in verdicts),
+        eventual_reads=sum(v.eventual_reads for v in verdicts),
+        eventual_p50_s=percentile(seen, 50) if seen else None,
+        eventual_p99_s=percentile(seen, 99) if seen else None,
+        eventual_stale_after_ack=sum(v.eventual_stale_after_ack for v in verdicts))
 
 
 @dataclass(frozen=True)
@@ -636,3 +670,173 @@ def conflict_summary(trials: Sequence[tuple[float, ConflictVerdict]],
                                offset_ms=offset) for offset in offsets_ms],
         updates=total("updates"), expected=total("expected"), final=total("final"),
         lost_updates=total("lost_updates"))
+
+
+# -- compare: the two kinds of global table, side by side -----------------------------
+
+Operation = Literal["write", "strong read", "eventual read"]
+OPERATIONS: tuple[Operation, ...] = ("write", "strong read", "eventual read")
+
+
+def operation_of(op: Op) -> Operation:
+    if op.kind == "write":
+        return "write"
+    return "strong read" if op.consistent else "eventual read"
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """How long one kind of request took in one region: answered requests only."""
+
+    operation: Operation
+    region: str
+    requests: int
+    p50_s: float | None
+    p99_s: float | None
+    max_s: float | None
+
+
+def latency_stats(ops: Sequence[Op]) -> list[LatencyStats]:
+    """Per operation and region, in a stable order (operation, then region)."""
+    groups: dict[tuple[Operation, str], list[float]] = {}
+    for op in ops:
+        if op.ok:
+            groups.setdefault((operation_of(op), op.region), []).append(
+                (op.received_ns - op.sent_ns) / NS)
+    return [LatencyStats(kind, region, len(times), percentile(times, 50),
+                         percentile(times, 99), max(times))
+            for (kind, region), times in sorted(
+                groups.items(), key=lambda kv: (OPERATIONS.index(kv[0][0]), kv[0][1]))]
+
+
+@dataclass(frozen=True)
+class ModeSummary:
+    """One kind of global table, measured by the same workloads as the other.
+
+    - write_p50_s / strong_read_p50_s / eventual_read_p50_s: request latency over every
+      region, from the race's own writes and reads.
+    - stale_strong_reads: strongly consistent reads sent after a write's acknowledgement
+      that returned the old value (replication lag on MREC; a violation on MRSC).
+    - lag: when the other regions' readers first saw a write (strong and eventual reads).
+    - conflicts: staged concurrent writes; lost_unseen (MREC's silent loss) against
+      refused (MRSC's ReplicatedWriteConflictException).
+    - lost_updates of updates in the read-modify-write workload.
+    - requests: every request sent, and how many were refused (``fail``).
+    """
+
+    consistency: str
+    table: str
+    latency: list[LatencyStats]
+    write_p50_s: float | None
+    write_p99_s: float | None
+    strong_read_p50_s: float | None
+    eventual_read_p50_s: float | None
+    stale_strong_reads: int
+    strong_reads_after_ack: int
+    stale_eventual_reads: int
+    lag_p50_s: float | None
+    lag_p99_s: float | None
+    eventual_lag_p50_s: float | None
+    eventual_lag_p99_s: float | None
+    race_trials: int
+    conflicts: int
+    lost_unseen: int
+    refused_writes: int
+    updates: int | None
+    lost_updates: int | None
+    requests: int
+    refused_requests: int
+    requests_by_operation: dict[str, int]
+
+
+def mode_summary(consistency: str, table: str, ops: Sequence[Op],
+                 race: Sequence[tuple[Op, Sequence[Op], RaceVerdict]],
+                 conflicts: ConflictSummary | None,
+                 increments: ConflictSummary | None) -> ModeSummary:
+    """``ops``: every request of the mode's runs (counted); ``race``: each race trial's
+    write, reads and verdict. Request latency is the race's alone: its requests are
+    spread evenly over the regions and never contend for one item, as the conflict
+    workloads' do on purpose."""
+    timed = [op for w, trial_reads, _ in race for op in (w, *trial_reads)]
+    writes = [(w.received_ns - w.sent_ns) / NS for w, _, _ in race if w.ok]
+    verdicts = [v for _, _, v in race]
+    reads = [op for op in timed if op.kind == "read"]
+
+    def p(values: Sequence[float], q: float) -> float | None:
+        return percentile(values, q) if values else None
+
+    def read_p50(consistent: bool) -> float | None:
+        return p([(r.received_ns - r.sent_ns) / NS for r in reads
+                  if r.ok and r.consistent is consistent], 50)
+
+    lags = [v.lag_s for v in verdicts if v.lag_s is not None]
+    seen = [v.eventual_lag_s for v in verdicts if v.eventual_lag_s is not None]
+    after_ack = sum(1 for w, trial_reads, _ in race if w.ok for r in trial_reads
+                    if r.ok and r.consistent and r.sent_ns > w.received_ns)
+    by_operation: dict[str, int] = {}
+    for op in ops:
+        by_operation[operation_of(op)] = by_operation.get(operation_of(op), 0) + 1
+    return ModeSummary(
+        consistency=consistency, table=table, latency=latency_stats(timed),
+        write_p50_s=p(writes, 50), write_p99_s=p(writes, 99),
+        strong_read_p50_s=read_p50(True), eventual_read_p50_s=read_p50(False),
+        stale_strong_reads=sum(v.stale_after_ack for v in verdicts),
+        strong_reads_after_ack=after_ack,
+        stale_eventual_reads=sum(v.eventual_stale_after_ack for v in verdicts),
+        lag_p50_s=p(lags, 50), lag_p99_s=p(lags, 99),
+        eventual_lag_p50_s=p(seen, 50), eventual_lag_p99_s=p(seen, 99),
+        race_trials=len(verdicts),
+        conflicts=conflicts.trials if conflicts else 0,
+        lost_unseen=conflicts.earlier_discarded_unseen if conflicts else 0,
+        refused_writes=((conflicts.refused_writes if conflicts else 0)
+                        + (increments.refused_writes if increments else 0)),
+        updates=increments.updates if increments else None,
+        lost_updates=increments.lost_updates if increments else None,
+        requests=len(ops), refused_requests=sum(1 for op in ops if op.result == FAIL),
+        requests_by_operation=by_operation)
+
+
+@dataclass(frozen=True)
+class LatencyCost:
+    """What strong consistency adds to one operation in one region: the difference of
+    the two modes' median request latency (MRSC minus MREC)."""
+
+    operation: Operation
+    region: str
+    eventual_p50_s: float
+    strong_p50_s: float
+    extra_s: float
+
+
+@dataclass(frozen=True)
+class CompareSummary:
+    """Both kinds, and what strong consistency costs against eventual: per operation and
+    region, and pooled over the regions (medians, MRSC minus MREC)."""
+
+    modes: list[ModeSummary]
+    costs: list[LatencyCost]
+    write_cost_s: float | None
+    strong_read_cost_s: float | None
+    eventual_read_cost_s: float | None
+
+
+def compare_summary(modes: Sequence[ModeSummary]) -> CompareSummary:
+    by = {m.consistency: m for m in modes}
+    eventual, strong = by.get("EVENTUAL"), by.get("STRONG")
+
+    def cost(name: str) -> float | None:
+        if eventual is None or strong is None:
+            return None
+        a, b = getattr(eventual, name), getattr(strong, name)
+        return None if a is None or b is None else b - a
+
+    costs = []
+    if eventual is not None and strong is not None:
+        mrsc = {(x.operation, x.region): x for x in strong.latency}
+        for x in eventual.latency:
+            y = mrsc.get((x.operation, x.region))
+            if y is not None and x.p50_s is not None and y.p50_s is not None:
+                costs.append(LatencyCost(x.operation, x.region, x.p50_s, y.p50_s,
+                                         y.p50_s - x.p50_s))
+    return CompareSummary(list(modes), costs, cost("write_p50_s"),
+                          cost("strong_read_p50_s"), cost("eventual_read_p50_s"))

@@ -22,7 +22,7 @@ from gtbench.errors import GtbenchError
 from gtbench.history import Op
 
 FORMAT_VERSION = 2
-EXPERIMENTS = ("race", "conflict")
+EXPERIMENTS = ("race", "conflict", "compare")
 Document = dict[str, Any]
 
 
@@ -113,7 +113,7 @@ def race_document(result: Any, context: Context) -> Document:
                      "resolution_ms": (plan.resolution_s * 1000
                                        if plan.resolution_s is not None else None),
                      "pollers": plan.pollers, "interval_ms": plan.interval_s * 1000,
-                     "timeout_s": plan.timeout_s},
+                     "timeout_s": plan.timeout_s, "eventual": plan.eventual},
         "started_at": result.started_at, "ended_at": result.ended_at,
         "consistency": result.consistency,
         "resolution_s": result.resolution_s,
@@ -134,7 +134,8 @@ def read_race(document: Document) -> Any:
         {(t["from_region"], t["to_region"]) for t in document["trials"]}))
     resolution = s.get("resolution_ms")
     plan = RacePlan(pairs, s["trials"], s["pollers"], s["interval_ms"] / 1000, s["timeout_s"],
-                    resolution / 1000 if resolution is not None else None)
+                    resolution / 1000 if resolution is not None else None,
+                    bool(s.get("eventual")))
     schedules = {region: Schedule(v["pollers"], v["interval_ms"] / 1000)
                  for region, v in (document.get("schedules") or {}).items()}
     result = RaceResult(plan, dict(document["resolution_s"]), schedules=schedules,
@@ -251,6 +252,79 @@ def read_conflict(document: Document) -> Any:
     return result
 
 
+# -- compare ------------------------------------------------------------------------
+
+RUNS = ("race", "conflict", "increment")  # each mode's runs, in the order they ran
+
+
+def compare_summary(result: Any) -> Any:
+    """The side-by-side summary, from each mode's runs (live or rebuilt)."""
+    modes = []
+    for mode in result.modes:
+        conflicts = increments = None
+        if mode.conflict is not None:
+            conflicts = analysis.conflict_summary(
+                [(t.offset_ms, t.verdict()) for t in mode.conflict.trials], (0.0,), False)
+        if mode.increment is not None:
+            increments = analysis.conflict_summary(
+                [(t.offset_ms, t.verdict()) for t in mode.increment.trials], (0.0,), True)
+        from gtbench.compare import race_rows
+
+        modes.append(analysis.mode_summary(mode.consistency, mode.table, mode.ops(),
+                                           race_rows(mode), conflicts, increments))
+    return analysis.compare_summary(modes)
+
+
+def compare_document(result: Any, context: Context) -> Document:
+    """One document for both modes: each mode's race, conflict and increment runs as the
+    documents those commands save, then the side-by-side summary."""
+    plan = result.plan
+    modes = []
+    for mode in result.modes:
+        scoped = Context(context.target, context.endpoint_url, mode.table,
+                         tuple(plan.regions), context.emulator, context.environment)
+        entry: Document = {"consistency": mode.consistency, "table": mode.table,
+                           "removed": mode.removed}
+        for name in RUNS:
+            run = getattr(mode, name)
+            entry[name] = (None if run is None else
+                           race_document(run, scoped) if name == "race"
+                           else conflict_document(run, scoped))
+        modes.append(entry)
+    return {
+        **_header("compare", context, result),
+        "settings": {"prefix": result.prefix, "regions": list(plan.regions),
+                     "pairs": [list(p) for p in plan.pairs], "trials": plan.trials,
+                     "conflicts": plan.conflicts, "increments": plan.increments,
+                     "pace_ms": plan.pace_ms, "resolution_ms": plan.resolution_s * 1000,
+                     "timeout_s": plan.timeout_s, "keep": plan.keep},
+        "started_at": result.started_at, "ended_at": result.ended_at,
+        "modes": modes,
+        "summary": record(compare_summary(result)),
+    }
+
+
+def read_compare(document: Document) -> Any:
+    """The CompareResult a compare document was made from."""
+    from gtbench.compare import ComparePlan, CompareResult, ModeRun
+
+    s = document["settings"]
+    plan = ComparePlan(tuple(s["regions"]), s["trials"], s["conflicts"], s["increments"],
+                       s["pace_ms"], s["resolution_ms"] / 1000, s["timeout_s"], s["keep"])
+    result = CompareResult(plan, s["prefix"], started_at=document["started_at"],
+                           ended_at=document["ended_at"],
+                           interrupted=bool(document.get("interrupted")),
+                           stopped=document.get("stopped"))
+    for m in document["modes"]:
+        mode = ModeRun(m["consistency"], m["table"], removed=bool(m.get("removed")))
+        for name in RUNS:
+            if m.get(name) is not None:
+                setattr(mode, name, read_race(m[name]) if name == "race"
+                        else read_conflict(m[name]))
+        result.modes.append(mode)
+    return result
+
+
 # -- checking a stored run --------------------------------------------------------------
 
 
@@ -259,11 +333,15 @@ def rebuild(document: Document) -> Document:
     context = _context(document)
     if document["experiment"] == "race":
         return race_document(read_race(document), context)
+    if document["experiment"] == "compare":
+        return compare_document(read_compare(document), context)
     return conflict_document(read_conflict(document), context)
 
 
 def check(document: Document) -> list[str]:
     """Where the stated verdicts and summaries differ from those the histories give."""
+    if document.get("experiment") == "compare":
+        return _check_compare(document)
     if document.get("format", 1) < 2 or any("history" not in t for t in document["trials"]):
         raise GtbenchError("this result has no history to check (it was saved by gtbench "
                            "0.1 in format 1); it still renders without --check")
@@ -275,6 +353,21 @@ def check(document: Document) -> list[str]:
     for key in ("trials", "summary", "ground_truth"):
         if key in document or key in again:
             _diff(document.get(key), again.get(key), key, differences)
+    return differences
+
+
+def _check_compare(document: Document) -> list[str]:
+    """Each mode's runs checked as the documents they are, then the summary over both."""
+    differences: list[str] = []
+    for i, mode in enumerate(document.get("modes") or []):
+        for name in RUNS:
+            if mode.get(name) is not None:
+                differences += [f"modes[{i}].{name}.{line}" for line in check(mode[name])]
+    try:
+        again = compare_summary(read_compare(document))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise GtbenchError(f"the history cannot be read: {exc}") from None
+    _diff(document.get("summary"), record(again), "summary", differences)
     return differences
 
 

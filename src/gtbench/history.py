@@ -36,13 +36,17 @@ class Op:
     process: int = 0  # which writer or poller made the call
     write_id: str | None = None  # the write's identity, or the identity a read saw
     error: str | None = None  # the error code of a call that was not ok
+    consistent: bool = True  # a read's ConsistentRead (strongly consistent unless False)
 
     @property
     def ok(self) -> bool:
         return self.result == OK
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.consistent:
+            del data["consistent"]  # the usual case: keep stored histories short
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Op:

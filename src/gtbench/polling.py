@@ -1,4 +1,8 @@
-"""Strongly consistent pollers: the instrument every experiment reads replicas with.
+"""Pollers: the instrument every experiment reads replicas with.
+
+Reads are strongly consistent (``ConsistentRead=True``) unless asked otherwise: the
+race also polls with eventually consistent reads, to show what readers who read that
+way see.
 
 Pollers read through clients without botocore retries (``Regions.reader``): each
 read is one HTTP attempt, recorded as one Op, and a poller's next read is its
@@ -22,11 +26,12 @@ WRITE_ID = "LastWrite"  # which write produced the item's current image
 GIVE_UP_S = 1.0  # a trial stops reading once every read has failed for this long
 
 
-def read_op(client: Any, table: str, region: str, key: dict[str, Any], process: int) -> Op:
-    """One ``ConsistentRead`` GetItem, as an Op: the value and write id seen, or why not."""
+def read_op(client: Any, table: str, region: str, key: dict[str, Any], process: int,
+            consistent: bool = True) -> Op:
+    """One GetItem, as an Op: the value and write id seen, or why not."""
     sent = time.perf_counter_ns()
     try:
-        response = client.get_item(TableName=table, Key=key, ConsistentRead=True,
+        response = client.get_item(TableName=table, Key=key, ConsistentRead=consistent,
                                    ProjectionExpression="#v, #w",
                                    ExpressionAttributeNames={"#v": VALUE, "#w": WRITE_ID})
     except (ClientError, BotoCoreError) as exc:
@@ -35,12 +40,12 @@ def read_op(client: Any, table: str, region: str, key: dict[str, Any], process: 
         if isinstance(exc, ClientError):
             code = str(exc.response.get("Error", {}).get("Code", code))
         return Op(region, "read", sent, time.perf_counter_ns(), result, None, process,
-                  None, code)
+                  None, code, consistent)
     received = time.perf_counter_ns()
     item = response.get("Item") or {}
     value = int(item[VALUE]["N"]) if VALUE in item else None
     write_id = item[WRITE_ID]["S"] if WRITE_ID in item else None
-    return Op(region, "read", sent, received, OK, value, process, write_id)
+    return Op(region, "read", sent, received, OK, value, process, write_id, None, consistent)
 
 
 class FailureWatch:
@@ -65,10 +70,11 @@ class FailureWatch:
 
 def poll(client: Any, table: str, region: str, key: dict[str, Any], *, process: int,
          first_send: float, interval_s: float, deadline: float, stop: threading.Event,
-         on_read: Callable[[Op], None] | None = None) -> list[Op]:
+         on_read: Callable[[Op], None] | None = None, consistent: bool = True,
+         done: threading.Event | None = None) -> list[Op]:
     """Read ``key`` every ``interval_s`` from ``first_send`` (perf_counter seconds) until
-    ``stop`` is set or ``deadline`` passes. ``on_read`` sees each read as it lands and
-    may set ``stop``."""
+    ``stop`` (or this poller's own ``done``) is set or ``deadline`` passes. ``on_read``
+    sees each read as it lands and may set either."""
     ops: list[Op] = []
     next_send = first_send
     while not stop.is_set():
@@ -76,9 +82,9 @@ def poll(client: Any, table: str, region: str, key: dict[str, Any], *, process: 
         # Event.wait, not sleep: wake at once if the experiment ends mid-pause.
         if pause > 0 and stop.wait(pause):
             break
-        if time.perf_counter() > deadline:
+        if time.perf_counter() > deadline or (done is not None and done.is_set()):
             break
-        op = read_op(client, table, region, key, process)
+        op = read_op(client, table, region, key, process, consistent)
         ops.append(op)
         if on_read is not None:
             on_read(op)

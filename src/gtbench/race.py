@@ -2,7 +2,8 @@
 
 Each trial writes a unique value to a new bookmark item in the writing region,
 then K pollers read it in the reading region with ``ConsistentRead=True``,
-staggered by ``interval / K``, until one sees the value or the trial times out.
+staggered by ``interval / K``, until one sees the value or the trial times out
+(with ``eventual``, as many pollers again read with eventually consistent reads).
 Every call is recorded as an ``Op`` on one monotonic clock; the bound comes from
 ``analysis.lag_bound``.
 """
@@ -52,10 +53,10 @@ class Schedule:
         return self.interval_s / self.pollers
 
 
-def schedule_for(rtt_s: float, resolution_s: float) -> Schedule:
+def schedule_for(rtt_s: float, resolution_s: float, cap: int = MAX_POLLERS) -> Schedule:
     """Enough pollers that reads stay ``resolution_s`` apart: a poller can send only once
     per round trip, so from afar it takes many of them."""
-    pollers = min(MAX_POLLERS, max(1, math.ceil(rtt_s * HEADROOM / resolution_s)))
+    pollers = min(cap, max(1, math.ceil(rtt_s * HEADROOM / resolution_s)))
     return Schedule(pollers, pollers * resolution_s)
 
 
@@ -70,11 +71,19 @@ class RacePlan:
     interval_s: float = 0.1
     timeout_s: float = 10.0
     resolution_s: float | None = None
+    # Also poll with eventually consistent reads (as many, on the same schedule): what a
+    # reader that reads that way sees. A trial then runs until both kinds saw the write.
+    eventual: bool = False
+
+    @property
+    def max_pollers(self) -> int:
+        """Per kind of read: the eventual pollers share the pool with the strong ones."""
+        return MAX_POLLERS // 2 if self.eventual else MAX_POLLERS
 
     def schedule(self, rtt_s: float) -> Schedule:
         if self.resolution_s is None:
-            return Schedule(self.pollers, self.interval_s)
-        return schedule_for(rtt_s, self.resolution_s)
+            return Schedule(min(self.pollers, self.max_pollers), self.interval_s)
+        return schedule_for(rtt_s, self.resolution_s, self.max_pollers)
 
 
 @dataclass
@@ -173,16 +182,23 @@ def run_trial(regions: Regions, table: str, pair: Pair, index: int, run_id: str,
         return Trial(index, source, target, sk, value, write, [])  # refused: nothing to see
     watch = polling.FailureWatch()
     start = write.received_ns / analysis.NS
+    # One "done" per kind of read: a trial ends once every kind has seen the value.
+    kinds = {True: threading.Event(), **({False: threading.Event()} if plan.eventual else {})}
 
     def on_read(op: Op) -> None:
-        if op.value == value or watch.failing(op):
+        if op.value == value:
+            kinds[op.consistent].set()
+        if all(done.is_set() for done in kinds.values()) or watch.failing(op):
             stop.set()
 
     every = schedule or Schedule(plan.pollers, plan.interval_s)
     futures = [pool.submit(polling.poll, regions.reader(target), table, target, key,
-                           process=k, first_send=start + k * every.spacing_s,
+                           process=k + n * every.pollers,
+                           first_send=start + k * every.spacing_s,
                            interval_s=every.interval_s, deadline=start + plan.timeout_s,
-                           stop=stop, on_read=on_read) for k in range(every.pollers)]
+                           stop=stop, on_read=on_read, consistent=consistent, done=done)
+               for n, (consistent, done) in enumerate(kinds.items())
+               for k in range(every.pollers)]
     reads = sorted((op for f in futures for op in f.result()), key=lambda op: op.sent_ns)
     return Trial(index, source, target, sk, value, write, reads)
 

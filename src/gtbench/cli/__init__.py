@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "Write a new bookmark in one region, poll another, and time the replication."),
     "conflict": ("gtbench.cli.conflict", "conflict_command",
                  "Write one item from two regions at once, and watch last-writer-wins decide."),
+    "compare": ("gtbench.cli.compare", "compare_command",
+                "Run the same workloads on an MREC and an MRSC table, and show them side by side."),
     "report": ("gtbench.cli.report", "report_command",
                "Re-render a result saved with --json: the same summary as the live run."),
     "teardown": ("gtbench.cli.provision", "teardown_command",

@@ -15,7 +15,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 SCRATCH_KEY = "gtbench.scratch_results"
 
 
-def _regions(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+def regions_callback(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
     try:
         return parse_regions(value)
     except UsageError as exc:
@@ -47,7 +47,7 @@ def _output(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     return value
 
 
-def _table(ctx: click.Context, param: click.Parameter, value: str) -> str:
+def table_callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
     from gtbench.emulator.shared import table_name_problem
 
     if table_name_problem(value):
@@ -67,12 +67,12 @@ def target_options(command: F) -> F:
                      show_envvar=True, callback=check_endpoint,
                      help="One DynamoDB endpoint for every region, such as a running "
                           "emulator. Nothing is started on demand when it is given."),
-        click.option("--regions", callback=_regions, default="us-west-2,eu-west-1",
+        click.option("--regions", callback=regions_callback, default="us-west-2,eu-west-1",
                      metavar="REGIONS",
                      envvar="GTBENCH_REGIONS", show_default=True, show_envvar=True,
                      help="Comma-separated regions; the first is the home region."),
         click.option("--table", default="global-serverless", envvar="GTBENCH_TABLE",
-                     callback=_table,
+                     callback=table_callback,
                      show_default=True, show_envvar=True, help="The global table's name."),
         click.option("--profile", metavar="NAME", envvar="AWS_PROFILE",
                      help="AWS named profile (with --target aws)."),

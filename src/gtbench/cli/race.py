@@ -42,6 +42,11 @@ from gtbench.terminal import Terminal
                    "100].")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.05), default=10.0,
               show_default=True, help="Seconds a trial waits for the value before timing out.")
+@click.option("--eventual", is_flag=True,
+              help="Also poll with eventually consistent reads, as many and as often as the "
+                   "strong ones: when a reader that reads that way sees the write. On a "
+                   "strongly consistent (MRSC) table this is where replication lag still "
+                   "shows.")
 @click.option("--cloudwatch", is_flag=True,
               help="Also fetch CloudWatch ReplicationLatency for each pair over the run's "
                    "window (per minute, published only when non-zero; the emulator publishes "
@@ -52,7 +57,7 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
                  profile: str | None, trials: int, from_region: str | None,
                  to_regions: tuple[str, ...], resolution_ms: float, pollers: int | None,
                  interval_ms: float | None,
-                 timeout_s: float, cloudwatch: bool, json_path: str | None,
+                 timeout_s: float, eventual: bool, cloudwatch: bool, json_path: str | None,
                  yes: bool) -> None:
     """Write a new bookmark in one region, poll another, and time the replication.
 
@@ -80,6 +85,9 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
             raise UsageError(f"{region} is not one of --regions ({','.join(settings.regions)})")
     if source in readers:
         raise UsageError(f"--to {source} is the writing region itself")
+    if eventual and pollers is not None and pollers > race.MAX_POLLERS // 2:
+        raise UsageError(f"--pollers {pollers} with --eventual: at most "
+                         f"{race.MAX_POLLERS // 2} per kind of read")
     terminal = Terminal(stdout_is_data=json_path == "-")
     client_regions, account = connect(settings, terminal)
     confirm_billable(settings, account,
@@ -89,7 +97,7 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     pollers, interval_ms = pollers or 4, interval_ms or 100.0
     plan = race.RacePlan(tuple((source, r) for r in readers), trials, pollers,
                          interval_ms / 1000.0, timeout_s,
-                         None if fixed else resolution_ms / 1000.0)
+                         None if fixed else resolution_ms / 1000.0, eventual)
     how = (f"{pollers} pollers every {interval_ms:g} ms" if fixed
            else f"a read every {resolution_ms:g} ms")
     terminal.note(f"racing {trials} trials per pair: {how}, timeout {timeout_s:g} s")
@@ -110,13 +118,12 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     finish(result, json_path)
 
 
-def finish(result: Any, json_path: str | None) -> None:
+def finish(result: Any, json_path: str | None, done: str | None = None) -> None:
     """Exit as the run ended: 130 after Ctrl-C, 1 after a run of failed trials."""
     where = f" and saved to {json_path}" if json_path and json_path != "-" else ""
+    done = done or f"{len(result.trials)} completed trials"
     if result.interrupted:
-        raise Interrupted(f"interrupted after {len(result.trials)} completed trials; they "
-                          f"are summarized above{where}")
+        raise Interrupted(f"interrupted after {done}; they are summarized above{where}")
     if result.stopped:
-        raise GtbenchError(f"{result.stopped}; the completed trials are summarized "
-                           f"above{where}")
+        raise GtbenchError(f"{result.stopped}; {done} are summarized above{where}")
 

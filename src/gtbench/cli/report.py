@@ -27,6 +27,8 @@ def report_command(path: str, png_path: str | None, markdown: bool, check: bool)
     conflict: each trial's timeline side by side, the table per offset.
               --png: timelines with the writes marked; for a sweep, the share of
               earlier writes lost unseen against the offset, beside the lag.
+    compare:  MREC and MRSC side by side, and what the choice costs.
+              --png: a latency CDF per operation, both kinds on one axis.
 
     --check re-judges a stored run: every operation is in the file, with its
     times on one monotonic clock, so the verdicts can be computed again by
@@ -53,9 +55,10 @@ def report_command(path: str, png_path: str | None, markdown: bool, check: bool)
             more = " (the first 20 are shown)" if len(differences) > 20 else ""
             raise GtbenchError(f"{path}: {len(differences)} stated figures differ from what "
                                f"its history gives{more}")
+        trials = [t for run in report.runs(document) for t in run["trials"]]
         terminal.note(f"{path}: every verdict and summary follows from its history "
-                      f"({len(document['trials'])} trials, "
-                      f"{sum(len(t['history']) for t in document['trials'])} operations)")
+                      f"({len(trials)} trials, "
+                      f"{sum(len(t['history']) for t in trials)} operations)")
         return
     if png_path:
         from gtbench.report.plot import save_png

@@ -15,7 +15,7 @@ from gtbench.errors import GtbenchError
 # The document module owns the format; rendering must not need boto3, so the numbers
 # are repeated here and a test keeps them equal.
 FORMAT_VERSION = 2
-EXPERIMENTS = ("race", "conflict")
+EXPERIMENTS = ("race", "conflict", "compare")
 
 
 def load(path: str) -> dict[str, Any]:
@@ -30,7 +30,8 @@ def load(path: str) -> dict[str, Any]:
         raise GtbenchError(f"{path} is not a gtbench result: it is not JSON") from None
     if (not isinstance(document, dict) or document.get("experiment") not in EXPERIMENTS
             or not isinstance(document.get("format"), int)
-            or not isinstance(document.get("trials"), list)):
+            or not isinstance(document.get("modes" if document.get("experiment") == "compare"
+                                           else "trials"), list)):
         raise GtbenchError(f"{path} is not a gtbench result: it has no experiment, format "
                            "and trials", hint="write one with `gtbench race --json PATH`")
     if document["format"] > FORMAT_VERSION:
@@ -40,12 +41,24 @@ def load(path: str) -> dict[str, Any]:
     return document
 
 
+def runs(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The race and conflict documents in a result: itself, or a compare's per mode."""
+    if document["experiment"] != "compare":
+        return [document]
+    return [m[name] for m in document["modes"] for name in ("race", "conflict", "increment")
+            if m.get(name) is not None]
+
+
 def terminal_view(document: dict[str, Any]) -> list[Any]:
     """What the live run printed: trial lines or timelines, then the summary."""
     if document["experiment"] == "race":
         from gtbench.report import race
 
         return [race.trial_line(t) for t in document["trials"]] + race.race_tables(document)
+    if document["experiment"] == "compare":
+        from gtbench.report import compare
+
+        return compare.compare_tables(document)
     from gtbench.report import conflict
 
     writers = document["writers"]

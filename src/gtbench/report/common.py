@@ -33,11 +33,11 @@ def histogram_text(values: Sequence[float], title: str, width: int = 40,
 
 def run_note(document: dict[str, Any]) -> list[Text]:
     """A line saying that the run ended early, and why, if it did."""
-    done = len(document["trials"])
+    done = (f"{len(document['trials'])} completed trials" if "trials" in document
+            else "the runs below")  # compare: its modes say how far each got
     if document.get("interrupted"):
-        return [Text(f"interrupted: the run was stopped with Ctrl-C after {done} completed "
-                     "trials; these figures are theirs alone", style="bold yellow")]
+        return [Text(f"interrupted: the run was stopped with Ctrl-C after {done}; these "
+                     "figures are theirs alone", style="bold yellow")]
     if document.get("stopped"):
-        return [Text(f"{document['stopped']}; the {done} trials so far are kept",
-                     style="bold yellow")]
+        return [Text(f"{document['stopped']}; {done} are kept", style="bold yellow")]
     return []

@@ -63,7 +63,22 @@ def conflict_markdown(document: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
+def compare_markdown(document: dict[str, Any]) -> str:
+    from gtbench.report.compare import LABELS, answer, rows
+
+    modes = document["summary"]["modes"]
+    header = ["", *(f"{LABELS.get(m['consistency'])} `{m['table']}`" for m in modes)]
+    target = "the local emulator" if document["target"] == "local" else "AWS"
+    return "\n\n".join([
+        f"**MREC and MRSC side by side** ({', '.join(document['settings']['regions'])} on "
+        f"{target}, gtbench {document['gtbench']})",
+        _table(header, [[label, *cells] for label, cells in rows(document)]),
+        " ".join(answer(document))])
+
+
 def markdown(document: dict[str, Any]) -> str:
     if document["experiment"] == "race":
         return race_markdown(document)
+    if document["experiment"] == "compare":
+        return compare_markdown(document)
     return conflict_markdown(document)

@@ -172,8 +172,37 @@ def conflict_figure(document: dict[str, Any]) -> Any:
     return fig
 
 
+def compare_figure(document: dict[str, Any]) -> Any:
+    """A latency CDF per operation, both kinds of table on one axis, every region pooled."""
+    from gtbench.report.compare import SHORT, latencies
+
+    plt = _pyplot()
+    operations = ("write", "strong read", "eventual read")
+    fig, axes = plt.subplots(1, len(operations), figsize=(15, 4.5), squeeze=False)
+    for ax, operation in zip(axes[0], operations, strict=True):
+        for color, mode in zip(COLORS, document["modes"], strict=False):
+            times = [t * 1000 for t in latencies(mode, operation)]
+            if not times:
+                continue
+            p50 = analysis.percentile(times, 50)
+            ax.step(times, [(i + 1) / len(times) for i in range(len(times))], where="post",
+                    color=color, label=f"{SHORT.get(mode['consistency'])}: p50 {p50:.1f} ms, "
+                                       f"p99 {analysis.percentile(times, 99):.1f} ms")
+            ax.axvline(p50, color=color, linestyle="--", linewidth=0.8)
+        ax.set(title=f"{operation} latency", xlabel="ms", ylabel="share of requests",
+               ylim=(0, 1.02))
+        if ax.get_lines():
+            ax.legend(loc="lower right")
+    regions = ", ".join(document["settings"]["regions"])
+    fig.suptitle(f"MREC and MRSC side by side · {regions} on {document['target']}")
+    fig.tight_layout()
+    return fig
+
+
 def save_png(document: dict[str, Any], path: str) -> None:
-    figure = (race_figure(document) if document["experiment"] == "race"
+    experiment = document["experiment"]
+    figure = (race_figure(document) if experiment == "race"
+              else compare_figure(document) if experiment == "compare"
               else conflict_figure(document))
     figure.savefig(path, dpi=110)
     _pyplot().close(figure)

@@ -31,6 +31,8 @@ def trial_line(trial: dict[str, Any]) -> str:
         line += f" · {failed} failed reads"
     if trial["true_lag_s"] is not None:
         line += f" · true {trial['true_lag_s']:.3f} s"
+    if trial.get("eventual_lag_s") is not None:
+        line += f" · eventual reads {trial['eventual_lag_s']:.3f} s"
     return line
 
 
@@ -100,6 +102,8 @@ def race_tables(document: dict[str, Any]) -> list[Any]:
                             f"{p['write_p99_s'] * 1000:.1f} ms at p99"))
         if document.get("consistency") == "STRONG":
             out.append(_strong_verdict(p))
+        if p.get("eventual_reads"):
+            out.append(Text(eventual_sentence(p)))
         out.append(Text(race_sentence(p), style="bold"))
     out.extend(run_note(document))
     return out
@@ -115,6 +119,19 @@ def _strong_verdict(p: dict[str, Any]) -> Text:
                     "strong consistency promises none", style="bold red")
     return Text(f"strong consistency held: no strongly consistent read in {p['to_region']} "
                 "sent after a write's acknowledgement returned the old value", style="green")
+
+
+def eventual_sentence(p: dict[str, Any]) -> str:
+    """What readers with eventually consistent reads saw: stale reads are allowed there,
+    on either kind of table, so this is a figure, not a verdict."""
+    stale = p.get("eventual_stale_after_ack", 0)
+    if p.get("eventual_p50_s") is None:
+        return (f"eventually consistent reads in {p['to_region']} never saw the write "
+                f"({p['eventual_reads']} reads, {stale} after the acknowledgement)")
+    return (f"eventually consistent reads in {p['to_region']} saw the write after "
+            f"{p['eventual_p50_s']:.3f} s at the median ({p['eventual_p99_s']:.3f} s at p99); "
+            f"{stale} of {p['eventual_reads']} such reads, sent after the acknowledgement, "
+            "still returned the old value")
 
 
 def race_sentence(p: dict[str, Any]) -> str:

@@ -1,0 +1,134 @@
+"""``gtbench compare``: MREC and MRSC side by side, from the same regions, one run."""
+
+from __future__ import annotations
+
+import click
+
+from gtbench.cli.options import (
+    SCRATCH_KEY,
+    check_endpoint,
+    json_option,
+    regions_callback,
+    table_callback,
+    yes_option,
+)
+from gtbench.regions import AWS, LOCAL
+
+DEFAULT_REGIONS = "us-west-2,us-east-1,us-east-2"
+
+
+@click.command("compare")
+@click.option("--target", type=click.Choice([LOCAL, AWS]), default=LOCAL,
+              envvar="GTBENCH_TARGET", show_default=True, show_envvar=True,
+              help="local: gtbench's emulator (started on demand). aws: real DynamoDB with "
+                   "your boto3 credentials; billable.")
+@click.option("--endpoint-url", metavar="URL", envvar="GTBENCH_ENDPOINT_URL",
+              show_envvar=True, callback=check_endpoint,
+              help="One DynamoDB endpoint for every region, such as a running emulator.")
+@click.option("--regions", callback=regions_callback, default=DEFAULT_REGIONS,
+              metavar="REGIONS", show_default=True,
+              help="Three regions MRSC supports; both tables use all three, and the first "
+                   "two write the conflicts.")
+@click.option("--prefix", default="gtbench-compare", callback=table_callback,
+              show_default=True,
+              help="The two tables are PREFIX-mrec and PREFIX-mrsc, created for the run.")
+@click.option("--profile", metavar="NAME", envvar="AWS_PROFILE",
+              help="AWS named profile (with --target aws).")
+@click.option("--trials", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Race trials per region pair (each region writes, the next one reads).")
+@click.option("--conflicts", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Trials of two writes to one item at the same instant.")
+@click.option("--increments", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="Read-modify-write updates per writing region.")
+@click.option("--resolution-ms", type=click.FloatRange(min=0.5), default=10.0,
+              show_default=True,
+              help="The race's spacing between reads in each region, per kind of read. "
+                   "Coarser than race's default: the reads also load what they time.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.05), default=10.0,
+              show_default=True, help="Seconds a trial waits before timing out.")
+@click.option("--keep", is_flag=True, help="Leave both tables in place at the end.")
+@json_option
+@yes_option
+@click.pass_context
+def compare_command(ctx: click.Context, target: str, endpoint_url: str | None,
+                    regions: tuple[str, ...], prefix: str, profile: str | None, trials: int,
+                    conflicts: int, increments: int, resolution_ms: float, timeout_s: float,
+                    keep: bool, json_path: str | None, yes: bool) -> None:
+    """Run the same workloads on an MREC and an MRSC table, and show them side by side.
+
+    Which kind of global table should you use, and what does it cost? gtbench
+    creates PREFIX-mrec (multi-Region eventual consistency, last writer wins)
+    and PREFIX-mrsc (multi-Region strong consistency) in the same three
+    regions, then runs on each:
+
+    \b
+      a race around the regions, with strong and eventual reads:
+        request latency per operation and region (p50, p99), strong reads
+        that were stale after the write's acknowledgement, and the lag;
+      two writes to one item at the same instant, --conflicts times:
+        lost unseen (MREC) or refused with ReplicatedWriteConflictException
+        (MRSC);
+      read-modify-write increments from two regions: updates lost, or
+        refused and retried;
+      and counts every request each mode spent.
+
+    Both tables are removed after, on every path, unless --keep. `gtbench
+    report FILE --png cdf.png` draws a latency CDF per operation, both kinds on
+    one axis.
+    """
+    from gtbench import compare, document, provision
+    from gtbench.cli.provision import RichReporter, connect, timing_for
+    from gtbench.cli.race import finish
+    from gtbench.errors import UsageError
+    from gtbench.regions import Settings
+    from gtbench.report import compare as report
+    from gtbench.terminal import Terminal
+
+    settings = Settings(target, endpoint_url, regions, compare.table_for(prefix, "mrsc"),
+                        profile)
+    problem = provision.strong_problem(settings, None)
+    if problem:  # the MRSC table must be possible before the MREC one is made
+        raise UsageError(problem)
+    terminal = Terminal(stdout_is_data=json_path == "-")
+    client_regions, account = connect(settings, terminal)
+    tables = [compare.table_for(prefix, suffix) for _, suffix, _ in compare.MODES]
+    if target == AWS and not yes:
+        after = "kept after (--keep)" if keep else "deleted after"
+        click.confirm(
+            f"Create the on-demand tables {tables[0]} (MREC) and {tables[1]} (MRSC) in AWS "
+            f"account {account}, regions {', '.join(regions)}; write about "
+            f"{(trials * len(regions) + conflicts * 2 + increments * 2) * 2 + 26} items and "
+            f"read them many times; both {after}. This is billable (see Cost in the README). "
+            "Continue?", abort=True, err=True)
+    plan = compare.ComparePlan(regions, trials, conflicts, increments,
+                               resolution_s=resolution_ms / 1000, timeout_s=timeout_s,
+                               keep=keep)
+
+    waits = RichReporter(terminal)
+
+    class Shown(compare.Progress):
+        def step(self, message: str) -> None:
+            waits.close()
+            terminal.note(f"[bold]{message}[/]")
+
+        def trial(self, title: str, done: int, total: int) -> None:
+            waits.progress(title, done, total)
+
+        def reporter(self) -> provision.Reporter:
+            return waits
+
+    context = document.Context.of(settings, client_regions.endpoint_url)
+    try:
+        result = compare.run_compare(client_regions, settings, plan, prefix, Shown(),
+                                     timing=timing_for(settings, None))
+    finally:
+        waits.close()
+    saved = document.compare_document(result, context)
+    for renderable in report.compare_tables(saved):
+        terminal.print(renderable)
+    kept = [m.table for m in result.modes if not m.removed]
+    if kept:
+        terminal.note(f"kept {', '.join(kept)}; remove each with `gtbench teardown --table "
+                      "NAME --regions " + ",".join(regions) + "`")
+    terminal.save(saved, json_path, announce=not ctx.meta.get(SCRATCH_KEY))
+    finish(result, json_path, done="the runs completed")

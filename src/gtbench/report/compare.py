@@ -1,0 +1,144 @@
+"""The compare document, side by side: what each kind of global table costs and loses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from gtbench.report.common import run_note
+
+LABELS = {"EVENTUAL": "MREC (eventual)", "STRONG": "MRSC (strong)"}
+SHORT = {"EVENTUAL": "MREC", "STRONG": "MRSC"}
+
+
+def ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.1f} ms"
+
+
+def _latency(mode: dict[str, Any], operation: str, region: str) -> str:
+    row = next((x for x in mode["latency"]
+                if x["operation"] == operation and x["region"] == region), None)
+    if row is None:
+        return "-"
+    return f"{ms(row['p50_s'])} / {ms(row['p99_s'])}"
+
+
+def latencies(mode: dict[str, Any], operation: str) -> list[float]:
+    """Every answered request of one operation in a mode's race, in seconds, from the
+    stored history (the figure draws what the summary's latency counts)."""
+    out = []
+    for run in [mode["race"]] if mode.get("race") else []:
+        for trial in run["trials"]:
+            for op in trial["history"]:
+                kind = ("write" if op["kind"] == "write" else
+                        "strong read" if op.get("consistent", True) else "eventual read")
+                if kind == operation and op["result"] == "ok":
+                    out.append((op["received_ns"] - op["sent_ns"]) / 1e9)
+    return sorted(out)
+
+
+def rows(document: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """(label, one cell per mode): the same rows serve the terminal and Markdown."""
+    modes = document["summary"]["modes"]
+    regions = document["settings"]["regions"]
+    out: list[tuple[str, list[str]]] = []
+    for operation in ("write", "strong read", "eventual read"):
+        for region in regions:
+            out.append((f"{operation} in {region} (p50 / p99)",
+                        [_latency(m, operation, region) for m in modes]))
+    out += [
+        ("stale strong reads after the ack",
+         [f"{m['stale_strong_reads']} of {m['strong_reads_after_ack']}" for m in modes]),
+        ("stale eventual reads after the ack",
+         [str(m["stale_eventual_reads"]) for m in modes]),
+        ("lag seen by strong reads (p50 / p99)",
+         [f"{ms(m['lag_p50_s'])} / {ms(m['lag_p99_s'])}" for m in modes]),
+        ("lag seen by eventual reads (p50 / p99)",
+         [f"{ms(m['eventual_lag_p50_s'])} / {ms(m['eventual_lag_p99_s'])}" for m in modes]),
+        ("conflicting writes lost unseen",
+         [f"{m['lost_unseen']} of {m['conflicts']} trials" for m in modes]),
+        ("conflicting writes refused",
+         [str(m["refused_writes"]) for m in modes]),
+        ("updates lost (read-modify-write)",
+         ["-" if m["lost_updates"] is None else f"{m['lost_updates']} of {m['updates']}"
+          for m in modes]),
+        ("writes sent (refused)",
+         [f"{m['requests_by_operation'].get('write', 0)} ({m['refused_requests']})"
+          for m in modes]),
+        ("reads sent: strong + eventual",
+         [f"{m['requests_by_operation'].get('strong read', 0)} + "
+          f"{m['requests_by_operation'].get('eventual read', 0)}" for m in modes]),
+    ]
+    return out
+
+
+def compare_tables(document: dict[str, Any]) -> list[Any]:
+    modes = document["summary"]["modes"]
+    table = Table(title="the two kinds of global table, same regions, same workloads",
+                  title_justify="left")
+    table.add_column("", no_wrap=True)
+    for m in modes:
+        table.add_column(f"{LABELS.get(m['consistency'], m['consistency'])}\n{m['table']}",
+                         justify="right", no_wrap=True)
+    for label, cells in rows(document):
+        styled = [_style(label, m, cell) for m, cell in zip(modes, cells, strict=True)]
+        table.add_row(label, *styled)
+    out: list[Any] = [table]
+    for m in modes:
+        if m["consistency"] == "STRONG" and m["stale_strong_reads"]:
+            out.append(Text(f"VIOLATION: {m['stale_strong_reads']} strongly consistent reads "
+                            "on the MRSC table returned the old value after the write's "
+                            "acknowledgement", style="bold red"))
+    out += [Text(line, style="bold") for line in answer(document)]
+    out.extend(run_note(document))
+    return out
+
+
+def _style(label: str, mode: dict[str, Any], cell: str) -> Text:
+    bad = ((label.startswith("stale strong") and mode["stale_strong_reads"]
+            and mode["consistency"] == "STRONG")
+           or (label.startswith("updates lost") and mode["lost_updates"])
+           or (label.endswith("lost unseen") and mode["lost_unseen"]))
+    return Text(cell, style="red" if bad else "")
+
+
+def _costs(summary: dict[str, Any], operation: str) -> str:
+    parts = [f"{c['extra_s'] * 1000:+.0f} ms in {c['region']}"
+             for c in summary["costs"] if c["operation"] == operation]
+    return ", ".join(parts) if parts else "not measured"
+
+
+def answer(document: dict[str, Any]) -> list[str]:
+    """Which mode, and what it costs: the sentences the comparison exists for. Every
+    figure in them is measured; only the closing advice is general."""
+    s = document["summary"]
+    by = {m["consistency"]: m for m in s["modes"]}
+    eventual, strong = by.get("EVENTUAL"), by.get("STRONG")
+    if eventual is None or strong is None:
+        return ["only one kind of table was measured: nothing to compare"]
+    lines = []
+    if eventual["lost_updates"] is not None and strong["lost_updates"] is not None:
+        lines.append(
+            f"What MREC lost: {eventual['lost_updates']} of {eventual['updates']} updates, and "
+            f"{eventual['lost_unseen']} of {eventual['conflicts']} conflicting writes unseen. "
+            f"MRSC lost {strong['lost_updates']} updates and {strong['lost_unseen']} writes, "
+            f"and refused {strong['refused_writes']} conflicting writes: each an error its "
+            "writer saw, and retried (increments) or reported.")
+    lines.append(
+        f"What MRSC cost: writes {_costs(s, 'write')}, strong reads "
+        f"{_costs(s, 'strong read')} at the median (a round trip to the nearest other "
+        f"region); eventual reads {_costs(s, 'eventual read')}.")
+    lines.append(
+        f"Strong reads sent after a write's acknowledgement were stale "
+        f"{eventual['stale_strong_reads']} of {eventual['strong_reads_after_ack']} times on "
+        f"MREC, {strong['stale_strong_reads']} of {strong['strong_reads_after_ack']} on MRSC; "
+        f"eventual reads were stale {eventual['stale_eventual_reads']} and "
+        f"{strong['stale_eventual_reads']} times: they promise nothing on either.")
+    lines.append(
+        "Choose MRSC when a lost or stale write costs more than a round trip on every write "
+        "and strong read, and refused writes to retry; choose MREC for the fastest local "
+        "writes and reads, and design for last-writer-wins: one writer region per item, or "
+        "idempotent updates.")
+    return lines

@@ -1,0 +1,110 @@
+"""``gtbench compare``: the same workloads on an MREC and an MRSC table, side by side."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from gtbench import analysis
+from gtbench.cli import cli
+from gtbench.emulator.replication import LagModel
+from gtbench.emulator.server import EmulatorServer
+from gtbench.history import FAIL, OK, Op
+from tests.helpers import run_cli
+
+REGIONS = "us-west-2,us-east-1,us-east-2"
+
+
+def test_compare_end_to_end(emulator: EmulatorServer, ddb: Callable[[str], Any],
+                            tmp_path: Path) -> None:
+    # A lag well above the increments' pace: MREC must lose updates; MRSC must not.
+    emulator.app.replicator.lag = LagModel(300, 0)
+    out = tmp_path / "compare.json"
+    result = run_cli(emulator.url, "compare", "--trials", "2", "--conflicts", "2",
+                     "--increments", "4", "--resolution-ms", "10", "--json", str(out),
+                     regions=REGIONS)
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(out.read_text())
+    assert document["experiment"] == "compare"
+    modes = {m["consistency"]: m for m in document["summary"]["modes"]}
+    mrec, mrsc = modes["EVENTUAL"], modes["STRONG"]
+    # Strong reads after the acknowledgement: stale on MREC (the lag), never on MRSC.
+    assert mrec["stale_strong_reads"] > 0
+    assert mrsc["strong_reads_after_ack"] > 0 and mrsc["stale_strong_reads"] == 0
+    # Conflicts: lost unseen on MREC; refused, never lost, on MRSC.
+    assert mrec["lost_unseen"] == 2 and mrec["refused_writes"] == 0
+    assert mrsc["lost_unseen"] == 0 and mrsc["refused_writes"] >= 2
+    # Increments: MREC loses some, MRSC none.
+    assert mrec["lost_updates"] > 0 and mrec["updates"] == 8
+    assert mrsc["lost_updates"] == 0 and mrsc["updates"] == 8
+    # Latency per operation and region, with the write's extra round trip on MRSC
+    # (us-west-2's nearest participant is us-east-2, 51 ms away).
+    costs = {(c["operation"], c["region"]): c for c in document["summary"]["costs"]}
+    assert {r for op, r in costs if op == "write"} == set(REGIONS.split(","))
+    assert costs[("write", "us-west-2")]["extra_s"] > 0.035
+    assert costs[("strong read", "us-west-2")]["extra_s"] > 0.035
+    # Every request is counted, refused ones too.
+    assert mrsc["refused_requests"] >= mrsc["refused_writes"]
+    assert mrsc["requests"] == sum(mrsc["requests_by_operation"].values())
+    # It removed what it created, and the result checks clean and renders.
+    assert all(m["removed"] for m in document["modes"])
+    for region in REGIONS.split(","):
+        assert ddb(region).list_tables()["TableNames"] == []
+    checked = CliRunner().invoke(cli, ["report", str(out), "--check"])
+    assert checked.exit_code == 0, checked.stderr
+    shown = CliRunner().invoke(cli, ["report", str(out), "--markdown"])
+    assert (f"| updates lost (read-modify-write) | {mrec['lost_updates']} of 8 | 0 of 8 |"
+            in shown.stdout)
+    flat = " ".join(result.stdout.split())
+    assert f"What MREC lost: {mrec['lost_updates']} of 8 updates" in flat
+    assert "What MRSC cost: writes" in flat
+
+
+def test_compare_keeps_its_tables_when_asked_and_refuses_bad_region_sets(
+        emulator: EmulatorServer, ddb: Callable[[str], Any]) -> None:
+    refused = run_cli(emulator.url, "compare", regions="us-west-2,eu-west-1")
+    assert refused.exit_code == 2
+    assert "exactly three" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert ddb("us-west-2").list_tables()["TableNames"] == []  # nothing was made
+    kept = run_cli(emulator.url, "compare", "--trials", "1", "--conflicts", "1",
+                   "--increments", "1", "--keep", "--prefix", "cmp", regions=REGIONS)
+    assert kept.exit_code == 0, kept.stderr
+    assert sorted(ddb("us-east-1").list_tables()["TableNames"]) == ["cmp-mrec", "cmp-mrsc"]
+    assert "kept cmp-mrec, cmp-mrsc" in " ".join(kept.stderr.split())
+
+
+def _op(region: str, kind: str, sent_ms: float, took_ms: float, value: int | None = None,
+        result: str = OK, consistent: bool = True) -> Op:
+    return Op(region, kind, int(sent_ms * 1e6), int((sent_ms + took_ms) * 1e6),  # type: ignore[arg-type]
+              result, value, consistent=consistent)  # type: ignore[arg-type]
+
+
+def test_the_summary_follows_from_the_operations() -> None:
+    """From hand-made histories: latency per operation and region, stale strong reads
+    after the acknowledgement only, refused requests, and MRSC minus MREC per region."""
+    def mode(consistency: str, write_ms: float, stale_after: bool) -> analysis.ModeSummary:
+        write = _op("r1", "write", 0, write_ms, 7)
+        reads = [_op("r2", "read", write_ms + 1, 5, 1 if stale_after else 7),  # after ack
+                 _op("r2", "read", 0.5, 5, 1),  # sent before the ack: not a violation
+                 _op("r2", "read", write_ms + 9, 3, 7, consistent=False)]
+        refused = _op("r1", "write", 50, 2, 9, result=FAIL)
+        verdict = analysis.race_verdict(write, reads, 7)
+        return analysis.mode_summary(consistency, f"t-{consistency}", [write, *reads, refused],
+                                     [(write, reads, verdict)], None, None)
+
+    mrec, mrsc = mode("EVENTUAL", 10, True), mode("STRONG", 60, False)
+    assert (mrec.stale_strong_reads, mrec.strong_reads_after_ack) == (1, 1)
+    assert (mrsc.stale_strong_reads, mrsc.strong_reads_after_ack) == (0, 1)
+    assert mrec.refused_requests == 1 and mrec.requests == 5
+    assert mrec.requests_by_operation == {"write": 2, "strong read": 2, "eventual read": 1}
+    assert [(x.operation, x.region, x.requests) for x in mrec.latency] == [
+        ("write", "r1", 1), ("strong read", "r2", 2), ("eventual read", "r2", 1)]
+    summary = analysis.compare_summary([mrec, mrsc])
+    write_cost = next(c for c in summary.costs if c.operation == "write")
+    assert write_cost.region == "r1" and write_cost.extra_s == pytest.approx(0.05)
+    assert summary.write_cost_s == pytest.approx(0.05)
