@@ -77,7 +77,7 @@ def compare_command(ctx: click.Context, target: str, endpoint_url: str | None,
     one axis.
     """
     from gtbench import compare, document, provision
-    from gtbench.cli.provision import RichReporter, connect, timing_for
+    from gtbench.cli.provision import RichReporter, connect, stop_idle_emulator, timing_for
     from gtbench.cli.race import finish
     from gtbench.errors import UsageError
     from gtbench.regions import Settings
@@ -131,4 +131,6 @@ def compare_command(ctx: click.Context, target: str, endpoint_url: str | None,
         terminal.note(f"kept {', '.join(kept)}; remove each with `gtbench teardown --table "
                       "NAME --regions " + ",".join(regions) + "`")
     terminal.save(saved, json_path, announce=not ctx.meta.get(SCRATCH_KEY))
+    if target == LOCAL and endpoint_url is None and not kept:
+        stop_idle_emulator(client_regions, terminal)  # as teardown does
     finish(result, json_path, done="the runs completed")

@@ -12,6 +12,28 @@ from gtbench.cli.options import SCRATCH_KEY, check_endpoint
 from gtbench.regions import LOCAL, parse_regions
 from gtbench.terminal import Terminal
 
+STRONG_REGIONS = ("us-west-2", "us-east-1", "us-east-2")
+
+
+def contrast(document: dict[str, Any]) -> str | None:
+    """The demo's last word: what each kind lost, and what strong consistency cost."""
+    modes = {m["consistency"]: m for m in document["summary"]["modes"]}
+    mrec, mrsc = modes.get("EVENTUAL"), modes.get("STRONG")
+    if mrec is None or mrsc is None or mrec["lost_updates"] is None \
+            or mrsc["lost_updates"] is None:
+        return None
+    home = document["settings"]["regions"][0]
+    cost = next((c["extra_s"] for c in document["summary"]["costs"]
+                 if (c["operation"], c["region"]) == ("write", home)), None)
+    took = (f", and its writes in {home} took {cost * 1000:.0f} ms longer (a round trip to "
+            "the nearest other region)" if cost is not None else "")
+    return (f"MREC lost {mrec['lost_updates']} of {mrec['updates']} updates; MRSC lost "
+            f"{mrsc['lost_updates']}, refused {mrsc['refused_writes']} conflicting writes "
+            f"that were retried or reported{took}. Strong reads after a write were stale "
+            f"{mrec['stale_strong_reads']} times on MREC and {mrsc['stale_strong_reads']} on "
+            "MRSC. Which to choose is `gtbench compare`'s question: consistency, or a round "
+            "trip on every write.")
+
 
 def _say(terminal: Terminal, title: str, text: str) -> None:
     terminal.print("")
@@ -50,6 +72,7 @@ def demo_command(ctx: click.Context, endpoint_url: str | None, regions: str, tab
     saying before each step what it will show and after it what the figures
     mean. Nothing runs on AWS, and nothing of yours is touched.
     """
+    from gtbench.cli.compare import compare_command
     from gtbench.cli.conflict import conflict_command
     from gtbench.cli.provision import setup_command, teardown_command
     from gtbench.cli.race import race_command
@@ -64,7 +87,7 @@ def demo_command(ctx: click.Context, endpoint_url: str | None, regions: str, tab
         out.mkdir(parents=True, exist_ok=True)
         ctx.meta[SCRATCH_KEY] = save_dir is None
 
-        _say(terminal, "1/5 a global table",
+        _say(terminal, "1/6 a global table",
              f"A global table is one table with a full replica in each region. gtbench "
              f"creates {table} in {first}, adds a replica in {second}, and seeds the "
              f"workshop's bookmark and video catalog.")
@@ -72,7 +95,7 @@ def demo_command(ctx: click.Context, endpoint_url: str | None, regions: str, tab
         _after(terminal, "both regions hold the same items, and each accepts reads and "
                          "writes on its own. Keeping them the same is replication's job.")
 
-        _say(terminal, "2/5 replication lag",
+        _say(terminal, "2/6 replication lag",
              f"Each trial writes a new bookmark in {first} and reads it in {second} until "
              "it shows, timing both ends on one clock so the lag gets a firm bound.")
         ctx.invoke(race_command, **common, trials=10, yes=True, json_path=str(out / "race.json"))
@@ -86,7 +109,7 @@ def demo_command(ctx: click.Context, endpoint_url: str | None, regions: str, tab
                    f"Until then {second} serves the old item, even to strongly consistent "
                    f"reads: {stale} of them did here. Replication is asynchronous.")
 
-        _say(terminal, "3/5 a conflict",
+        _say(terminal, "3/6 a conflict",
              f"Now {first} and {second} write the same item at the same instant, each "
              "its own value. Watch each region's timeline.")
         ctx.invoke(conflict_command, **common, trials=3,
@@ -100,7 +123,7 @@ def demo_command(ctx: click.Context, endpoint_url: str | None, regions: str, tab
                + (f"{c['median_disagreed_s']:.2f} s at the median."
                   if c["median_disagreed_s"] is not None else "a while."))
 
-        _say(terminal, "4/5 the conflict window",
+        _say(terminal, "4/6 the conflict window",
              "The same, with the second write sent later and later. Once it is sent after "
              "the first write has replicated, there is no conflict: the first is seen, "
              "then replaced.")
@@ -113,7 +136,7 @@ def demo_command(ctx: click.Context, endpoint_url: str | None, regions: str, tab
                    f"replication lag (here {sweep['median_earlier_lag_s']:.2f} s). The "
                    "conflict window is the lag: the faster replication, the narrower it is.")
 
-        _say(terminal, "5/5 lost updates",
+        _say(terminal, "5/6 lost updates",
              f"The workshop's buttons: +1 five times in {first} and -1 five times in "
              f"{second}, each read-modify-write, on a bookmark starting at 0.")
         ctx.invoke(conflict_command, **common, mode="increment", trials=1, timelines=False,
@@ -125,6 +148,22 @@ def demo_command(ctx: click.Context, endpoint_url: str | None, regions: str, tab
                    f"{inc['lost_updates']} of {inc['updates']} updates were lost, silently. "
                    "Design for it: send an item's writes to one region, or use "
                    "multi-region strong consistency.")
+
+        strong_regions = STRONG_REGIONS
+        _say(terminal, "6/6 strong consistency",
+             "Since 2025 a global table can instead be strongly consistent (MRSC): three "
+             "regions, and a write returns only once another region has it. gtbench runs "
+             "the same workloads on one table of each kind in "
+             f"{', '.join(strong_regions)} (MRSC needs three regions that support it) "
+             "and sets them side by side.")
+        ctx.invoke(compare_command, target=LOCAL, endpoint_url=endpoint_url,
+                   regions=strong_regions, prefix=f"{table}-compare", profile=None,
+                   trials=2, conflicts=3, increments=5, resolution_ms=10.0, timeout_s=10.0,
+                   keep=False, yes=True, json_path=str(out / "compare.json"))
+        compared = _load(out / "compare.json")
+        sentence = contrast(compared)
+        if sentence:
+            _after(terminal, sentence)
 
         if keep:
             terminal.print(f"\nKept {table}; remove it with `gtbench teardown --table {table}`.")

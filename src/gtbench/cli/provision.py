@@ -314,10 +314,10 @@ def teardown_command(target: str, endpoint_url: str | None, regions: tuple[str, 
         terminal.print(f"Deleted {plan.table}: replicas {replicas}, then the table in "
                        f"{plan.home}.")
     if settings.target == LOCAL and settings.endpoint_url is None:
-        _stop_idle_emulator(client_regions, terminal)
+        stop_idle_emulator(client_regions, terminal)
 
 
-def _stop_idle_emulator(regions: Regions, terminal: Terminal) -> None:
+def stop_idle_emulator(regions: Regions, terminal: Terminal) -> None:
     """Stop an emulator that gtbench started on demand once it holds nothing; otherwise
     say that it keeps running, and why."""
     from gtbench.emulator import lifecycle

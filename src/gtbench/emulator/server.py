@@ -70,6 +70,9 @@ PARTIQL_OPS = frozenset({"ExecuteStatement", "BatchExecuteStatement", "ExecuteTr
 _PARTIQL_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 
 
+CLAIM_GUARD_S = 60.0  # an MRSC write's claim on its items outlives any real request
+
+
 @dataclass
 class EmulatorConfig:
     lag: LagModel = field(default_factory=LagModel)
@@ -357,30 +360,40 @@ class EmulatorApp:
         peer, ms = max(mrsc.nearest(call.region, parts, self.config.pair_rtt_ms)
                        for parts in strong.values())
         items = self._idents(call, [(n, k) for n, k in touched if n in strong])
-        started = time.monotonic()
-        if not self.inflight.claim(items, call.region, started + ms / 1000):
+        # The claim lasts until the write returns (released below); the bound only
+        # guards against a request thread that never comes back.
+        if not self.inflight.claim(items, call.region, time.monotonic() + CLAIM_GUARD_S):
             self._log_strong(call, touched, "conflict", peer)
             time.sleep(ms / 1000)  # the conflict is learnt from the other participants
             return error_reply("ReplicatedWriteConflictException", mrsc.CONFLICT_MESSAGE)
         try:
             # Conditions are evaluated against the latest version, not the local one.
+            # This bookkeeping stands for work AWS does within the round trip, so its
+            # time is taken off the trip below.
+            began = time.monotonic()
             for name in strong:
                 self._catch_up(call.account, call.region, name,
                                {i for _, n, i in items if n == name})
+            bookkeeping = time.monotonic() - began
             with self.locks.hold(call.account, call.region):
                 reply = call_app(self.moto, forwarded)
-                if reply.status != 200:
-                    return reply
-                self._replicate(call, touched)
-            # Outside the lock (another region's lock follows): the nearest replica has it
-            # before the write returns; a witness stores nothing.
-            for name, parts in strong.items():
-                for region in parts:
-                    if region == peer and self.replicas.is_replica(call.account, name, region):
-                        self._catch_up(call.account, region, name,
-                                       {i for _, n, i in items if n == name})
-            self._log_strong(call, touched, "commit", peer)
-            time.sleep(max(0.0, started + ms / 1000 - time.monotonic()))
+                if reply.status == 200:
+                    self._replicate(call, touched)
+            if reply.status == 200:
+                began = time.monotonic()
+                # Outside the lock (another region's lock follows): the nearest replica
+                # has it before the write returns; a witness stores nothing.
+                for name, parts in strong.items():
+                    for region in parts:
+                        if region == peer and self.replicas.is_replica(call.account, name,
+                                                                       region):
+                            self._catch_up(call.account, region, name,
+                                           {i for _, n, i in items if n == name})
+                self._log_strong(call, touched, "commit", peer)
+                bookkeeping += time.monotonic() - began
+            # The round trip comes on top of the local work, as a strong read's does: an
+            # MRSC write costs what an MREC write costs, plus one trip to the peer.
+            time.sleep(max(0.0, ms / 1000 - bookkeeping))
             return reply
         finally:
             self.inflight.release(items, call.region)
