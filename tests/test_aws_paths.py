@@ -118,3 +118,111 @@ def test_access_denied_is_one_line(aws_env: None, monkeypatch: pytest.MonkeyPatc
 
 def test_unrelated_exceptions_are_not_disguised() -> None:
     assert describe_aws_error(ValueError("a bug")) is None
+
+
+# -- multi-Region strong consistency on AWS: the calls, checked against botocore's model --
+
+def _stubbed_home(region: str = "us-east-1") -> tuple[Regions, Any]:
+    session = boto3.Session(aws_access_key_id="AKIAEXAMPLE", aws_secret_access_key="x",
+                            region_name=region)
+    settings = Settings(AWS, None, (region, "us-east-2", "us-west-2"), "strong-table")
+    regions = Regions(settings, None, session)
+    return regions, regions.home
+
+
+@pytest.mark.parametrize("witness", [None, "us-west-2"])
+def test_make_strong_sends_the_one_update_aws_accepts(witness: str | None) -> None:
+    from gtbench import provision
+
+    regions, home = _stubbed_home()
+    settings = regions.settings if witness is None else Settings(
+        AWS, None, ("us-east-1", "us-east-2"), "strong-table")
+    expected: dict[str, Any] = {
+        "TableName": "strong-table", "MultiRegionConsistency": "STRONG",
+        "ReplicaUpdates": [{"Create": {"RegionName": r}} for r in settings.replicas]}
+    if witness:
+        expected["GlobalTableWitnessUpdates"] = [{"Create": {"RegionName": witness}}]
+    with Stubber(home) as stub:
+        stub.add_response("describe_table", {"Table": {"TableName": "strong-table",
+                                                       "TableStatus": "ACTIVE"}},
+                          {"TableName": "strong-table"})
+        stub.add_response("scan", {"Count": 0, "ScannedCount": 0},
+                          {"TableName": "strong-table", "Select": "COUNT"})
+        stub.add_response("update_table", {"TableDescription": {"TableName": "strong-table"}},
+                          expected)
+        added = provision.make_strong(regions, settings, witness, provision.Reporter())
+        stub.assert_no_pending_responses()
+    assert added == list(settings.replicas)
+
+
+def test_make_strong_refused_by_aws_is_one_line_and_stops() -> None:
+    from gtbench import provision
+    from gtbench.errors import GtbenchError
+
+    regions, home = _stubbed_home()
+    with Stubber(home) as stub:
+        stub.add_response("describe_table", {"Table": {"TableName": "strong-table"}})
+        stub.add_response("scan", {"Count": 0, "ScannedCount": 0})
+        stub.add_client_error("update_table", "ValidationException",
+                              "MultiRegionConsistency STRONG is not supported in this Region")
+        with pytest.raises(GtbenchError) as excinfo:
+            provision.make_strong(regions, regions.settings, None, provision.Reporter())
+    assert "AWS refused the strongly consistent table: MultiRegionConsistency STRONG is " \
+           "not supported" in str(excinfo.value)
+
+
+def test_a_table_with_items_or_replicas_is_never_converted() -> None:
+    from gtbench import provision
+    from gtbench.errors import GtbenchError
+
+    regions, home = _stubbed_home()
+    with Stubber(home) as stub:
+        stub.add_response("describe_table", {"Table": {"TableName": "strong-table"}})
+        stub.add_response("scan", {"Count": 3, "ScannedCount": 3})
+        with pytest.raises(GtbenchError, match="must be empty"):
+            provision.make_strong(regions, regions.settings, None, provision.Reporter())
+        stub.add_response("describe_table", {"Table": {
+            "TableName": "strong-table", "Replicas": [{"RegionName": "us-east-2"}]}})
+        with pytest.raises(GtbenchError, match="mode can never change"):
+            provision.make_strong(regions, regions.settings, None, provision.Reporter())
+        stub.assert_no_pending_responses()  # no UpdateTable was sent
+
+
+def test_an_mrsc_table_is_dissolved_in_one_call_with_its_witness() -> None:
+    from gtbench import provision
+
+    _, home = _stubbed_home()
+    plan = provision.TeardownPlan("strong-table", "us-east-1", "arn", ["us-east-2"], True,
+                                  False, False, strong=True, witness="us-west-2")
+    params = provision.strong_removal(plan)
+    assert params == {"TableName": "strong-table",
+                      "ReplicaUpdates": [{"Delete": {"RegionName": "us-east-2"}}],
+                      "GlobalTableWitnessUpdates": [{"Delete": {"RegionName": "us-west-2"}}]}
+    with Stubber(home) as stub:  # valid for the service model botocore ships today
+        stub.add_response("update_table", {}, params)
+        home.update_table(**params)
+
+
+def test_a_refused_conflicting_write_is_a_failed_operation_not_an_error() -> None:
+    from gtbench.race import write_op
+
+    regions, _ = _stubbed_home()
+    writer = regions.writer("us-east-1")
+    with Stubber(writer) as stub:
+        stub.add_client_error(
+            "put_item", "ReplicatedWriteConflictException",
+            "The request was rejected because one or more items in the request are being "
+            "modified by a request in another Region.", http_status_code=400)
+        op = write_op(writer, "strong-table", "us-east-1",
+                      {"PK": {"S": "a"}, "SK": {"S": "b"}}, 1)
+    assert (op.result, op.error) == ("fail", "ReplicatedWriteConflictException")
+
+
+def test_compare_on_aws_names_both_tables_and_asks_first(aws_env: None) -> None:
+    with mock_aws():
+        result = CliRunner().invoke(cli, ["compare", "--target", "aws"], input="n\n")
+        tables = boto3.client("dynamodb", region_name="us-west-2").list_tables()["TableNames"]
+    flat = " ".join(result.stderr.split())
+    assert result.exit_code != 0 and tables == []
+    assert "gtbench-compare-mrec (MREC) and gtbench-compare-mrsc (MRSC)" in flat
+    assert "AWS account 123456789012" in flat and "billable" in flat

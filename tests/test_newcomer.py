@@ -89,16 +89,19 @@ def test_every_local_command_in_the_readme_runs_as_printed(
         assert result.exit_code == 0, f"{line}\n{result.stderr[-800:]}"
         ran[line] = result
     demo = ran["gtbench demo --save results"]
-    for step in ("1/5 a global table", "2/5 replication lag", "3/5 a conflict",
-                 "4/5 the conflict window", "5/5 lost updates", "cleaning up"):
+    for step in ("1/6 a global table", "2/6 replication lag", "3/6 a conflict",
+                 "4/6 the conflict window", "5/6 lost updates", "6/6 strong consistency",
+                 "cleaning up"):
         assert step in demo.stdout
-    assert demo.stdout.count("What it means:") == 5 and "updates were lost" in demo.stdout
+    assert demo.stdout.count("What it means:") == 6 and "updates were lost" in demo.stdout
+    assert "MRSC lost 0, refused" in " ".join(demo.stdout.split())
     assert "wrote" not in ran["gtbench demo"].stderr  # its results folder is gone after it
     tables = {g["table"] for g in control(emulator.url, "status")["global_tables"]}
     assert "gtbench-demo" not in tables  # the demo removed its own table
     assert (tmp_path / "race.json").exists() and (tmp_path / "conflict.png").exists()
     assert sorted(p.name for p in (tmp_path / "results").glob("*.json")) == [
-        "conflict-increment.json", "conflict-sweep.json", "conflict.json", "race.json"]
+        "compare.json", "conflict-increment.json", "conflict-sweep.json", "conflict.json",
+        "race.json"]
     assert control(emulator.url, "faults")["faults"] == []  # the README clears what it set
 
 
@@ -360,4 +363,4 @@ def test_every_example_checks_clean() -> None:
     for path in sorted((ROOT / "examples").glob("*.json")):
         done = CliRunner().invoke(cli, ["report", str(path), "--check"])
         assert done.exit_code == 0, (path.name, done.stderr[-500:])
-    assert len(list((ROOT / "examples").glob("*.json"))) == 4
+    assert len(list((ROOT / "examples").glob("*.json"))) == 5

@@ -30,7 +30,8 @@ def test_there_is_an_example_of_each_experiment_and_mode() -> None:
     kinds = {(d["experiment"], d.get("mode"), len(d["settings"].get("offsets_ms", [0])) > 1)
              for d in (json.loads(p.read_text()) for p in RESULTS)}
     assert kinds == {("race", None, False), ("conflict", "overwrite", False),
-                     ("conflict", "overwrite", True), ("conflict", "increment", False)}
+                     ("conflict", "overwrite", True), ("conflict", "increment", False),
+                     ("compare", None, False)}
 
 
 @pytest.mark.parametrize("path", RESULTS, ids=lambda p: p.stem)
@@ -38,16 +39,19 @@ def test_every_example_renders_in_the_terminal_and_as_markdown(path: Path) -> No
     result = report(str(path))
     assert result.exit_code == 0, result.stderr
     document = json.loads(path.read_text())
-    heading = ("replication lag in seconds" if document["experiment"] == "race"
-               else "last-writer-wins per offset")
+    heading = {"race": "replication lag in seconds", "conflict": "last-writer-wins per offset",
+               "compare": "the two kinds of global table"}[document["experiment"]]
     assert heading in result.stdout
     markdown = report(str(path), "--markdown")
     assert markdown.exit_code == 0
     assert markdown.stdout.startswith("**") and "| --- |" in markdown.stdout
     rows = [line for line in markdown.stdout.splitlines() if line.startswith("| ")]
-    expected = (len(document["summary"]["pairs"]) if document["experiment"] == "race"
-                else len(document["summary"]["offsets"]))
-    assert len(rows) == 2 + expected  # header, rule, one row per pair or offset
+    regions = len(document.get("regions") or [])
+    expected = {"race": lambda: len(document["summary"]["pairs"]),
+                "conflict": lambda: len(document["summary"]["offsets"]),
+                # three operations per region, then nine rows of what each kind lost
+                "compare": lambda: 3 * regions + 9}[document["experiment"]]()
+    assert len(rows) == 2 + expected  # header, rule, one row per pair, offset or figure
 
 
 @pytest.mark.parametrize("path", RESULTS, ids=lambda p: p.stem)

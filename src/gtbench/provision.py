@@ -400,6 +400,17 @@ class TeardownPlan:
     witness: str | None = None
 
 
+def strong_removal(plan: TeardownPlan) -> dict[str, Any]:
+    """The one UpdateTable that dissolves an MRSC table: AWS refuses to remove a single
+    replica or the witness, so every replica and the witness leave in the same call."""
+    params: dict[str, Any] = {
+        "TableName": plan.table,
+        "ReplicaUpdates": [{"Delete": {"RegionName": r}} for r in plan.replicas]}
+    if plan.witness:
+        params["GlobalTableWitnessUpdates"] = [{"Delete": {"RegionName": plan.witness}}]
+    return params
+
+
 def plan_teardown(regions: Regions, settings: Settings, *, force: bool) -> TeardownPlan:
     description = describe(regions.home, settings.table)
     if description is None:
@@ -450,12 +461,7 @@ def teardown(regions: Regions, settings: Settings, plan: TeardownPlan, *,
         gone = ", ".join(plan.replicas) + (f" and witness {plan.witness}"
                                            if plan.witness else "")
         reporter.step(f"removing replicas {gone} together")
-        params: dict[str, Any] = {
-            "TableName": plan.table,
-            "ReplicaUpdates": [{"Delete": {"RegionName": r}} for r in plan.replicas]}
-        if plan.witness:
-            params["GlobalTableWitnessUpdates"] = [{"Delete": {"RegionName": plan.witness}}]
-        home.update_table(**params)
+        home.update_table(**strong_removal(plan))
         for region in plan.replicas:
             wait_for(f"replica {region} removed", _replica_gone(region, plan.home), regions,
                      actual, timing, reporter)
