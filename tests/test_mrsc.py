@@ -332,6 +332,9 @@ def test_conflict_on_a_strong_table_refuses_instead_of_losing(emulator: Emulator
     from tests.helpers import run_cli
 
     regions = f"{W2},{E1},{E2}"
+    # Round trips far above any send skew a loaded machine adds: the writes overlap.
+    emulator.app.config.pair_rtt_ms = {(a, b): 150.0 for a in (W2, E1, E2)
+                                       for b in (W2, E1, E2) if a != b}
     assert run_cli(emulator.url, "setup", "--consistency", "strong",
                    regions=regions).exit_code == 0
     together = run_cli(emulator.url, "conflict", "--trials", "3", "--json", "-",

@@ -22,7 +22,7 @@ from gtbench.errors import GtbenchError
 from gtbench.history import Op
 
 FORMAT_VERSION = 2
-EXPERIMENTS = ("race", "conflict", "compare")
+EXPERIMENTS = ("race", "conflict", "compare", "outage")
 Document = dict[str, Any]
 
 
@@ -325,6 +325,68 @@ def read_compare(document: Document) -> Any:
     return result
 
 
+# -- outage -------------------------------------------------------------------------
+
+
+def outage_document(result: Any, context: Context) -> Document:
+    """The whole run: every write (with its item), every strong-read probe, every
+    snapshot, the recovery-point and convergence reads, the truth, the summary."""
+    plan = result.plan
+    return {
+        **_header("outage", context, result),
+        "settings": {"region": plan.region, "duration_s": plan.duration_s,
+                     "rate": plan.rate, "keys": plan.keys,
+                     "increment_share": plan.increment_share, "lead_s": plan.lead_s,
+                     "sample_s": plan.sample_s, "settle_timeout_s": plan.settle_timeout_s},
+        "run_id": result.run_id, "consistency": result.consistency, "cut": result.cut,
+        "started_at": result.started_at, "cut_ended_at": result.cut_ended_at,
+        "ended_at": result.ended_at, "wall_offset_s": result.wall_offset_s,
+        "start_ns": result.start_ns, "end_ns": result.end_ns,
+        "history": {
+            "writes": [{**w.op.to_json(), "key": w.key, "increment": w.increment}
+                       for w in sorted(result.writes, key=lambda w: w.op.sent_ns)],
+            "reads": _history(result.reads),
+            "snapshots": record(sorted(result.snapshots, key=lambda x: x.sent_ns)),
+            "held": record(result.held),
+            "rounds": record(result.rounds),
+        },
+        "truth": record(result.truth),
+        "summary": record(result.summary()),
+    }
+
+
+def read_outage(document: Document) -> Any:
+    """The OutageResult an outage document was made from."""
+    from gtbench.analysis import OutageWrite, Snapshot
+    from gtbench.outage import OutagePlan, OutageResult, OutageTruth
+
+    s = document["settings"]
+    plan = OutagePlan(s["region"], s["duration_s"], s["rate"], s["keys"],
+                      s["increment_share"], s["lead_s"], s["sample_s"], s["settle_timeout_s"])
+    h = document["history"]
+
+    def snapshot(x: Document) -> Snapshot:
+        return Snapshot(**x)
+
+    result = OutageResult(
+        plan, document["run_id"], tuple(document["regions"]), document["consistency"],
+        document["cut"],
+        writes=[OutageWrite(Op.from_json({k: v for k, v in w.items()
+                                          if k not in ("key", "increment")}),
+                            w["key"], bool(w["increment"])) for w in h["writes"]],
+        reads=[Op.from_json(o) for o in h["reads"]],
+        snapshots=[snapshot(x) for x in h["snapshots"]],
+        held=[snapshot(x) for x in h["held"]],
+        rounds=[[snapshot(x) for x in r] for r in h["rounds"]],
+        start_ns=document["start_ns"], end_ns=document["end_ns"],
+        started_at=document["started_at"], cut_ended_at=document["cut_ended_at"],
+        ended_at=document["ended_at"], interrupted=bool(document.get("interrupted")),
+        stopped=document.get("stopped"),
+        truth=OutageTruth(**document["truth"]) if document.get("truth") else None,
+        wall_offset_s=document.get("wall_offset_s", 0.0))
+    return result
+
+
 # -- checking a stored run --------------------------------------------------------------
 
 
@@ -335,6 +397,8 @@ def rebuild(document: Document) -> Document:
         return race_document(read_race(document), context)
     if document["experiment"] == "compare":
         return compare_document(read_compare(document), context)
+    if document["experiment"] == "outage":
+        return outage_document(read_outage(document), context)
     return conflict_document(read_conflict(document), context)
 
 
@@ -342,6 +406,14 @@ def check(document: Document) -> list[str]:
     """Where the stated verdicts and summaries differ from those the histories give."""
     if document.get("experiment") == "compare":
         return _check_compare(document)
+    if document.get("experiment") == "outage":
+        try:
+            again = rebuild(document)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise GtbenchError(f"the history cannot be read: {exc}") from None
+        found: list[str] = []
+        _diff(document.get("summary"), again.get("summary"), "summary", found)
+        return found
     if document.get("format", 1) < 2 or any("history" not in t for t in document["trials"]):
         raise GtbenchError("this result has no history to check (it was saved by gtbench "
                            "0.1 in format 1); it still renders without --check")

@@ -34,6 +34,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                  "Write one item from two regions at once, and watch last-writer-wins decide."),
     "compare": ("gtbench.cli.compare", "compare_command",
                 "Run the same workloads on an MREC and an MRSC table, and show them side by side."),
+    "outage": ("gtbench.cli.outage", "outage_command",
+               "Cut a region off under a steady workload, and measure what is lost and how it "
+               "heals."),
     "report": ("gtbench.cli.report", "report_command",
                "Re-render a result saved with --json: the same summary as the live run."),
     "teardown": ("gtbench.cli.provision", "teardown_command",

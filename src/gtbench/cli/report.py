@@ -29,6 +29,10 @@ def report_command(path: str, png_path: str | None, markdown: bool, check: bool)
               earlier writes lost unseen against the offset, beside the lag.
     compare:  MREC and MRSC side by side, and what the choice costs.
               --png: a latency CDF per operation, both kinds on one axis.
+    outage:   each region's writes during the cut, the divergence second by
+              second, recovery point, convergence and lost writes.
+              --png: divergence over time with the cut shaded, and writes per
+              second per region.
 
     --check re-judges a stored run: every operation is in the file, with its
     times on one monotonic clock, so the verdicts can be computed again by
@@ -56,9 +60,15 @@ def report_command(path: str, png_path: str | None, markdown: bool, check: bool)
             raise GtbenchError(f"{path}: {len(differences)} stated figures differ from what "
                                f"its history gives{more}")
         trials = [t for run in report.runs(document) for t in run["trials"]]
-        terminal.note(f"{path}: every verdict and summary follows from its history "
-                      f"({len(trials)} trials, "
-                      f"{sum(len(t['history']) for t in trials)} operations)")
+        if document["experiment"] == "outage":
+            h = document["history"]
+            what = (f"{len(h['writes'])} writes, {len(h['reads'])} strong reads, "
+                    f"{len(h['snapshots']) + len(h['held']) + sum(map(len, h['rounds']))} "
+                    "snapshots")
+        else:
+            what = (f"{len(trials)} trials, "
+                    f"{sum(len(t['history']) for t in trials)} operations")
+        terminal.note(f"{path}: every verdict and summary follows from its history ({what})")
         return
     if png_path:
         from gtbench.report.plot import save_png

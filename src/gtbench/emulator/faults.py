@@ -12,6 +12,11 @@ moto: the server asks what a request meets, the replicator asks what it must hol
   in a BatchWriteItem, each item is throttled alone and comes back in
   ``UnprocessedItems``, as DynamoDB does.
 - pause of a direction (source to target): its deliveries are held.
+- isolate a region: what AWS FIS's ``aws:dynamodb:global-table-pause-replication``
+  does. Replication to and from the region is held; on an MREC table the region
+  goes on serving every request; on an MRSC table, cut off from every other
+  participant, its writes and strongly consistent reads fail with HTTP 500
+  ``InternalServerError`` (eventually consistent reads are served).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 OUTAGE = "outage"
 THROTTLE = "throttle"
 PAUSE = "pause"
+ISOLATE = "isolate"
 OUTAGE_MODES = ("error", "drop")
 THROTTLE_CODES = ("ThrottlingException", "ProvisionedThroughputExceededException")
 THROTTLE_MESSAGES = {
@@ -41,6 +47,7 @@ _FIELDS = {
     OUTAGE: {"kind", "region", "mode", "duration_s"},
     THROTTLE: {"kind", "region", "share", "code", "operations", "duration_s"},
     PAUSE: {"kind", "source", "target", "duration_s"},
+    ISOLATE: {"kind", "region", "duration_s"},
 }
 
 
@@ -109,6 +116,9 @@ def parse(spec: Any, fault_id: int, now: float) -> Fault:
         return Fault(fault_id, kind, region=_region(spec, "region"), share=float(share),
                      code=code, operations=tuple(operations) if operations else None,
                      started_at=now, ends_at=ends_at)
+    if kind == ISOLATE:
+        return Fault(fault_id, kind, region=_region(spec, "region"), started_at=now,
+                     ends_at=ends_at)
     source, target = _region(spec, "source"), _region(spec, "target")
     if source == target:
         raise ValueError("a pause needs two different regions")
@@ -180,6 +190,10 @@ class Faults:
         return next((f for f in self._active() if f.kind == OUTAGE and f.region == region),
                     None)
 
+    def isolated(self, region: str) -> bool:
+        """Whether ``region``'s replication is cut off (an ``isolate`` fault)."""
+        return any(f.kind == ISOLATE and f.region == region for f in self._active())
+
     def throttling(self, region: str, operation: str) -> Fault | None:
         return next((f for f in self._active() if f.kind == THROTTLE and f.region == region
                      and (f.operations is None or operation in f.operations)), None)
@@ -192,7 +206,7 @@ class Faults:
     def holds(self, source: str, target: str) -> bool:
         """Whether a delivery from ``source`` to ``target`` must wait."""
         for f in self._active():
-            if f.kind == OUTAGE and f.region in (source, target):
+            if f.kind in (OUTAGE, ISOLATE) and f.region in (source, target):
                 return True
             if f.kind == PAUSE and (f.source, f.target) == (source, target):
                 return True

@@ -108,6 +108,9 @@ class Delivery:
     due_at: float
     applied_at: float | None = None
     outcome: str | None = None
+    # The stamp of the version this write replaced in its own region (None: the item was
+    # new there): the ground truth of which writes each image descends from.
+    parent_ns: int | None = None
 
     @property
     def written_at(self) -> float:
@@ -125,6 +128,8 @@ class Delivery:
             "applied_at": self.applied_at,
             "outcome": self.outcome,
             "seq": self.seq,
+            "stamp_ns": self.stamp_ns,
+            "parent_stamp_ns": self.parent_ns,
         }
 
 
@@ -295,13 +300,13 @@ class Replicator:
     # -- scheduling ---------------------------------------------------------
     def schedule(self, *, account: str, table: str, key: dict[str, Any], ident: ItemKey,
                  source: str, targets: Sequence[str], image: dict[str, Any] | None,
-                 stamp_ns: int) -> list[Delivery]:
+                 stamp_ns: int, parent_ns: int | None = None) -> list[Delivery]:
         """Queue one delivery of a write to each target, each with its own lag."""
         out = []
         for target in targets:
             due = stamp_ns / 1e9 + self.lag.sample_s(source, target, self._rng)
             delivery = Delivery(next(self._seq), account, table, key, ident, source, target,
-                                image, stamp_ns, due)
+                                image, stamp_ns, due, parent_ns=parent_ns)
             out.append(delivery)
         self._enqueue(out)
         return out
@@ -315,7 +320,7 @@ class Replicator:
         lane = self._lane(via)
         copies = [
             Delivery(next(self._seq), d.account, d.table, d.key, d.ident, d.source_region, to,
-                     d.image, d.stamp_ns, d.due_at)
+                     d.image, d.stamp_ns, d.due_at, parent_ns=d.parent_ns)
             for d in lane.pending()
             if d.account == account and d.table == table and d.source_region != to
         ]
@@ -356,15 +361,22 @@ class Replicator:
         if self._on_settled is not None:
             self._on_settled(delivery)
 
-    def deliver_now(self, predicate: Callable[[Delivery], bool]) -> int:
+    def deliver_now(self, predicate: Callable[[Delivery], bool],
+                    despite_holds: Callable[[Delivery], bool] | None = None) -> int:
         """Apply the pending deliveries ``predicate`` picks at once, in the calling thread,
         oldest write first (MRSC: a write reaching a quorum, a strong read catching up).
-        A delivery held by a fault stays held. One a lane is applying right now is waited
-        for, so the caller must not hold the target region's lock."""
+        A delivery held by a fault stays held, unless ``despite_holds`` says it may come
+        another way. One a lane is applying right now is waited for, so the caller must
+        not hold the target region's lock."""
         count = 0
+
+        def free(d: Delivery) -> bool:
+            if despite_holds is not None and despite_holds(d):
+                return True
+            return not self.paused and not self.holds(d.source_region, d.target_region)
+
         for lane in self._all_lanes():
-            picked = lane.remove(lambda d: predicate(d) and not self.paused
-                                 and not self.holds(d.source_region, d.target_region))
+            picked = lane.remove(lambda d: predicate(d) and free(d))
             for delivery in sorted(picked, key=lambda d: d.stamp_ns):
                 self.deliver(delivery)
                 count += 1

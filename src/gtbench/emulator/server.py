@@ -113,6 +113,8 @@ class EmulatorApp:
                                      on_settled=self._published)
         self._ttl_tables: set[tuple[str, str, str]] = set()  # (account, region, table)
         self.inflight = mrsc.InFlight()  # MRSC items being written, and by which region
+        # MRSC writes acknowledged (account, table, item, stamp): a quorum holds them.
+        self.committed: set[tuple[str, str, Any, int]] = set()
         self.strong_log: deque[dict[str, Any]] = deque(maxlen=self.config.log_limit)
         self._log_lock = threading.Lock()
         self.ttl_sweeper = TtlSweeper(self.sweep_ttl, self.config.ttl_sweep_s)
@@ -344,9 +346,24 @@ class EmulatorApp:
         """Apply at once what ``region`` still lacks of ``table`` (of these items): an
         MRSC region answers with the latest acknowledged write. Called without the
         region's lock: a lane may be applying one of them right now."""
+        # A committed write is held by a participant this region can reach even when its
+        # own region is cut off: it comes from there, past the fault.
         self.replicator.deliver_now(
             lambda d: d.account == account and d.target_region == region and d.table == table
-            and (idents is None or d.ident in idents))
+            and (idents is None or d.ident in idents),
+            despite_holds=lambda d: (d.account, d.table, d.ident, d.stamp_ns) in self.committed)
+
+    def _reachable(self, participants: list[str]) -> list[str]:
+        """The participants an MRSC request can still reach: not the isolated ones."""
+        return [p for p in participants if not self.faults.isolated(p)]
+
+    def _cut_off(self, call: Call, tables: dict[str, list[str]]) -> Reply | None:
+        """An MRSC region that can reach no other participant serves only eventually
+        consistent reads: its writes and strong reads fail as AWS FIS makes them fail."""
+        if self.faults.isolated(call.region) or any(
+                len(self._reachable(parts)) < 2 for parts in tables.values()):
+            return error_reply("InternalServerError", "Internal server error", status=500)
+        return None
 
     def _strong_write(self, call: Call, forwarded: Environ,
                       touched: list[tuple[str, dict[str, Any]]],
@@ -357,8 +374,11 @@ class EmulatorApp:
         if call.op == "TransactWriteItems":
             return error_reply("ValidationException", "Transactions are not supported on "
                                "multi-Region strongly consistent tables")
-        peer, ms = max(mrsc.nearest(call.region, parts, self.config.pair_rtt_ms)
-                       for parts in strong.values())
+        cut = self._cut_off(call, strong)
+        if cut is not None:
+            return cut
+        peer, ms = max(mrsc.nearest(call.region, self._reachable(parts),
+                                    self.config.pair_rtt_ms) for parts in strong.values())
         items = self._idents(call, [(n, k) for n, k in touched if n in strong])
         # The claim lasts until the write returns (released below); the bound only
         # guards against a request thread that never comes back.
@@ -389,8 +409,18 @@ class EmulatorApp:
                                                                        region):
                             self._catch_up(call.account, region, name,
                                            {i for _, n, i in items if n == name})
-                self._log_strong(call, touched, "commit", peer)
                 bookkeeping += time.monotonic() - began
+                if self.faults.isolated(call.region) or self.faults.isolated(peer):
+                    # Cut off mid-write: no other participant has it, so it is not
+                    # acknowledged. Its fate is unknown to the caller, as a 500 says: it
+                    # is applied here and reaches the others when the cut ends.
+                    return error_reply("InternalServerError", "Internal server error",
+                                       status=500)
+                for account, name, ident in items:
+                    stamp = self.stamps.get(account, call.region, name, ident)
+                    if stamp is not None:
+                        self.committed.add((account, name, ident, stamp))
+                self._log_strong(call, touched, "commit", peer)
             # The round trip comes on top of the local work, as a strong read's does: an
             # MRSC write costs what an MREC write costs, plus one trip to the peer.
             time.sleep(max(0.0, ms / 1000 - bookkeeping))
@@ -402,7 +432,10 @@ class EmulatorApp:
                      keys: dict[str, list[dict[str, Any]]] | None) -> Reply:
         """A strongly consistent read of an MRSC table: one round trip to the nearest
         participant, then the latest acknowledged write."""
-        ms = max(mrsc.nearest(call.region, parts, self.config.pair_rtt_ms)[1]
+        cut = self._cut_off(call, tables)
+        if cut is not None:
+            return cut
+        ms = max(mrsc.nearest(call.region, self._reachable(parts), self.config.pair_rtt_ms)[1]
                  for parts in tables.values())
         time.sleep(ms / 1000)
         for name in tables:
@@ -516,11 +549,12 @@ class EmulatorApp:
             names = store.key_names(table)
             key = {n: key[n] for n in names}
             ident = item_key(key, names)
+            parent = self.stamps.get(call.account, call.region, table.name, ident)
             self.stamps.set(call.account, call.region, table.name, ident, stamp)
             self.replicator.schedule(
                 account=call.account, table=table.name, key=key, ident=ident,
                 source=call.region, targets=targets, image=store.image(table, key),
-                stamp_ns=stamp)
+                stamp_ns=stamp, parent_ns=parent)
 
     def _touched(self, call: Call) -> list[tuple[str, dict[str, Any]]]:
         """(table, key-or-item) for every item a successful write request changed."""
@@ -675,6 +709,7 @@ class EmulatorApp:
         self.faults.clear()
         self._ttl_tables.clear()
         self.inflight.clear()
+        self.committed.clear()
         with self._log_lock:
             self.strong_log.clear()
         self.replicator.reset()

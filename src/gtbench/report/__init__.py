@@ -15,7 +15,9 @@ from gtbench.errors import GtbenchError
 # The document module owns the format; rendering must not need boto3, so the numbers
 # are repeated here and a test keeps them equal.
 FORMAT_VERSION = 2
-EXPERIMENTS = ("race", "conflict", "compare")
+EXPERIMENTS = ("race", "conflict", "compare", "outage")
+# Where each experiment keeps its operations: what makes a file a result.
+HOLDS = {"compare": "modes", "outage": "history"}
 
 
 def load(path: str) -> dict[str, Any]:
@@ -30,8 +32,8 @@ def load(path: str) -> dict[str, Any]:
         raise GtbenchError(f"{path} is not a gtbench result: it is not JSON") from None
     if (not isinstance(document, dict) or document.get("experiment") not in EXPERIMENTS
             or not isinstance(document.get("format"), int)
-            or not isinstance(document.get("modes" if document.get("experiment") == "compare"
-                                           else "trials"), list)):
+            or not isinstance(document.get(HOLDS.get(str(document.get("experiment")), "trials")),
+                              list | dict)):
         raise GtbenchError(f"{path} is not a gtbench result: it has no experiment, format "
                            "and trials", hint="write one with `gtbench race --json PATH`")
     if document["format"] > FORMAT_VERSION:
@@ -43,6 +45,8 @@ def load(path: str) -> dict[str, Any]:
 
 def runs(document: dict[str, Any]) -> list[dict[str, Any]]:
     """The race and conflict documents in a result: itself, or a compare's per mode."""
+    if document["experiment"] == "outage":
+        return []
     if document["experiment"] != "compare":
         return [document]
     return [m[name] for m in document["modes"] for name in ("race", "conflict", "increment")
@@ -59,6 +63,10 @@ def terminal_view(document: dict[str, Any]) -> list[Any]:
         from gtbench.report import compare
 
         return compare.compare_tables(document)
+    if document["experiment"] == "outage":
+        from gtbench.report import outage
+
+        return outage.outage_tables(document)
     from gtbench.report import conflict
 
     writers = document["writers"]

@@ -81,4 +81,8 @@ def markdown(document: dict[str, Any]) -> str:
         return race_markdown(document)
     if document["experiment"] == "compare":
         return compare_markdown(document)
+    if document["experiment"] == "outage":
+        from gtbench.report.outage import outage_markdown
+
+        return outage_markdown(document)
     return conflict_markdown(document)

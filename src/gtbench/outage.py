@@ -1,0 +1,409 @@
+"""Outage: cut one region off under a steady workload, and measure what is lost and how
+the table heals.
+
+Every region writes ``rate`` times a second to a shared set of items, each write with
+its own identity; a share of them are read-modify-write increments of one counter
+item. Each write also adds its identity to the item's ``Writes`` set, so an image
+says every write it descends from: a write missing from the converged image was
+thrown away by last-writer-wins, and gtbench can name it without sampling luck.
+
+While the workload runs, one reader per region reads every item of the run every
+``sample_s``. After ``lead_s`` of steady state the region is cut off (the emulator's
+``isolate`` fault, or AWS FIS's ``aws:dynamodb:global-table-pause-replication``) for
+``duration_s``; then the writers stop, the other regions are read in full (the
+recovery point), the cut ends, and gtbench reads every region until they agree.
+The cut is ended on every path, Ctrl-C and errors included.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from gtbench import analysis, outcomes, polling, truth
+from gtbench.analysis import OutageWrite, Snapshot
+from gtbench.errors import GtbenchError
+from gtbench.history import INFO, OK, Op
+from gtbench.race import check_pairs
+from gtbench.regions import Regions, Settings
+
+OUTAGE_PK = "gtbench-outage"
+COUNTER = "counter"
+WRITES = "Writes"  # the set of write ids an image descends from
+WINDOW_SLACK_S = 0.002  # clock reads around a call: the stamp may fall just outside
+
+
+@dataclass(frozen=True)
+class OutagePlan:
+    region: str
+    duration_s: float = 10.0
+    rate: float = 10.0  # writes per second, per region
+    keys: int = 20
+    increment_share: float = 0.2
+    lead_s: float = 2.0
+    sample_s: float = 0.25
+    settle_timeout_s: float = 60.0
+
+
+class Cut(Protocol):
+    """How a region is cut off: the emulator's nemesis, or an AWS FIS experiment."""
+
+    def describe(self) -> str: ...
+
+    def start(self) -> None: ...
+
+    def end(self) -> None: ...
+
+
+@dataclass
+class OutageTruth:
+    """What the emulator's log says: the recovery point and the writes lost, as sets of
+    write ids, computed from its stamps and parent links, not from gtbench's reads."""
+
+    recovery_point: list[str]
+    lost: list[str]
+
+
+@dataclass
+class OutageResult:
+    plan: OutagePlan
+    run_id: str
+    regions: tuple[str, ...]
+    consistency: str = "EVENTUAL"
+    cut: str = ""
+    writes: list[OutageWrite] = field(default_factory=list)
+    reads: list[Op] = field(default_factory=list)  # strong-read probes, one per sample
+    snapshots: list[Snapshot] = field(default_factory=list)
+    held: list[Snapshot] = field(default_factory=list)
+    rounds: list[list[Snapshot]] = field(default_factory=list)
+    start_ns: int = 0  # the cut began (perf_counter_ns)
+    end_ns: int = 0  # the cut ended
+    started_at: float = 0.0  # wall clock
+    cut_ended_at: float = 0.0  # wall clock, as the cut's end was requested
+    ended_at: float = 0.0
+    interrupted: bool = False
+    stopped: str | None = None
+    truth: OutageTruth | None = None
+    wall_offset_s: float = 0.0  # time.time() - perf_counter(), to place stamps
+
+    def wall(self, perf_ns: int) -> float:
+        return self.wall_offset_s + perf_ns / 1e9
+
+    def summary(self) -> analysis.OutageSummary:
+        return analysis.outage_summary(self.plan.region, self.regions, self.writes,
+                                       self.reads, self.snapshots, self.held, self.rounds,
+                                       self.start_ns, self.end_ns or time.perf_counter_ns())
+
+
+class Progress:
+    def step(self, message: str) -> None:
+        """A new phase begins."""
+
+    def tick(self, result: OutageResult) -> None:
+        """About once a second while the workload runs."""
+
+
+def snapshot(client: Any, table: str, region: str, run_id: str, consistent: bool,
+             full: bool) -> Snapshot:
+    """Every item of the run in ``region``: its last write, and with ``full`` every write
+    it descends from. A failed read is a result."""
+    sent = time.perf_counter_ns()
+    items: dict[str, str] = {}
+    writes: dict[str, list[str]] = {}
+    names = {"#w": "LastWrite", "#k": "SK", **({"#s": WRITES} if full else {})}
+    kwargs: dict[str, Any] = {
+        "TableName": table, "ConsistentRead": consistent,
+        "KeyConditionExpression": "PK = :pk AND begins_with(#k, :run)",
+        "ExpressionAttributeValues": {":pk": {"S": OUTAGE_PK}, ":run": {"S": run_id}},
+        "ExpressionAttributeNames": names,
+        "ProjectionExpression": "#k, #w" + (", #s" if full else "")}
+    try:
+        while True:
+            page = client.query(**kwargs)
+            for item in page.get("Items", []):
+                key = item["SK"]["S"]
+                items[key] = item.get("LastWrite", {}).get("S", "")
+                if full:
+                    writes[key] = sorted(item.get(WRITES, {}).get("SS", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    except (ClientError, BotoCoreError) as exc:
+        result, code = outcomes.classify(exc) or (INFO, type(exc).__name__)
+        if isinstance(exc, ClientError):
+            code = str(exc.response.get("Error", {}).get("Code", code))
+        return Snapshot(region, sent, time.perf_counter_ns(), result, consistent=consistent,
+                        error=code)
+    return Snapshot(region, sent, time.perf_counter_ns(), OK, items,
+                    writes if full else None, consistent)
+
+
+def write_once(client: Any, table: str, region: str, key: str, write_id: str,
+               increment: bool, value: int, process: int) -> Op:
+    """One UpdateItem of the workload, as an Op; refused or unanswered is a result."""
+    names = {"#v": "Bookmark", "#w": "LastWrite", "#s": WRITES}
+    values: dict[str, Any] = {":id": {"S": write_id}, ":ids": {"SS": [write_id]}}
+    if increment:
+        expression = "SET #v = if_not_exists(#v, :zero) + :one, #w = :id ADD #s :ids"
+        values.update({":zero": {"N": "0"}, ":one": {"N": "1"}})
+    else:
+        expression = "SET #v = :v, #w = :id ADD #s :ids"
+        values[":v"] = {"N": str(value)}
+    sent = time.perf_counter_ns()
+    try:
+        client.update_item(TableName=table, Key={"PK": {"S": OUTAGE_PK}, "SK": {"S": key}},
+                           UpdateExpression=expression, ExpressionAttributeNames=names,
+                           ExpressionAttributeValues=values)
+    except (ClientError, BotoCoreError) as exc:
+        known = outcomes.classify(exc)
+        if known is None:
+            raise  # access denied, a missing table: the user's to fix
+        return Op(region, "write", sent, time.perf_counter_ns(), known[0], value, process,
+                  write_id, known[1])
+    return Op(region, "write", sent, time.perf_counter_ns(), OK, value, process, write_id)
+
+
+def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
+               progress: Progress | None = None) -> OutageResult:
+    """The whole experiment; see the module's docstring. Ctrl-C ends the cut and keeps
+    every operation measured (``interrupted``)."""
+    progress = progress or Progress()
+    names = tuple(settings.regions)
+    pairs = [(a, b) for a in names for b in names if a != b]
+    consistency = check_pairs(regions, settings, pairs)
+    run_id = f"{int(time.time())}-{secrets.token_hex(3)}"
+    result = OutageResult(plan, run_id, names, consistency, cut.describe())
+    # MRSC: the cut region refuses strong reads, and only eventual reads show what
+    # each replica holds; MREC: strong reads are the region's own latest.
+    consistent = consistency != "STRONG"
+    lock = threading.Lock()
+    writing, reading = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+    keys = [f"{run_id}-k{k:03d}" for k in range(plan.keys)]
+    counter = f"{run_id}-{COUNTER}"
+
+    def writer(index: int, region: str) -> None:
+        rng = random.Random(f"{run_id}-{region}")
+        client = regions.reader(region)  # one attempt per write: each is in the history
+        next_send = time.perf_counter()
+        sequence = 0
+        try:
+            while not writing.is_set():
+                pause = next_send - time.perf_counter()
+                if pause > 0 and writing.wait(pause):
+                    break
+                increment = rng.random() < plan.increment_share
+                key = counter if increment else rng.choice(keys)
+                write_id = f"{region}#{sequence}"
+                op = write_once(client, settings.table, region, key, write_id, increment,
+                                rng.randrange(10**9), index)
+                with lock:
+                    result.writes.append(OutageWrite(op, key, increment))
+                sequence += 1
+                next_send = max(next_send + 1 / plan.rate, time.perf_counter() - 1)
+        except BaseException as exc:  # handed to the main thread, raised there
+            failures.append(exc)
+            writing.set()
+
+    def reader(region: str) -> None:
+        client = regions.reader(region)
+        probe = {"PK": {"S": OUTAGE_PK}, "SK": {"S": counter}}
+        while not reading.is_set():
+            snap = snapshot(client, settings.table, region, run_id, consistent, full=False)
+            # A strong read too, on either kind: what an isolated MRSC region refuses.
+            op = polling.read_op(client, settings.table, region, probe, 0)
+            with lock:
+                result.snapshots.append(snap)
+                result.reads.append(op)
+            reading.wait(plan.sample_s)
+
+    def read_all(which: Sequence[str]) -> list[Snapshot]:
+        return [snapshot(regions.reader(r), settings.table, r, run_id, consistent, full=True)
+                for r in which]
+
+    threads = ([threading.Thread(target=writer, args=(i, r), daemon=True,
+                                 name=f"outage-writer-{r}") for i, r in enumerate(names)]
+               + [threading.Thread(target=reader, args=(r,), daemon=True,
+                                   name=f"outage-reader-{r}") for r in names])
+    cut_on = False
+    result.started_at = time.time()
+    result.wall_offset_s = result.started_at - time.perf_counter()
+    try:
+        for thread in threads:
+            thread.start()
+        progress.step(f"steady workload in {', '.join(names)}: {plan.rate:g} writes/s each "
+                      f"to {plan.keys} items and a counter")
+        _wait(plan.lead_s, writing, result, progress)
+        _raise_from(failures)
+        progress.step(f"cutting off {plan.region} for {plan.duration_s:g} s ({cut.describe()})")
+        cut.start()
+        cut_on = True
+        result.start_ns = time.perf_counter_ns()
+        _wait(plan.duration_s, writing, result, progress)
+        _raise_from(failures)
+        writing.set()
+        for thread in threads[:len(names)]:
+            thread.join()
+        result.held = read_all([r for r in names if r != plan.region])
+        result.end_ns = time.perf_counter_ns()
+        result.cut_ended_at = time.time()
+        progress.step(f"ending the cut of {plan.region}; watching until every region agrees")
+        cut_on = False
+        cut.end()
+        deadline = time.monotonic() + plan.settle_timeout_s
+        while True:
+            this_round = read_all(names)
+            result.rounds.append(this_round)
+            if analysis.agree(this_round) or time.monotonic() > deadline:
+                break
+            time.sleep(plan.sample_s)
+    except KeyboardInterrupt:
+        result.interrupted = True
+    finally:
+        writing.set()
+        reading.set()
+        if cut_on:  # every path ends the cut: Ctrl-C, a failure, anything
+            if not result.end_ns:
+                result.end_ns = time.perf_counter_ns()
+                result.cut_ended_at = time.time()
+            cut.end()
+        for thread in threads:
+            if thread.is_alive():
+                thread.join(timeout=10)
+        result.ended_at = time.time()
+    if settings.target == "local" and regions.endpoint_url and result.rounds:
+        result.truth = outage_truth(regions.endpoint_url, settings.table, result)
+    return result
+
+
+def _wait(seconds: float, stopped: threading.Event, result: OutageResult,
+          progress: Progress) -> None:
+    """Wait ``seconds``, waking each second to show progress; early if a writer failed."""
+    until = time.monotonic() + seconds
+    while (left := until - time.monotonic()) > 0:
+        if stopped.wait(min(1.0, left)):
+            return
+        progress.tick(result)
+
+
+def _raise_from(failures: list[BaseException]) -> None:
+    if failures:
+        raise failures[0]
+
+
+# -- ground truth ---------------------------------------------------------------------
+
+
+def outage_truth(endpoint_url: str, table: str, result: OutageResult) -> OutageTruth | None:
+    """The recovery point and the lost writes from the emulator's replication log: each
+    write's stamp, the stamp it replaced in its own region, and when each delivery was
+    applied. None when the log cannot be lined up with the writes."""
+    rows = truth.settled(endpoint_url, table, result.started_at - 1,
+                         lambda r: str(truth.sort_key_of(r) or "").startswith(result.run_id),
+                         timeout_s=10)
+    if not rows:
+        return None
+    return truth_from_rows(rows, result)
+
+
+def truth_from_rows(rows: Sequence[truth.Row], result: OutageResult) -> OutageTruth | None:
+    # Every write appears once per target: one entry per stamp.
+    stamps: dict[int, truth.Row] = {}
+    for row in rows:
+        stamps.setdefault(int(row["stamp_ns"]), row)
+    parent = {s: r.get("parent_stamp_ns") for s, r in stamps.items()}
+    key_of = {s: str(truth.sort_key_of(r)) for s, r in stamps.items()}
+    # A write's stamp falls inside its own send-to-answer window: line them up on the
+    # wall clock (one offset, measured at the start). Any stamp left over: no truth.
+    ids: dict[int, str] = {}
+    acked: dict[int, bool] = {}  # a write answered 500 may have landed: not acknowledged
+    for region in result.regions:
+        windows = sorted(((result.wall(w.op.sent_ns) - WINDOW_SLACK_S,
+                           result.wall(w.op.received_ns) + WINDOW_SLACK_S, w)
+                          for w in result.writes if w.op.region == region
+                          and w.op.result != "fail"), key=lambda x: x[0])
+        for s in sorted(x for x, r in stamps.items() if r["source_region"] == region):
+            at = s / 1e9
+            match = [w for lo, hi, w in windows if lo <= at <= hi]
+            if len(match) > 1:  # back to back: the window that holds it without slack
+                match = [w for w in match
+                         if result.wall(w.op.sent_ns) <= at <= result.wall(w.op.received_ns)]
+            if len(match) != 1:
+                return None
+            ids[s] = str(match[0].op.write_id)
+            acked[s] = match[0].op.ok
+
+    def lineage(stamp: int | None) -> set[int]:
+        out: set[int] = set()
+        while stamp is not None and stamp not in out:
+            out.add(stamp)
+            stamp = parent.get(stamp)
+        return out
+
+    end = result.cut_ended_at
+    cut = result.plan.region
+    held: set[int] = set()
+    for region in (r for r in result.regions if r != cut):
+        # The image each other region held as the cut ended, and all it descends from.
+        latest: dict[str, int] = {}
+        for s, r in stamps.items():
+            own = r["source_region"] == region and s / 1e9 <= end
+            arrived = any(x["target_region"] == region and int(x["stamp_ns"]) == s
+                          and x["outcome"] == "applied" and x["applied_at"] is not None
+                          and x["applied_at"] <= end for x in rows)
+            if (own or arrived) and s > latest.get(key_of[s], -1):
+                latest[key_of[s]] = s
+        for s in latest.values():
+            held |= lineage(s)
+    point = [ids[s] for s, r in sorted(stamps.items())
+             if r["source_region"] == cut and s / 1e9 <= end and s not in held and acked[s]]
+    final: dict[str, int] = {}
+    for s in stamps:
+        final[key_of[s]] = max(final.get(key_of[s], -1), s)
+    kept: set[int] = set()
+    for s in final.values():
+        kept |= lineage(s)
+    lost = [ids[s] for s in sorted(stamps) if s not in kept and acked[s]]
+    return OutageTruth(point, lost)
+
+
+def check_regions(settings: Settings, region: str) -> None:
+    if region not in settings.regions:
+        raise GtbenchError(f"{region} is not one of --regions ({','.join(settings.regions)})")
+
+
+# -- the cut on the emulator ------------------------------------------------------------
+
+
+class LocalCut:
+    """The emulator's ``isolate`` fault: what FIS's pause-replication does on AWS. It is
+    declared with a duration past the planned end too, so that a gtbench that dies
+    mid-cut does not leave the region cut off for ever."""
+
+    def __init__(self, endpoint_url: str, region: str, duration_s: float) -> None:
+        self.endpoint_url, self.region, self.duration_s = endpoint_url, region, duration_s
+        self._id: int | None = None
+
+    def describe(self) -> str:
+        return "the emulator's isolate fault"
+
+    def start(self) -> None:
+        from gtbench.emulator.lifecycle import control
+
+        answer = control(self.endpoint_url, "faults", "POST", {
+            "kind": "isolate", "region": self.region, "duration_s": self.duration_s + 60})
+        self._id = int(answer["fault"]["id"])
+
+    def end(self) -> None:
+        from gtbench.emulator.lifecycle import control
+
+        if self._id is not None:
+            fault, self._id = self._id, None
+            control(self.endpoint_url, f"faults/{fault}", "DELETE")

@@ -1,0 +1,160 @@
+"""The outage document: what each region did while one was cut off, and how it healed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from gtbench.report.common import run_note
+
+KIND = {"EVENTUAL": "MREC", "STRONG": "MRSC"}
+
+
+def title(document: dict[str, Any]) -> str:
+    s, summary = document["settings"], document["summary"]
+    return (f"{s['region']} cut off for {summary['cut_s']:.1f} s ({document['cut']}) · "
+            f"{KIND.get(document['consistency'], document['consistency'])} table "
+            f"{document['table']} · {s['rate']:g} writes/s per region")
+
+
+def region_table(document: dict[str, Any]) -> Table:
+    table = Table(title=title(document), title_justify="left")
+    # Whole run, then the same while the cut was on.
+    for column in ("region", "acked", "refused", "unknown", "cut: acked", "refused",
+                   "unknown", "strong reads failed", "lost"):
+        table.add_column(column, justify="left" if column == "region" else "right",
+                         no_wrap=True)
+    for r in document["summary"]["regions"]:
+        lost = "-" if r["lost_writes"] is None else str(r["lost_writes"])
+        table.add_row(r["region"] + (" ✂" if r["cut"] else ""), str(r["acked"]),
+                      str(r["refused"]), str(r["indeterminate"]), str(r["acked_during"]),
+                      str(r["refused_during"]), str(r["indeterminate_during"]),
+                      f"{r['failed_strong_reads_during']} of {r['strong_reads_during']}",
+                      Text(lost, style="red" if r["lost_writes"] else ""))
+    return table
+
+
+def timeline(document: dict[str, Any], width: int = 40) -> Text:
+    """Items the regions disagreed on, second by second, the cut marked."""
+    summary = document["summary"]
+    rows = summary["divergence"]
+    top = max((d["differing"] for d in rows), default=0) or 1
+    text = Text("items that differed between the regions, per second (0 = the cut began)\n")
+    for d in rows:
+        cut = 0 <= d["t_s"] < summary["cut_s"]
+        bar = "█" * round(width * d["differing"] / top)
+        text.append(f"{d['t_s']:>6.0f} s {'cut' if cut else '   '} │ ")
+        text.append(bar, style="red" if cut else "cyan")
+        text.append(f" {d['differing']}\n")
+    return text
+
+
+def sentences(document: dict[str, Any]) -> list[str]:
+    s = document["summary"]
+    region = s["region"]
+    strong = document["consistency"] == "STRONG"
+    out = []
+    cut = next(r for r in s["regions"] if r["cut"])
+    if strong:
+        out.append(
+            f"{region} refused its writes while cut off ({cut['refused_during']} refused, "
+            f"{cut['indeterminate_during']} answered with an error of unknown outcome; "
+            f"{s['indeterminate_landed'] if s['indeterminate_landed'] is not None else '?'} "
+            f"of all such writes landed in the end) and {cut['failed_strong_reads_during']} "
+            f"of {cut['strong_reads_during']} strong reads: the price of losing nothing.")
+    else:
+        out.append(f"{region} went on accepting writes while cut off: {cut['acked_during']} "
+                   "acknowledged, replicated nowhere until the cut ended.")
+    if s["recovery_point_writes"]:
+        out.append(
+            f"Recovery point: {s['recovery_point_writes']} writes acknowledged in {region} "
+            f"were held by no other region when the cut ended, the oldest "
+            f"{s['recovery_point_max_age_s']:.1f} s old: had {region} never come back, "
+            "they were gone.")
+    else:
+        out.append(f"Recovery point: every write acknowledged in {region} was also held by "
+                   "another region when the cut ended: nothing depended on its return.")
+    if s["converge_s"] is not None:
+        out.append(f"The regions agreed again {s['converge_s']:.2f} s after the cut ended "
+                   f"(in [{s['converge_low_s']:.2f}, {s['converge_high_s']:.2f}] s).")
+    else:
+        out.append("The regions did not agree again before the watch gave up.")
+    if s["lost_writes"] is not None:
+        examples = ", ".join(f"{x['write_id']} (replaced, in the end, by {x['replaced_by']})"
+                             for x in s["lost"][:3])
+        lost = (f"{s['lost_writes']} acknowledged writes are in no region's final image: "
+                f"last writer wins threw them away" + (f", e.g. {examples}" if examples else "")
+                if s["lost_writes"] else "No acknowledged write was lost")
+        updates = (f"; {s['lost_updates']} of {s['updates']} acknowledged increments are "
+                   "missing from the counter" if s["lost_updates"] is not None else "")
+        out.append(lost + updates + ".")
+    truth = document.get("truth")
+    if truth is not None:
+        point_ok = sorted(truth["recovery_point"]) == sorted(s["recovery_point"])
+        lost_ok = sorted(truth["lost"]) == sorted(x["write_id"] for x in s["lost"])
+        out.append(f"Against the emulator's ground truth: recovery point "
+                   f"{s['recovery_point_writes']} measured, {len(truth['recovery_point'])} true"
+                   f"{' (the same writes)' if point_ok else ' (DIFFERENT writes)'}; lost "
+                   f"{s['lost_writes']} measured, {len(truth['lost'])} true"
+                   f"{' (the same writes)' if lost_ok else ' (DIFFERENT writes)'}.")
+    return out
+
+
+def outage_tables(document: dict[str, Any]) -> list[Any]:
+    out: list[Any] = [region_table(document), timeline(document)]
+    out += [Text(line, style="bold") for line in sentences(document)]
+    out.extend(run_note(document))
+    return out
+
+
+def outage_markdown(document: dict[str, Any]) -> str:
+    header = ["region", "acked", "refused", "unknown", "acked during the cut",
+              "refused during", "strong reads failed during", "lost writes"]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    for r in document["summary"]["regions"]:
+        lines.append("| " + " | ".join([
+            r["region"] + (" (cut)" if r["cut"] else ""), str(r["acked"]), str(r["refused"]),
+            str(r["indeterminate"]), str(r["acked_during"]), str(r["refused_during"]),
+            f"{r['failed_strong_reads_during']} of {r['strong_reads_during']}",
+            "-" if r["lost_writes"] is None else str(r["lost_writes"])]) + " |")
+    return "\n\n".join([f"**{title(document)}**", "\n".join(lines),
+                        " ".join(sentences(document))])
+
+
+def outage_figure(document: dict[str, Any]) -> Any:
+    """Divergence over time with the cut shaded, and each region's writes per second."""
+    from gtbench.report.plot import COLORS, _pyplot
+
+    plt = _pyplot()
+    summary = document["summary"]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7), sharex=True)
+    rows = summary["divergence"]
+    # Each second's count holds for the whole second: draw its end too.
+    xs = [d["t_s"] for d in rows] + ([rows[-1]["t_s"] + 1] if rows else [])
+    ys = [d["differing"] for d in rows] + ([rows[-1]["differing"]] if rows else [])
+    top.step(xs, ys, where="post", color=COLORS[3],
+             label="items that differ between the regions")
+    start_ns = document["start_ns"]
+    for color, region in zip(COLORS, document["regions"], strict=False):
+        for outcome, style in (("ok", "-"), ("fail", ":"), ("info", "--")):
+            seconds: dict[int, int] = {}
+            for w in document["history"]["writes"]:
+                if w["region"] == region and w["result"] == outcome:
+                    t = int((w["sent_ns"] - start_ns) // 1_000_000_000)
+                    seconds[t] = seconds.get(t, 0) + 1
+            if seconds:
+                ts = sorted(seconds)
+                label = {"ok": "acked", "fail": "refused", "info": "unknown"}[outcome]
+                bottom.plot(ts, [seconds[t] for t in ts], style, color=color,
+                            label=f"{region} {label}")
+    for ax in (top, bottom):
+        ax.axvspan(0, summary["cut_s"], color="grey", alpha=0.2,
+                   label=f"{document['settings']['region']} cut off" if ax is top else None)
+    top.set(ylabel="items", title=title(document))
+    bottom.set(xlabel="seconds after the cut began", ylabel="writes per second")
+    top.legend(loc="upper right")
+    bottom.legend(loc="upper right", fontsize="small", ncol=2)
+    fig.tight_layout()
+    return fig
