@@ -363,4 +363,4 @@ def test_every_example_checks_clean() -> None:
     for path in sorted((ROOT / "examples").glob("*.json")):
         done = CliRunner().invoke(cli, ["report", str(path), "--check"])
         assert done.exit_code == 0, (path.name, done.stderr[-500:])
-    assert len(list((ROOT / "examples").glob("*.json"))) == 5
+    assert len(list((ROOT / "examples").glob("*.json"))) == 6

@@ -31,7 +31,7 @@ def test_there_is_an_example_of_each_experiment_and_mode() -> None:
              for d in (json.loads(p.read_text()) for p in RESULTS)}
     assert kinds == {("race", None, False), ("conflict", "overwrite", False),
                      ("conflict", "overwrite", True), ("conflict", "increment", False),
-                     ("compare", None, False)}
+                     ("compare", None, False), ("outage", None, False)}
 
 
 @pytest.mark.parametrize("path", RESULTS, ids=lambda p: p.stem)
@@ -40,7 +40,8 @@ def test_every_example_renders_in_the_terminal_and_as_markdown(path: Path) -> No
     assert result.exit_code == 0, result.stderr
     document = json.loads(path.read_text())
     heading = {"race": "replication lag in seconds", "conflict": "last-writer-wins per offset",
-               "compare": "the two kinds of global table"}[document["experiment"]]
+               "compare": "the two kinds of global table",
+               "outage": "items that differed between the regions"}[document["experiment"]]
     assert heading in result.stdout
     markdown = report(str(path), "--markdown")
     assert markdown.exit_code == 0
@@ -50,7 +51,8 @@ def test_every_example_renders_in_the_terminal_and_as_markdown(path: Path) -> No
     expected = {"race": lambda: len(document["summary"]["pairs"]),
                 "conflict": lambda: len(document["summary"]["offsets"]),
                 # three operations per region, then nine rows of what each kind lost
-                "compare": lambda: 3 * regions + 9}[document["experiment"]]()
+                "compare": lambda: 3 * regions + 9,
+                "outage": lambda: regions}[document["experiment"]]()
     assert len(rows) == 2 + expected  # header, rule, one row per pair, offset or figure
 
 

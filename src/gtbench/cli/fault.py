@@ -32,6 +32,9 @@ def _describe(fault: dict[str, Any]) -> str:
         which = "/".join(fault["operations"]) if fault.get("operations") else "requests"
         what = (f"throttle {fault['share']:.0%} of {fault['region']}'s {which} with "
                 f"{fault['code']}")
+    elif fault["kind"] == "isolate":
+        what = (f"{fault['region']} isolated (replication held both ways; an MRSC region "
+                "refuses writes and strong reads)")
     else:
         what = f"replication paused from {fault['source']} to {fault['target']}"
     ends = fault.get("ends_at")
@@ -130,6 +133,20 @@ def pause(link: str, duration_s: float | None, endpoint_url: str | None,
     if not sep or not source or not target:
         raise UsageError(f"{link!r} is not SRC:DST, such as us-west-2:eu-west-1")
     spec: dict[str, Any] = {"kind": "pause", "source": source, "target": target}
+    if duration_s is not None:
+        spec["duration_s"] = duration_s
+    _add(_emulator(endpoint_url), spec, as_json)
+
+
+@fault_group.command("isolate")
+@click.argument("region")
+@duration_option
+@endpoint_option
+@json_flag
+def isolate(region: str, duration_s: float | None, endpoint_url: str | None,
+            as_json: bool) -> None:
+    """Cut REGION off as AWS FIS's pause-replication does (what `gtbench outage` uses)."""
+    spec: dict[str, Any] = {"kind": "isolate", "region": region}
     if duration_s is not None:
         spec["duration_s"] = duration_s
     _add(_emulator(endpoint_url), spec, as_json)

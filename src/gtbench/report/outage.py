@@ -145,16 +145,16 @@ def outage_figure(document: dict[str, Any]) -> Any:
                     t = int((w["sent_ns"] - start_ns) // 1_000_000_000)
                     seconds[t] = seconds.get(t, 0) + 1
             if seconds:
-                ts = sorted(seconds)
+                ts = list(range(min(seconds), max(seconds) + 2))
                 label = {"ok": "acked", "fail": "refused", "info": "unknown"}[outcome]
-                bottom.plot(ts, [seconds[t] for t in ts], style, color=color,
-                            label=f"{region} {label}")
+                bottom.step(ts, [seconds.get(t, 0) for t in ts], where="post",
+                            linestyle=style, color=color, label=f"{region} {label}")
     for ax in (top, bottom):
         ax.axvspan(0, summary["cut_s"], color="grey", alpha=0.2,
                    label=f"{document['settings']['region']} cut off" if ax is top else None)
     top.set(ylabel="items", title=title(document))
     bottom.set(xlabel="seconds after the cut began", ylabel="writes per second")
-    top.legend(loc="upper right")
-    bottom.legend(loc="upper right", fontsize="small", ncol=2)
+    top.legend(loc="best")
+    bottom.legend(loc="best", fontsize="small", ncol=2)
     fig.tight_layout()
     return fig

@@ -1,0 +1,265 @@
+"""``gtbench outage``: a region cut off under a steady workload, measured against the
+emulator's ground truth; and the FIS path with botocore's Stubber."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+from click.testing import CliRunner
+
+from gtbench import analysis, document, provision
+from gtbench.analysis import OutageWrite, Snapshot
+from gtbench.cli import cli
+from gtbench.emulator.replication import LagModel
+from gtbench.emulator.server import EmulatorServer
+from gtbench.errors import GtbenchError
+from gtbench.history import OK, Op
+from gtbench.outage import LocalCut, OutagePlan, OutageResult, Progress, run_outage
+from gtbench.regions import Settings, open_regions
+from tests.helpers import control, run_cli
+
+STRONG_REGIONS = "us-west-2,us-east-1,us-east-2"
+
+
+def test_an_mrec_cut_loses_what_the_ground_truth_says(emulator: EmulatorServer,
+                                                     tmp_path: Path) -> None:
+    emulator.app.replicator.lag = LagModel(300, 50)
+    assert run_cli(emulator.url, "setup").exit_code == 0
+    out = tmp_path / "outage.json"
+    result = run_cli(emulator.url, "outage", "--duration", "2", "--lead", "0.5",
+                     "--json", str(out))
+    assert result.exit_code == 0, result.stderr
+    saved = json.loads(out.read_text())
+    s, truth = saved["summary"], saved["truth"]
+    assert saved["experiment"] == "outage" and saved["consistency"] == "EVENTUAL"
+    cut = next(r for r in s["regions"] if r["cut"])
+    assert cut["region"] == "eu-west-1" and cut["acked_during"] > 0  # it went on writing
+    assert s["recovery_point_writes"] > 0 and s["recovery_point_max_age_s"] >= 1.5
+    assert s["converge_s"] is not None and s["converge_s"] < 5
+    # Exactly the writes the emulator's own log says: not a count, the same ids.
+    assert truth is not None
+    assert sorted(s["recovery_point"]) == sorted(truth["recovery_point"])
+    assert sorted(x["write_id"] for x in s["lost"]) == sorted(truth["lost"])
+    assert s["lost_writes"] == len(truth["lost"])
+    assert s["lost_updates"] is not None and s["lost_updates"] <= s["updates"]
+    assert any(d["differing"] > 0 for d in s["divergence"] if d["t_s"] >= 0)
+    assert control(emulator.url, "faults")["faults"] == []  # the cut ended
+    checked = CliRunner().invoke(cli, ["report", str(out), "--check"])
+    assert checked.exit_code == 0, checked.stderr
+    flat = " ".join(result.stdout.split())
+    assert "(the same writes); lost" in flat and "Recovery point:" in flat
+
+
+def test_an_mrsc_cut_refuses_and_loses_nothing(emulator: EmulatorServer,
+                                               tmp_path: Path) -> None:
+    emulator.app.replicator.lag = LagModel(300, 50)
+    assert run_cli(emulator.url, "setup", "--consistency", "strong",
+                   regions=STRONG_REGIONS).exit_code == 0
+    out = tmp_path / "outage.json"
+    result = run_cli(emulator.url, "outage", "--region", "us-east-1", "--duration", "2",
+                     "--lead", "0.5", "--json", str(out), regions=STRONG_REGIONS)
+    assert result.exit_code == 0, result.stderr
+    saved = json.loads(out.read_text())
+    s = saved["summary"]
+    cut = next(r for r in s["regions"] if r["cut"])
+    assert cut["acked_during"] == 0  # every write in the cut region failed...
+    assert cut["refused_during"] + cut["indeterminate_during"] > 0
+    assert 0 < cut["strong_reads_during"] == cut["failed_strong_reads_during"]  # ...and reads
+    others = [r for r in s["regions"] if not r["cut"]]
+    assert all(r["acked_during"] > 0 and r["failed_strong_reads_during"] == 0 for r in others)
+    assert s["recovery_point_writes"] == 0 and s["lost_writes"] == 0
+    assert s["lost_updates"] == 0
+    assert saved["truth"] == {"recovery_point": [], "lost": []}
+    writes = saved["history"]["writes"]
+    failed = {w["error"] for w in writes if w["region"] == "us-east-1" and w["result"] != OK}
+    assert "InternalServerError" in failed  # what FIS makes an isolated MRSC region answer
+    assert "refused its writes while cut off" in " ".join(result.stdout.split())
+
+
+class InterruptMidCut(Progress):
+    def tick(self, result: OutageResult) -> None:
+        if result.start_ns:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_mid_cut_ends_the_cut_and_keeps_the_history(emulator: EmulatorServer) -> None:
+    settings = Settings(endpoint_url=emulator.url)
+    regions = open_regions(settings)
+    provision.setup(regions, settings)
+    plan = OutagePlan("eu-west-1", duration_s=30, lead_s=1.2)
+    result = run_outage(regions, settings, plan, LocalCut(emulator.url, "eu-west-1", 30),
+                        InterruptMidCut())
+    assert result.interrupted
+    assert control(emulator.url, "faults")["faults"] == []  # the cut did not outlive it
+    assert len(result.writes) >= 10 and result.snapshots and result.end_ns > result.start_ns
+    saved = document.outage_document(result, document.Context.of(settings, emulator.url))
+    assert saved["interrupted"] is True and len(saved["history"]["writes"]) == len(
+        result.writes)
+    assert document.check(json.loads(json.dumps(saved))) == []
+
+
+def _write(region: str, n: int, key: str, at_ms: float, result: str = OK) -> OutageWrite:
+    op = Op(region, "write", int(at_ms * 1e6), int((at_ms + 5) * 1e6), result,  # type: ignore[arg-type]
+            n, 0, f"{region}#{n}")
+    return OutageWrite(op, key, False)
+
+
+def _snap(region: str, at_ms: float, items: dict[str, str],
+          writes: dict[str, list[str]] | None = None) -> Snapshot:
+    return Snapshot(region, int(at_ms * 1e6), int((at_ms + 3) * 1e6), OK, items, writes)
+
+
+def test_recovery_point_and_lost_writes_from_hand_made_histories() -> None:
+    """A (cut) writes k1 twice during the cut; B writes k1 once, later in time: B's
+    image replaces A's everywhere, and A's writes are lost; B held neither."""
+    writes = [_write("A", 0, "k1", 0), _write("A", 1, "k1", 100), _write("B", 0, "k1", 150),
+              _write("B", 1, "k2", 10)]
+    held = [_snap("B", 1000, {"k1": "B#0", "k2": "B#1"}, {"k1": ["B#0"], "k2": ["B#1"]})]
+    point = analysis.recovery_point(writes, "A", held, int(1000 * 1e6))
+    assert [str(w.op.write_id) for w in point] == ["A#0", "A#1"]
+    final = _snap("A", 2000, {"k1": "B#0", "k2": "B#1"}, {"k1": ["B#0"], "k2": ["B#1"]})
+    lost = analysis.lost_writes(writes, final, 0)
+    assert [(x.write_id, x.replaced_by) for x in lost] == [("A#0", "B#0"), ("A#1", "B#0")]
+    other = _snap("B", 2000, {"k1": "B#0", "k2": "B#1"}, {"k1": ["B#0"], "k2": ["B#1"]})
+    assert analysis.agree([final, other])
+    stale = _snap("B", 2000, {"k1": "A#1", "k2": "B#1"}, {"k1": ["A#0", "A#1"], "k2": ["B#1"]})
+    assert not analysis.agree([final, stale])
+    rows = analysis.divergence([_snap("A", 100, {"k1": "A#0"}), _snap("B", 200, {"k1": "B#0"}),
+                                _snap("A", 1100, {"k1": "B#0"}),
+                                _snap("B", 1200, {"k1": "B#0"})], ["A", "B"], 0)
+    assert [(d.t_s, d.differing) for d in rows] == [(0.0, 1), (1.0, 0)]
+
+
+def test_outage_refuses_bad_input_in_one_line(emulator: EmulatorServer) -> None:
+    bad = run_cli(emulator.url, "outage", "--region", "ap-south-1")
+    assert bad.exit_code == 2 and "is not one of --regions" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    aws = CliRunner().invoke(cli, ["outage", "--target", "aws"])
+    assert aws.exit_code == 2 and "--fis-role-arn" in aws.stderr
+
+
+# -- the cut on AWS: FIS, with botocore's Stubber ---------------------------------------
+
+TABLE_ARN = "arn:aws:dynamodb:eu-west-1:123456789012:table/global-serverless"
+ROLE = "arn:aws:iam::123456789012:role/gtbench-fis"
+
+
+def _fis() -> Any:
+    return boto3.client("fis", region_name="eu-west-1", aws_access_key_id="AKIAEXAMPLE",
+                        aws_secret_access_key="x")
+
+
+def _template(stub: Stubber) -> None:
+    stub.add_response("create_experiment_template",
+                      {"experimentTemplate": {"id": "EXT123"}},
+                      {"clientToken": ANY, "description": ANY, "roleArn": ROLE,
+                       "stopConditions": [{"source": "none"}],
+                       "targets": {"Table": {"resourceType": "aws:dynamodb:global-table",
+                                             "resourceArns": [TABLE_ARN],
+                                             "selectionMode": "ALL"}},
+                       "actions": {"PauseReplication": {
+                           "actionId": "aws:dynamodb:global-table-pause-replication",
+                           "parameters": {"duration": "PT130S"},
+                           "targets": {"Tables": "Table"}}},
+                       "tags": {"gtbench:created-by": "gtbench outage"}})
+
+
+def test_fis_cut_creates_starts_stops_and_deletes() -> None:
+    from gtbench.fis import FisCut
+
+    client = _fis()
+    cut = FisCut(client, TABLE_ARN, ROLE, 10, poll_s=0)
+    with Stubber(client) as stub:
+        _template(stub)
+        stub.add_response("start_experiment", {"experiment": {"id": "EXP1"}},
+                          {"clientToken": ANY, "experimentTemplateId": "EXT123"})
+        stub.add_response("get_experiment", {"experiment": {"state": {"status": "initiating"}}},
+                          {"id": "EXP1"})
+        stub.add_response("get_experiment", {"experiment": {"state": {"status": "running"}}},
+                          {"id": "EXP1"})
+        stub.add_response("stop_experiment", {}, {"id": "EXP1"})
+        stub.add_response("delete_experiment_template", {}, {"id": "EXT123"})
+        cut.start()
+        cut.end()
+        cut.end()  # twice is harmless: nothing is left to undo
+        stub.assert_no_pending_responses()
+
+
+def test_fis_cut_that_cannot_start_leaves_nothing_and_names_the_role() -> None:
+    from gtbench.fis import FisCut
+
+    client = _fis()
+    cut = FisCut(client, TABLE_ARN, ROLE, 10, poll_s=0)
+    with Stubber(client) as stub:
+        _template(stub)
+        stub.add_client_error("start_experiment", "ValidationException",
+                              f"The role {ROLE} cannot be assumed by FIS")
+        stub.add_response("delete_experiment_template", {}, {"id": "EXT123"})
+        with pytest.raises(GtbenchError) as excinfo:
+            cut.start()
+        stub.assert_no_pending_responses()  # the template was deleted
+    assert "cannot be assumed" in str(excinfo.value)
+    assert ROLE in (excinfo.value.hint or "") and "dynamodb:PutResourcePolicy" in (
+        excinfo.value.hint or "")
+
+
+def test_fis_cut_whose_experiment_already_ended_still_deletes_its_template() -> None:
+    from gtbench.fis import FisCut
+
+    client = _fis()
+    cut = FisCut(client, TABLE_ARN, ROLE, 10, poll_s=0)
+    cut.template_id, cut.experiment_id = "EXT123", "EXP1"
+    with Stubber(client) as stub:
+        stub.add_client_error("stop_experiment", "ValidationException",
+                              "The experiment is already completed")
+        stub.add_response("delete_experiment_template", {}, {"id": "EXT123"})
+        cut.end()
+        stub.assert_no_pending_responses()
+
+
+def test_a_missing_role_is_refused_before_anything_runs_and_aws_asks_first(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from moto import mock_aws
+
+    for name in ("AWS_PROFILE", "GTBENCH_ENDPOINT_URL", "GTBENCH_TARGET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE12")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "example")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    with mock_aws():
+        refused = CliRunner().invoke(cli, ["outage", "--target", "aws"])
+        asked = CliRunner().invoke(cli, ["outage", "--target", "aws", "--fis-role-arn", ROLE],
+                                   input="n\n")
+    assert refused.exit_code == 2 and "--fis-role-arn" in refused.stderr
+    flat = " ".join(asked.stderr.split())
+    assert asked.exit_code != 0 and "AWS FIS experiment" in flat and ROLE in flat
+    assert "billable" in flat and "AWS account 123456789012" in flat
+
+
+def test_the_isolate_fault_cuts_replication_both_ways(ddb: Callable[[str], Any],
+                                                      emulator: EmulatorServer) -> None:
+    from tests.helpers import item, key, make_table, wait_until
+
+    make_table(ddb("us-west-2"))
+    ddb("us-west-2").update_table(TableName="tbl",
+                                  ReplicaUpdates=[{"Create": {"RegionName": "eu-west-1"}}])
+    wait_until(lambda: ddb("eu-west-1").describe_table(TableName="tbl")["Table"][
+        "TableStatus"] == "ACTIVE")
+    fault = control(emulator.url, "faults", "POST", {"kind": "isolate", "region": "eu-west-1"})
+    ddb("eu-west-1").put_item(TableName="tbl", Item=item("p", "from-eu"))  # still served
+    ddb("us-west-2").put_item(TableName="tbl", Item=item("p", "from-us"))
+    pending = control(emulator.url, "status")
+    assert pending["pending"] >= 2  # both held
+    assert "Item" not in ddb("us-west-2").get_item(TableName="tbl", Key=key("p", "from-eu"),
+                                                   ConsistentRead=True)
+    control(emulator.url, f"faults/{fault['fault']['id']}", "DELETE")
+    wait_until(lambda: "Item" in ddb("us-west-2").get_item(
+        TableName="tbl", Key=key("p", "from-eu"), ConsistentRead=True))
+    wait_until(lambda: "Item" in ddb("eu-west-1").get_item(
+        TableName="tbl", Key=key("p", "from-us"), ConsistentRead=True))
