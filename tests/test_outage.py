@@ -263,3 +263,30 @@ def test_the_isolate_fault_cuts_replication_both_ways(ddb: Callable[[str], Any],
         TableName="tbl", Key=key("p", "from-eu"), ConsistentRead=True))
     wait_until(lambda: "Item" in ddb("eu-west-1").get_item(
         TableName="tbl", Key=key("p", "from-us"), ConsistentRead=True))
+
+
+class StartsThenInterrupted:
+    """A cut whose start is interrupted half-way (a Ctrl-C while FIS starts)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def describe(self) -> str:
+        return "a test cut"
+
+    def start(self) -> None:
+        self.calls.append("start")
+        raise KeyboardInterrupt
+
+    def end(self) -> None:
+        self.calls.append("end")
+
+
+def test_ctrl_c_while_the_cut_starts_still_undoes_it(emulator: EmulatorServer) -> None:
+    settings = Settings(endpoint_url=emulator.url)
+    regions = open_regions(settings)
+    provision.setup(regions, settings)
+    cut = StartsThenInterrupted()
+    result = run_outage(regions, settings, OutagePlan("eu-west-1", lead_s=0.3), cut)
+    assert result.interrupted and cut.calls == ["start", "end"]
+    assert result.writes  # the lead's writes are kept

@@ -91,9 +91,6 @@ class ModeRun:
                 out += [*c.writes, *c.reads]
         return out
 
-    def runs(self) -> list[Any]:
-        return [r for r in (self.race, self.conflict, self.increment) if r is not None]
-
 
 @dataclass
 class CompareResult:
@@ -125,8 +122,7 @@ def table_for(prefix: str, suffix: str) -> str:
 
 def run_compare(regions: Regions, settings: Settings, plan: ComparePlan, prefix: str,
                 progress: Progress | None = None,
-                timing: provision.Timing | None = None,
-                on_mode: Callable[[ModeRun], None] | None = None) -> CompareResult:
+                timing: provision.Timing | None = None) -> CompareResult:
     """Both modes, one after the other: create, measure, remove. A Ctrl-C or a run of
     failed trials ends it with what was measured; the tables are removed on every path
     unless ``plan.keep``."""
@@ -153,8 +149,6 @@ def run_compare(regions: Regions, settings: Settings, plan: ComparePlan, prefix:
                     provision.teardown(scoped, mine, removal, timing=timing,
                                        reporter=progress.reporter())
                     mode.removed = True
-            if on_mode is not None:
-                on_mode(mode)
             if result.interrupted or result.stopped:
                 break
     except KeyboardInterrupt:

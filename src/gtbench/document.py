@@ -259,6 +259,8 @@ RUNS = ("race", "conflict", "increment")  # each mode's runs, in the order they 
 
 def compare_summary(result: Any) -> Any:
     """The side-by-side summary, from each mode's runs (live or rebuilt)."""
+    from gtbench.compare import race_rows
+
     modes = []
     for mode in result.modes:
         conflicts = increments = None
@@ -268,8 +270,6 @@ def compare_summary(result: Any) -> Any:
         if mode.increment is not None:
             increments = analysis.conflict_summary(
                 [(t.offset_ms, t.verdict()) for t in mode.increment.trials], (0.0,), True)
-        from gtbench.compare import race_rows
-
         modes.append(analysis.mode_summary(mode.consistency, mode.table, mode.ops(),
                                            race_rows(mode), conflicts, increments))
     return analysis.compare_summary(modes)

@@ -29,7 +29,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from gtbench import analysis, outcomes, polling, truth
 from gtbench.analysis import OutageWrite, Snapshot
-from gtbench.errors import GtbenchError
 from gtbench.history import INFO, OK, Op
 from gtbench.race import check_pairs
 from gtbench.regions import Regions, Settings
@@ -243,8 +242,8 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
         _wait(plan.lead_s, writing, result, progress)
         _raise_from(failures)
         progress.step(f"cutting off {plan.region} for {plan.duration_s:g} s ({cut.describe()})")
+        cut_on = True  # before start: a Ctrl-C while it starts must still undo it
         cut.start()
-        cut_on = True
         result.start_ns = time.perf_counter_ns()
         _wait(plan.duration_s, writing, result, progress)
         _raise_from(failures)
@@ -255,8 +254,8 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
         result.end_ns = time.perf_counter_ns()
         result.cut_ended_at = time.time()
         progress.step(f"ending the cut of {plan.region}; watching until every region agrees")
-        cut_on = False
         cut.end()
+        cut_on = False
         deadline = time.monotonic() + plan.settle_timeout_s
         while True:
             this_round = read_all(names)
@@ -270,7 +269,7 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
         writing.set()
         reading.set()
         if cut_on:  # every path ends the cut: Ctrl-C, a failure, anything
-            if not result.end_ns:
+            if result.start_ns and not result.end_ns:
                 result.end_ns = time.perf_counter_ns()
                 result.cut_ended_at = time.time()
             cut.end()
@@ -372,11 +371,6 @@ def truth_from_rows(rows: Sequence[truth.Row], result: OutageResult) -> OutageTr
         kept |= lineage(s)
     lost = [ids[s] for s in sorted(stamps) if s not in kept and acked[s]]
     return OutageTruth(point, lost)
-
-
-def check_regions(settings: Settings, region: str) -> None:
-    if region not in settings.regions:
-        raise GtbenchError(f"{region} is not one of --regions ({','.join(settings.regions)})")
 
 
 # -- the cut on the emulator ------------------------------------------------------------

@@ -107,3 +107,28 @@ class InFlight:
 
 def describe_witnesses(witness: str | None, status: str) -> list[dict[str, Any]]:
     return [{"RegionName": witness, "WitnessStatus": status}] if witness else []
+
+
+class Committed:
+    """MRSC writes acknowledged by a quorum, by (account, table, item, stamp): a region
+    catching up may take them past a fault. Bounded: a write older than the newest
+    ``limit`` has long been delivered everywhere it can be."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self._keys: dict[Hashable, None] = {}
+        self._lock = threading.Lock()
+
+    def add(self, key: Hashable) -> None:
+        with self._lock:
+            self._keys[key] = None
+            while len(self._keys) > self.limit:
+                del self._keys[next(iter(self._keys))]
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._keys
+
+    def clear(self) -> None:
+        with self._lock:
+            self._keys.clear()

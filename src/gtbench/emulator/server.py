@@ -113,8 +113,7 @@ class EmulatorApp:
                                      on_settled=self._published)
         self._ttl_tables: set[tuple[str, str, str]] = set()  # (account, region, table)
         self.inflight = mrsc.InFlight()  # MRSC items being written, and by which region
-        # MRSC writes acknowledged (account, table, item, stamp): a quorum holds them.
-        self.committed: set[tuple[str, str, Any, int]] = set()
+        self.committed = mrsc.Committed()  # MRSC writes a quorum acknowledged
         self.strong_log: deque[dict[str, Any]] = deque(maxlen=self.config.log_limit)
         self._log_lock = threading.Lock()
         self.ttl_sweeper = TtlSweeper(self.sweep_ttl, self.config.ttl_sweep_s)

@@ -67,6 +67,12 @@ def sentences(document: dict[str, Any]) -> list[str]:
     else:
         out.append(f"{region} went on accepting writes while cut off: {cut['acked_during']} "
                    "acknowledged, replicated nowhere until the cut ended.")
+    for other in (r for r in s["regions"] if not r["cut"]):
+        lost = ("" if other["lost_writes"] is None
+                else f"; {other['lost_writes']} of its acknowledged writes are in no final image")
+        out.append(f"{other['region']} went on too: {other['acked_during']} writes acknowledged "
+                   f"during the cut, {other['refused_during']} refused, "
+                   f"{other['failed_strong_reads_during']} strong reads failed{lost}.")
     if s["recovery_point_writes"]:
         out.append(
             f"Recovery point: {s['recovery_point_writes']} writes acknowledged in {region} "
