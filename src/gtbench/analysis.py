@@ -925,6 +925,7 @@ class OutageSummary:
     converge_low_s: float | None
     converge_high_s: float | None
     lost_writes: int | None
+    lost_sent_during: int | None  # of those, sent while the cut was on
     lost: list[LostWrite]
     refused_writes: int
     indeterminate_writes: int
@@ -938,6 +939,12 @@ def _during(op: Op, start_ns: int, end_ns: int) -> bool:
     return start_ns <= op.sent_ns < end_ns
 
 
+def in_order(writes: Sequence[OutageWrite]) -> list[OutageWrite]:
+    """Writes by the time they were sent: the live run collects them as they are
+    answered, the document keeps them as they were sent."""
+    return sorted(writes, key=lambda w: (w.op.sent_ns, str(w.op.write_id)))
+
+
 def recovery_point(writes: Sequence[OutageWrite], region: str, held: Sequence[Snapshot],
                    end_ns: int) -> list[OutageWrite]:
     """Writes acknowledged in ``region`` by the end of the cut that no other region held
@@ -946,7 +953,7 @@ def recovery_point(writes: Sequence[OutageWrite], region: str, held: Sequence[Sn
     for snap in held:
         for key, ids in (snap.writes or {}).items():
             elsewhere.setdefault(key, set()).update(ids)
-    return [w for w in writes if w.op.region == region and w.op.ok
+    return [w for w in in_order(writes) if w.op.region == region and w.op.ok
             and w.op.received_ns <= end_ns
             and str(w.op.write_id) not in elsewhere.get(w.key, set())]
 
@@ -958,7 +965,7 @@ def lost_writes(writes: Sequence[OutageWrite], final: Snapshot, start_ns: int
     kept = {key: set(ids) for key, ids in (final.writes or {}).items()}
     return [LostWrite(str(w.op.write_id), w.op.region, w.key,
                       (w.op.received_ns - start_ns) / NS, final.items.get(w.key))
-            for w in writes
+            for w in in_order(writes)
             if w.op.ok and str(w.op.write_id) not in kept.get(w.key, set())]
 
 
@@ -1047,7 +1054,11 @@ def outage_summary(region: str, regions: Sequence[str], writes: Sequence[OutageW
         recovery_point=[str(w.op.write_id) for w in point],
         converge_s=midpoint(low, high) if low is not None and high is not None else None,
         converge_low_s=low, converge_high_s=high,
-        lost_writes=len(lost) if final is not None else None, lost=lost,
+        lost_writes=len(lost) if final is not None else None,
+        lost_sent_during=(sum(1 for w in writes if str(w.op.write_id) in lost_ids
+                              and _during(w.op, start_ns, end_ns))
+                          if final is not None else None),
+        lost=lost,
         refused_writes=sum(1 for w in writes if w.op.result == FAIL),
         indeterminate_writes=sum(1 for w in writes if w.op.result == INFO),
         indeterminate_landed=landed, updates=len(increments),

@@ -344,7 +344,7 @@ def outage_document(result: Any, context: Context) -> Document:
         "start_ns": result.start_ns, "end_ns": result.end_ns,
         "history": {
             "writes": [{**w.op.to_json(), "key": w.key, "increment": w.increment}
-                       for w in sorted(result.writes, key=lambda w: w.op.sent_ns)],
+                       for w in analysis.in_order(result.writes)],
             "reads": _history(result.reads),
             "snapshots": record(sorted(result.snapshots, key=lambda x: x.sent_ns)),
             "held": record(result.held),

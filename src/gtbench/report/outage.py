@@ -90,8 +90,11 @@ def sentences(document: dict[str, Any]) -> list[str]:
     if s["lost_writes"] is not None:
         examples = ", ".join(f"{x['write_id']} (replaced, in the end, by {x['replaced_by']})"
                              for x in s["lost"][:3])
-        lost = (f"{s['lost_writes']} acknowledged writes are in no region's final image: "
-                f"last writer wins threw them away" + (f", e.g. {examples}" if examples else "")
+        during = s.get("lost_sent_during")
+        lost = (f"{s['lost_writes']} acknowledged writes are in no region's final image "
+                + (f"({during} of them sent during the cut)" if during is not None else "")
+                + ": last writer wins threw them away"
+                + (f", e.g. {examples}" if examples else "")
                 if s["lost_writes"] else "No acknowledged write was lost")
         updates = (f"; {s['lost_updates']} of {s['updates']} acknowledged increments are "
                    "missing from the counter" if s["lost_updates"] is not None else "")
