@@ -290,3 +290,19 @@ def test_ctrl_c_while_the_cut_starts_still_undoes_it(emulator: EmulatorServer) -
     result = run_outage(regions, settings, OutagePlan("eu-west-1", lead_s=0.3), cut)
     assert result.interrupted and cut.calls == ["start", "end"]
     assert result.writes  # the lead's writes are kept
+
+
+def test_a_stored_run_checks_the_same_whatever_order_the_writes_were_answered_in() -> None:
+    """Writers answer out of send order; the document keeps send order: the verdict's
+    lists must not depend on which."""
+    writes = [_write("B", 0, "k1", 150), _write("A", 1, "k1", 100), _write("A", 0, "k2", 0)]
+    final = [_snap(r, 2000, {"k1": "B#0", "k2": "B#9"}, {"k1": ["B#0"], "k2": ["B#9"]})
+             for r in ("A", "B")]
+    result = OutageResult(OutagePlan("A"), "run", ("A", "B"), writes=writes,
+                          held=[_snap("B", 1000, {}, {})], rounds=[final],
+                          start_ns=0, end_ns=int(1000 * 1e6))
+    saved = json.loads(json.dumps(document.outage_document(
+        result, document.Context("local", None, "t", ("A", "B"), None, {}))))
+    assert [x["write_id"] for x in saved["summary"]["lost"]] == ["A#0", "A#1"]
+    assert saved["summary"]["recovery_point"] == ["A#0", "A#1"]
+    assert document.check(saved) == []
