@@ -44,10 +44,16 @@ def test_compare_end_to_end(emulator: EmulatorServer, ddb: Callable[[str], Any],
     assert mrsc["lost_updates"] == 0 and mrsc["updates"] == 8
     # Latency per operation and region, with the write's extra round trip on MRSC
     # (us-west-2's nearest participant is us-east-2, 51 ms away).
+    # (How much more is the benchmark's to say; a loaded machine blurs a difference, but
+    # an MRSC request can never beat its round trip.)
     costs = {(c["operation"], c["region"]): c for c in document["summary"]["costs"]}
-    assert {r for op, r in costs if op == "write"} == set(REGIONS.split(","))
-    assert costs[("write", "us-west-2")]["extra_s"] > 0.035
-    assert costs[("strong read", "us-west-2")]["extra_s"] > 0.035
+    assert {(op, r) for op, r in costs} == {(op, r) for op in ("write", "strong read",
+                                                               "eventual read")
+                                            for r in REGIONS.split(",")}
+    assert costs[("write", "us-west-2")]["strong_p50_s"] >= 0.051
+    assert costs[("strong read", "us-west-2")]["strong_p50_s"] >= 0.051
+    assert all(c["extra_s"] == pytest.approx(c["strong_p50_s"] - c["eventual_p50_s"])
+               for c in costs.values())
     # Every request is counted, refused ones too.
     assert mrsc["refused_requests"] >= mrsc["refused_writes"]
     assert mrsc["requests"] == sum(mrsc["requests_by_operation"].values())
