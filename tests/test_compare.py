@@ -22,8 +22,12 @@ REGIONS = "us-west-2,us-east-1,us-east-2"
 
 def test_compare_end_to_end(emulator: EmulatorServer, ddb: Callable[[str], Any],
                             tmp_path: Path) -> None:
-    # A lag well above the increments' pace: MREC must lose updates; MRSC must not.
+    # A lag well above the increments' pace: MREC must lose updates; MRSC must not. Round
+    # trips far above any send skew a loaded machine adds: MRSC's conflicting writes
+    # overlap, so some are refused.
     emulator.app.replicator.lag = LagModel(300, 0)
+    emulator.app.config.pair_rtt_ms = {(a, b): 80.0 for a in REGIONS.split(",")
+                                       for b in REGIONS.split(",") if a != b}
     out = tmp_path / "compare.json"
     result = run_cli(emulator.url, "compare", "--trials", "2", "--conflicts", "2",
                      "--increments", "4", "--resolution-ms", "10", "--json", str(out),
@@ -42,16 +46,15 @@ def test_compare_end_to_end(emulator: EmulatorServer, ddb: Callable[[str], Any],
     # Increments: MREC loses some, MRSC none.
     assert mrec["lost_updates"] > 0 and mrec["updates"] == 8
     assert mrsc["lost_updates"] == 0 and mrsc["updates"] == 8
-    # Latency per operation and region, with the write's extra round trip on MRSC
-    # (us-west-2's nearest participant is us-east-2, 51 ms away).
+    # Latency per operation and region, with the write's extra round trip on MRSC.
     # (How much more is the benchmark's to say; a loaded machine blurs a difference, but
     # an MRSC request can never beat its round trip.)
     costs = {(c["operation"], c["region"]): c for c in document["summary"]["costs"]}
     assert {(op, r) for op, r in costs} == {(op, r) for op in ("write", "strong read",
                                                                "eventual read")
                                             for r in REGIONS.split(",")}
-    assert costs[("write", "us-west-2")]["strong_p50_s"] >= 0.051
-    assert costs[("strong read", "us-west-2")]["strong_p50_s"] >= 0.051
+    assert costs[("write", "us-west-2")]["strong_p50_s"] >= 0.080
+    assert costs[("strong read", "us-west-2")]["strong_p50_s"] >= 0.080
     assert all(c["extra_s"] == pytest.approx(c["strong_p50_s"] - c["eventual_p50_s"])
                for c in costs.values())
     # Every request is counted, refused ones too.
