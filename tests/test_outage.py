@@ -98,6 +98,8 @@ def test_ctrl_c_mid_cut_ends_the_cut_and_keeps_the_history(emulator: EmulatorSer
     assert result.interrupted
     assert control(emulator.url, "faults")["faults"] == []  # the cut did not outlive it
     assert len(result.writes) >= 10 and result.snapshots and result.end_ns > result.start_ns
+    summary = result.summary()  # what was not measured is unknown, not zero
+    assert summary.recovery_point_writes is None and summary.converge_s is None
     saved = document.outage_document(result, document.Context.of(settings, emulator.url))
     assert saved["interrupted"] is True and len(saved["history"]["writes"]) == len(
         result.writes)

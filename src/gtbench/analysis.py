@@ -917,7 +917,7 @@ class OutageSummary:
     region: str
     cut_s: float  # how long the cut lasted
     regions: list[RegionOutage]
-    recovery_point_writes: int
+    recovery_point_writes: int | None  # None: the other regions were not read as it ended
     recovery_point_max_age_s: float | None
     recovery_point_median_age_s: float | None
     recovery_point: list[str]
@@ -1007,7 +1007,9 @@ def outage_summary(region: str, regions: Sequence[str], writes: Sequence[OutageW
 
     ``held``: the other regions as the cut ended; ``rounds``: every region read
     together after it, until they agreed (the last round) or the watch gave up."""
-    point = recovery_point(writes, region, held, end_ns)
+    # Without every other region read as the cut ended, the recovery point is unknown.
+    measured = len(held) == len(regions) - 1 and all(h.ok for h in held)
+    point = recovery_point(writes, region, held, end_ns) if measured else []
     ages = [(end_ns - w.op.received_ns) / NS for w in point]
     agreed = next((i for i, r in enumerate(rounds) if agree(r)), None)
     low = high = None
@@ -1048,7 +1050,7 @@ def outage_summary(region: str, regions: Sequence[str], writes: Sequence[OutageW
     return OutageSummary(
         region=region, cut_s=(end_ns - start_ns) / NS,
         regions=[per_region(r) for r in regions],
-        recovery_point_writes=len(point),
+        recovery_point_writes=len(point) if measured else None,
         recovery_point_max_age_s=max(ages) if ages else None,
         recovery_point_median_age_s=median(ages),
         recovery_point=[str(w.op.write_id) for w in point],

@@ -16,6 +16,7 @@ kept in the result, whatever ends the run (Ctrl-C, a failure).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -126,8 +127,6 @@ def run_compare(regions: Regions, settings: Settings, plan: ComparePlan, prefix:
     """Both modes, one after the other: create, measure, remove. A Ctrl-C or a run of
     failed trials ends it with what was measured; the tables are removed on every path
     unless ``plan.keep``."""
-    import time
-
     progress = progress or Progress()
     timing = timing or provision.Timing()
     result = CompareResult(plan, prefix, started_at=time.time())
@@ -143,7 +142,8 @@ def run_compare(regions: Regions, settings: Settings, plan: ComparePlan, prefix:
                                 strong=consistency == "STRONG")
                 _measure(scoped, mine, plan, mode, progress, result)
             finally:
-                if not plan.keep:
+                # Only what exists: a set-up that failed must not hide its own error.
+                if not plan.keep and provision.describe(scoped.home, mode.table) is not None:
                     progress.step(f"{label}: removing {mode.table}")
                     removal = provision.plan_teardown(scoped, mine, force=False)
                     provision.teardown(scoped, mine, removal, timing=timing,

@@ -33,11 +33,12 @@ def histogram_text(values: Sequence[float], title: str, width: int = 40,
 
 def run_note(document: dict[str, Any]) -> list[Text]:
     """A line saying that the run ended early, and why, if it did."""
-    done = (f"{len(document['trials'])} completed trials" if "trials" in document
-            else "the runs below")  # compare: its modes say how far each got
+    done = (f"after {len(document['trials'])} completed trials" if "trials" in document
+            else "part-way")  # compare and outage: their figures say how far they got
     if document.get("interrupted"):
-        return [Text(f"interrupted: the run was stopped with Ctrl-C after {done}; these "
-                     "figures are theirs alone", style="bold yellow")]
+        return [Text(f"interrupted: the run was stopped with Ctrl-C {done}; these figures "
+                     "are from what it measured before", style="bold yellow")]
     if document.get("stopped"):
-        return [Text(f"{document['stopped']}; {done} are kept", style="bold yellow")]
+        return [Text(f"{document['stopped']}; what it measured before is kept",
+                     style="bold yellow")]
     return []

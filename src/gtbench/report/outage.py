@@ -73,7 +73,10 @@ def sentences(document: dict[str, Any]) -> list[str]:
         out.append(f"{other['region']} went on too: {other['acked_during']} writes acknowledged "
                    f"during the cut, {other['refused_during']} refused, "
                    f"{other['failed_strong_reads_during']} strong reads failed{lost}.")
-    if s["recovery_point_writes"]:
+    if s["recovery_point_writes"] is None:
+        out.append("Recovery point: not measured (the other regions were not read as the "
+                   "cut ended).")
+    elif s["recovery_point_writes"]:
         out.append(
             f"Recovery point: {s['recovery_point_writes']} writes acknowledged in {region} "
             f"were held by no other region when the cut ended, the oldest "
@@ -85,6 +88,9 @@ def sentences(document: dict[str, Any]) -> list[str]:
     if s["converge_s"] is not None:
         out.append(f"The regions agreed again {s['converge_s']:.2f} s after the cut ended "
                    f"(in [{s['converge_low_s']:.2f}, {s['converge_high_s']:.2f}] s).")
+    elif document.get("interrupted"):
+        out.append("Interrupted before the regions were watched to agreement: the time to "
+                   "converge was not measured.")
     else:
         out.append("The regions did not agree again before the watch gave up.")
     if s["lost_writes"] is not None:
