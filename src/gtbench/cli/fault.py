@@ -50,7 +50,9 @@ duration_option = click.option(
 json_flag = click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 
 
-def _add(url: str, spec: dict[str, Any], as_json: bool) -> None:
+def _add(url: str, spec: dict[str, Any], as_json: bool, duration_s: float | None) -> None:
+    if duration_s is not None:
+        spec["duration_s"] = duration_s
     answer = lifecycle.control(url, "faults", "POST", spec)
     if as_json:
         click.echo(json.dumps(answer, indent=2))
@@ -93,9 +95,7 @@ def outage(region: str, mode: str, duration_s: float | None, endpoint_url: str |
            as_json: bool) -> None:
     """Cut REGION off: its requests fail and its replication waits."""
     spec: dict[str, Any] = {"kind": "outage", "region": region, "mode": mode}
-    if duration_s is not None:
-        spec["duration_s"] = duration_s
-    _add(_emulator(endpoint_url), spec, as_json)
+    _add(_emulator(endpoint_url), spec, as_json, duration_s)
 
 
 @fault_group.command("throttle")
@@ -116,9 +116,7 @@ def throttle(region: str, share: float, code: str, ops: str | None, duration_s: 
     spec: dict[str, Any] = {"kind": "throttle", "region": region, "share": share, "code": code}
     if ops:
         spec["operations"] = [o.strip() for o in ops.split(",") if o.strip()]
-    if duration_s is not None:
-        spec["duration_s"] = duration_s
-    _add(_emulator(endpoint_url), spec, as_json)
+    _add(_emulator(endpoint_url), spec, as_json, duration_s)
 
 
 @fault_group.command("pause")
@@ -133,9 +131,7 @@ def pause(link: str, duration_s: float | None, endpoint_url: str | None,
     if not sep or not source or not target:
         raise UsageError(f"{link!r} is not SRC:DST, such as us-west-2:eu-west-1")
     spec: dict[str, Any] = {"kind": "pause", "source": source, "target": target}
-    if duration_s is not None:
-        spec["duration_s"] = duration_s
-    _add(_emulator(endpoint_url), spec, as_json)
+    _add(_emulator(endpoint_url), spec, as_json, duration_s)
 
 
 @fault_group.command("isolate")
@@ -147,9 +143,7 @@ def isolate(region: str, duration_s: float | None, endpoint_url: str | None,
             as_json: bool) -> None:
     """Cut REGION off as AWS FIS's pause-replication does (what `gtbench outage` uses)."""
     spec: dict[str, Any] = {"kind": "isolate", "region": region}
-    if duration_s is not None:
-        spec["duration_s"] = duration_s
-    _add(_emulator(endpoint_url), spec, as_json)
+    _add(_emulator(endpoint_url), spec, as_json, duration_s)
 
 
 @fault_group.command("list")
