@@ -29,7 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from gtbench import analysis, outcomes, polling, truth
 from gtbench.analysis import OutageWrite, Snapshot
-from gtbench.history import INFO, OK, Op
+from gtbench.history import OK, Op
 from gtbench.race import check_pairs
 from gtbench.regions import Regions, Settings
 
@@ -135,9 +135,7 @@ def snapshot(client: Any, table: str, region: str, run_id: str, consistent: bool
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     except (ClientError, BotoCoreError) as exc:
-        result, code = outcomes.classify(exc) or (INFO, type(exc).__name__)
-        if isinstance(exc, ClientError):
-            code = str(exc.response.get("Error", {}).get("Code", code))
+        result, code = outcomes.read_failure(exc)
         return Snapshot(region, sent, time.perf_counter_ns(), result, consistent=consistent,
                         error=code)
     return Snapshot(region, sent, time.perf_counter_ns(), OK, items,

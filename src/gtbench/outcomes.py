@@ -37,3 +37,14 @@ def classify(exc: BaseException) -> tuple[Outcome, str] | None:
     if isinstance(exc, ConnectionError | HTTPClientError):
         return INFO, type(exc).__name__
     return None
+
+
+def read_failure(exc: BaseException) -> tuple[Outcome, str]:
+    """(outcome, error code) for a read that raised ``exc``. A read has no effect, so even
+    a user's error (a deleted table) is only a result: ``info`` with its code."""
+    from botocore.exceptions import ClientError
+
+    result, code = classify(exc) or (INFO, type(exc).__name__)
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", code))
+    return result, code

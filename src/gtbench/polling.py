@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from gtbench import outcomes
-from gtbench.history import INFO, OK, Op
+from gtbench.history import OK, Op
 
 VALUE = "Bookmark"
 WRITE_ID = "LastWrite"  # which write produced the item's current image
@@ -35,10 +35,7 @@ def read_op(client: Any, table: str, region: str, key: dict[str, Any], process: 
                                    ProjectionExpression="#v, #w",
                                    ExpressionAttributeNames={"#v": VALUE, "#w": WRITE_ID})
     except (ClientError, BotoCoreError) as exc:
-        # A read has no effect, so even a user's error (a deleted table) is only a result.
-        result, code = outcomes.classify(exc) or (INFO, type(exc).__name__)
-        if isinstance(exc, ClientError):
-            code = str(exc.response.get("Error", {}).get("Code", code))
+        result, code = outcomes.read_failure(exc)
         return Op(region, "read", sent, time.perf_counter_ns(), result, None, process,
                   None, code, consistent)
     received = time.perf_counter_ns()
