@@ -28,6 +28,7 @@ SUPERSEDED = "superseded"
 DROPPED = "dropped"  # the target stopped being a replica before the delivery was due
 
 ItemKey = tuple[tuple[str, str, Any], ...]
+SETTLE_TIMEOUT_S = 30.0  # waiting for another thread's delivery: far beyond any real one
 
 
 class StampClock:
@@ -199,7 +200,6 @@ class _Lane:
         self._owner = owner
         self._heap: list[tuple[float, int, Delivery]] = []
         self._held: list[Delivery] = []  # due, but their link is cut (a fault)
-        self._applying: Delivery | None = None  # popped, being applied by this lane
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name=f"gtbench-lane-{region}",
                                         daemon=True)
@@ -226,7 +226,11 @@ class _Lane:
         with self._cond:
             return len(self._held)
 
-    def remove(self, predicate: Callable[[Delivery], bool]) -> list[Delivery]:
+    def remove(self, predicate: Callable[[Delivery], bool], *,
+               claim: bool = False) -> list[Delivery]:
+        """Take out the deliveries ``predicate`` picks. With ``claim`` they are marked as
+        being applied in the same step, so no other caller can see them neither queued
+        nor applying (and read a replica that lacks them)."""
         with self._cond:
             gone = [d for _, _, d in self._heap if predicate(d)]
             gone += [d for d in self._held if predicate(d)]
@@ -234,6 +238,8 @@ class _Lane:
                 self._heap = [e for e in self._heap if not predicate(e[2])]
                 heapq.heapify(self._heap)
                 self._held = [d for d in self._held if not predicate(d)]
+                if claim:
+                    self._owner.applying.enter(gone)
             return gone
 
     def clear(self) -> None:
@@ -261,20 +267,38 @@ class _Lane:
                 if owner.holds(delivery.source_region, delivery.target_region):
                     self._held.append(delivery)  # back in the heap when the fault ends
                     continue
-                self._applying = delivery
-            try:
-                owner.deliver(delivery)
-            finally:
-                with self._cond:
-                    self._applying = None
-                    self._cond.notify_all()
+                owner.applying.enter([delivery])  # before the lane's lock is let go
+            owner.deliver(delivery)
 
-    def settle(self, predicate: Callable[[Delivery], bool], timeout: float = 5.0) -> None:
-        """Wait until no delivery that ``predicate`` picks is being applied by this lane
-        (the caller must not hold the target region's lock)."""
+
+class _Applying:
+    """Deliveries taken from their lane and not yet settled, whoever applies them (a
+    lane's thread, or a request catching its region up). A strong read waits for them
+    all, not only for the ones it applies itself: two readers catching up the same item
+    at once must both return the write."""
+
+    def __init__(self) -> None:
+        self._now: set[int] = set()  # Delivery.seq
+        self._picked: dict[int, Delivery] = {}
+        self._cond = threading.Condition()
+
+    def enter(self, deliveries: Sequence[Delivery]) -> None:
         with self._cond:
-            self._cond.wait_for(lambda: self._applying is None
-                                or not predicate(self._applying), timeout)
+            for d in deliveries:
+                self._now.add(d.seq)
+                self._picked[d.seq] = d
+
+    def leave(self, delivery: Delivery) -> None:
+        with self._cond:
+            self._now.discard(delivery.seq)
+            self._picked.pop(delivery.seq, None)
+            self._cond.notify_all()
+
+    def wait(self, predicate: Callable[[Delivery], bool], timeout: float) -> bool:
+        """Wait until no delivery ``predicate`` picks is being applied; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: not any(predicate(d) for d in self._picked.values()), timeout)
 
 
 class Replicator:
@@ -296,6 +320,7 @@ class Replicator:
         self._lanes_guard = threading.Lock()
         self._log: deque[Delivery] = deque(maxlen=log_limit)
         self._log_lock = threading.Lock()
+        self.applying = _Applying()
 
     # -- scheduling ---------------------------------------------------------
     def schedule(self, *, account: str, table: str, key: dict[str, Any], ident: ItemKey,
@@ -351,13 +376,17 @@ class Replicator:
             return lane
 
     def deliver(self, delivery: Delivery) -> None:
+        """Apply a delivery already entered in ``applying``, log it, and let it go."""
         try:
-            outcome = self._apply(delivery)
-        except Exception:  # a bug; keep the lane alive and the failure visible
-            log.exception("applying %s failed", delivery.record())
-            outcome = "failed"
-        with self._log_lock:
-            delivery.outcome, delivery.applied_at = outcome, time.time()
+            try:
+                outcome = self._apply(delivery)
+            except Exception:  # a bug; keep the lane alive and the failure visible
+                log.exception("applying %s failed", delivery.record())
+                outcome = "failed"
+            with self._log_lock:
+                delivery.outcome, delivery.applied_at = outcome, time.time()
+        finally:
+            self.applying.leave(delivery)
         if self._on_settled is not None:
             self._on_settled(delivery)
 
@@ -366,8 +395,8 @@ class Replicator:
         """Apply the pending deliveries ``predicate`` picks at once, in the calling thread,
         oldest write first (MRSC: a write reaching a quorum, a strong read catching up).
         A delivery held by a fault stays held, unless ``despite_holds`` says it may come
-        another way. One a lane is applying right now is waited for, so the caller must
-        not hold the target region's lock."""
+        another way. One that a lane or another caller is applying right now is waited
+        for, so the caller must not hold the target region's lock."""
         count = 0
 
         def free(d: Delivery) -> bool:
@@ -376,11 +405,12 @@ class Replicator:
             return not self.paused and not self.holds(d.source_region, d.target_region)
 
         for lane in self._all_lanes():
-            picked = lane.remove(lambda d: predicate(d) and free(d))
+            picked = lane.remove(lambda d: predicate(d) and free(d), claim=True)
             for delivery in sorted(picked, key=lambda d: d.stamp_ns):
                 self.deliver(delivery)
                 count += 1
-            lane.settle(predicate)
+        if not self.applying.wait(predicate, SETTLE_TIMEOUT_S):
+            log.error("a delivery took over %s s to apply", SETTLE_TIMEOUT_S)
         return count
 
     # -- control ------------------------------------------------------------

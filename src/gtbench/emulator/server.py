@@ -113,7 +113,7 @@ class EmulatorApp:
                                      on_settled=self._published)
         self._ttl_tables: set[tuple[str, str, str]] = set()  # (account, region, table)
         self.inflight = mrsc.InFlight()  # MRSC items being written, and by which region
-        self.committed = mrsc.Committed()  # MRSC writes a quorum acknowledged
+        self.committed = mrsc.Committed()  # MRSC writes committed (every strong read must see them)
         self.strong_log: deque[dict[str, Any]] = deque(maxlen=self.config.log_limit)
         self._log_lock = threading.Lock()
         self.ttl_sweeper = TtlSweeper(self.sweep_ttl, self.config.ttl_sweep_s)
@@ -398,6 +398,15 @@ class EmulatorApp:
                 reply = call_app(self.moto, forwarded)
                 if reply.status == 200:
                     self._replicate(call, touched)
+                    # Committed from here on, before the peer has it: every strong read
+                    # from now on must return it, wherever it is sent, even if a cut
+                    # begins before the write returns (a write the peer held but a strong
+                    # read elsewhere could not fetch was a stale read: found by the
+                    # linearizability checker with a region cut off).
+                    for account, name, ident in items:
+                        stamp = self.stamps.get(account, call.region, name, ident)
+                        if stamp is not None:
+                            self.committed.add((account, name, ident, stamp))
             if reply.status == 200:
                 began = time.monotonic()
                 # Outside the lock (another region's lock follows): the nearest replica
@@ -410,15 +419,10 @@ class EmulatorApp:
                                            {i for _, n, i in items if n == name})
                 bookkeeping += time.monotonic() - began
                 if self.faults.isolated(call.region) or self.faults.isolated(peer):
-                    # Cut off mid-write: no other participant has it, so it is not
-                    # acknowledged. Its fate is unknown to the caller, as a 500 says: it
-                    # is applied here and reaches the others when the cut ends.
+                    # Cut off mid-write: the caller cannot know whether it took effect,
+                    # as a 500 says. It did: it reaches the others past the cut.
                     return error_reply("InternalServerError", "Internal server error",
                                        status=500)
-                for account, name, ident in items:
-                    stamp = self.stamps.get(account, call.region, name, ident)
-                    if stamp is not None:
-                        self.committed.add((account, name, ident, stamp))
                 self._log_strong(call, touched, "commit", peer)
             # The round trip comes on top of the local work, as a strong read's does: an
             # MRSC write costs what an MREC write costs, plus one trip to the peer.
