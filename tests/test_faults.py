@@ -183,6 +183,22 @@ def test_setup_under_30_percent_throttling_seeds_every_item(emulator: EmulatorSe
         assert count == 413, region
 
 
+def test_setup_seeds_10000_items_under_50_percent_throttling(emulator: EmulatorServer,
+                                                             ddb: Client) -> None:
+    """Sustained throttling of the data plane empties botocore's retry quota (500 tokens,
+    5 a throttled retry): from then on throttled calls fail at their first attempt, and
+    gtbench itself must back off and send them again until every item is in."""
+    data_plane = ["BatchWriteItem", "BatchGetItem", "Scan"]
+    for region in (A, B):
+        fault(emulator, kind="throttle", region=region, share=0.5, operations=data_plane)
+    result = run_cli(emulator.url, "setup", "--bookmarks", "9987")
+    assert result.exit_code == 0, result.stderr
+    control(emulator.url, "faults", "DELETE")
+    for region in (A, B):
+        count = ddb(region).scan(TableName="global-serverless", Select="COUNT")["Count"]
+        assert count == 10_000, region
+
+
 def _race(emulator: EmulatorServer, trials: int, on_trial: Callable[[race.Trial], None],
           timeout_s: float = 2.0) -> race.RaceResult:
     settings = Settings(endpoint_url=emulator.url)

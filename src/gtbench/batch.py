@@ -1,7 +1,12 @@
 """Parallel BatchWriteItem and BatchGetItem that finish their unprocessed remainders.
 
 botocore retries throttled calls; items a successful batch call leaves unprocessed
-are the caller's to retry, with backoff. That part is gtbench's own.
+are the caller's to retry, with backoff. That part is gtbench's own. So is going on
+after botocore stops retrying: in its ``standard`` mode a client's retry quota (500
+tokens, 5 per throttled retry) runs dry under sustained throttling, and from then on
+each throttled call fails at its first attempt (``RetryQuotaReached``) until
+successes refill it. These calls are idempotent, so gtbench backs off and sends them
+again for as long as they make progress.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ Item = dict[str, Any]
 KeyTuple = tuple[tuple[str, str], ...]
 WRITE_BATCH = 25
 GET_BATCH = 100
-MAX_ROUNDS = 12
+# Rounds in a row that write or fetch nothing before giving up: at 50% throttling of
+# every call and item, 0.5**24 (6e-8) per batch.
+MAX_IDLE_ROUNDS = 24
 
 
 def key_tuple(key: Item) -> KeyTuple:
@@ -35,6 +42,18 @@ def chunks(items: Sequence[Item], size: int) -> list[Sequence[Item]]:
 def backoff(attempt: int, base: float = 0.05, cap: float = 5.0) -> float:
     """Full-jitter exponential backoff (the AWS Architecture Blog's recommendation)."""
     return random.uniform(0, min(cap, base * 2 ** attempt))
+
+
+def patient(call: Callable[..., Item], **params: Any) -> Item:
+    """An idempotent call, sent again with backoff while it is throttled (even once
+    botocore's retry quota has run dry)."""
+    for attempt in range(MAX_IDLE_ROUNDS):
+        response = _unless_throttled(call, **params)
+        if response is not None:
+            return response
+        time.sleep(backoff(attempt))
+    raise GtbenchError(f"still throttled after {MAX_IDLE_ROUNDS} attempts",
+                       hint="the table is throttled; try again later")
 
 
 def _unless_throttled(call: Callable[..., Item], **params: Any) -> Item | None:
@@ -53,14 +72,19 @@ def write_chunk(client: Any, table: str, chunk: Sequence[Item],
     """Write up to 25 items, retrying what comes back unprocessed (or the whole call,
     when it is throttled even after botocore's retries); returns the count."""
     requests: list[Item] = [{"PutRequest": {"Item": item}} for item in chunk]
-    for attempt in range(MAX_ROUNDS):
+    idle = 0
+    while idle < MAX_IDLE_ROUNDS:
         response = _unless_throttled(client.batch_write_item, RequestItems={table: requests})
-        if response is not None:
-            requests = response.get("UnprocessedItems", {}).get(table, [])
-        if not requests:
+        left = requests if response is None else response.get(
+            "UnprocessedItems", {}).get(table, [])
+        if not left:
             return len(chunk)
-        sleep(backoff(attempt))
-    raise GtbenchError(f"{len(requests)} items stayed unprocessed after {MAX_ROUNDS} rounds",
+        # Back off longer only while nothing gets through (a round of progress resets it).
+        idle = idle + 1 if len(left) == len(requests) else 0
+        requests = left
+        sleep(backoff(idle))
+    raise GtbenchError(f"{len(requests)} items stayed unprocessed after {MAX_IDLE_ROUNDS} "
+                       "rounds in a row that wrote nothing",
                        hint="the table is throttled; try again later or with fewer --bookmarks")
 
 
@@ -81,15 +105,20 @@ def get_chunk(client: Any, table: str, keys: Sequence[Item], consistent: bool,
     """Fetch up to 100 keys, retrying unprocessed ones; returns the items found."""
     found: list[Item] = []
     request: Item = {"Keys": list(keys), "ConsistentRead": consistent}
-    for attempt in range(MAX_ROUNDS):
+    idle = 0
+    while idle < MAX_IDLE_ROUNDS:
         response = _unless_throttled(client.batch_get_item, RequestItems={table: request})
+        left: Item = request if response is None else (
+            response.get("UnprocessedKeys", {}).get(table) or {})
         if response is not None:
             found += response.get("Responses", {}).get(table, [])
-            request = response.get("UnprocessedKeys", {}).get(table) or {}
-        if not request:
+        if not left:
             return found
-        sleep(backoff(attempt))
-    raise GtbenchError("keys stayed unprocessed in BatchGetItem", hint="try again later")
+        idle = idle + 1 if len(left["Keys"]) == len(request["Keys"]) else 0
+        request = left
+        sleep(backoff(idle))
+    raise GtbenchError(f"keys stayed unprocessed in BatchGetItem after {MAX_IDLE_ROUNDS} "
+                       "rounds in a row that fetched nothing", hint="try again later")
 
 
 def present_keys(client: Any, table: str, keys: Iterable[Item], *, consistent: bool = True,

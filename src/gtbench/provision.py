@@ -272,11 +272,11 @@ def setup(regions: Regions, settings: Settings, *, bookmarks: int = 0,
 
     items = dataset.workshop_items() + dataset.synthetic_bookmarks(bookmarks)
     result.items_expected = len(items)
-    result.items_written = seed(home, settings.table, items, reporter)
+    result.items_written = seed(regions.batch(settings.home), settings.table, items, reporter)
     for region in settings.replicas:
-        await_items(regions.client(region), settings.table, items, region, timing, reporter)
+        await_items(regions.batch(region), settings.table, items, region, timing, reporter)
     result.states = states(regions, settings)
-    result.counts = {r: count_items(regions.client(r), settings.table) for r in settings.regions}
+    result.counts = {r: count_items(regions.batch(r), settings.table) for r in settings.regions}
     return result
 
 
@@ -323,7 +323,7 @@ def count_items(client: Any, table: str) -> int:
     total = 0
     kwargs: dict[str, Any] = {"TableName": table, "Select": "COUNT"}
     while True:
-        page = client.scan(**kwargs)
+        page = batch.patient(client.scan, **kwargs)
         total += int(page["Count"])
         if "LastEvaluatedKey" not in page:
             return total
@@ -347,7 +347,7 @@ def scan_items(client: Any, table: str, limit: int | None = None) -> list[dict[s
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
     while True:
-        page = client.scan(**kwargs)
+        page = batch.patient(client.scan, **kwargs)
         items += page["Items"]
         if "LastEvaluatedKey" not in page or (limit is not None and len(items) >= limit):
             return items[:limit] if limit is not None else items
@@ -369,7 +369,7 @@ def compare_replicas(regions: Regions, settings: Settings, counts: dict[str, int
         for region in settings.regions:
             found: dict[batch.KeyTuple, dict[str, Any]] = {}
             for chunk in batch.chunks(keys, batch.GET_BATCH):
-                for item in batch.get_chunk(regions.client(region), table, chunk, True):
+                for item in batch.get_chunk(regions.batch(region), table, chunk, True):
                     found[batch.key_tuple(dataset.key_of(item))] = item
             views[region] = found
         method = "sample"

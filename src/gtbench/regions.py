@@ -99,6 +99,12 @@ class Regions:
         measurement and whose next read is the retry."""
         return self.service_client("dynamodb", region, attempts=1)  # type: ignore[no-any-return]
 
+    def batch(self, region: str) -> DynamoDBClient:
+        """A DynamoDB client that never retries, for ``batch``'s loops, which back off and
+        resend by themselves: one layer of retries, not eight attempts inside each of
+        theirs (and no retry quota to run dry)."""
+        return self.service_client("dynamodb", region, attempts=1)  # type: ignore[no-any-return]
+
     def service_client(self, service: str, region: str, attempts: int | None = None) -> Any:
         from botocore.config import Config
 

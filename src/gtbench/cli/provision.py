@@ -240,7 +240,7 @@ def status_command(target: str, endpoint_url: str | None, regions: tuple[str, ..
         raise GtbenchError(f"table {settings.table} does not exist in {settings.home}",
                            hint="create it with `gtbench setup`")
     states = provision.states(client_regions, settings)
-    counts = {s.region: provision.count_items(client_regions.client(s.region), settings.table)
+    counts = {s.region: provision.count_items(client_regions.batch(s.region), settings.table)
               for s in states if s.table_status is not None}
     present = Settings(settings.target, settings.endpoint_url,
                        tuple(s.region for s in states if s.table_status is not None),

@@ -112,8 +112,8 @@ def describe_witnesses(witness: str | None, status: str) -> list[dict[str, Any]]
 class Committed:
     """MRSC writes committed, by (account, table, item, stamp): applied in their region
     and on their way to the nearest participant, so every strong read from then on
-    returns them, and a region catching up takes them past a fault. Bounded: a write older than the newest
-    ``limit`` has long been delivered everywhere it can be."""
+    returns them, and a region catching up takes them past a fault. Bounded: a write
+    older than the newest ``limit`` has long been delivered everywhere it can be."""
 
     def __init__(self, limit: int = 100_000) -> None:
         self.limit = limit
