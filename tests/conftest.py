@@ -29,7 +29,8 @@ def _server() -> Iterator[EmulatorServer]:
 def emulator(_server: EmulatorServer) -> Iterator[EmulatorServer]:
     """The emulator, empty, with the test lag and instant replica changes."""
     _server.app.reset()
-    _server.app.configure({"replica_create_delay_s": 0, "replica_delete_delay_s": 0})
+    _server.app.configure({"replica_create_delay_s": 0, "replica_delete_delay_s": 0,
+                           "metric_period_s": 300, "metric_delay_s": 120, "fis_delay_s": 0})
     _server.app.replicator.lag = LagModel(TEST_LAG_MS, TEST_JITTER_MS)
     _server.app.config.distance = Distance()  # every region on loopback
     _server.app.config.pair_rtt_ms = {}

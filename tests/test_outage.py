@@ -13,7 +13,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 from click.testing import CliRunner
 
-from gtbench import analysis, document, provision
+from gtbench import analysis, document, heartbeat, provision
 from gtbench.analysis import OutageWrite, Snapshot
 from gtbench.cli import cli
 from gtbench.emulator.replication import LagModel
@@ -167,7 +167,8 @@ def _template(stub: Stubber) -> None:
                                              "selectionMode": "ALL"}},
                        "actions": {"PauseReplication": {
                            "actionId": "aws:dynamodb:global-table-pause-replication",
-                           "parameters": {"duration": "PT130S"},
+                           # --duration 10 + FIS's 300 s allowance + a 60 s margin
+                           "parameters": {"duration": "PT370S"},
                            "targets": {"Tables": "Table"}}},
                        "tags": {"gtbench:created-by": "gtbench outage"}})
 
@@ -186,7 +187,14 @@ def test_fis_cut_creates_starts_stops_and_deletes() -> None:
         stub.add_response("get_experiment", {"experiment": {"state": {"status": "running"}}},
                           {"id": "EXP1"})
         stub.add_response("stop_experiment", {}, {"id": "EXP1"})
+        # Agreement is measured only once the experiment has ended (its deny statements
+        # leave the resource policy then), not when the stop was asked for.
+        stub.add_response("get_experiment", {"experiment": {"state": {"status": "stopping"}}},
+                          {"id": "EXP1"})
+        stub.add_response("get_experiment", {"experiment": {"state": {"status": "stopped"}}},
+                          {"id": "EXP1"})
         stub.add_response("delete_experiment_template", {}, {"id": "EXT123"})
+        assert cut.allowance_s == 300
         cut.start()
         cut.end()
         cut.end()  # twice is harmless: nothing is left to undo
@@ -209,6 +217,7 @@ def test_fis_cut_that_cannot_start_leaves_nothing_and_names_the_role() -> None:
     assert "cannot be assumed" in str(excinfo.value)
     assert ROLE in (excinfo.value.hint or "") and "dynamodb:PutResourcePolicy" in (
         excinfo.value.hint or "")
+    assert "fis:TagResource" in (excinfo.value.hint or "")  # the template is tagged
 
 
 def test_fis_cut_whose_experiment_already_ended_still_deletes_its_template() -> None:
@@ -220,6 +229,8 @@ def test_fis_cut_whose_experiment_already_ended_still_deletes_its_template() -> 
     with Stubber(client) as stub:
         stub.add_client_error("stop_experiment", "ValidationException",
                               "The experiment is already completed")
+        stub.add_response("get_experiment", {"experiment": {"state": {"status": "completed"}}},
+                          {"id": "EXP1"})
         stub.add_response("delete_experiment_template", {}, {"id": "EXT123"})
         cut.end()
         stub.assert_no_pending_responses()
@@ -273,6 +284,8 @@ class StartsThenInterrupted:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
+    allowance_s = 1.0
+
     def describe(self) -> str:
         return "a test cut"
 
@@ -308,3 +321,103 @@ def test_a_stored_run_checks_the_same_whatever_order_the_writes_were_answered_in
     assert [x["write_id"] for x in saved["summary"]["lost"]] == ["A#0", "A#1"]
     assert saved["summary"]["recovery_point"] == ["A#0", "A#1"]
     assert document.check(saved) == []
+
+
+# -- the cut seen from the data: heartbeats --------------------------------------------
+
+def _beat(region: str, seq: int, sent_s: float) -> Op:
+    ns = int(sent_s * 1e9)
+    return Op(region, "write", ns, ns + 5_000_000, OK, seq, 0, f"{region}#hb{seq}")
+
+
+def _seen(region: str, source: str, at_s: float, seq: int | None) -> heartbeat.BeatSeen:
+    ns = int(at_s * 1e9)
+    return heartbeat.BeatSeen(region, source, ns - 5_000_000, ns, seq)
+
+
+def test_the_observed_cut_starts_at_the_first_beat_that_did_not_get_through() -> None:
+    # eu-west-1 beats every 0.2 s; us-west-2 reads every 0.2 s and sees each beat 0.3 s
+    # after it is sent, until beat 10 (sent at 2.0 s): from then on its reads show beat
+    # 9, until at 9.0 s they show 29. The cut was asked for at 1.5 s.
+    beats = [_beat("eu-west-1", i, 0.2 * i) for i in range(30)]
+
+    def reads(last_through: int) -> list[heartbeat.BeatSeen]:
+        out = [_seen("us-west-2", "eu-west-1", 0.2 * i + 0.3, min(i, last_through))
+               for i in range(44)]
+        return [*out, _seen("us-west-2", "eu-west-1", 9.0, 29)]
+
+    seen = reads(9)
+    stall = heartbeat.stall_threshold("eu-west-1", beats, seen, int(1.5e9), 0.25)
+    assert stall == pytest.approx(1.1, abs=0.02)  # 2 x 0.3 s + 2 x 0.25 s
+    cut = heartbeat.observe_cut("eu-west-1", beats, seen, int(1.5e9), stall, int(9.5e9))
+    assert cut.start_ns == int(2.0e9) and cut.end_ns == int(9.0e9)
+    # Before a read sent a stall after the beat still lacks it, nothing is claimed; a
+    # reader that merely fell silent proves nothing either.
+    assert heartbeat.observe_cut("eu-west-1", beats, seen, int(1.5e9), stall,
+                                 int(3.0e9)).start_ns is None
+    silent = [x for x in seen if not 2.2e9 < x.sent_ns < 8.9e9]
+    assert heartbeat.observe_cut("eu-west-1", beats, silent, int(1.5e9), stall,
+                                 int(8.5e9)).start_ns is None
+    # A beat held from before the request: the cut cannot have begun before it was asked.
+    held = heartbeat.observe_cut("eu-west-1", beats, reads(6), int(1.5e9), stall,
+                                 int(9.5e9))
+    assert held.start_ns == int(1.5e9)
+
+
+class NeverCuts:
+    """A cut that is asked for and never takes hold (FIS that never acts)."""
+
+    allowance_s = 0.5
+
+    def describe(self) -> str:
+        return "a cut that never holds"
+
+    def start(self) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
+
+
+def test_a_cut_that_never_takes_hold_is_said_and_no_figure_is_made_up(
+        emulator: EmulatorServer) -> None:
+    settings = Settings(endpoint_url=emulator.url)
+    regions = open_regions(settings)
+    provision.setup(regions, settings)
+    result = run_outage(regions, settings, OutagePlan("eu-west-1", duration_s=1, lead_s=0.5),
+                        NeverCuts())
+    assert result.stopped is not None and "never took hold within 0.5 s" in result.stopped
+    assert result.writes and result.beats and result.seen  # the history is kept
+    s = result.summary()
+    assert s.cut_s is None and s.cut_observed_s is None and s.cut_requested_s is not None
+    assert s.recovery_point_writes is None and s.lost_writes is None
+    saved = document.outage_document(result, document.Context.of(settings, emulator.url))
+    assert document.rebuild(saved)["summary"] == saved["summary"]
+    from gtbench.report.outage import sentences
+    assert "never showed in the heartbeats" in " ".join(sentences(saved))
+
+
+def test_a_cut_fis_delays_is_measured_from_when_it_took_hold(emulator: EmulatorServer,
+                                                             tmp_path: Path) -> None:
+    """The emulator rehearses FIS: the isolate fault takes hold up to 3 s late. The cut
+    is counted from the heartbeats, and the recovery point and lost writes still equal
+    the emulator's ground truth, write for write."""
+    emulator.app.replicator.lag = LagModel(300, 50)
+    emulator.app.configure({"fis_delay_s": 3})
+    assert run_cli(emulator.url, "setup").exit_code == 0
+    out = tmp_path / "outage.json"
+    result = run_cli(emulator.url, "outage", "--duration", "2", "--lead", "0.5",
+                     "--json", str(out))
+    assert result.exit_code == 0, result.stderr
+    saved = json.loads(out.read_text())
+    s, truth = saved["summary"], saved["truth"]
+    assert s["cut_requested_s"] is not None and s["cut_observed_s"] is not None
+    assert s["cut_requested_s"] <= s["cut_observed_s"] <= s["cut_requested_s"] + 3.5
+    assert s["cut_observed_end_s"] > s["cut_observed_s"] + 2  # --duration from the start
+    assert s["cut_s"] >= 2
+    assert truth is not None
+    assert sorted(s["recovery_point"]) == sorted(truth["recovery_point"])
+    assert sorted(x["write_id"] for x in s["lost"]) == sorted(truth["lost"])
+    checked = CliRunner().invoke(cli, ["report", str(out), "--check"])
+    assert checked.exit_code == 0, checked.stderr
+    assert "took hold at" in " ".join(result.stdout.split())

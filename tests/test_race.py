@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 from botocore.stub import ANY, Stubber
@@ -12,10 +13,10 @@ from click.testing import Result
 
 from gtbench import analysis
 from gtbench.analysis import CloudWatchStats
+from gtbench.document import record as document_record
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorServer
 from gtbench.history import Op
-from gtbench.race import cloudwatch_latency
 from gtbench.regions import AWS, Regions, Settings
 from tests.helpers import control, run_cli
 
@@ -90,22 +91,59 @@ def test_bound_arithmetic() -> None:
     assert analysis.lag_bound(write, reads[:2], 7) is None
 
 
-def test_cloudwatch_latency_reads_the_metric_in_the_source_region() -> None:
+def test_cloudwatch_is_read_at_its_own_period_with_valid_statistics_and_waited_for() -> None:
+    """On AWS: five-minute periods, Average/Minimum/Maximum (no SampleCount), and a wait
+    until every period the run touched has a datapoint and the last one has closed."""
     import boto3
+
+    from gtbench import cloudwatch
 
     session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="y",
                             region_name=A)
     regions = Regions(Settings(target=AWS), None, session)
     client = regions.service_client("cloudwatch", A)
+    start, end = 1_000_000_250.0, 1_000_000_550.0  # the periods at ..0200 and ..0500
+    first, second = (datetime.fromtimestamp(1_000_000_200, timezone.utc),
+                     datetime.fromtimestamp(1_000_000_500, timezone.utc))
+    expected = {"Namespace": "AWS/DynamoDB", "MetricName": "ReplicationLatency",
+                "Dimensions": [{"Name": "TableName", "Value": "global-serverless"},
+                               {"Name": "ReceivingRegion", "Value": B}],
+                "StartTime": ANY, "EndTime": ANY, "Period": 300,
+                "Statistics": ["Average", "Minimum", "Maximum"], "Unit": "Milliseconds"}
+    point = {"Unit": "Milliseconds"}
     stubber = Stubber(client)
     stubber.add_response("get_metric_statistics", {"Datapoints": [
-        {"Average": 900.0, "Maximum": 1500.0, "SampleCount": 3.0, "Unit": "Milliseconds"},
-        {"Average": 1200.0, "Maximum": 1300.0, "SampleCount": 1.0, "Unit": "Milliseconds"}]},
-        {"Namespace": "AWS/DynamoDB", "MetricName": "ReplicationLatency",
-         "Dimensions": [{"Name": "TableName", "Value": "global-serverless"},
-                        {"Name": "ReceivingRegion", "Value": B}],
-         "StartTime": ANY, "EndTime": ANY, "Period": 60,
-         "Statistics": ["Average", "Maximum", "SampleCount"], "Unit": "Milliseconds"})
+        {**point, "Timestamp": first, "Average": 900.0, "Minimum": 500.0, "Maximum": 1500.0}]},
+        expected)
+    stubber.add_response("get_metric_statistics", {"Datapoints": [
+        {**point, "Timestamp": first, "Average": 900.0, "Minimum": 500.0, "Maximum": 1500.0},
+        {**point, "Timestamp": second, "Average": 1200.0, "Minimum": 1000.0,
+         "Maximum": 1300.0}]}, expected)
+    now = [1_000_000_850.0]  # the last period has closed
+    waits: list[tuple[int, int]] = []
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
     with stubber:
-        got = cloudwatch_latency(regions, "global-serverless", A, B, 1e9, 1e9 + 60)
-    assert got == CloudWatchStats(average_s=0.975, maximum_s=1.5, samples=4.0)
+        got = cloudwatch.await_latency(
+            regions, "global-serverless", {(A, B): [start, end]}, wait_s=600,
+            on_wait=lambda waited, arrived, wanted: waits.append((arrived, wanted)),
+            sleep=sleep, clock=lambda: now[0])
+        stubber.assert_no_pending_responses()
+    stats = got[(A, B)]
+    assert waits == [(1, 2)]  # one wait, with one of the two periods in
+    assert stats.covered and stats.period_s == 300 and len(stats.periods) == 2
+    assert (stats.average_s, stats.minimum_s, stats.maximum_s) == (1.05, 0.5, 1.5)
+
+
+def test_cloudwatch_that_never_arrives_is_said_not_zero() -> None:
+    from gtbench import cloudwatch
+    from gtbench.report.race import cloudwatch_line
+
+    stats = CloudWatchStats.of([], 300, False, 900.0)
+    assert stats.average_s is None and not stats.covered
+    line = cloudwatch_line(document_record(stats))
+    assert "no datapoint arrived within 900 s" in line
+    # Only the periods that held a write are waited for: none between them.
+    assert cloudwatch.periods_of([299.0, 601.0, 650.0], 300) == [0.0, 600.0]

@@ -6,17 +6,20 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import boto3
 import pytest
 
 from gtbench.emulator.distance import Distance, measured_rtt_ms
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorServer
 from gtbench.race import schedule_for
-from tests.helpers import control, key, make_table, run_cli
+from tests.helpers import control, key, make_table, run_cli, wait_until
 
 A, B, C = "us-west-2", "eu-west-1", "ap-northeast-1"
+Client = Callable[[str], Any]
 
 
 def test_the_round_trip_table_is_symmetric_and_known_pairs_are_aws_medians() -> None:
@@ -257,13 +260,57 @@ def test_bad_table_names_are_refused(emulator: EmulatorServer, ddb: Callable[[st
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_race_cloudwatch_reports_what_the_emulator_published(emulator: EmulatorServer) -> None:
+def test_race_cloudwatch_waits_for_the_periods_the_emulator_publishes_late(
+        emulator: EmulatorServer, ddb: Client) -> None:
+    """The emulator publishes ReplicationLatency as AWS does: one aggregate per period,
+    after the period and a publication delay (shortened here from 300 s and minutes)."""
+    emulator.app.configure({"metric_period_s": 1, "metric_delay_s": 60})
     assert run_cli(emulator.url, "setup").exit_code == 0
-    result = run_cli(emulator.url, "race", "--trials", "3", "--cloudwatch", "--json", "-")
+    cloudwatch = boto3.client("cloudwatch", region_name=A, endpoint_url=emulator.url,
+                              aws_access_key_id="gtbenchlocal",
+                              aws_secret_access_key="gtbenchlocal")
+
+    def points(**extra: Any) -> list[Any]:
+        now = datetime.now(timezone.utc)
+        return list(cloudwatch.get_metric_statistics(
+            Namespace="AWS/DynamoDB", MetricName="ReplicationLatency",
+            Dimensions=[{"Name": "TableName", "Value": "global-serverless"},
+                        {"Name": "ReceivingRegion", "Value": B}],
+            StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=1),
+            Period=1, Statistics=["Average", "Minimum", "Maximum"], **extra)["Datapoints"])
+
+    # setup's 13 seed deliveries: nothing is published until their period is over and the
+    # delay has passed, then one datapoint for the whole period.
+    assert emulator.app.latency.pending() >= 1 and points() == []
+    emulator.app.configure({"metric_delay_s": 1})
+    published = wait_until(points, timeout=10, message="a published period")
+    assert all(p["Minimum"] <= p["Average"] <= p["Maximum"] for p in published)
+
+    result = run_cli(emulator.url, "race", "--trials", "3", "--cloudwatch",
+                     "--cloudwatch-wait", "30", "--json", "-")
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     (pair,) = document["summary"]["pairs"]
-    cloudwatch = pair["cloudwatch"]
-    assert cloudwatch["samples"] >= 3  # one per applied delivery, setup's seeds included
-    assert 0.02 < cloudwatch["average_s"] < 0.2  # the emulator's 40 ms lag, in seconds
-    assert "CloudWatch ReplicationLatency over the run" in result.stderr
+    got = pair["cloudwatch"]
+    assert got["covered"] is True and got["period_s"] == 1 and got["periods"]
+    assert got["waited_s"] >= 1.0  # the last period had to close and be published
+    assert 0.02 < got["average_s"] < 0.2  # the emulator's 40 ms lag, in seconds
+    assert got["minimum_s"] <= got["average_s"] <= got["maximum_s"]
+    assert "AWS's average per 1 s period" in " ".join(result.stderr.split())
+
+
+def test_a_ctrl_c_while_waiting_for_cloudwatch_keeps_the_race(
+        emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gtbench import cloudwatch
+
+    def interrupted(*_: Any, **__: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cloudwatch, "await_latency", interrupted)
+    assert run_cli(emulator.url, "setup").exit_code == 0
+    result = run_cli(emulator.url, "race", "--trials", "2", "--cloudwatch", "--json", "-")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert len(document["trials"]) == 2
+    assert "stopped waiting for CloudWatch: the race is kept" in " ".join(
+        result.stderr.split())

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gtbench.heartbeat import ObservedCut
 from gtbench.history import FAIL, INFO, Op, Outcome
 
 NS = 1e9
@@ -187,12 +188,45 @@ def lag_stats(verdicts: Sequence[RaceVerdict]) -> LagStats:
 
 
 @dataclass(frozen=True)
-class CloudWatchStats:
-    """CloudWatch ``ReplicationLatency`` over a run: measured by AWS, not by gtbench."""
+class CloudWatchPeriod:
+    """One datapoint of CloudWatch ``ReplicationLatency``: AWS's figures for one period."""
 
-    average_s: float | None
+    start: float  # wall clock, the period's start
+    average_s: float
+    minimum_s: float
+    maximum_s: float
+
+
+@dataclass(frozen=True)
+class CloudWatchStats:
+    """CloudWatch ``ReplicationLatency`` over a run: measured by AWS, not by gtbench, over
+    every replicated write of the table in each period (not only gtbench's)."""
+
+    average_s: float | None  # the mean of the periods' averages (AWS gives no weights)
     maximum_s: float | None
-    samples: float
+    minimum_s: float | None = None
+    period_s: float | None = None
+    covered: bool = False  # a datapoint arrived for every period the run touched
+    waited_s: float = 0.0
+    periods: tuple[CloudWatchPeriod, ...] = ()
+
+    @classmethod
+    def of(cls, points: Sequence[CloudWatchPeriod], period_s: float, covered: bool,
+           waited_s: float) -> CloudWatchStats:
+        if not points:
+            return cls(None, None, None, period_s, covered, waited_s, ())
+        return cls(statistics.fmean(p.average_s for p in points),
+                   max(p.maximum_s for p in points), min(p.minimum_s for p in points),
+                   period_s, covered, waited_s, tuple(points))
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CloudWatchStats:
+        """From a document; format-2 files before 0.x stored a SampleCount, now dropped
+        (not a statistic DynamoDB publishes for this metric)."""
+        periods = tuple(CloudWatchPeriod(**p) for p in data.get("periods", ()))
+        return cls(data.get("average_s"), data.get("maximum_s"), data.get("minimum_s"),
+                   data.get("period_s"), bool(data.get("covered", False)),
+                   float(data.get("waited_s", 0.0)), periods)
 
 
 @dataclass(frozen=True)
@@ -915,7 +949,7 @@ class Divergence:
 @dataclass(frozen=True)
 class OutageSummary:
     region: str
-    cut_s: float  # how long the cut lasted
+    cut_s: float | None  # how long the cut lasted (None: it never took hold)
     regions: list[RegionOutage]
     recovery_point_writes: int | None  # None: the other regions were not read as it ended
     recovery_point_max_age_s: float | None
@@ -933,6 +967,13 @@ class OutageSummary:
     updates: int
     lost_updates: int | None
     divergence: list[Divergence]
+    # Seconds from the outage's start to the cut being asked for, to its observed start
+    # (the first heartbeat of the region that did not get through) and to its observed
+    # end (another region saw one again); None where not measured.
+    cut_requested_s: float | None = None
+    cut_observed_s: float | None = None
+    cut_observed_end_s: float | None = None
+    stall_s: float | None = None  # the silence that counted as a cut
 
 
 def _during(op: Op, start_ns: int, end_ns: int) -> bool:
@@ -1001,7 +1042,8 @@ def divergence(snapshots: Sequence[Snapshot], regions: Sequence[str], start_ns: 
 
 def outage_summary(region: str, regions: Sequence[str], writes: Sequence[OutageWrite],
                    reads: Sequence[Op], snapshots: Sequence[Snapshot], held: Sequence[Snapshot],
-                   rounds: Sequence[Sequence[Snapshot]], start_ns: int, end_ns: int
+                   rounds: Sequence[Sequence[Snapshot]], start_ns: int, end_ns: int,
+                   observed: ObservedCut | None = None, origin_ns: int = 0
                    ) -> OutageSummary:
     """The verdict of one outage run, from its operations alone.
 
@@ -1047,8 +1089,17 @@ def outage_summary(region: str, regions: Sequence[str], writes: Sequence[OutageW
 
     increments = [w for w in writes if w.increment and w.op.ok]
     lost_ids = {x.write_id for x in lost}
+    held_cut = observed is None or observed.start_ns is not None
+
+    def since_origin(ns: int | None) -> float | None:
+        return (ns - origin_ns) / NS if ns is not None and origin_ns else None
+
     return OutageSummary(
-        region=region, cut_s=(end_ns - start_ns) / NS,
+        region=region, cut_s=(end_ns - start_ns) / NS if held_cut else None,
+        cut_requested_s=since_origin(observed.requested_ns) if observed else None,
+        cut_observed_s=since_origin(observed.start_ns) if observed else None,
+        cut_observed_end_s=since_origin(observed.end_ns) if observed else None,
+        stall_s=observed.stall_s if observed else None,
         regions=[per_region(r) for r in regions],
         recovery_point_writes=len(point) if measured else None,
         recovery_point_max_age_s=max(ages) if ages else None,

@@ -151,8 +151,8 @@ def read_race(document: Document) -> Any:
                                    [o for o in ops if o.kind == "read"], t.get("true_lag_s")))
     for p in document["summary"]["pairs"]:
         if p.get("cloudwatch"):
-            result.cloudwatch[(p["from_region"], p["to_region"])] = CloudWatchStats(
-                **p["cloudwatch"])
+            result.cloudwatch[(p["from_region"], p["to_region"])] = (
+                CloudWatchStats.from_json(p["cloudwatch"]))
     return result
 
 
@@ -337,12 +337,16 @@ def outage_document(result: Any, context: Context) -> Document:
         "settings": {"region": plan.region, "duration_s": plan.duration_s,
                      "rate": plan.rate, "keys": plan.keys,
                      "increment_share": plan.increment_share, "lead_s": plan.lead_s,
-                     "sample_s": plan.sample_s, "settle_timeout_s": plan.settle_timeout_s},
+                     "sample_s": plan.sample_s, "settle_timeout_s": plan.settle_timeout_s,
+                     "min_stall_s": plan.min_stall_s},
         "run_id": result.run_id, "consistency": result.consistency, "cut": result.cut,
         "started_at": result.started_at, "cut_ended_at": result.cut_ended_at,
         "ended_at": result.ended_at, "wall_offset_s": result.wall_offset_s,
         "start_ns": result.start_ns, "end_ns": result.end_ns,
+        "origin_ns": result.origin_ns, "requested_ns": result.requested_ns,
         "history": {
+            "beats": _history(result.beats),
+            "beats_seen": record(sorted(result.seen, key=lambda x: x.sent_ns)),
             "writes": [{**w.op.to_json(), "key": w.key, "increment": w.increment}
                        for w in analysis.in_order(result.writes)],
             "reads": _history(result.reads),
@@ -358,11 +362,13 @@ def outage_document(result: Any, context: Context) -> Document:
 def read_outage(document: Document) -> Any:
     """The OutageResult an outage document was made from."""
     from gtbench.analysis import OutageWrite, Snapshot
+    from gtbench.heartbeat import BeatSeen
     from gtbench.outage import OutagePlan, OutageResult, OutageTruth
 
     s = document["settings"]
     plan = OutagePlan(s["region"], s["duration_s"], s["rate"], s["keys"],
-                      s["increment_share"], s["lead_s"], s["sample_s"], s["settle_timeout_s"])
+                      s["increment_share"], s["lead_s"], s["sample_s"], s["settle_timeout_s"],
+                      s.get("min_stall_s", 1.0))
     h = document["history"]
 
     def snapshot(x: Document) -> Snapshot:
@@ -383,7 +389,12 @@ def read_outage(document: Document) -> Any:
         ended_at=document["ended_at"], interrupted=bool(document.get("interrupted")),
         stopped=document.get("stopped"),
         truth=OutageTruth(**document["truth"]) if document.get("truth") else None,
-        wall_offset_s=document.get("wall_offset_s", 0.0))
+        wall_offset_s=document.get("wall_offset_s", 0.0),
+        # Documents before heartbeats have none, and no observed cut.
+        beats=[Op.from_json(o) for o in h.get("beats", [])],
+        seen=[BeatSeen(**x) for x in h.get("beats_seen", [])],
+        origin_ns=int(document.get("origin_ns", 0)),
+        requested_ns=int(document.get("requested_ns", 0)))
     return result
 
 

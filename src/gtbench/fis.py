@@ -24,7 +24,11 @@ ROLE_PERMISSIONS = ("dynamodb:PutResourcePolicy", "dynamodb:GetResourcePolicy",
                     "dynamodb:DeleteResourcePolicy", "dynamodb:DescribeTable",
                     "tag:GetResources", "dynamodb:InjectError (MRSC)")
 RUNNING = ("pending", "initiating", "running")
+FINAL = ("completed", "stopped", "failed", "cancelled")
 MAX_DURATION_S = 12 * 3600
+# "Tables may continue to be replicated for up to 5 minutes after action begins" (AWS
+# FIS actions reference): the cut is observed from the data, and may take this long.
+ALLOWANCE_S = 300.0
 
 
 def iso_duration(seconds: float) -> str:
@@ -56,9 +60,12 @@ class FisCut:
     def __init__(self, client: Any, table_arn: str, role_arn: str, duration_s: float,
                  poll_s: float = 2.0, start_timeout_s: float = 120.0) -> None:
         self.client, self.table_arn, self.role_arn = client, table_arn, role_arn
-        # The action's own duration outlives the planned cut: gtbench stops it earlier.
-        self.duration_s = min(MAX_DURATION_S, duration_s + 120)
+        self.allowance_s = ALLOWANCE_S
+        # The action lasts the cut plus the time it may take to hold, and a margin: the
+        # observed cut must be able to last --duration. gtbench stops it then.
+        self.duration_s = min(MAX_DURATION_S, duration_s + ALLOWANCE_S + 60)
         self.poll_s, self.start_timeout_s = poll_s, start_timeout_s
+        self.final_timeout_s = 600.0
         self.template_id: str | None = None
         self.experiment_id: str | None = None
 
@@ -79,7 +86,8 @@ class FisCut:
             raise GtbenchError(f"AWS FIS could not cut the region off: {_message(exc)}",
                                hint=f"the role {self.role_arn} needs "
                                     f"{', '.join(ROLE_PERMISSIONS)}, and you need "
-                                    "fis:CreateExperimentTemplate, fis:StartExperiment, "
+                                    "fis:CreateExperimentTemplate, fis:TagResource (the "
+                                    "template is tagged), fis:StartExperiment, "
                                     "fis:StopExperiment, fis:GetExperiment, "
                                     "fis:DeleteExperimentTemplate and iam:PassRole") from None
 
@@ -97,6 +105,25 @@ class FisCut:
                                    f"after {self.start_timeout_s:g} s")
             time.sleep(self.poll_s)
 
+    def _wait_final(self, experiment: str) -> str | None:
+        deadline = time.monotonic() + self.final_timeout_s
+        while True:
+            try:
+                status = self.client.get_experiment(id=experiment)["experiment"]["state"][
+                    "status"]
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+                    return None
+                return f"experiment {experiment}: {_message(exc)}"
+            except BotoCoreError as exc:
+                return f"experiment {experiment}: {exc}"
+            if status in FINAL:
+                return None
+            if time.monotonic() > deadline:
+                return (f"experiment {experiment} was still {status} after "
+                        f"{self.final_timeout_s:g} s")
+            time.sleep(self.poll_s)
+
     def end(self) -> None:
         """Stop the experiment (if it still runs) and delete the template; safe to call
         twice and on a half-made cut. A failure here is said, never hidden."""
@@ -112,6 +139,11 @@ class FisCut:
                     problems.append(f"stop experiment {experiment}: {_message(exc)}")
             except BotoCoreError as exc:
                 problems.append(f"stop experiment {experiment}: {exc}")
+            # The deny statements leave the resource policy only as the experiment ends:
+            # agreement is measured after that, not after the stop was asked for.
+            problem = self._wait_final(experiment)
+            if problem:
+                problems.append(problem)
         if self.template_id is not None:
             template, self.template_id = self.template_id, None
             try:

@@ -27,8 +27,9 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from gtbench import analysis, outcomes, polling, truth
+from gtbench import analysis, heartbeat, outcomes, polling, truth
 from gtbench.analysis import OutageWrite, Snapshot
+from gtbench.heartbeat import BeatSeen, ObservedCut
 from gtbench.history import OK, Op
 from gtbench.race import check_pairs
 from gtbench.regions import Regions, Settings
@@ -49,10 +50,14 @@ class OutagePlan:
     lead_s: float = 2.0
     sample_s: float = 0.25
     settle_timeout_s: float = 60.0
+    min_stall_s: float = heartbeat.MIN_STALL_S  # the shortest silence that counts as a cut
 
 
 class Cut(Protocol):
-    """How a region is cut off: the emulator's nemesis, or an AWS FIS experiment."""
+    """How a region is cut off: the emulator's nemesis, or an AWS FIS experiment.
+    ``allowance_s``: how long after ``start`` the cut may take to hold."""
+
+    allowance_s: float
 
     def describe(self) -> str: ...
 
@@ -91,14 +96,34 @@ class OutageResult:
     stopped: str | None = None
     truth: OutageTruth | None = None
     wall_offset_s: float = 0.0  # time.time() - perf_counter(), to place stamps
+    # Heartbeats: every region's beats, and what each region saw of the others'.
+    beats: list[Op] = field(default_factory=list)
+    seen: list[BeatSeen] = field(default_factory=list)
+    origin_ns: int = 0  # the outage began (perf_counter_ns)
+    requested_ns: int = 0  # the cut was asked for
 
     def wall(self, perf_ns: int) -> float:
         return self.wall_offset_s + perf_ns / 1e9
 
+    def observed(self, now_ns: int | None = None) -> ObservedCut | None:
+        """The cut as the heartbeats show it (None before it was asked for)."""
+        if not self.requested_ns:
+            return None
+        stall = heartbeat.stall_threshold(self.plan.region, self.beats, self.seen,
+                                          self.requested_ns, self.plan.sample_s,
+                                          self.plan.min_stall_s)
+        return heartbeat.observe_cut(self.plan.region, self.beats, self.seen,
+                                     self.requested_ns, stall,
+                                     now_ns or self.last_ns())
+
+    def last_ns(self) -> int:
+        return max([s.received_ns for s in self.seen] + [self.end_ns, self.requested_ns])
+
     def summary(self) -> analysis.OutageSummary:
         return analysis.outage_summary(self.plan.region, self.regions, self.writes,
                                        self.reads, self.snapshots, self.held, self.rounds,
-                                       self.start_ns, self.end_ns or time.perf_counter_ns())
+                                       self.start_ns, self.end_ns or time.perf_counter_ns(),
+                                       self.observed(), self.origin_ns)
 
 
 class Progress:
@@ -140,6 +165,46 @@ def snapshot(client: Any, table: str, region: str, run_id: str, consistent: bool
                         error=code)
     return Snapshot(region, sent, time.perf_counter_ns(), OK, items,
                     writes if full else None, consistent)
+
+
+def beat_key(run_id: str, region: str = "") -> str:
+    """Heartbeat items sort apart from the run's items (``begins_with(SK, run_id)``)."""
+    return f"hb-{run_id}-{region}"
+
+
+def beat_once(client: Any, table: str, region: str, run_id: str, seq: int) -> Op:
+    """One heartbeat: the region's sequence number on an item of its own."""
+    sent = time.perf_counter_ns()
+    try:
+        client.put_item(TableName=table, Item={
+            "PK": {"S": OUTAGE_PK}, "SK": {"S": beat_key(run_id, region)},
+            "Beat": {"N": str(seq)}})
+    except (ClientError, BotoCoreError) as exc:
+        known = outcomes.classify(exc)
+        if known is None:
+            raise
+        return Op(region, "write", sent, time.perf_counter_ns(), known[0], seq, 0,
+                  heartbeat.beat_id(region, seq), known[1])
+    return Op(region, "write", sent, time.perf_counter_ns(), OK, seq, 0,
+              heartbeat.beat_id(region, seq))
+
+
+def read_beats(client: Any, table: str, region: str, run_id: str, consistent: bool,
+               sources: Sequence[str]) -> list[BeatSeen]:
+    """What ``region`` holds of the other regions' heartbeats; a failed read shows none."""
+    sent = time.perf_counter_ns()
+    try:
+        page = client.query(
+            TableName=table, ConsistentRead=consistent,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :hb)",
+            ExpressionAttributeValues={":pk": {"S": OUTAGE_PK},
+                                       ":hb": {"S": beat_key(run_id)}})
+    except (ClientError, BotoCoreError):
+        return []
+    received = time.perf_counter_ns()
+    found = {item["SK"]["S"]: int(item["Beat"]["N"]) for item in page.get("Items", [])}
+    return [BeatSeen(region, source, sent, received, found.get(beat_key(run_id, source)))
+            for source in sources if source != region]
 
 
 def write_once(client: Any, table: str, region: str, key: str, write_id: str,
@@ -216,10 +281,27 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
             snap = snapshot(client, settings.table, region, run_id, consistent, full=False)
             # A strong read too, on either kind: what an isolated MRSC region refuses.
             op = polling.read_op(client, settings.table, region, probe, 0)
+            beats = read_beats(client, settings.table, region, run_id, consistent, names)
             with lock:
                 result.snapshots.append(snap)
                 result.reads.append(op)
+                result.seen.extend(beats)
             reading.wait(plan.sample_s)
+
+    def beater(region: str) -> None:
+        # Beats go on until the very end: after the cut, the first beat another region
+        # sees is when replication resumed (an MRSC region refuses them during it).
+        client = regions.reader(region)
+        seq = 0
+        try:
+            while not reading.wait(heartbeat.BEAT_S):
+                op = beat_once(client, settings.table, region, run_id, seq)
+                with lock:
+                    result.beats.append(op)
+                seq += 1
+        except BaseException as exc:
+            failures.append(exc)
+            writing.set()
 
     def read_all(which: Sequence[str]) -> list[Snapshot]:
         return [snapshot(regions.reader(r), settings.table, r, run_id, consistent, full=True)
@@ -228,9 +310,12 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
     threads = ([threading.Thread(target=writer, args=(i, r), daemon=True,
                                  name=f"outage-writer-{r}") for i, r in enumerate(names)]
                + [threading.Thread(target=reader, args=(r,), daemon=True,
-                                   name=f"outage-reader-{r}") for r in names])
+                                   name=f"outage-reader-{r}") for r in names]
+               + [threading.Thread(target=beater, args=(r,), daemon=True,
+                                   name=f"outage-beat-{r}") for r in names])
     cut_on = False
     result.started_at = time.time()
+    result.origin_ns = time.perf_counter_ns()
     result.wall_offset_s = result.started_at - time.perf_counter()
     try:
         for thread in threads:
@@ -241,9 +326,21 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
         _raise_from(failures)
         progress.step(f"cutting off {plan.region} for {plan.duration_s:g} s ({cut.describe()})")
         cut_on = True  # before start: a Ctrl-C while it starts must still undo it
+        result.requested_ns = time.perf_counter_ns()
         cut.start()
-        result.start_ns = time.perf_counter_ns()
-        _wait(plan.duration_s, writing, result, progress)
+        observed = _await_cut(result, cut, writing, lock, progress)
+        _raise_from(failures)
+        if observed is None:
+            result.start_ns = result.end_ns = time.perf_counter_ns()
+            result.stopped = (f"the cut of {plan.region} never took hold within "
+                              f"{cut.allowance_s:g} s of asking ({cut.describe()}): "
+                              f"replication out of {plan.region} went on")
+            raise _NeverHeld
+        result.start_ns = observed
+        progress.step(f"the cut took hold {(observed - result.requested_ns) / 1e9:.1f} s "
+                      f"after it was asked for; {plan.duration_s:g} s from then")
+        _wait((observed + int(plan.duration_s * 1e9) - time.perf_counter_ns()) / 1e9,
+              writing, result, progress)
         _raise_from(failures)
         writing.set()
         for thread in threads[:len(names)]:
@@ -263,6 +360,8 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
             time.sleep(plan.sample_s)
     except KeyboardInterrupt:
         result.interrupted = True
+    except _NeverHeld:
+        pass  # said in ``stopped``; the history is kept, no figure is made up
     finally:
         writing.set()
         reading.set()
@@ -278,6 +377,31 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
     if settings.target == "local" and regions.endpoint_url and result.rounds:
         result.truth = outage_truth(regions.endpoint_url, settings.table, result)
     return result
+
+
+class _NeverHeld(Exception):
+    """The cut was asked for and never showed in the data within its allowance."""
+
+
+def _await_cut(result: OutageResult, cut: Cut, stopped: threading.Event,
+               lock: threading.Lock, progress: Progress) -> int | None:
+    """The observed start of the cut (perf_counter_ns), waiting for it to show in the
+    heartbeats for up to the cut's allowance (plus the time a silence takes to count)."""
+    began = time.monotonic()
+    shown = began
+    while True:
+        with lock:
+            observed = result.observed(time.perf_counter_ns())
+        if observed is not None and observed.start_ns is not None:
+            return observed.start_ns
+        waited = time.monotonic() - began
+        if stopped.is_set() or (observed is not None
+                                and waited > cut.allowance_s + observed.stall_s):
+            return None
+        if time.monotonic() - shown >= 1.0:
+            shown = time.monotonic()
+            progress.tick(result)
+        stopped.wait(0.05)
 
 
 def _wait(seconds: float, stopped: threading.Event, result: OutageResult,
@@ -379,8 +503,11 @@ class LocalCut:
     declared with a duration past the planned end too, so that a gtbench that dies
     mid-cut does not leave the region cut off for ever."""
 
-    def __init__(self, endpoint_url: str, region: str, duration_s: float) -> None:
+    def __init__(self, endpoint_url: str, region: str, duration_s: float,
+                 fis_delay_s: float = 0.0) -> None:
         self.endpoint_url, self.region, self.duration_s = endpoint_url, region, duration_s
+        # The emulator's rehearsal of FIS's delayed start (``fis_delay_s``), with margin.
+        self.allowance_s = fis_delay_s + 5.0
         self._id: int | None = None
 
     def describe(self) -> str:
@@ -390,7 +517,8 @@ class LocalCut:
         from gtbench.emulator.lifecycle import control
 
         answer = control(self.endpoint_url, "faults", "POST", {
-            "kind": "isolate", "region": self.region, "duration_s": self.duration_s + 60})
+            "kind": "isolate", "region": self.region,
+            "duration_s": self.duration_s + self.allowance_s + 60})
         self._id = int(answer["fault"]["id"])
 
     def end(self) -> None:

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     )
 
 OWNER_TAG = "gtbench:created-by"
+# What a region not enabled for the account answers to valid credentials.
+OPT_IN_CODES = frozenset({"UnrecognizedClientException", "InvalidClientTokenId",
+                          "AuthFailure"})
 PROTECTION_TAG = "gtbench:deletion-protection"
 KEY_SCHEMA: list[KeySchemaElementTypeDef] = [{"AttributeName": "PK", "KeyType": "HASH"},
                                               {"AttributeName": "SK", "KeyType": "RANGE"}]
@@ -231,6 +234,7 @@ def setup(regions: Regions, settings: Settings, *, bookmarks: int = 0,
     while still empty, with ``witness`` as its third region if given."""
     reporter = reporter or Reporter()
     home = regions.home
+    check_regions_enabled(regions, settings, witness)
     description = describe(home, settings.table)
     created = description is None
     if description is None:
@@ -252,7 +256,24 @@ def setup(regions: Regions, settings: Settings, *, bookmarks: int = 0,
 
     result = SetupResult(created=created, owned=owned)
     if strong:
-        result.replicas_added = make_strong(regions, settings, witness, reporter)
+        try:
+            result.replicas_added = make_strong(regions, settings, witness, reporter)
+        except GtbenchError as exc:
+            if not created:
+                raise
+            # Leave nothing half-made: the empty table made a moment ago is gtbench's own.
+            reporter.step(f"removing the empty table {settings.table} made a moment ago")
+            if deletion_protection:
+                home.update_table(TableName=settings.table, DeletionProtectionEnabled=False)
+                wait_for(f"table {settings.table} in {settings.home}",
+                         _table_active(settings.home), regions, settings, timing, reporter)
+            home.delete_table(TableName=settings.table)
+            home.get_waiter("table_not_exists").wait(
+                TableName=settings.table, WaiterConfig={
+                    "Delay": max(1, round(timing.poll_s)),
+                    "MaxAttempts": max(1, int(timing.timeout_s / max(timing.poll_s, 1)))})
+            raise GtbenchError(f"{exc}; the empty table {settings.table} that setup had "
+                               f"just created in {settings.home} was removed") from exc
     for region in settings.replicas:
         current = {s.region: s for s in states(regions, settings)}
         if current[region].replica_status is None and not strong:
@@ -269,6 +290,8 @@ def setup(regions: Regions, settings: Settings, *, bookmarks: int = 0,
             result.replicas_added.append(region)
         wait_for(f"replica {region}", _replica_ready(region, settings.home), regions, settings,
                  timing, reporter)
+        if deletion_protection and region in result.replicas_added:
+            protect_replica(regions, settings, region, reporter)
 
     items = dataset.workshop_items() + dataset.synthetic_bookmarks(bookmarks)
     result.items_expected = len(items)
@@ -278,6 +301,38 @@ def setup(regions: Regions, settings: Settings, *, bookmarks: int = 0,
     result.states = states(regions, settings)
     result.counts = {r: count_items(regions.batch(r), settings.table) for r in settings.regions}
     return result
+
+
+def protect_replica(regions: Regions, settings: Settings, region: str,
+                    reporter: Reporter) -> None:
+    """Deletion protection is each replica's own setting: set it there and tag that
+    replica, so teardown knows it may lift it."""
+    client = regions.client(region)
+    reporter.step(f"turning on deletion protection in {region}")
+    client.update_table(TableName=settings.table, DeletionProtectionEnabled=True)
+    arn = (describe(client, settings.table) or {}).get("TableArn")
+    if arn:
+        client.tag_resource(ResourceArn=arn, Tags=[{"Key": PROTECTION_TAG, "Value": "set"}])
+
+
+def check_regions_enabled(regions: Regions, settings: Settings,
+                          witness: str | None = None) -> None:
+    """Every region answers: one that is not enabled for the account (an opt-in region)
+    rejects the credentials that the home region accepts. Checked before anything is
+    made."""
+    for region in (*settings.regions, *([witness] if witness else [])):
+        try:
+            regions.client(region).list_tables(Limit=1)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in OPT_IN_CODES and region != settings.home:
+                raise GtbenchError(
+                    f"{region} is not enabled for this AWS account (an opt-in region; it "
+                    f"answered {code} to credentials that {settings.home} accepts)",
+                    hint=f"enable it with `aws account enable-region --region-name {region}` "
+                         "or in the console under Account, AWS Regions, then wait until "
+                         "it is ENABLED") from exc
+            raise
 
 
 def seed(client: Any, table: str, items: Sequence[dataset.Item], reporter: Reporter) -> int:
@@ -398,6 +453,9 @@ class TeardownPlan:
     protection_ours: bool
     strong: bool = False
     witness: str | None = None
+    # Deletion protection is each replica's own (never synchronized): the replicas that
+    # have it, and whether gtbench set it there (its tag on that replica).
+    replica_protection: dict[str, bool] = field(default_factory=dict)
 
 
 def strong_removal(plan: TeardownPlan) -> dict[str, Any]:
@@ -432,6 +490,16 @@ def plan_teardown(regions: Regions, settings: Settings, *, force: bool) -> Teard
     if protected and not plan.protection_ours and not force:
         raise GtbenchError(f"table {settings.table} has deletion protection that gtbench did "
                            "not set; refusing to turn it off", hint="pass --force to do so")
+    for region in plan.replicas:
+        replica = describe(regions.client(region), settings.table)
+        if replica is None or not replica.get("DeletionProtectionEnabled"):
+            continue
+        ours = tags_of(regions.client(region), replica["TableArn"]).get(PROTECTION_TAG) == "set"
+        if not ours and not force:
+            raise GtbenchError(f"the replica of {settings.table} in {region} has deletion "
+                               "protection that gtbench did not set; refusing to turn it off "
+                               "(nothing was removed)", hint="pass --force to do so")
+        plan.replica_protection[region] = ours
     return plan
 
 
@@ -446,9 +514,11 @@ def teardown(regions: Regions, settings: Settings, plan: TeardownPlan, *,
              timing: Timing = Timing(), reporter: Reporter | None = None) -> None:
     reporter = reporter or Reporter()
     home = regions.home
-    if plan.protected:
-        reporter.step("turning off deletion protection")
-        home.update_table(TableName=plan.table, DeletionProtectionEnabled=False)
+    # Every member's protection goes first, so nothing is removed if one cannot be lifted.
+    for region in [plan.home] * plan.protected + list(plan.replica_protection):
+        reporter.step(f"turning off deletion protection in {region}")
+        regions.client(region).update_table(TableName=plan.table,
+                                            DeletionProtectionEnabled=False)
         wait_for("deletion protection off", _table_active(plan.home), regions, settings,
                  timing, reporter)
     # Watch the regions the table really has, whatever --regions said.
@@ -461,7 +531,15 @@ def teardown(regions: Regions, settings: Settings, plan: TeardownPlan, *,
         gone = ", ".join(plan.replicas) + (f" and witness {plan.witness}"
                                            if plan.witness else "")
         reporter.step(f"removing replicas {gone} together")
-        home.update_table(**strong_removal(plan))
+        try:
+            home.update_table(**strong_removal(plan))
+        except ClientError as exc:
+            # AWS documents the 24-hour source rule for MREC replicas only; should it
+            # refuse an MRSC table's dissolution the same way, say so the same way.
+            if "acted as a source" in exc.response["Error"].get("Message", ""):
+                raise GtbenchError(f"AWS will not yet remove the replicas {gone}: "
+                                   f"{SOURCE_REGION_HELP}") from exc
+            raise
         for region in plan.replicas:
             wait_for(f"replica {region} removed", _replica_gone(region, plan.home), regions,
                      actual, timing, reporter)

@@ -114,11 +114,22 @@ class RaceResult:
     trials: list[Trial] = field(default_factory=list)
     started_at: float = 0.0  # wall clock, for CloudWatch and the emulator's log
     ended_at: float = 0.0
+    started_ns: int = 0  # perf_counter_ns at started_at: Op times to wall clock
     schedules: dict[str, Schedule] = field(default_factory=dict)  # per reading region
     consistency: str = "EVENTUAL"  # the table's MultiRegionConsistency
     interrupted: bool = False  # Ctrl-C: the trials are those completed before it
     stopped: str | None = None  # why the run stopped early, if it did
     cloudwatch: dict[Pair, CloudWatchStats] = field(default_factory=dict)
+
+
+def write_times(result: RaceResult) -> dict[Pair, list[float]]:
+    """Wall-clock times of each pair's writes: the periods in which replication (and so
+    CloudWatch's ReplicationLatency) happened."""
+    out: dict[Pair, list[float]] = {}
+    for trial in result.trials:
+        out.setdefault(trial.pair, []).append(
+            result.started_at + (trial.write.sent_ns - result.started_ns) / 1e9)
+    return out
 
 
 def check_pairs(regions: Regions, settings: Settings, pairs: Sequence[Pair]) -> str:
@@ -210,7 +221,7 @@ def run_race(regions: Regions, settings: Settings, plan: RacePlan,
     consistency = check_pairs(regions, settings, plan.pairs)
     readers = sorted({t for _, t in plan.pairs} | {s for s, _ in plan.pairs})
     result = RaceResult(plan, {}, consistency=consistency)
-    result.started_at = time.time()
+    result.started_at, result.started_ns = time.time(), time.perf_counter_ns()
     run_id = f"{int(time.time())}-{secrets.token_hex(3)}"
     local = settings.target == LOCAL and regions.endpoint_url is not None
     stop = threading.Event()
@@ -269,25 +280,3 @@ def attach_ground_truth(trials: Sequence[Trial], endpoint_url: str, table: str, 
                             row["target_region"]))
         if trial is not None and row["outcome"] == "applied":
             trial.true_lag_s = row["applied_at"] - row["written_at"]
-
-
-def cloudwatch_latency(regions: Regions, table: str, source: str, target: str, start: float,
-                       end: float) -> CloudWatchStats:
-    """CloudWatch ``ReplicationLatency`` (ms, published in the source region) over a window."""
-    from datetime import datetime, timedelta, timezone
-
-    client = regions.service_client("cloudwatch", source)
-    response = client.get_metric_statistics(
-        Namespace="AWS/DynamoDB", MetricName="ReplicationLatency",
-        Dimensions=[{"Name": "TableName", "Value": table},
-                    {"Name": "ReceivingRegion", "Value": target}],
-        StartTime=datetime.fromtimestamp(start, timezone.utc) - timedelta(minutes=1),
-        EndTime=datetime.fromtimestamp(end, timezone.utc) + timedelta(minutes=1),
-        Period=60, Statistics=["Average", "Maximum", "SampleCount"], Unit="Milliseconds")
-    points = response.get("Datapoints", [])
-    if not points:
-        return CloudWatchStats(None, None, 0)
-    samples = sum(p.get("SampleCount", 0) for p in points)
-    weighted = sum(p["Average"] * p.get("SampleCount", 1) for p in points)
-    return CloudWatchStats(weighted / max(samples, 1) / 1000.0,
-                           max(p["Maximum"] for p in points) / 1000.0, samples)

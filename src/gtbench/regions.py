@@ -22,15 +22,19 @@ LOCAL_SECRET_KEY = "gtbenchlocal"  # not a secret: the emulator checks no signat
 
 
 @lru_cache(maxsize=1)
-def known_regions() -> frozenset[str]:
-    """Every region botocore knows to offer DynamoDB, in every partition."""
+def partitions() -> dict[str, str]:
+    """Every region botocore knows to offer DynamoDB, with its partition (``aws``,
+    ``aws-cn``, ``aws-us-gov`` and the isolated ones)."""
     import botocore.session
 
     session = botocore.session.get_session()
-    names: set[str] = set()
-    for partition in session.get_available_partitions():
-        names.update(session.get_available_regions("dynamodb", partition_name=partition))
-    return frozenset(names)
+    return {name: partition for partition in session.get_available_partitions()
+            for name in session.get_available_regions("dynamodb", partition_name=partition)}
+
+
+def known_regions() -> frozenset[str]:
+    """Every region botocore knows to offer DynamoDB, in every partition."""
+    return frozenset(partitions())
 
 
 def parse_regions(text: str) -> tuple[str, ...]:
@@ -46,6 +50,12 @@ def parse_regions(text: str) -> tuple[str, ...]:
     if len(names) < 2:
         raise UsageError("a global table needs at least two regions",
                          hint="for example --regions us-west-2,eu-west-1")
+    # A global table lives in one account, so in one partition.
+    where = partitions()
+    apart = [n for n in names if where[n] != where[names[0]]]
+    if apart:
+        raise UsageError(f"{names[0]} ({where[names[0]]}) and {apart[0]} ({where[apart[0]]}) "
+                         "are in different AWS partitions; a global table's regions share one")
     return names
 
 

@@ -98,6 +98,11 @@ def _serve_options(command: Any) -> Any:
                      show_default=True,
                      help="How often items whose TTL has passed are deleted (and the "
                           "deletions replicated)."),
+        click.option("--fis-delay-s", type=click.FloatRange(min=0), default=0.0,
+                     show_default=True,
+                     help="Rehearse AWS FIS: an isolate fault (what `outage` uses) takes "
+                          "hold after a random delay of up to this many seconds, and "
+                          "lingers a little after it is removed. FIS may take up to 300."),
         click.option("--client-region", metavar="REGION", callback=_client_region,
                      help="Place the client in REGION: each request to a region is held "
                           "for the round trip between them (measured medians between AWS "
@@ -117,10 +122,11 @@ def _serve_options(command: Any) -> Any:
 
 def _serve_args(lag_ms: float, jitter_ms: float, pair_lags: tuple[Any, ...],
                 replica_delay_s: float, seed: int | None, ttl_sweep_s: float,
-                client_region: str | None, rtts: dict[str, float],
+                fis_delay_s: float, client_region: str | None, rtts: dict[str, float],
                 pair_rtts: dict[tuple[str, str], float]) -> list[str]:
     args = ["--lag-ms", str(lag_ms), "--jitter-ms", str(jitter_ms),
-            "--replica-delay-s", str(replica_delay_s), "--ttl-sweep-s", str(ttl_sweep_s)]
+            "--replica-delay-s", str(replica_delay_s), "--ttl-sweep-s", str(ttl_sweep_s),
+            "--fis-delay-s", str(fis_delay_s)]
     if client_region:
         args += ["--client-region", client_region]
     for region, ms in rtts.items():
@@ -167,8 +173,9 @@ def local_group() -> None:
 @click.option("--verbose", is_flag=True, help="Log every request.")
 def serve(host: str, port: int, lag_ms: float, jitter_ms: float,
           pair_lags: tuple[Any, ...], replica_delay_s: float, seed: int | None,
-          ttl_sweep_s: float, client_region: str | None, rtts: dict[str, float],
-          pair_rtts: dict[tuple[str, str], float], verbose: bool) -> None:
+          ttl_sweep_s: float, fis_delay_s: float, client_region: str | None,
+          rtts: dict[str, float], pair_rtts: dict[tuple[str, str], float],
+          verbose: bool) -> None:
     """Run the emulator in the foreground until Ctrl-C or SIGTERM."""
     import logging
 
@@ -182,7 +189,8 @@ def serve(host: str, port: int, lag_ms: float, jitter_ms: float,
     config = EmulatorConfig(lag=LagModel(lag_ms, jitter_ms, pairs),
                             replicas=ReplicaSettings(replica_delay_s, replica_delay_s),
                             distance=Distance(client_region, rtts), seed=seed,
-                            ttl_sweep_s=ttl_sweep_s, pair_rtt_ms=pair_rtts)
+                            ttl_sweep_s=ttl_sweep_s, pair_rtt_ms=pair_rtts,
+                            fis_delay_s=fis_delay_s)
     # werkzeug prints its own two lines and exits on a busy port: check first.
     if port and not lifecycle.port_free(host, port):
         raise GtbenchError(f"port {port} on {host} is already in use",
@@ -239,8 +247,8 @@ def _loopback(host: str) -> bool:
 @_serve_options
 def start(host: str, port: int | None, lag_ms: float, jitter_ms: float,
           pair_lags: tuple[Any, ...], replica_delay_s: float, seed: int | None,
-          ttl_sweep_s: float, client_region: str | None, rtts: dict[str, float],
-          pair_rtts: dict[tuple[str, str], float]) -> None:
+          ttl_sweep_s: float, fis_delay_s: float, client_region: str | None,
+          rtts: dict[str, float], pair_rtts: dict[tuple[str, str], float]) -> None:
     """Start the emulator in the background (stop it with `gtbench local stop`)."""
     running = lifecycle.find_running()
     if running is not None:
@@ -249,7 +257,8 @@ def start(host: str, port: int | None, lag_ms: float, jitter_ms: float,
     running = lifecycle.start(host=host, port=port, started_by="user",
                               serve_args=_serve_args(lag_ms, jitter_ms, pair_lags,
                                                      replica_delay_s, seed, ttl_sweep_s,
-                                                     client_region, rtts, pair_rtts))
+                                                     fis_delay_s, client_region, rtts,
+                                                     pair_rtts))
     click.echo(f"started the emulator on {running.url} (pid {running.pid}); "
                f"log: {running.log}")
     click.echo(f"use it with: --endpoint-url {running.url}  or  "

@@ -92,8 +92,12 @@ def outage_command(ctx: click.Context, target: str, endpoint_url: str | None,
             f"{fis_role_arn}; gtbench stops the experiment and deletes its template at the "
             "end. The items stay until `gtbench teardown`. This is billable (see Cost in the "
             "README). Continue?", abort=True, err=True)
+    from gtbench import heartbeat
+
     plan = outage.OutagePlan(cut_region, duration_s, rate, keys, increment_share, lead_s,
-                             settle_timeout_s=settle_s)
+                             settle_timeout_s=settle_s,
+                             min_stall_s=heartbeat.AWS_MIN_STALL_S if target == AWS
+                             else heartbeat.MIN_STALL_S)
     cut = _cut(settings, client_regions, cut_region, duration_s, fis_role_arn)
 
     class Shown(outage.Progress):
@@ -122,7 +126,11 @@ def _cut(settings: Any, regions: Any, region: str, duration_s: float,
     from gtbench.errors import GtbenchError
 
     if settings.target != AWS:
-        return outage.LocalCut(str(regions.endpoint_url), region, duration_s)
+        from gtbench import truth
+
+        emulator = truth.emulator_settings(str(regions.endpoint_url)) or {}
+        return outage.LocalCut(str(regions.endpoint_url), region, duration_s,
+                               float(emulator.get("fis_delay_s", 0.0)))
     from gtbench.fis import FisCut
 
     description = provision.describe(regions.client(region), settings.table)

@@ -17,6 +17,7 @@ from gtbench.cli.options import (
 )
 from gtbench.cli.provision import connect
 from gtbench.errors import GtbenchError, Interrupted, UsageError
+from gtbench.regions import Regions, Settings
 from gtbench.report import race as report
 from gtbench.terminal import Terminal
 
@@ -48,17 +49,22 @@ from gtbench.terminal import Terminal
                    "strongly consistent (MRSC) table this is where replication lag still "
                    "shows.")
 @click.option("--cloudwatch", is_flag=True,
-              help="Also fetch CloudWatch ReplicationLatency for each pair over the run's "
-                   "window (per minute, published only when non-zero; the emulator publishes "
-                   "it too).")
+              help="Also show CloudWatch ReplicationLatency for each pair: AWS's average, "
+                   "minimum and maximum per 5-minute period over all of the table's "
+                   "replicated writes, waited for until every period of the run has "
+                   "arrived (the emulator publishes it the same way).")
+@click.option("--cloudwatch-wait", "cloudwatch_wait_s", type=click.FloatRange(min=0),
+              default=900.0, show_default=True,
+              help="Seconds to wait for CloudWatch's datapoints after the race (they arrive "
+                   "minutes late); Ctrl-C stops waiting and keeps the race.")
 @json_option
 @yes_option
 def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...], table: str,
                  profile: str | None, trials: int, from_region: str | None,
                  to_regions: tuple[str, ...], resolution_ms: float, pollers: int | None,
                  interval_ms: float | None,
-                 timeout_s: float, eventual: bool, cloudwatch: bool, json_path: str | None,
-                 yes: bool) -> None:
+                 timeout_s: float, eventual: bool, cloudwatch: bool, cloudwatch_wait_s: float,
+                 json_path: str | None, yes: bool) -> None:
     """Write a new bookmark in one region, poll another, and time the replication.
 
     Each trial writes a unique value, then polls the reading region with strongly
@@ -105,10 +111,8 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     result = race.run_race(client_regions, settings, plan, on_trial=lambda t: terminal.print(
         report.trial_line(document.race_trial(t))))
     if cloudwatch and result.trials:
-        result.cloudwatch = {
-            pair: race.cloudwatch_latency(client_regions, settings.table, *pair,
-                                          result.started_at, result.ended_at)
-            for pair in plan.pairs}
+        result.cloudwatch = await_cloudwatch(client_regions, settings, context, result,
+                                             cloudwatch_wait_s, terminal)
     saved = document.race_document(result, context)
     for renderable in report.race_tables(saved):
         terminal.print(renderable)
@@ -116,6 +120,29 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     terminal.save(saved, json_path, announce=not click.get_current_context().meta.get(
         SCRATCH_KEY))
     finish(result, json_path)
+
+
+def await_cloudwatch(client_regions: Regions, settings: Settings, context: document.Context,
+                     result: race.RaceResult, wait_s: float,
+                     terminal: Terminal) -> dict[tuple[str, str], Any]:
+    """CloudWatch ReplicationLatency for the run, waited for with a live line; a Ctrl-C
+    stops the wait and keeps the race."""
+    from gtbench import cloudwatch
+
+    # The emulator says its period (tests shorten it); AWS's is five minutes.
+    period_s = float((context.emulator or {}).get("metric_period_s", cloudwatch.AWS_PERIOD_S))
+    with terminal.err.status("waiting for CloudWatch ReplicationLatency") as status:
+        def shown(waited: float, arrived: int, wanted: int) -> None:
+            status.update(f"waiting for CloudWatch ReplicationLatency ({period_s:g} s "
+                          f"periods, published late): {arrived} of {wanted} datapoints after "
+                          f"{waited:.0f} s of at most {wait_s:.0f} s; Ctrl-C keeps the race")
+        try:
+            return dict(cloudwatch.await_latency(
+                client_regions, settings.table, race.write_times(result), period_s=period_s,
+                wait_s=wait_s, on_wait=shown))
+        except KeyboardInterrupt:
+            terminal.warn("stopped waiting for CloudWatch: the race is kept without it")
+            return {}
 
 
 def finish(result: Any, json_path: str | None, done: str | None = None) -> None:

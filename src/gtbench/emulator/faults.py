@@ -27,7 +27,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 OUTAGE = "outage"
@@ -64,8 +64,11 @@ class Fault:
     operations: tuple[str, ...] | None = None  # throttle: only these calls (None: all)
     started_at: float = 0.0  # wall clock
     ends_at: float | None = None  # wall clock; None until cleared
+    effective_at: float | None = None  # isolate with a FIS delay: when it takes hold
 
     def active(self, now: float) -> bool:
+        if self.effective_at is not None and now < self.effective_at:
+            return False
         return self.ends_at is None or now < self.ends_at
 
     def describe(self) -> dict[str, Any]:
@@ -138,19 +141,31 @@ class Faults:
         self._rng = random.Random(seed)
         self._on_change = on_change
         self._timers: dict[int, threading.Timer] = {}
+        # Rehearsing AWS FIS: an isolate fault takes hold after a random delay of up to
+        # this many seconds (FIS: "up to 5 minutes") and lingers a little when removed
+        # (its deny statements leave the resource policy only as the experiment ends).
+        self.fis_delay_s = 0.0
 
     def add(self, spec: Any) -> Fault:
         with self._lock:
             fault = parse(spec, next(self._ids), time.time())
+            if fault.kind == ISOLATE and self.fis_delay_s > 0:
+                fault = replace(fault, effective_at=fault.started_at
+                                + self._rng.uniform(0, self.fis_delay_s))
+                self._later(fault.effective_at, self._on_change)  # type: ignore[arg-type]
             self._faults[fault.id] = fault
             if fault.ends_at is not None:
                 # Ends by itself: wake the replicator then, not at the next request.
-                timer = threading.Timer(fault.ends_at - time.time(), self._expire, (fault.id,))
-                timer.daemon = True
-                self._timers[fault.id] = timer
-                timer.start()
+                self._timers[fault.id] = self._later(fault.ends_at, self._expire, fault.id)
         self._on_change()
         return fault
+
+    @staticmethod
+    def _later(at: float, call: Callable[..., None], *args: Any) -> threading.Timer:
+        timer = threading.Timer(max(0.0, at - time.time()), call, args)
+        timer.daemon = True
+        timer.start()
+        return timer
 
     def _expire(self, fault_id: int) -> None:
         with self._lock:
@@ -160,6 +175,18 @@ class Faults:
 
     def remove(self, fault_id: int) -> bool:
         with self._lock:
+            fault = self._faults.get(fault_id)
+            now = time.time()
+            if (fault is not None and fault.effective_at is not None
+                    and now >= fault.effective_at):
+                # A FIS cut in force ends a little after it is asked to.
+                ends = now + self._rng.uniform(0, min(1.0, self.fis_delay_s / 10))
+                self._faults[fault_id] = replace(fault, ends_at=ends)
+                old = self._timers.pop(fault_id, None)
+                if old is not None:
+                    old.cancel()
+                self._timers[fault_id] = self._later(ends, self._expire, fault_id)
+                return True
             found = self._faults.pop(fault_id, None) is not None
             timer = self._timers.pop(fault_id, None)
         if timer is not None:

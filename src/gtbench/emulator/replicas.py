@@ -31,6 +31,13 @@ NOT_A_REPLICA_MESSAGE = (
     "Update global table operation failed because one or more replicas were not part of "
     "the global table."
 )
+def protected_message(region: str) -> str:
+    """The emulator's words for removing a replica that has deletion protection (AWS
+    refuses it; its exact message is not documented)."""
+    return (f"The replica in {region} cannot be deleted: deletion protection is enabled "
+            "for it. Disable deletion protection on that replica first.")
+
+
 SOURCE_HOLD_MESSAGE = (
     "Replica cannot be deleted because it has acted as a source region for new replica(s) "
     "being added to the table in the last 24 hours."
@@ -276,7 +283,16 @@ class ReplicaManager:
                 for m in group.members.values() if m.region != target
             ):
                 return error_reply("ValidationException", SOURCE_HOLD_MESSAGE)
+            elif verb == "Delete" and self._protected(account, target, table.name):
+                return error_reply("ValidationException", protected_message(target))
         return None
+
+    @staticmethod
+    def _protected(account: str, region: str, name: str) -> bool:
+        """Deletion protection is a replica's own setting (never synchronized)."""
+        replica = store.find_table(account, region, name)
+        return bool(replica is not None and getattr(replica, "deletion_protection_enabled",
+                                                    False))
 
     def _validate_strong(self, account: str, region: str, table: Any,
                          payload: dict[str, Any], actions: list[dict[str, Any]],
@@ -301,6 +317,9 @@ class ReplicaManager:
                               "at a time: remove a single replica or the witness together "
                               "with another member, which leaves a single-Region table")
             gone = [a["Delete"]["RegionName"] for a in actions]
+            protected = [r for r in gone if self._protected(account, r, table.name)]
+            if protected:
+                return refuse(protected_message(protected[0]))
             if any(r not in group.members or r == region for r in gone) or (
                     witness_actions and (group.witness is None or group.witness.region
                                          != witness_actions[0]["Delete"]["RegionName"])):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from gtbench.emulator import mrsc, store
+from gtbench.emulator import metrics, mrsc, store
 from gtbench.emulator.distance import Distance
 from gtbench.emulator.faults import THROTTLE_MESSAGES, Fault, Faults
 from gtbench.emulator.replicas import ReplicaManager, ReplicaSettings
@@ -83,6 +83,10 @@ class EmulatorConfig:
     ttl_sweep_s: float = 5.0  # how often expired items are deleted
     # MRSC round trips between two regions, over the measured table (either order)
     pair_rtt_ms: dict[tuple[str, str], float] = field(default_factory=dict)
+    # CloudWatch ReplicationLatency: DynamoDB's period and how late a period is published
+    metric_period_s: float = metrics.DEFAULT_PERIOD_S
+    metric_delay_s: float = metrics.DEFAULT_DELAY_S
+    fis_delay_s: float = 0.0  # an isolate fault takes hold up to this late (rehearsing FIS)
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class EmulatorApp:
         self.stamps = Stamps()
         self.clock = StampClock()
         self.faults = Faults(on_change=lambda: self.replicator.wake(), seed=self.config.seed)
+        self.faults.fis_delay_s = self.config.fis_delay_s
         self.replicator = Replicator(self._apply, self.config.lag, seed=self.config.seed,
                                      log_limit=self.config.log_limit, holds=self.faults.holds,
                                      on_settled=self._published)
@@ -117,6 +122,10 @@ class EmulatorApp:
         self.strong_log: deque[dict[str, Any]] = deque(maxlen=self.config.log_limit)
         self._log_lock = threading.Lock()
         self.ttl_sweeper = TtlSweeper(self.sweep_ttl, self.config.ttl_sweep_s)
+        self.latency = metrics.ReplicationLatency(self._publish_latency,
+                                                  self.config.metric_period_s,
+                                                  self.config.metric_delay_s)
+        self.metric_publisher = TtlSweeper(self._publish_due, 0.25, name="gtbench-metrics")
         self.replicas = ReplicaManager(self.locks, self.stamps, self.replicator,
                                        self.config.replicas)
 
@@ -265,19 +274,29 @@ class EmulatorApp:
                                 [(name, key) for key in keys])
 
     def _published(self, delivery: Delivery) -> None:
-        """CloudWatch ReplicationLatency for an applied delivery, published in the source
-        region as AWS does (milliseconds; TableName and ReceivingRegion)."""
+        """An applied delivery's latency, for CloudWatch ReplicationLatency (published per
+        period, late, as AWS does: see ``metrics``)."""
         if delivery.outcome != APPLIED or delivery.applied_at is None:
             return
-        latency_ms = (delivery.applied_at - delivery.written_at) * 1000
-        if latency_ms <= 0:
-            return  # AWS publishes it only when non-zero
+        self.latency.record(
+            metrics.Series(delivery.account, delivery.source_region, delivery.table,
+                           delivery.target_region),
+            max(0.0, (delivery.applied_at - delivery.written_at) * 1000),
+            delivery.written_at)  # in the period of the write: where its run touched
+
+    def _publish_due(self) -> None:
+        self.latency.flush(time.time())
+
+    def _publish_latency(self, series: metrics.Series, start: float,
+                         aggregate: metrics.Aggregate) -> None:
         try:
-            store.publish_metric(delivery.account, delivery.source_region, "AWS/DynamoDB",
+            store.publish_metric(series.account, series.source_region, "AWS/DynamoDB",
                                  "ReplicationLatency",
-                                 {"TableName": delivery.table,
-                                  "ReceivingRegion": delivery.target_region},
-                                 latency_ms, "Milliseconds")
+                                 {"TableName": series.table,
+                                  "ReceivingRegion": series.target_region},
+                                 start, "Milliseconds", count=aggregate.count,
+                                 total=aggregate.total, minimum=aggregate.minimum,
+                                 maximum=aggregate.maximum)
         except Exception:  # a metric must never cost a delivery
             log.exception("publishing ReplicationLatency failed")
 
@@ -673,6 +692,9 @@ class EmulatorApp:
             "replica_create_delay_s": self.replicas.settings.create_delay_s,
             "replica_delete_delay_s": self.replicas.settings.delete_delay_s,
             "ttl_sweep_s": self.ttl_sweeper.period_s,
+            "metric_period_s": self.latency.period_s,
+            "metric_delay_s": self.latency.delay_s,
+            "fis_delay_s": self.faults.fis_delay_s,
             "mrsc": {"pair_rtt_ms": {f"{a}:{b}": ms for (a, b), ms in
                                      self.config.pair_rtt_ms.items()},
                      "default_rtt_ms": mrsc.DEFAULT_RTT_MS},
@@ -680,7 +702,7 @@ class EmulatorApp:
         }
 
     CONFIG_KEYS = ("lag_ms", "jitter_ms", "replica_create_delay_s", "replica_delete_delay_s",
-                   "ttl_sweep_s")
+                   "ttl_sweep_s", "metric_period_s", "metric_delay_s", "fis_delay_s")
 
     def configure(self, changes: dict[str, Any]) -> None:
         """Change the lag model or replica delays of a running emulator; a key it does
@@ -706,6 +728,12 @@ class EmulatorApp:
             settings.delete_delay_s = float(changes["replica_delete_delay_s"])
         if "ttl_sweep_s" in changes:
             self.ttl_sweeper.set_period(max(float(changes["ttl_sweep_s"]), 0.05))
+        if "metric_period_s" in changes:
+            self.latency.period_s = max(float(changes["metric_period_s"]), 1.0)
+        if "metric_delay_s" in changes:
+            self.latency.delay_s = float(changes["metric_delay_s"])
+        if "fis_delay_s" in changes:
+            self.faults.fis_delay_s = float(changes["fis_delay_s"])
 
     def reset(self) -> None:
         """Empty every table in every region and forget all replication state."""
@@ -718,6 +746,7 @@ class EmulatorApp:
         self.replicator.reset()
         self.replicas.reset()
         self.stamps.clear()
+        self.latency.clear()
         store.reset()
 
     def warm_up(self) -> None:
@@ -725,6 +754,7 @@ class EmulatorApp:
         store.find_table("123456789012", "us-east-1", "gtbench-warm-up")
 
     def close(self) -> None:
+        self.metric_publisher.stop()
         self.ttl_sweeper.stop()
         self.replicator.stop()
 

@@ -51,12 +51,13 @@ class TtlSweeper:
     """Calls ``sweep`` every ``period_s`` seconds on a thread of its own, until stopped.
     The period can change while it runs (``/_gtbench/config``)."""
 
-    def __init__(self, sweep: Callable[[], None], period_s: float) -> None:
+    def __init__(self, sweep: Callable[[], None], period_s: float,
+                 name: str = "gtbench-ttl") -> None:
         self.period_s = period_s
         self._sweep = sweep
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="gtbench-ttl", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def set_period(self, period_s: float) -> None:

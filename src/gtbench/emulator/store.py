@@ -131,16 +131,20 @@ def expired_keys(table: Table, now: float) -> list[dict[str, Any]]:
 
 
 def publish_metric(account: str, region: str, namespace: str, name: str,
-                   dimensions: dict[str, str], value: float, unit: str) -> None:
-    """One data point into moto's CloudWatch, as the service publishes its metrics."""
+                   dimensions: dict[str, str], at: float, unit: str, *, count: int,
+                   total: float, minimum: float, maximum: float) -> None:
+    """One aggregated datapoint (a statistic set stamped ``at``, wall clock) into moto's
+    CloudWatch, as the service publishes its metrics."""
     from datetime import datetime, timezone
 
     from moto.cloudwatch.models import cloudwatch_backends
 
     cloudwatch_backends[account][region].put_metric_data(namespace, [{
-        "MetricName": name, "Value": value, "Unit": unit,
+        "MetricName": name, "Unit": unit,
+        "StatisticValues": {"SampleCount": count, "Sum": total, "Minimum": minimum,
+                            "Maximum": maximum},
         # moto keeps naive UTC times (its utcnow) and compares them with the request's.
-        "Timestamp": datetime.now(timezone.utc).replace(tzinfo=None),
+        "Timestamp": datetime.fromtimestamp(at, timezone.utc).replace(tzinfo=None),
         "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
     }])
 

@@ -14,7 +14,9 @@ KIND = {"EVENTUAL": "MREC", "STRONG": "MRSC"}
 
 def title(document: dict[str, Any]) -> str:
     s, summary = document["settings"], document["summary"]
-    return (f"{s['region']} cut off for {summary['cut_s']:.1f} s ({document['cut']}) · "
+    lasted = ("never cut off" if summary["cut_s"] is None
+              else f"cut off for {summary['cut_s']:.1f} s")
+    return (f"{s['region']} {lasted} ({document['cut']}) · "
             f"{KIND.get(document['consistency'], document['consistency'])} table "
             f"{document['table']} · {s['rate']:g} writes/s per region")
 
@@ -43,7 +45,7 @@ def timeline(document: dict[str, Any], width: int = 40) -> Text:
     top = max((d["differing"] for d in rows), default=0) or 1
     text = Text("items that differed between the regions, per second (0 = the cut began)\n")
     for d in rows:
-        cut = 0 <= d["t_s"] < summary["cut_s"]
+        cut = 0 <= d["t_s"] < (summary["cut_s"] or 0)
         bar = "█" * round(width * d["differing"] / top)
         text.append(f"{d['t_s']:>6.0f} s {'cut' if cut else '   '} │ ")
         text.append(bar, style="red" if cut else "cyan")
@@ -51,11 +53,33 @@ def timeline(document: dict[str, Any], width: int = 40) -> Text:
     return text
 
 
+def cut_times(summary: dict[str, Any]) -> str | None:
+    """The cut asked for and the cut the heartbeats showed, side by side."""
+    asked, began = summary.get("cut_requested_s"), summary.get("cut_observed_s")
+    if asked is None:
+        return None
+    ended = summary.get("cut_observed_end_s")
+    if began is None:
+        return (f"The cut was asked for {asked:.1f} s into the run and never showed in the "
+                "heartbeats: replication went on, and nothing here measures a cut.")
+    line = (f"The cut was asked for {asked:.1f} s into the run and took hold at "
+            f"{began:.1f} s ({began - asked:.1f} s later, seen from the heartbeats: a "
+            f"silence over {summary.get('stall_s') or 0:.1f} s)")
+    if ended is not None:
+        line += f"; replication resumed at {ended:.1f} s"
+    return line + "."
+
+
 def sentences(document: dict[str, Any]) -> list[str]:
     s = document["summary"]
     region = s["region"]
     strong = document["consistency"] == "STRONG"
     out = []
+    times = cut_times(s)
+    if times:
+        out.append(times)
+    if s["cut_s"] is None:
+        return out
     cut = next(r for r in s["regions"] if r["cut"])
     if strong:
         out.append(
@@ -165,7 +189,7 @@ def outage_figure(document: dict[str, Any]) -> Any:
                 bottom.step(ts, [seconds.get(t, 0) for t in ts], where="post",
                             linestyle=style, color=color, label=f"{region} {label}")
     for ax in (top, bottom):
-        ax.axvspan(0, summary["cut_s"], color="grey", alpha=0.2,
+        ax.axvspan(0, summary["cut_s"] or 0, color="grey", alpha=0.2,
                    label=f"{document['settings']['region']} cut off" if ax is top else None)
     top.set(ylabel="items", title=title(document))
     bottom.set(xlabel="seconds after the cut began", ylabel="writes per second")

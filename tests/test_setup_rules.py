@@ -1,0 +1,137 @@
+"""Set-up and teardown never leave a half-made table: partitions, opt-in regions, an MRSC
+conversion AWS refuses, and deletion protection, which each replica has on its own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from gtbench import provision
+from gtbench.emulator import mrsc
+from gtbench.emulator.server import EmulatorServer
+from gtbench.errors import GtbenchError, UsageError
+from gtbench.regions import AWS, Regions, Settings, parse_regions
+from tests.helpers import run_cli
+
+A, B = "us-west-2", "eu-west-1"
+Client = Callable[[str], Any]
+
+
+def aws_regions(regions: tuple[str, ...], table: str = "gtb") -> Regions:
+    session = boto3.Session(aws_access_key_id="AKIAEXAMPLE", aws_secret_access_key="x",
+                            region_name=regions[0])
+    return Regions(Settings(AWS, None, regions, table), None, session)
+
+
+def test_regions_of_two_partitions_are_refused_before_anything() -> None:
+    with pytest.raises(UsageError, match="different AWS partitions"):
+        parse_regions("us-west-2,cn-north-1")
+    with pytest.raises(UsageError, match=r"us-gov-west-1 \(aws-us-gov\)"):
+        parse_regions("us-west-2,us-gov-west-1")
+    assert parse_regions("cn-north-1,cn-northwest-1") == ("cn-north-1", "cn-northwest-1")
+
+
+def test_setup_across_partitions_is_one_line(emulator: EmulatorServer) -> None:
+    result = run_cli(emulator.url, "setup", regions="us-west-2,cn-north-1")
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "different AWS partitions" in result.stderr
+
+
+def test_a_region_not_enabled_for_the_account_is_named_with_how_to_enable_it() -> None:
+    regions = aws_regions(("us-east-1", "ap-east-1"))
+    with Stubber(regions.client("us-east-1")) as home, \
+            Stubber(regions.client("ap-east-1")) as optin:
+        home.add_response("list_tables", {"TableNames": []}, {"Limit": 1})
+        optin.add_client_error("list_tables", "UnrecognizedClientException",
+                               "The security token included in the request is invalid.",
+                               400)
+        with pytest.raises(GtbenchError) as excinfo:
+            provision.setup(regions, regions.settings)
+    text = str(excinfo.value)
+    assert "ap-east-1 is not enabled for this AWS account" in text
+    assert "aws account enable-region --region-name ap-east-1" in text
+
+
+def test_an_mrsc_conversion_aws_refuses_removes_the_table_setup_just_made() -> None:
+    regions = aws_regions(("us-east-1", "us-east-2", "us-west-2"))
+    stubs = {r: Stubber(regions.client(r)) for r in regions.settings.regions}
+    home = stubs["us-east-1"]
+    for stub in stubs.values():
+        stub.add_response("list_tables", {"TableNames": []})
+    missing = ("ResourceNotFoundException", "Requested resource not found")
+    home.add_client_error("describe_table", *missing)
+    home.add_response("create_table", {"TableDescription": {"TableName": "gtb"}})
+    home.add_response("describe_table", {"Table": {"TableName": "gtb", "TableStatus": "ACTIVE"}})
+    # make_strong: the table is empty and single-Region, then AWS says no.
+    home.add_response("describe_table", {"Table": {"TableName": "gtb", "TableStatus": "ACTIVE"}})
+    home.add_response("scan", {"Count": 0, "ScannedCount": 0})
+    home.add_client_error("update_table", "ValidationException",
+                          "Multi-Region strong consistency is not supported for this set "
+                          "of Regions")
+    home.add_response("delete_table", {"TableDescription": {"TableName": "gtb"}},
+                      {"TableName": "gtb"})
+    home.add_client_error("describe_table", *missing)  # the waiter: gone
+    for stub in stubs.values():
+        stub.activate()
+    try:
+        with pytest.raises(GtbenchError) as excinfo:
+            provision.setup(regions, regions.settings, strong=True,
+                            timing=provision.Timing(poll_s=0.01, timeout_s=5))
+        for stub in stubs.values():
+            stub.assert_no_pending_responses()  # the DeleteTable was sent, and waited on
+    finally:
+        for stub in stubs.values():
+            stub.deactivate()
+    text = str(excinfo.value)
+    assert "not supported for this set of Regions" in text  # AWS's reason
+    assert "the empty table gtb that setup had just created in us-east-1 was removed" in text
+
+
+def test_the_region_rule_is_data_with_its_source_and_date() -> None:
+    assert [r.since for r in mrsc.REGION_RULES] == sorted(r.since for r in mrsc.REGION_RULES)
+    assert all(r.source for r in mrsc.REGION_RULES)
+    older, newer = mrsc.REGION_RULES[0], mrsc.RULE
+    assert older.sets and not newer.sets  # one set each, then any three of 15
+    assert len(newer.regions) == 15 and "ap-southeast-2" not in newer.regions
+    # Mixing sets: refused under the older rule's wording, accepted now.
+    assert mrsc.conversion_problem("us-east-1", ["eu-west-1"], ["ap-northeast-1"], False,
+                                   False, False) is None
+
+
+# -- deletion protection, per replica, on the emulator --------------------------------------
+
+def protection(ddb: Client, region: str) -> bool:
+    return bool(ddb(region).describe_table(TableName="global-serverless")["Table"].get(
+        "DeletionProtectionEnabled"))
+
+
+def test_setup_protects_every_replica_and_teardown_lifts_only_its_own(
+        emulator: EmulatorServer, ddb: Client) -> None:
+    assert run_cli(emulator.url, "setup", "--deletion-protection").exit_code == 0
+    assert protection(ddb, A) and protection(ddb, B)  # each replica's own setting
+    refused = ddb(A).update_table  # AWS refuses to remove a protected replica
+    with pytest.raises(Exception, match="deletion protection"):
+        refused(TableName="global-serverless", ReplicaUpdates=[{"Delete": {"RegionName": B}}])
+    result = run_cli(emulator.url, "teardown", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert "turning off deletion protection in eu-west-1" in result.stderr
+    assert "global-serverless" not in ddb(A).list_tables()["TableNames"]
+
+
+def test_teardown_refuses_a_replica_protected_by_someone_else_and_removes_nothing(
+        emulator: EmulatorServer, ddb: Client) -> None:
+    assert run_cli(emulator.url, "setup").exit_code == 0
+    ddb(B).update_table(TableName="global-serverless", DeletionProtectionEnabled=True)
+    result = run_cli(emulator.url, "teardown", "--yes")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("gtbench: error: the replica of global-serverless in "
+                                "eu-west-1 has deletion protection that gtbench did not set")
+    described = ddb(A).describe_table(TableName="global-serverless")["Table"]
+    assert [r["RegionName"] for r in described["Replicas"]] == [B]  # nothing removed
+    assert protection(ddb, B) and not protection(ddb, A)
