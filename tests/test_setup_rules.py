@@ -135,3 +135,33 @@ def test_teardown_refuses_a_replica_protected_by_someone_else_and_removes_nothin
     described = ddb(A).describe_table(TableName="global-serverless")["Table"]
     assert [r["RegionName"] for r in described["Replicas"]] == [B]  # nothing removed
     assert protection(ddb, B) and not protection(ddb, A)
+
+
+def test_an_mrsc_dissolution_refused_under_the_source_rule_is_one_line() -> None:
+    """AWS documents the 24-hour source rule for MREC replicas only; if it refuses an
+    MRSC table's dissolution the same way, teardown says so as it does for MREC."""
+    regions = aws_regions(("us-east-1", "us-east-2", "us-west-2"))
+    plan = provision.TeardownPlan("gtb", "us-east-1", "arn", ["us-east-2", "us-west-2"],
+                                  True, False, False, strong=True)
+    active = {"TableName": "gtb", "TableStatus": "ACTIVE"}
+    stubs = {r: Stubber(regions.client(r)) for r in regions.settings.regions}
+    stubs["us-east-1"].add_response("describe_table", {"Table": {
+        **active, "Replicas": [{"RegionName": "us-east-2", "ReplicaStatus": "ACTIVE"},
+                               {"RegionName": "us-west-2", "ReplicaStatus": "ACTIVE"}]}})
+    for region in ("us-east-2", "us-west-2"):
+        stubs[region].add_response("describe_table", {"Table": active})
+    stubs["us-east-1"].add_client_error(
+        "update_table", "ValidationException",
+        "Replica cannot be deleted because it has acted as a source Region for new "
+        "replica(s) being added to the table in the last 24 hours.")
+    for stub in stubs.values():
+        stub.activate()
+    try:
+        with pytest.raises(GtbenchError) as excinfo:
+            provision.teardown(regions, regions.settings, plan,
+                               timing=provision.Timing(poll_s=0.01, timeout_s=5))
+    finally:
+        for stub in stubs.values():
+            stub.deactivate()
+    assert "AWS will not yet remove the replicas us-east-2, us-west-2" in str(excinfo.value)
+    assert "24 hours" in str(excinfo.value)
