@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 
-from gtbench.emulator.lifecycle import free_port
+from gtbench.local.lifecycle import free_port
 
 
 def client(url: str, region: str) -> Any:

@@ -28,7 +28,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from benchmarks.common import client, emulator_process, table_spec
-from gtbench.emulator.lifecycle import control
+from gtbench.local.lifecycle import control
 
 REGIONS = ("us-west-2", "eu-west-1", "ap-northeast-1")
 TABLE = "converge"

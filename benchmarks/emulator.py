@@ -19,10 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.common import client, median, percentile, table_spec, verdict
-from gtbench.emulator.lifecycle import free_port
 from gtbench.emulator.replicas import ReplicaSettings
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorConfig, EmulatorServer
+from gtbench.local.lifecycle import free_port
 
 HOME, REMOTE = "us-west-2", "eu-west-1"
 

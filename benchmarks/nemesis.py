@@ -28,7 +28,7 @@ from pathlib import Path
 
 from benchmarks.common import client, emulator_process, median, table_spec, verdict
 from gtbench import batch, dataset, provision, race
-from gtbench.emulator.lifecycle import control
+from gtbench.local.lifecycle import control
 from gtbench.regions import Settings, open_regions
 
 A, B = "us-west-2", "eu-west-1"

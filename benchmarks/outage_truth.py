@@ -18,7 +18,8 @@ import statistics
 
 from benchmarks.common import emulator_process, verdict
 from gtbench import provision
-from gtbench.outage import LocalCut, OutagePlan, run_outage
+from gtbench.local.cut import LocalCut
+from gtbench.outage import OutagePlan, run_outage
 from gtbench.regions import Settings, open_regions
 
 REGIONS = ("us-west-2", "us-east-1", "us-east-2")

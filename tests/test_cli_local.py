@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gtbench.emulator.lifecycle import free_port
+from gtbench.local.lifecycle import free_port
 
 
 def gtbench(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -74,7 +74,7 @@ def test_bad_flags_are_one_line_and_non_zero(args: tuple[str, ...], env: dict[st
 
 
 def test_a_port_left_in_time_wait_is_free_again() -> None:
-    from gtbench.emulator.lifecycle import port_free
+    from gtbench.local.lifecycle import port_free
 
     # A server that closed its side first leaves the port in TIME_WAIT for a minute; the
     # emulator (SO_REUSEADDR) can listen there again, so it must not be called taken.

@@ -226,7 +226,7 @@ def test_a_bad_endpoint_url_is_one_line(url: str) -> None:
 
 
 def test_local_stop_never_signals_a_process_that_is_not_its_emulator(tmp_path: Path) -> None:
-    from gtbench.emulator.lifecycle import free_port
+    from gtbench.local.lifecycle import free_port
 
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:

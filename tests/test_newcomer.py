@@ -20,8 +20,8 @@ import pytest
 from click.testing import CliRunner
 
 from gtbench.cli import cli
-from gtbench.emulator.lifecycle import free_port
 from gtbench.emulator.server import EmulatorServer
+from gtbench.local.lifecycle import free_port
 from tests.helpers import control, make_table, run_cli, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,7 +158,7 @@ def test_a_served_emulator_is_found_and_no_second_one_starts(state: dict[str, st
 
 def test_an_emulator_answering_on_the_default_port_is_used_and_named(
         emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gtbench.emulator import lifecycle
+    from gtbench.local import lifecycle
 
     monkeypatch.setenv("GTBENCH_STATE_DIR", str(tmp_path))
     monkeypatch.setattr(lifecycle, "DEFAULT_PORT", emulator.port)

@@ -20,7 +20,8 @@ from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorServer
 from gtbench.errors import GtbenchError
 from gtbench.history import OK, Op
-from gtbench.outage import LocalCut, OutagePlan, OutageResult, Progress, run_outage
+from gtbench.local.cut import LocalCut
+from gtbench.outage import OutagePlan, OutageResult, Progress, run_outage
 from gtbench.regions import Settings, open_regions
 from tests.helpers import control, run_cli
 

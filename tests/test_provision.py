@@ -12,9 +12,9 @@ from click.testing import CliRunner, Result
 
 from gtbench import provision
 from gtbench.cli import cli
-from gtbench.emulator.lifecycle import free_port
 from gtbench.emulator.server import EmulatorServer
 from gtbench.errors import GtbenchError
+from gtbench.local.lifecycle import free_port
 from gtbench.regions import Settings, open_regions
 from tests.helpers import control, key, make_table, run_cli, wait_until
 

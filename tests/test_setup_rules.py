@@ -10,8 +10,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from gtbench import provision
-from gtbench.emulator import mrsc
+from gtbench import awsrules, provision
 from gtbench.emulator.server import EmulatorServer
 from gtbench.errors import GtbenchError, UsageError
 from gtbench.regions import AWS, Regions, Settings, parse_regions
@@ -93,13 +92,14 @@ def test_an_mrsc_conversion_aws_refuses_removes_the_table_setup_just_made() -> N
 
 
 def test_the_region_rule_is_data_with_its_source_and_date() -> None:
-    assert [r.since for r in mrsc.REGION_RULES] == sorted(r.since for r in mrsc.REGION_RULES)
-    assert all(r.source for r in mrsc.REGION_RULES)
-    older, newer = mrsc.REGION_RULES[0], mrsc.RULE
+    dates = [r.since for r in awsrules.REGION_RULES]
+    assert dates == sorted(dates)
+    assert all(r.source for r in awsrules.REGION_RULES)
+    older, newer = awsrules.REGION_RULES[0], awsrules.RULE
     assert older.sets and not newer.sets  # one set each, then any three of 15
     assert len(newer.regions) == 15 and "ap-southeast-2" not in newer.regions
     # Mixing sets: refused under the older rule's wording, accepted now.
-    assert mrsc.conversion_problem("us-east-1", ["eu-west-1"], ["ap-northeast-1"], False,
+    assert awsrules.conversion_problem("us-east-1", ["eu-west-1"], ["ap-northeast-1"], False,
                                    False, False) is None
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gtbench.awsrules import EVENTUAL, STRONG
 from gtbench.heartbeat import ObservedCut
 from gtbench.history import FAIL, INFO, Op, Outcome
 
@@ -856,7 +857,7 @@ class CompareSummary:
 
 def compare_summary(modes: Sequence[ModeSummary]) -> CompareSummary:
     by = {m.consistency: m for m in modes}
-    eventual, strong = by.get("EVENTUAL"), by.get("STRONG")
+    eventual, strong = by.get(EVENTUAL), by.get(STRONG)
 
     def cost(name: str) -> float | None:
         if eventual is None or strong is None:

@@ -19,18 +19,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 from gtbench import conflict, provision, race
+from gtbench.awsrules import EVENTUAL, STRONG, Consistency
 from gtbench.conflict import ConflictPlan, ConflictResult
 from gtbench.history import Op
 from gtbench.race import RacePlan, RaceResult
 from gtbench.regions import Regions, Settings
 
-Consistency = Literal["EVENTUAL", "STRONG"]
 # (MultiRegionConsistency, the table's suffix, the label users know)
 MODES: tuple[tuple[Consistency, str, str], ...] = (
-    ("EVENTUAL", "mrec", "MREC"), ("STRONG", "mrsc", "MRSC"))
+    (EVENTUAL, "mrec", "MREC"), (STRONG, "mrsc", "MRSC"))
 LABELS = {consistency: label for consistency, _, label in MODES}
 
 
@@ -139,7 +139,7 @@ def run_compare(regions: Regions, settings: Settings, plan: ComparePlan, prefix:
             try:
                 progress.step(f"{label}: creating {mode.table} in {', '.join(plan.regions)}")
                 provision.setup(scoped, mine, timing=timing, reporter=progress.reporter(),
-                                strong=consistency == "STRONG")
+                                strong=consistency == STRONG)
                 _measure(scoped, mine, plan, mode, progress, result)
             finally:
                 # Only what exists: a set-up that failed must not hide its own error.

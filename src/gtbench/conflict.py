@@ -27,10 +27,12 @@ from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from gtbench import analysis, outcomes, polling, truth
+from gtbench import analysis, outcomes, polling
 from gtbench.analysis import ConflictVerdict, FinalImage, WriteTruth
+from gtbench.awsrules import STRONG
 from gtbench.errors import GtbenchError
 from gtbench.history import OK, Op
+from gtbench.local import truth
 from gtbench.race import BAD, MAX_BAD_IN_A_ROW, check_pairs, round_trip_s
 from gtbench.regions import LOCAL, Regions, Settings
 
@@ -329,7 +331,7 @@ def run_conflict(regions: Regions, settings: Settings, plan: ConflictPlan,
     """Every trial of ``plan``. Ctrl-C ends the run at once with the trials completed so
     far (``interrupted``); so does a run of failed trials (``stopped``)."""
     first, second = plan.regions
-    strong = check_pairs(regions, settings, [(first, second), (second, first)]) == "STRONG"
+    strong = check_pairs(regions, settings, [(first, second), (second, first)]) == STRONG
     result = ConflictResult(plan)
     run_id = f"{int(time.time())}-{secrets.token_hex(3)}"
     result.started_at = time.time()

@@ -18,6 +18,7 @@ from typing import Any
 
 from gtbench import __version__, analysis
 from gtbench.analysis import CloudWatchStats, FinalImage, WriteTruth
+from gtbench.awsrules import EVENTUAL
 from gtbench.errors import GtbenchError
 from gtbench.history import Op
 
@@ -61,7 +62,7 @@ class Context:
 
     @classmethod
     def of(cls, settings: Any, endpoint_url: str | None) -> Context:
-        from gtbench import truth
+        from gtbench.local import truth
         from gtbench.regions import LOCAL
 
         emulator = (truth.emulator_settings(endpoint_url)
@@ -139,7 +140,7 @@ def read_race(document: Document) -> Any:
     schedules = {region: Schedule(v["pollers"], v["interval_ms"] / 1000)
                  for region, v in (document.get("schedules") or {}).items()}
     result = RaceResult(plan, dict(document["resolution_s"]), schedules=schedules,
-                        consistency=str(document.get("consistency") or "EVENTUAL"),
+                        consistency=str(document.get("consistency") or EVENTUAL),
                         started_at=document["started_at"], ended_at=document["ended_at"],
                         interrupted=bool(document.get("interrupted")),
                         stopped=document.get("stopped"))

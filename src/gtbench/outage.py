@@ -27,10 +27,12 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from gtbench import analysis, heartbeat, outcomes, polling, truth
+from gtbench import analysis, heartbeat, outcomes, polling
 from gtbench.analysis import OutageWrite, Snapshot
+from gtbench.awsrules import EVENTUAL, STRONG
 from gtbench.heartbeat import BeatSeen, ObservedCut
 from gtbench.history import OK, Op
+from gtbench.local import truth
 from gtbench.race import check_pairs
 from gtbench.regions import Regions, Settings
 
@@ -80,7 +82,7 @@ class OutageResult:
     plan: OutagePlan
     run_id: str
     regions: tuple[str, ...]
-    consistency: str = "EVENTUAL"
+    consistency: str = EVENTUAL
     cut: str = ""
     writes: list[OutageWrite] = field(default_factory=list)
     reads: list[Op] = field(default_factory=list)  # strong-read probes, one per sample
@@ -244,7 +246,7 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
     result = OutageResult(plan, run_id, names, consistency, cut.describe())
     # MRSC: the cut region refuses strong reads, and only eventual reads show what
     # each replica holds; MREC: strong reads are the region's own latest.
-    consistent = consistency != "STRONG"
+    consistent = consistency != STRONG
     lock = threading.Lock()
     writing, reading = threading.Event(), threading.Event()
     failures: list[BaseException] = []
@@ -493,37 +495,3 @@ def truth_from_rows(rows: Sequence[truth.Row], result: OutageResult) -> OutageTr
         kept |= lineage(s)
     lost = [ids[s] for s in sorted(stamps) if s not in kept and acked[s]]
     return OutageTruth(point, lost)
-
-
-# -- the cut on the emulator ------------------------------------------------------------
-
-
-class LocalCut:
-    """The emulator's ``isolate`` fault: what FIS's pause-replication does on AWS. It is
-    declared with a duration past the planned end too, so that a gtbench that dies
-    mid-cut does not leave the region cut off for ever."""
-
-    def __init__(self, endpoint_url: str, region: str, duration_s: float,
-                 fis_delay_s: float = 0.0) -> None:
-        self.endpoint_url, self.region, self.duration_s = endpoint_url, region, duration_s
-        # The emulator's rehearsal of FIS's delayed start (``fis_delay_s``), with margin.
-        self.allowance_s = fis_delay_s + 5.0
-        self._id: int | None = None
-
-    def describe(self) -> str:
-        return "the emulator's isolate fault"
-
-    def start(self) -> None:
-        from gtbench.emulator.lifecycle import control
-
-        answer = control(self.endpoint_url, "faults", "POST", {
-            "kind": "isolate", "region": self.region,
-            "duration_s": self.duration_s + self.allowance_s + 60})
-        self._id = int(answer["fault"]["id"])
-
-    def end(self) -> None:
-        from gtbench.emulator.lifecycle import control
-
-        if self._id is not None:
-            fault, self._id = self._id, None
-            control(self.endpoint_url, f"faults/{fault}", "DELETE")

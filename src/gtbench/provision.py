@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from gtbench import __version__, batch, dataset
+from gtbench.awsrules import STRONG
 from gtbench.errors import GtbenchError
 from gtbench.regions import Regions, Settings
 
@@ -182,12 +183,11 @@ class SetupResult:
     states: list[RegionState] = field(default_factory=list)
 
 
-STRONG = "STRONG"
 
 
 def strong_problem(settings: Settings, witness: str | None) -> str | None:
     """Why AWS would refuse to make this region set strongly consistent, or None."""
-    from gtbench.emulator.mrsc import conversion_problem
+    from gtbench.awsrules import conversion_problem
 
     return conversion_problem(settings.home, list(settings.replicas),
                               [witness] if witness else [], False, False, False)

@@ -21,10 +21,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from gtbench import analysis, outcomes, polling, provision, truth
+from gtbench import analysis, outcomes, polling, provision
 from gtbench.analysis import CloudWatchStats, RaceVerdict
+from gtbench.awsrules import EVENTUAL, STRONG, Consistency
 from gtbench.errors import GtbenchError
 from gtbench.history import FAIL, OK, Op
+from gtbench.local import truth
 from gtbench.regions import LOCAL, Regions, Settings
 
 RACE_PK = "gtbench-race"
@@ -116,7 +118,7 @@ class RaceResult:
     ended_at: float = 0.0
     started_ns: int = 0  # perf_counter_ns at started_at: Op times to wall clock
     schedules: dict[str, Schedule] = field(default_factory=dict)  # per reading region
-    consistency: str = "EVENTUAL"  # the table's MultiRegionConsistency
+    consistency: str = EVENTUAL  # the table's MultiRegionConsistency
     interrupted: bool = False  # Ctrl-C: the trials are those completed before it
     stopped: str | None = None  # why the run stopped early, if it did
     cloudwatch: dict[Pair, CloudWatchStats] = field(default_factory=dict)
@@ -132,10 +134,10 @@ def write_times(result: RaceResult) -> dict[Pair, list[float]]:
     return out
 
 
-def check_pairs(regions: Regions, settings: Settings, pairs: Sequence[Pair]) -> str:
+def check_pairs(regions: Regions, settings: Settings, pairs: Sequence[Pair]) -> Consistency:
     """Every writer has the table, and every reader is an ACTIVE replica of it. Returns
     the table's MultiRegionConsistency (EVENTUAL unless AWS says STRONG)."""
-    consistency = "EVENTUAL"
+    consistency: Consistency = EVENTUAL
     for source, target in pairs:
         description = provision.describe(regions.client(source), settings.table)
         if description is None:
@@ -148,7 +150,8 @@ def check_pairs(regions: Regions, settings: Settings, pairs: Sequence[Pair]) -> 
         if replica.get("ReplicaStatus") != "ACTIVE":
             raise GtbenchError(f"the replica in {target} is {replica.get('ReplicaStatus')}, "
                                "not ACTIVE", hint="wait for it with `gtbench setup`")
-        consistency = str(description.get("MultiRegionConsistency") or consistency)
+        if description.get("MultiRegionConsistency") == STRONG:
+            consistency = STRONG
     return consistency
 
 

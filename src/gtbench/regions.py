@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from gtbench.awsrules import known_regions, partitions
 from gtbench.errors import GtbenchError, UsageError
 
 if TYPE_CHECKING:
@@ -19,22 +19,6 @@ AWS = "aws"
 # The emulator signs nothing real; fixed keys keep the user's own credentials out of it.
 LOCAL_ACCESS_KEY = "gtbenchlocal"
 LOCAL_SECRET_KEY = "gtbenchlocal"  # not a secret: the emulator checks no signature
-
-
-@lru_cache(maxsize=1)
-def partitions() -> dict[str, str]:
-    """Every region botocore knows to offer DynamoDB, with its partition (``aws``,
-    ``aws-cn``, ``aws-us-gov`` and the isolated ones)."""
-    import botocore.session
-
-    session = botocore.session.get_session()
-    return {name: partition for partition in session.get_available_partitions()
-            for name in session.get_available_regions("dynamodb", partition_name=partition)}
-
-
-def known_regions() -> frozenset[str]:
-    """Every region botocore knows to offer DynamoDB, in every partition."""
-    return frozenset(partitions())
 
 
 def parse_regions(text: str) -> tuple[str, ...]:
@@ -152,7 +136,7 @@ def open_regions(settings: Settings, *, announce: Callable[[str], None] | None =
     endpoint = settings.endpoint_url
     if settings.target == LOCAL:
         if endpoint is None:
-            from gtbench.emulator import lifecycle
+            from gtbench.local import lifecycle
 
             endpoint = lifecycle.find_or_start(announce or (lambda _: None)).url
         session = boto3.Session(aws_access_key_id=LOCAL_ACCESS_KEY,

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from gtbench.awsrules import EVENTUAL, STRONG
 from gtbench.cli.options import SCRATCH_KEY, check_endpoint
 from gtbench.regions import LOCAL, parse_regions
 from gtbench.terminal import Terminal
@@ -18,7 +19,7 @@ STRONG_REGIONS = ("us-west-2", "us-east-1", "us-east-2")
 def contrast(document: dict[str, Any]) -> str | None:
     """The demo's last word: what each kind lost, and what strong consistency cost."""
     modes = {m["consistency"]: m for m in document["summary"]["modes"]}
-    mrec, mrsc = modes.get("EVENTUAL"), modes.get("STRONG")
+    mrec, mrsc = modes.get(EVENTUAL), modes.get(STRONG)
     if mrec is None or mrsc is None or mrec["lost_updates"] is None \
             or mrsc["lost_updates"] is None:
         return None

@@ -8,8 +8,8 @@ from typing import Any
 import click
 
 from gtbench.cli.options import check_endpoint
-from gtbench.emulator import lifecycle
 from gtbench.errors import UsageError
+from gtbench.local import lifecycle
 
 
 def _emulator(endpoint_url: str | None) -> str:

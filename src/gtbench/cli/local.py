@@ -12,8 +12,8 @@ import click
 
 from gtbench.cli.fault import fault_group
 from gtbench.cli.options import check_endpoint
-from gtbench.emulator import lifecycle
 from gtbench.errors import GtbenchError
+from gtbench.local import lifecycle
 
 
 def _pair_lags(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
@@ -70,7 +70,7 @@ def _pair_rtts(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
 
 def _client_region(ctx: click.Context, param: click.Parameter, value: str | None
                    ) -> str | None:
-    from gtbench.regions import known_regions
+    from gtbench.awsrules import known_regions
 
     if value is not None and value not in known_regions():
         raise click.BadParameter(f"unknown region {value!r}", ctx, param)

@@ -48,7 +48,7 @@ def _output(ctx: click.Context, param: click.Parameter, value: str | None) -> st
 
 
 def table_callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from gtbench.emulator.shared import table_name_problem
+    from gtbench.awsrules import table_name_problem
 
     if table_name_problem(value):
         raise click.BadParameter(f"{value!r} is not a DynamoDB table name (3 to 255 of "

@@ -122,15 +122,16 @@ def outage_command(ctx: click.Context, target: str, endpoint_url: str | None,
 
 def _cut(settings: Any, regions: Any, region: str, duration_s: float,
          role_arn: str | None) -> Any:
-    from gtbench import outage, provision
+    from gtbench import provision
     from gtbench.errors import GtbenchError
 
     if settings.target != AWS:
-        from gtbench import truth
+        from gtbench.local import truth
+        from gtbench.local.cut import LocalCut
 
         emulator = truth.emulator_settings(str(regions.endpoint_url)) or {}
-        return outage.LocalCut(str(regions.endpoint_url), region, duration_s,
-                               float(emulator.get("fis_delay_s", 0.0)))
+        return LocalCut(str(regions.endpoint_url), region, duration_s,
+                        float(emulator.get("fis_delay_s", 0.0)))
     from gtbench.fis import FisCut
 
     description = provision.describe(regions.client(region), settings.table)

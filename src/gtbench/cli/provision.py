@@ -43,8 +43,8 @@ def _distance_note(settings: Settings, regions: Regions) -> str:
     """On an emulator that places the client somewhere, say where and how far."""
     if settings.target != LOCAL or regions.endpoint_url is None:
         return ""
-    from gtbench.emulator import lifecycle
     from gtbench.emulator.distance import Distance, format_trips
+    from gtbench.local import lifecycle
 
     status = lifecycle.probe(regions.endpoint_url) or {}
     placed = status.get("distance") or {}
@@ -320,7 +320,7 @@ def teardown_command(target: str, endpoint_url: str | None, regions: tuple[str, 
 def stop_idle_emulator(regions: Regions, terminal: Terminal) -> None:
     """Stop an emulator that gtbench started on demand once it holds nothing; otherwise
     say that it keeps running, and why."""
-    from gtbench.emulator import lifecycle
+    from gtbench.local import lifecycle
 
     running = lifecycle.find_running()
     if running is None:

@@ -17,70 +17,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from gtbench.emulator.distance import measured_rtt_ms
 
-STRONG = "STRONG"
-EVENTUAL = "EVENTUAL"
-
-
-@dataclass(frozen=True)
-class RegionRule:
-    """Which regions MRSC accepts, as AWS has stated it since ``since``: any three of
-    ``regions``, or (``sets``) three from one set. The rule has changed over time, so it
-    is data with its source and date, and a refusal by AWS is still handled."""
-
-    since: str
-    source: str
-    regions: frozenset[str]
-    sets: tuple[frozenset[str], ...] = ()
-
-
-_US = frozenset({"us-east-1", "us-east-2", "us-west-2"})
-_EU = frozenset({"eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1"})
-_AP = frozenset({"ap-northeast-1", "ap-northeast-2", "ap-northeast-3"})
-REGION_RULES = (
-    RegionRule("2025-06", "DynamoDB developer guide, multi-region-strong-consistency-gt "
-               "(MRSC general availability): three regions from one set",
-               _US | _EU | _AP, (_US, _EU, _AP)),
-    RegionRule("2026-09-24", "AWS What's New, 2026-09-24: any three of 15 regions",
-               _US | _EU | _AP | {"ca-central-1", "eu-north-1", "eu-south-2", "ap-south-1",
-                                  "ap-southeast-1"}),
-)
-RULE = REGION_RULES[-1]  # the rule in force; AWS may since have changed it again
-MRSC_REGIONS = RULE.regions
 DEFAULT_RTT_MS = 30.0  # a pair the measured table lacks; said in the emulator's status
 CONFLICT_MESSAGE = ("The request was rejected because one or more items in the request are "
                     "being modified by a request in another Region.")
-
-
-def conversion_problem(home: str, creates: Sequence[str], witnesses: Sequence[str],
-                       has_items: bool, has_lsi: bool, already_global: bool) -> str | None:
-    """Why AWS would refuse to make this table MRSC, or None."""
-    if already_global:
-        return ("A global table's consistency mode cannot be changed: MultiRegionConsistency "
-                "is set only when the table first becomes a global table")
-    if len(witnesses) > 1:
-        return "At most one witness can be created in one request"
-    regions = [home, *creates, *witnesses]
-    if len(regions) != 3 or len(set(regions)) != 3 or len(creates) + len(witnesses) != 2:
-        return ("A multi-Region strongly consistent table needs exactly three Regions: "
-                "three replicas, or two replicas and a witness")
-    outside = [r for r in regions if r not in RULE.regions]
-    if outside:
-        return (f"Multi-Region strong consistency is not supported in {outside[0]}; "
-                f"supported Regions: {', '.join(sorted(RULE.regions))}")
-    if RULE.sets and not any(set(regions) <= group for group in RULE.sets):
-        return ("The three Regions of a multi-Region strongly consistent table must come "
-                "from one Region set")
-    if has_items:
-        return "A table must be empty to become a multi-Region strongly consistent table"
-    if has_lsi:
-        return "Local secondary indexes are not supported on multi-Region strongly " \
-               "consistent tables"
-    return None
 
 
 def rtt_ms(a: str, b: str, overrides: dict[tuple[str, str], float] | None = None) -> float:

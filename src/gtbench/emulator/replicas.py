@@ -14,10 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gtbench import awsrules
+from gtbench.awsrules import known_regions
 from gtbench.emulator import mrsc, store
 from gtbench.emulator.replication import RegionLocks, Replicator, Stamps, item_key
 from gtbench.emulator.wire import Reply, error_reply, json_reply
-from gtbench.regions import known_regions
 
 GLOBAL_TABLE_VERSION = "2019.11.21"
 SOURCE_HOLD_S = 24 * 3600.0
@@ -72,7 +73,7 @@ class Group:
     table: str
     members: dict[str, Member] = field(default_factory=dict)
     updating_until: float = 0.0
-    consistency: str = mrsc.EVENTUAL
+    consistency: str = awsrules.EVENTUAL
     witness: Member | None = None  # MRSC: a region that votes but holds no table
 
     @property
@@ -154,7 +155,7 @@ class ReplicaManager:
         """An MRSC table's participants (replicas, then the witness); None otherwise."""
         with self._guard:
             group = self._groups.get((account, table))
-            if group is None or group.consistency != mrsc.STRONG:
+            if group is None or group.consistency != awsrules.STRONG:
                 return None
             return group.participants
 
@@ -215,9 +216,9 @@ class ReplicaManager:
         witness_actions = payload.get("GlobalTableWitnessUpdates") or []
         with self._guard:
             group = self._groups.get((account, name))
-            strong_now = group is not None and group.consistency == mrsc.STRONG
+            strong_now = group is not None and group.consistency == awsrules.STRONG
         if strong_now or witness_actions or payload.get("MultiRegionConsistency") == \
-                mrsc.STRONG:
+                awsrules.STRONG:
             problem = self._validate_strong(account, region, table, payload, actions,
                                             witness_actions, group)
             if problem is not None:
@@ -230,11 +231,11 @@ class ReplicaManager:
                 self._make_strong(account, name, [w["Create"]["RegionName"]
                                                   for w in witness_actions])
         else:
-            if payload.get("MultiRegionConsistency") not in (None, mrsc.EVENTUAL):
+            if payload.get("MultiRegionConsistency") not in (None, awsrules.EVENTUAL):
                 return error_reply("ValidationException",
                                    "MultiRegionConsistency must be EVENTUAL or STRONG")
             if "MultiRegionConsistency" in payload and (group is not None or not actions):
-                return error_reply("ValidationException", mrsc.conversion_problem(
+                return error_reply("ValidationException", awsrules.conversion_problem(
                     region, [], [], False, False, already_global=True) or "")
             problem = self._validate(account, region, table, actions)
             if problem is not None:
@@ -304,9 +305,9 @@ class ReplicaManager:
 
         verbs = [next(iter(a), "") for a in actions]
         witness_verbs = [next(iter(w), "") for w in witness_actions]
-        if group is not None and group.consistency == mrsc.STRONG:
-            if payload.get("MultiRegionConsistency") not in (None, mrsc.STRONG):
-                return refuse(mrsc.conversion_problem(region, [], [], False, False, True)
+        if group is not None and group.consistency == awsrules.STRONG:
+            if payload.get("MultiRegionConsistency") not in (None, awsrules.STRONG):
+                return refuse(awsrules.conversion_problem(region, [], [], False, False, True)
                               or "")
             if "Create" in verbs or "Create" in witness_verbs:
                 return refuse("Replicas cannot be added to a multi-Region strongly "
@@ -325,7 +326,7 @@ class ReplicaManager:
                                          != witness_actions[0]["Delete"]["RegionName"])):
                 return refuse(NOT_A_REPLICA_MESSAGE)
             return None
-        if payload.get("MultiRegionConsistency") != mrsc.STRONG:
+        if payload.get("MultiRegionConsistency") != awsrules.STRONG:
             return refuse("GlobalTableWitnessUpdates needs MultiRegionConsistency=STRONG")
         if set(verbs) - {"Create"} or set(witness_verbs) - {"Create"}:
             return refuse("A table becomes multi-Region strongly consistent only by "
@@ -334,7 +335,7 @@ class ReplicaManager:
         witnesses = [w["Create"]["RegionName"] for w in witness_actions]
         with self._locks.hold(account, region):
             has_items = bool(store.all_images(table)[:1])
-        problem = mrsc.conversion_problem(region, creates, witnesses, has_items,
+        problem = awsrules.conversion_problem(region, creates, witnesses, has_items,
                                           bool(table.indexes), group is not None)
         if problem:
             return refuse(problem)
@@ -344,7 +345,7 @@ class ReplicaManager:
         now = time.time()
         with self._guard:
             group = self._groups[(account, name)]
-            group.consistency = mrsc.STRONG
+            group.consistency = awsrules.STRONG
             if witnesses:
                 delay = self.settings.create_delay_s
                 group.witness = Member(witnesses[0], "CREATING", now, now + delay)

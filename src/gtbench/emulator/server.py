@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from gtbench.awsrules import table_name_problem
 from gtbench.emulator import metrics, mrsc, store
 from gtbench.emulator.distance import Distance
 from gtbench.emulator.faults import THROTTLE_MESSAGES, Fault, Faults
@@ -40,12 +41,7 @@ from gtbench.emulator.replication import (
     Stamps,
     item_key,
 )
-from gtbench.emulator.shared import (
-    SYNCED_OPERATIONS,
-    TtlSweeper,
-    synced_part,
-    table_name_problem,
-)
+from gtbench.emulator.shared import SYNCED_OPERATIONS, TtlSweeper, synced_part
 from gtbench.emulator.wire import (
     DYNAMODB_PREFIX,
     Environ,

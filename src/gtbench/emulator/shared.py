@@ -1,4 +1,4 @@
-"""Settings that replicas share, table names, and the TTL sweeper.
+"""Settings that replicas share, and the TTL sweeper.
 
 AWS synchronizes some table settings to every replica of a global table (capacity
 mode, write capacity, global secondary indexes created or deleted later, streams,
@@ -11,7 +11,6 @@ Nothing here knows HTTP or moto.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +20,6 @@ SYNCED_UPDATE_FIELDS = ("AttributeDefinitions", "GlobalSecondaryIndexUpdates", "
                         "ProvisionedThroughput", "StreamSpecification", "SSESpecification",
                         "OnDemandThroughput", "WarmThroughput")
 SYNCED_OPERATIONS = frozenset({"UpdateTable", "UpdateTimeToLive"})
-_TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]+$")
 
 
 def synced_part(op: str, payload: dict[str, Any]) -> dict[str, Any] | None:
@@ -30,21 +28,6 @@ def synced_part(op: str, payload: dict[str, Any]) -> dict[str, Any] | None:
         return payload
     shared = {k: v for k, v in payload.items() if k in SYNCED_UPDATE_FIELDS}
     return {"TableName": payload.get("TableName"), **shared} if shared else None
-
-
-def table_name_problem(name: Any) -> str | None:
-    """Why ``name`` is not a valid table name (3 to 255 of a-z A-Z 0-9 _ - .), or None."""
-    if not isinstance(name, str):
-        return "1 validation error detected: Value at 'tableName' failed to satisfy " \
-               "constraint: Member must not be null"
-    if not 3 <= len(name) <= 255:
-        return (f"1 validation error detected: Value '{name}' at 'tableName' failed to "
-                "satisfy constraint: Member must have length between 3 and 255")
-    if not _TABLE_NAME.match(name):
-        return (f"1 validation error detected: Value '{name}' at 'tableName' failed to "
-                "satisfy constraint: Member must satisfy regular expression pattern: "
-                "[a-zA-Z0-9_.-]+")
-    return None
 
 
 class TtlSweeper:

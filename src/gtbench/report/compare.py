@@ -7,10 +7,11 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from gtbench.awsrules import EVENTUAL, STRONG
 from gtbench.report.common import run_note
 
-LABELS = {"EVENTUAL": "MREC (eventual)", "STRONG": "MRSC (strong)"}
-SHORT = {"EVENTUAL": "MREC", "STRONG": "MRSC"}
+LABELS = {EVENTUAL: "MREC (eventual)", STRONG: "MRSC (strong)"}
+SHORT = {EVENTUAL: "MREC", STRONG: "MRSC"}
 
 
 def ms(value: float | None) -> str:
@@ -87,7 +88,7 @@ def compare_tables(document: dict[str, Any]) -> list[Any]:
         table.add_row(label, *styled)
     out: list[Any] = [table]
     for m in modes:
-        if m["consistency"] == "STRONG" and m["stale_strong_reads"]:
+        if m["consistency"] == STRONG and m["stale_strong_reads"]:
             out.append(Text(f"VIOLATION: {m['stale_strong_reads']} strongly consistent reads "
                             "on the MRSC table returned the old value after the write's "
                             "acknowledgement", style="bold red"))
@@ -98,7 +99,7 @@ def compare_tables(document: dict[str, Any]) -> list[Any]:
 
 def _style(label: str, mode: dict[str, Any], cell: str) -> Text:
     bad = ((label.startswith("stale strong") and mode["stale_strong_reads"]
-            and mode["consistency"] == "STRONG")
+            and mode["consistency"] == STRONG)
            or (label.startswith("updates lost") and mode["lost_updates"])
            or (label.endswith("lost unseen") and mode["lost_unseen"]))
     return Text(cell, style="red" if bad else "")
@@ -115,7 +116,7 @@ def answer(document: dict[str, Any]) -> list[str]:
     figure in them is measured; only the closing advice is general."""
     s = document["summary"]
     by = {m["consistency"]: m for m in s["modes"]}
-    eventual, strong = by.get("EVENTUAL"), by.get("STRONG")
+    eventual, strong = by.get(EVENTUAL), by.get(STRONG)
     if eventual is None or strong is None:
         return ["only one kind of table was measured: nothing to compare"]
     lines = []

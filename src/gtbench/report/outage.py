@@ -7,9 +7,10 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from gtbench.awsrules import EVENTUAL, STRONG
 from gtbench.report.common import run_note
 
-KIND = {"EVENTUAL": "MREC", "STRONG": "MRSC"}
+KIND = {EVENTUAL: "MREC", STRONG: "MRSC"}
 
 
 def title(document: dict[str, Any]) -> str:
@@ -73,7 +74,7 @@ def cut_times(summary: dict[str, Any]) -> str | None:
 def sentences(document: dict[str, Any]) -> list[str]:
     s = document["summary"]
     region = s["region"]
-    strong = document["consistency"] == "STRONG"
+    strong = document["consistency"] == STRONG
     out = []
     times = cut_times(s)
     if times:

@@ -7,6 +7,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from gtbench.awsrules import STRONG
 from gtbench.report.common import histogram_text, plain, run_note, seconds
 
 
@@ -97,7 +98,7 @@ def race_tables(document: dict[str, Any]) -> list[Any]:
             out.append(Text(f"writes in {p['from_region']} acknowledged after "
                             f"{p['write_p50_s'] * 1000:.1f} ms at the median, "
                             f"{p['write_p99_s'] * 1000:.1f} ms at p99"))
-        if document.get("consistency") == "STRONG":
+        if document.get("consistency") == STRONG:
             out.append(_strong_verdict(p))
         if p.get("eventual_reads"):
             out.append(Text(eventual_sentence(p)))

@@ -1,0 +1,70 @@
+"""The import rules that keep the house in order: the emulator stands alone, the AWS
+rules are neutral ground, and the experiments reach the emulator only over the wire
+protocol (and ``gtbench.local``, which drives it from outside)."""
+
+from __future__ import annotations
+
+import ast
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+VERSION = "gtbench.__version__"  # the package root holds only its version
+
+
+def imports_of(source: str, package: str) -> set[str]:
+    """The gtbench names ``source`` (a module of ``package``) imports, at any depth:
+    ``from a import b`` counts as ``a.b``, relative imports are resolved."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                anchor = parts[:len(parts) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            found.update(f"{base}.{a.name}" for a in node.names)
+    return {m for m in found if m.startswith("gtbench.")}
+
+
+@lru_cache(maxsize=1)
+def modules() -> dict[str, frozenset[str]]:
+    out: dict[str, frozenset[str]] = {}
+    for path in sorted((SRC / "gtbench").rglob("*.py")):
+        parts = path.relative_to(SRC).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        out[name] = frozenset(imports_of(path.read_text(), package))
+    return out
+
+
+def _within(module: str, *prefixes: str) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def test_the_emulator_imports_only_itself_and_the_aws_rules() -> None:
+    offenders = {name: sorted(m for m in imported if m != VERSION
+                              and not _within(m, "gtbench.emulator", "gtbench.awsrules"))
+                 for name, imported in modules().items() if _within(name, "gtbench.emulator")}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_aws_rules_import_neither_side() -> None:
+    assert modules()["gtbench.awsrules"] == frozenset()
+
+
+@pytest.mark.parametrize("name", sorted(
+    n for n in modules() if not _within(n, "gtbench.emulator", "gtbench.cli")))
+def test_the_client_reaches_the_emulator_only_over_the_wire(name: str) -> None:
+    """Experiments, analysis, reports and ``gtbench.local`` never import the emulator:
+    they talk to it as to AWS (only the CLI's ``gtbench local serve`` hosts it)."""
+    assert not [m for m in modules()[name] if _within(m, "gtbench.emulator")]
+
+
+def test_the_walker_sees_imports_in_functions_and_relative_ones() -> None:
+    source = "def f():\n    from gtbench.race import x\nfrom .. import regions\n"
+    assert imports_of(source, "gtbench.emulator") == {"gtbench.race.x", "gtbench.regions"}
