@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gtbench import analysis, document
+from gtbench import analysis, document, registry
 from gtbench.analysis import FinalImage
 from gtbench.emulator.server import EmulatorServer
 from gtbench.history import Op
@@ -51,7 +51,7 @@ def test_a_saved_run_holds_every_operation_and_checks_clean(
     path = tmp_path / "result.json"
     assert run_cli(table.url, *experiment, "--json", str(path)).exit_code == 0
     saved = json.loads(path.read_text())
-    assert saved["format"] == document.FORMAT_VERSION
+    assert saved["format"] == registry.FORMAT_VERSION
     env = saved["environment"]
     assert {"gtbench", "python", "boto3", "botocore"} <= set(env)
     assert saved["emulator"]["lag"]["lag_ms"] == 40.0  # the emulator's settings, recorded

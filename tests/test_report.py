@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from gtbench.emulator.server import EmulatorServer
-from gtbench.report import FORMAT_VERSION
+from gtbench.registry import FORMAT_VERSION
 from tests.helpers import run_cli
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -21,9 +21,8 @@ from gtbench.analysis import CloudWatchStats, FinalImage, WriteTruth
 from gtbench.awsrules import EVENTUAL
 from gtbench.errors import GtbenchError
 from gtbench.history import Op
+from gtbench.registry import FORMAT_VERSION
 
-FORMAT_VERSION = 2
-EXPERIMENTS = ("race", "conflict", "compare", "outage")
 Document = dict[str, Any]
 
 
@@ -404,35 +403,56 @@ def read_outage(document: Document) -> Any:
 
 def rebuild(document: Document) -> Document:
     """The document again, every verdict and summary recomputed from its histories."""
-    context = _context(document)
-    if document["experiment"] == "race":
-        return race_document(read_race(document), context)
-    if document["experiment"] == "compare":
-        return compare_document(read_compare(document), context)
-    if document["experiment"] == "outage":
-        return outage_document(read_outage(document), context)
+    from gtbench import registry
+
+    return dict(registry.get(document.get("experiment")).call(
+        "rebuild", document, _context(document)))
+
+
+def rebuild_race(document: Document, context: Context) -> Document:
+    return race_document(read_race(document), context)
+
+
+def rebuild_conflict(document: Document, context: Context) -> Document:
     return conflict_document(read_conflict(document), context)
+
+
+def rebuild_compare(document: Document, context: Context) -> Document:
+    return compare_document(read_compare(document), context)
+
+
+def rebuild_outage(document: Document, context: Context) -> Document:
+    return outage_document(read_outage(document), context)
 
 
 def check(document: Document) -> list[str]:
     """Where the stated verdicts and summaries differ from those the histories give."""
-    if document.get("experiment") == "compare":
-        return _check_compare(document)
-    if document.get("experiment") == "outage":
-        try:
-            again = rebuild(document)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise GtbenchError(f"the history cannot be read: {exc}") from None
-        found: list[str] = []
-        _diff(document.get("summary"), again.get("summary"), "summary", found)
-        return found
+    from gtbench import registry
+
+    return list(registry.get(document.get("experiment")).call("check", document))
+
+
+def _rebuilt(document: Document) -> Document:
+    try:
+        return rebuild(document)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise GtbenchError(f"the history cannot be read: {exc}") from None
+
+
+def check_summary(document: Document) -> list[str]:
+    """A document whose summary alone follows from its history (outage)."""
+    found: list[str] = []
+    _diff(document.get("summary"), _rebuilt(document).get("summary"), "summary", found)
+    return found
+
+
+def check_trials(document: Document) -> list[str]:
+    """A document of trials (race, conflict): each trial's verdict, the summary, and the
+    ground truth."""
     if document.get("format", 1) < 2 or any("history" not in t for t in document["trials"]):
         raise GtbenchError("this result has no history to check (it was saved by gtbench "
                            "0.1 in format 1); it still renders without --check")
-    try:
-        again = rebuild(document)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise GtbenchError(f"the history cannot be read: {exc}") from None
+    again = _rebuilt(document)
     differences: list[str] = []
     for key in ("trials", "summary", "ground_truth"):
         if key in document or key in again:
@@ -440,7 +460,7 @@ def check(document: Document) -> list[str]:
     return differences
 
 
-def _check_compare(document: Document) -> list[str]:
+def check_compare(document: Document) -> list[str]:
     """Each mode's runs checked as the documents they are, then the summary over both."""
     differences: list[str] = []
     for i, mode in enumerate(document.get("modes") or []):

@@ -59,15 +59,9 @@ def report_command(path: str, png_path: str | None, markdown: bool, check: bool)
             more = " (the first 20 are shown)" if len(differences) > 20 else ""
             raise GtbenchError(f"{path}: {len(differences)} stated figures differ from what "
                                f"its history gives{more}")
-        trials = [t for run in report.runs(document) for t in run["trials"]]
-        if document["experiment"] == "outage":
-            h = document["history"]
-            what = (f"{len(h['writes'])} writes, {len(h['reads'])} strong reads, "
-                    f"{len(h['snapshots']) + len(h['held']) + sum(map(len, h['rounds']))} "
-                    "snapshots")
-        else:
-            what = (f"{len(trials)} trials, "
-                    f"{sum(len(t['history']) for t in trials)} operations")
+        from gtbench import registry
+
+        what = registry.get(document["experiment"]).call("holding", document)
         terminal.note(f"{path}: every verdict and summary follows from its history ({what})")
         return
     if png_path:

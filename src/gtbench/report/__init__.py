@@ -10,14 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gtbench import registry
 from gtbench.errors import GtbenchError
-
-# The document module owns the format; rendering must not need boto3, so the numbers
-# are repeated here and a test keeps them equal.
-FORMAT_VERSION = 2
-EXPERIMENTS = ("race", "conflict", "compare", "outage")
-# Where each experiment keeps its operations: what makes a file a result.
-HOLDS = {"compare": "modes", "outage": "history"}
+from gtbench.registry import FORMAT_VERSION
 
 
 def load(path: str) -> dict[str, Any]:
@@ -30,12 +25,18 @@ def load(path: str) -> dict[str, Any]:
         document = json.loads(text)
     except ValueError:
         raise GtbenchError(f"{path} is not a gtbench result: it is not JSON") from None
-    if (not isinstance(document, dict) or document.get("experiment") not in EXPERIMENTS
-            or not isinstance(document.get("format"), int)
-            or not isinstance(document.get(HOLDS.get(str(document.get("experiment")), "trials")),
-                              list | dict)):
+    if not isinstance(document, dict) or "experiment" not in document:
         raise GtbenchError(f"{path} is not a gtbench result: it has no experiment, format "
                            "and trials", hint="write one with `gtbench race --json PATH`")
+    try:
+        experiment = registry.get(document["experiment"])
+    except GtbenchError as exc:
+        raise GtbenchError(f"{path}: {exc}") from None
+    if (not isinstance(document.get("format"), int)
+            or not isinstance(document.get(experiment.holds), list | dict)):
+        raise GtbenchError(f"{path} is not a gtbench result: it has no experiment, format "
+                           f"and {experiment.holds}",
+                           hint="write one with `gtbench race --json PATH`")
     if document["format"] > FORMAT_VERSION:
         raise GtbenchError(
             f"{path} is result format {document['format']}, newer than this gtbench reads "
@@ -45,30 +46,9 @@ def load(path: str) -> dict[str, Any]:
 
 def runs(document: dict[str, Any]) -> list[dict[str, Any]]:
     """The race and conflict documents in a result: itself, or a compare's per mode."""
-    if document["experiment"] == "outage":
-        return []
-    if document["experiment"] != "compare":
-        return [document]
-    return [m[name] for m in document["modes"] for name in ("race", "conflict", "increment")
-            if m.get(name) is not None]
+    return list(registry.get(document["experiment"]).call("runs", document))
 
 
 def terminal_view(document: dict[str, Any]) -> list[Any]:
     """What the live run printed: trial lines or timelines, then the summary."""
-    if document["experiment"] == "race":
-        from gtbench.report import race
-
-        return [race.trial_line(t) for t in document["trials"]] + race.race_tables(document)
-    if document["experiment"] == "compare":
-        from gtbench.report import compare
-
-        return compare.compare_tables(document)
-    if document["experiment"] == "outage":
-        from gtbench.report import outage
-
-        return outage.outage_tables(document)
-    from gtbench.report import conflict
-
-    writers = document["writers"]
-    return ([conflict.trial_view(t, writers) for t in document["trials"]]
-            + conflict.conflict_tables(document))
+    return list(registry.get(document["experiment"]).call("terminal", document))

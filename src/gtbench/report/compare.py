@@ -143,3 +143,9 @@ def answer(document: dict[str, Any]) -> list[str]:
         "writes and reads, and design for last-writer-wins: one writer region per item, or "
         "idempotent updates.")
     return lines
+
+
+def runs(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The race and conflict documents inside a compare document, mode by mode."""
+    return [m[name] for m in document["modes"] for name in ("race", "conflict", "increment")
+            if m.get(name) is not None]

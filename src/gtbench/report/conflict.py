@@ -221,3 +221,10 @@ def summary_sentence(document: dict[str, Any]) -> str:
                      f"{s['earlier_discarded_unseen']} of {s['trials']}, as if it never "
                      "happened.")
     return sentence
+
+
+def terminal_view(document: dict[str, Any]) -> list[Any]:
+    """What the live run printed: a timeline per trial, then the summary."""
+    writers = document["writers"]
+    return ([trial_view(t, writers) for t in document["trials"]]
+            + conflict_tables(document))

@@ -77,12 +77,6 @@ def compare_markdown(document: dict[str, Any]) -> str:
 
 
 def markdown(document: dict[str, Any]) -> str:
-    if document["experiment"] == "race":
-        return race_markdown(document)
-    if document["experiment"] == "compare":
-        return compare_markdown(document)
-    if document["experiment"] == "outage":
-        from gtbench.report.outage import outage_markdown
+    from gtbench import registry
 
-        return outage_markdown(document)
-    return conflict_markdown(document)
+    return str(registry.get(document["experiment"]).call("markdown", document))

@@ -198,3 +198,10 @@ def outage_figure(document: dict[str, Any]) -> Any:
     bottom.legend(loc="best", fontsize="small", ncol=2)
     fig.tight_layout()
     return fig
+
+
+def holding(document: dict[str, Any]) -> str:
+    """What an outage's history holds, in words."""
+    h = document["history"]
+    return (f"{len(h['writes'])} writes, {len(h['reads'])} strong reads, "
+            f"{len(h['snapshots']) + len(h['held']) + sum(map(len, h['rounds']))} snapshots")

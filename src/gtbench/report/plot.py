@@ -200,14 +200,8 @@ def compare_figure(document: dict[str, Any]) -> Any:
 
 
 def save_png(document: dict[str, Any], path: str) -> None:
-    experiment = document["experiment"]
-    if experiment == "outage":
-        from gtbench.report.outage import outage_figure
+    from gtbench import registry
 
-        figure = outage_figure(document)
-    else:
-        figure = (race_figure(document) if experiment == "race"
-                  else compare_figure(document) if experiment == "compare"
-                  else conflict_figure(document))
+    figure = registry.get(document["experiment"]).call("figure", document)
     figure.savefig(path, dpi=110)
     _pyplot().close(figure)

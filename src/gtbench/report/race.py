@@ -161,3 +161,8 @@ def cloudwatch_line(cw: dict[str, Any]) -> str:
     if not cw.get("covered", True):
         line += f"; not every period had arrived after {cw.get('waited_s', 0):.0f} s"
     return line
+
+
+def terminal_view(document: dict[str, Any]) -> list[Any]:
+    """What the live run printed: a line per trial, then the summary."""
+    return [trial_line(t) for t in document["trials"]] + race_tables(document)
