@@ -26,13 +26,19 @@ from tests.helpers import control, make_table, run_cli, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
+# The docs' commands first (the full story, in reading order), then the README's, whose
+# last block tears down: every command of both runs as printed.
+PAGES = [ROOT / "docs" / name for name in ("experiments.md", "json.md", "aws.md",
+                                           "emulator.md", "faults.md", "development.md")]
 A, B, C = "us-west-2", "eu-west-1", "ap-northeast-1"
 
 
 def readme_commands() -> list[str]:
-    """Every `gtbench ...` command in the README's shell blocks, once, comments dropped."""
+    """Every `gtbench ...` command in the shell blocks of docs/ and the README, once,
+    comments dropped."""
     commands = []
-    for block in re.findall(r"```sh\n(.*?)```", README, re.S):
+    text = "\n".join([*(page.read_text() for page in PAGES), README])
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
         for line in block.splitlines():
             line = line.split("  #", 1)[0].strip()
             if "gtbench " in line and not line.startswith("gtbench "):
@@ -364,3 +370,13 @@ def test_every_example_checks_clean() -> None:
         done = CliRunner().invoke(cli, ["report", str(path), "--check"])
         assert done.exit_code == 0, (path.name, done.stderr[-500:])
     assert len(list((ROOT / "examples").glob("*.json"))) == 6
+
+
+def test_the_readme_fits_the_first_ten_minutes_and_its_links_resolve() -> None:
+    """The front door is short; the rest lives in docs/, every page of which is run as
+    printed above, and every link from the README reaches a file."""
+    assert len(README.splitlines()) <= 250
+    links = re.findall(r"\]\(((?:docs/)[^)#]+)\)", README)
+    assert links and all((ROOT / link).exists() for link in links), links
+    pages = {p.name for p in (ROOT / "docs").glob("*.md")} - {"ARCHITECTURE.md"}
+    assert pages == {p.name for p in PAGES}

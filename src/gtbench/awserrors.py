@@ -25,7 +25,7 @@ def describe_aws_error(exc: BaseException) -> str | None:
         message = error.get("Message", "")
         op = exc.operation_name
         if code in ("AccessDenied", "AccessDeniedException"):
-            return f"AWS denied {op}: {message} (grant the permissions listed in the README)"
+            return f"AWS denied {op}: {message} (grant the permissions listed in docs/aws.md)"
         if code in ("UnrecognizedClientException", "InvalidClientTokenId",
                     "ExpiredTokenException", "ExpiredToken", "InvalidSignatureException"):
             return f"AWS rejected the credentials ({code}): refresh them or pick another profile"

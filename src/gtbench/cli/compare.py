@@ -98,7 +98,7 @@ def compare_command(ctx: click.Context, target: str, endpoint_url: str | None,
             f"Create the on-demand tables {tables[0]} (MREC) and {tables[1]} (MRSC) in AWS "
             f"account {account}, regions {', '.join(regions)}; write about "
             f"{(trials * len(regions) + conflicts * 2 + increments * 2) * 2 + 26} items and "
-            f"read them many times; both {after}. This is billable (see Cost in the README). "
+            f"read them many times; both {after}. This is billable (see Cost in docs/aws.md). "
             "Continue?", abort=True, err=True)
     plan = compare.ComparePlan(regions, trials, conflicts, increments,
                                resolution_s=resolution_ms / 1000, timeout_s=timeout_s,

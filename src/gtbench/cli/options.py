@@ -93,7 +93,7 @@ yes_option = click.option("--yes", "-y", is_flag=True,
 
 json_option = click.option(
     "--json", "json_path", metavar="PATH", callback=_output,
-    help="Write the result document (its shape is in the README) to PATH; '-' writes it to "
+    help="Write the result document (its shape is in docs/json.md) to PATH; '-' writes it to "
          "stdout and everything else to stderr. `gtbench report PATH` shows it again.")
 
 
@@ -103,5 +103,5 @@ def confirm_billable(settings: Settings, account: str | None, what: str, yes: bo
         return
     click.confirm(f"{what} in table {settings.table}, AWS account {account} "
                   f"({', '.join(settings.regions)}); the items stay until `gtbench teardown`. "
-                  "This is billable (see Cost in the README). Continue?",
+                  "This is billable (see Cost in docs/aws.md). Continue?",
                   abort=True, err=True)

@@ -30,7 +30,7 @@ from gtbench.regions import AWS
               help="Seconds to watch for the regions to agree after the cut ends.")
 @click.option("--fis-role-arn", metavar="ARN", envvar="GTBENCH_FIS_ROLE_ARN",
               help="With --target aws: the IAM role the FIS experiment runs as (see "
-                   "Permissions in the README).")
+                   "Permissions in docs/aws.md).")
 @json_option
 @yes_option
 @click.pass_context
@@ -80,7 +80,7 @@ def outage_command(ctx: click.Context, target: str, endpoint_url: str | None,
                          f"({','.join(settings.regions)})")
     if target == AWS and not fis_role_arn:
         raise UsageError("on AWS the cut is an AWS FIS experiment: give the IAM role it runs "
-                         "as with --fis-role-arn (see Permissions in the README)")
+                         "as with --fis-role-arn (see Permissions in docs/aws.md)")
     terminal = Terminal(stdout_is_data=json_path == "-")
     client_regions, account = connect(settings, terminal)
     total = int(rate * (lead_s + duration_s)) * len(settings.regions)
@@ -90,8 +90,8 @@ def outage_command(ctx: click.Context, target: str, endpoint_url: str | None,
             f"({', '.join(settings.regions)}), AWS account {account}, and cut {cut_region} off "
             f"for {duration_s:g} s with an AWS FIS experiment (pause-replication) run as "
             f"{fis_role_arn}; gtbench stops the experiment and deletes its template at the "
-            "end. The items stay until `gtbench teardown`. This is billable (see Cost in the "
-            "README). Continue?", abort=True, err=True)
+            "end. The items stay until `gtbench teardown`. This is billable (see Cost in "
+            "docs/aws.md). Continue?", abort=True, err=True)
     from gtbench import heartbeat
 
     plan = outage.OutagePlan(cut_region, duration_s, rate, keys, increment_share, lead_s,
