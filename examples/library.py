@@ -31,7 +31,7 @@ def main() -> dict[str, dict[str, object]]:
         print(f"median lag {race_doc['summary']['p50_s']:.3f} s over 5 trials")
 
         plan = conflict.ConflictPlan(regions=(settings.regions[0], settings.regions[1]),
-                                     offsets_ms=(0.0, 400.0), trials=2)
+                                     offsets_ms=(0.0, 1000.0), trials=2)
         fight = conflict.run_conflict(regions, settings, plan)
         conflict_doc = document.conflict_document(fight, context)
         for row in conflict_doc["summary"]["offsets"]:

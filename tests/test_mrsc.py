@@ -309,7 +309,9 @@ def test_race_on_a_strong_table_reports_write_latency_and_no_stale_strong_read(
     # eventual readers see the old value meanwhile.
     pairs = {p["to_region"]: p for p in document["summary"]["pairs"]}
     assert pairs[E2]["eventual_stale_after_ack"] == 0
-    assert pairs[E1]["eventual_stale_after_ack"] > 0
+    # That the third replica's eventual readers *can* be stale is shown deterministically
+    # in test_an_eventual_read_in_the_third_replica_can_be_stale; here it depends on how
+    # soon a strong reader there catches the region up, which a loaded machine changes.
     assert "eventually consistent reads in us-east-1 saw the write after" in " ".join(
         result.stderr.split())
 

@@ -352,15 +352,16 @@ def test_the_sweep_uses_the_earlier_writes_lag_in_its_own_direction(
     from gtbench.emulator.replication import LagModel
 
     assert run_cli(emulator.url, "setup").exit_code == 0
-    # A -> B is slow, B -> A fast: A's write, sent first, takes 300 ms to reach B.
-    emulator.app.replicator.lag = LagModel(40, 5, {(A, B): (300.0, 5.0), (B, A): (40.0, 5.0)})
+    # A -> B is slow, B -> A fast: A's write, sent first, takes 800 ms to reach B, far
+    # more than B's 150 ms later start plus any delay a loaded machine adds to it.
+    emulator.app.replicator.lag = LagModel(40, 5, {(A, B): (800.0, 5.0), (B, A): (40.0, 5.0)})
     result = run_cli(emulator.url, "conflict", "--offsets", "150", "--trials", "2",
                      "--json", "-", "--no-timelines")
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     row = document["summary"]["offsets"][0]
-    assert row["earlier_discarded_unseen"] == 2  # 150 ms < A's 300 ms lag: lost unseen
-    assert 0.25 < row["median_earlier_lag_s"] < 0.35  # the yardstick that explains it
+    assert row["earlier_discarded_unseen"] == 2  # 150 ms < A's 800 ms lag: lost unseen
+    assert 0.75 < row["median_earlier_lag_s"] < 0.85  # the yardstick that explains it
     assert row["median_winner_lag_s"] < 0.15  # the other direction's lag does not
     assert all(t["earlier_write"] == f"{A}#0" for t in document["trials"])
 

@@ -119,4 +119,4 @@ def test_the_library_example_runs() -> None:
     documents = module.main()
     assert documents["race"]["summary"]["replicated"] == 5
     offsets = {o["offset_ms"]: o for o in documents["conflict"]["summary"]["offsets"]}
-    assert offsets[0.0]["lww_held"] == 2 and offsets[400.0]["earlier_discarded_unseen"] == 0
+    assert offsets[0.0]["lww_held"] == 2 and offsets[1000.0]["earlier_discarded_unseen"] == 0

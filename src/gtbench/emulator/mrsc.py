@@ -14,6 +14,7 @@ and a write to an item that another region is still writing is refused with
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Hashable, Iterable, Sequence
@@ -44,30 +45,37 @@ def nearest(region: str, participants: Iterable[str],
 
 
 class InFlight:
-    """Items being written, by which region, until when: the conflict window."""
+    """Items being written, by which region, until when: the conflict window. Several
+    writes from one region may hold an item at once (they are not conflicts); the item
+    is free for another region only when the last of them has returned."""
 
     def __init__(self) -> None:
-        self._writes: dict[Hashable, tuple[str, float]] = {}
+        self._writes: dict[Hashable, dict[int, tuple[str, float]]] = {}
+        self._tokens = itertools.count(1)
         self._lock = threading.Lock()
 
-    def claim(self, items: Sequence[Hashable], region: str, until: float) -> bool:
-        """Take ``items`` for ``region`` until ``until`` (monotonic); False (nothing
-        taken) if another region is still writing one of them."""
+    def claim(self, items: Sequence[Hashable], region: str, until: float) -> int | None:
+        """Take ``items`` for ``region`` until ``until`` (monotonic): a token to release
+        them with, or None (nothing taken) if another region is still writing one."""
         now = time.monotonic()
         with self._lock:
             for item in items:
-                held = self._writes.get(item)
-                if held is not None and held[0] != region and held[1] > now:
-                    return False
+                for held_region, held_until in self._writes.get(item, {}).values():
+                    if held_region != region and held_until > now:
+                        return None
+            token = next(self._tokens)
             for item in items:
-                self._writes[item] = (region, until)
-            return True
+                self._writes.setdefault(item, {})[token] = (region, until)
+            return token
 
-    def release(self, items: Sequence[Hashable], region: str) -> None:
+    def release(self, items: Sequence[Hashable], token: int) -> None:
         with self._lock:
             for item in items:
-                if self._writes.get(item, ("", 0.0))[0] == region:
-                    del self._writes[item]
+                holders = self._writes.get(item)
+                if holders is not None:
+                    holders.pop(token, None)
+                    if not holders:
+                        del self._writes[item]
 
     def clear(self) -> None:
         with self._lock:

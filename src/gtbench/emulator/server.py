@@ -396,7 +396,8 @@ class EmulatorApp:
         items = self._idents(call, [(n, k) for n, k in touched if n in strong])
         # The claim lasts until the write returns (released below); the bound only
         # guards against a request thread that never comes back.
-        if not self.inflight.claim(items, call.region, time.monotonic() + CLAIM_GUARD_S):
+        token = self.inflight.claim(items, call.region, time.monotonic() + CLAIM_GUARD_S)
+        if token is None:
             self._log_strong(call, touched, "conflict", peer)
             time.sleep(ms / 1000)  # the conflict is learnt from the other participants
             return error_reply("ReplicatedWriteConflictException", mrsc.CONFLICT_MESSAGE)
@@ -444,7 +445,10 @@ class EmulatorApp:
             time.sleep(max(0.0, ms / 1000 - bookkeeping))
             return reply
         finally:
-            self.inflight.release(items, call.region)
+            # Only this write's claim: another from the same region may still hold it
+            # (releasing theirs let a third region write mid-flight: a lost update the
+            # linearizability checker found under load).
+            self.inflight.release(items, token)
 
     def _strong_read(self, call: Call, forwarded: Environ, tables: dict[str, list[str]],
                      keys: dict[str, list[dict[str, Any]]] | None) -> Reply:

@@ -1,0 +1,80 @@
+"""Bounds, percentiles, verdicts and summaries computed from histories: pure functions,
+no I/O, no boto3, no rich. One module per experiment (``race``, ``conflict``,
+``compare``, ``outage``) over the shared ``stats``; every public name is also here, so
+``from gtbench.analysis import X`` and ``analysis.X`` keep working."""
+
+from gtbench.analysis.compare import (
+    CompareSummary,
+    LatencyCost,
+    LatencyStats,
+    ModeSummary,
+    Operation,
+    compare_summary,
+    latency_stats,
+    mode_summary,
+    operation_of,
+)
+from gtbench.analysis.conflict import (
+    REPLICATED_CONFLICT,
+    ConflictCounts,
+    ConflictSummary,
+    ConflictVerdict,
+    FinalImage,
+    IncrementCount,
+    OffsetSummary,
+    WriteTruth,
+    agreed_write,
+    conflict_counts,
+    conflict_summary,
+    conflict_verdict,
+    disagreement_ns,
+    earlier_lag,
+    first_seen_bound,
+    increment_count,
+    order,
+    switch_bound,
+)
+from gtbench.analysis.outage import (
+    Divergence,
+    LostWrite,
+    OutageSummary,
+    OutageWrite,
+    RegionOutage,
+    Snapshot,
+    agree,
+    divergence,
+    in_order,
+    lost_writes,
+    outage_summary,
+    recovery_point,
+)
+from gtbench.analysis.race import (
+    CloudWatchPeriod,
+    CloudWatchStats,
+    LagBound,
+    LagStats,
+    PairSummary,
+    RaceSummary,
+    RaceVerdict,
+    lag_bound,
+    lag_stats,
+    pair_summary,
+    race_summary,
+    race_verdict,
+    stale_after_ack,
+)
+from gtbench.analysis.stats import NS, histogram, median, midpoint, percentile
+
+__all__ = [
+    "NS", "REPLICATED_CONFLICT", "CloudWatchPeriod", "CloudWatchStats", "CompareSummary",
+    "ConflictCounts", "ConflictSummary", "ConflictVerdict", "Divergence", "FinalImage",
+    "IncrementCount", "LagBound", "LagStats", "LatencyCost", "LatencyStats", "LostWrite",
+    "ModeSummary", "OffsetSummary", "Operation", "OutageSummary", "OutageWrite",
+    "PairSummary", "RaceSummary", "RaceVerdict", "RegionOutage", "Snapshot", "WriteTruth",
+    "agree", "agreed_write", "compare_summary", "conflict_counts", "conflict_summary",
+    "conflict_verdict", "disagreement_ns", "divergence", "earlier_lag", "first_seen_bound",
+    "histogram", "in_order", "increment_count", "lag_bound", "lag_stats", "latency_stats",
+    "lost_writes", "median", "midpoint", "mode_summary", "operation_of", "order",
+    "outage_summary", "pair_summary", "percentile", "race_summary", "race_verdict",
+    "recovery_point", "stale_after_ack", "switch_bound",
+]

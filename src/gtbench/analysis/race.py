@@ -1,0 +1,278 @@
+"""The race: each trial's lag bound and verdict, and the summaries per pair and run."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from gtbench.analysis.stats import NS, median, midpoint, percentile
+from gtbench.history import FAIL, Op
+
+
+@dataclass(frozen=True)
+class LagBound:
+    """Where a replication lag must lie, from one writer and the reads that raced it.
+
+    With the write sent at ``ws`` and acknowledged at ``wa``, every stale read sent
+    at ``ss`` and every fresh read received at ``fr`` (one monotonic clock):
+    lag >= max(ss) - wa and lag <= min(fr) - ws (Bermbach and Tai, 2011).
+    """
+
+    low_s: float
+    high_s: float
+    stale_reads: int
+
+    @property
+    def point_s(self) -> float:
+        return midpoint(self.low_s, self.high_s)
+
+    @property
+    def width_s(self) -> float:
+        return self.high_s - self.low_s
+
+
+def lag_bound(write: Op, reads: Sequence[Op], value: int) -> LagBound | None:
+    """The bound for ``write`` of ``value``, or None if no read saw it."""
+    ok = [r for r in reads if r.ok]
+    fresh = [r for r in ok if r.value == value]
+    if not fresh:
+        return None
+    stale = [r for r in ok if r.value != value]
+    high = (min(r.received_ns for r in fresh) - write.sent_ns) / NS
+    low = ((max(r.sent_ns for r in stale) - write.received_ns) / NS) if stale else 0.0
+    return LagBound(max(low, 0.0), high, len(stale))
+
+
+RaceStatus = Literal["replicated", "timed_out", "indeterminate", "failed"]
+
+
+@dataclass(frozen=True)
+class RaceVerdict:
+    """One race trial, judged from its write and reads (and the truth, where known).
+
+    - replicated: the write was acknowledged and a read saw it: the lag is bounded.
+    - timed_out: the write was acknowledged and the reader, answering to the end,
+      never saw it.
+    - indeterminate: the outcome cannot be known: the write's fate is unknown (a
+      timeout or dropped connection), or the reads were failing when the trial ended.
+    - failed: DynamoDB refused the write (throttled after retries): nothing to time.
+    """
+
+    status: RaceStatus
+    lag_s: float | None
+    lag_low_s: float | None
+    lag_high_s: float | None
+    stale_reads: int
+    reads: int
+    failed_reads: int
+    write_rtt_s: float | None
+    true_lag_s: float | None
+    error_s: float | None
+    true_in_bound: bool | None
+    # Strongly consistent reads sent after the write was acknowledged that still showed
+    # the old value: replication lag on an eventual table, a violation on a strong one.
+    stale_after_ack: int
+    # The same race seen by eventually consistent reads, when the trial made them
+    # (``race --eventual``): the bound on when such a reader first saw the write.
+    eventual_reads: int = 0
+    eventual_lag_s: float | None = None
+    eventual_lag_low_s: float | None = None
+    eventual_lag_high_s: float | None = None
+    eventual_stale_after_ack: int = 0
+
+
+def stale_after_ack(write: Op, reads: Sequence[Op], value: int) -> int:
+    """Answered reads sent after ``write`` was acknowledged that did not show ``value``."""
+    if not write.ok:
+        return 0
+    return sum(1 for r in reads if r.ok and r.value != value and r.sent_ns > write.received_ns)
+
+
+def race_verdict(write: Op, all_reads: Sequence[Op], value: int,
+                 true_lag_s: float | None = None) -> RaceVerdict:
+    """The trial's status and lag come from its strongly consistent reads; its eventually
+    consistent reads, if any, are judged beside them."""
+    reads = [r for r in all_reads if r.consistent]
+    eventual = [r for r in all_reads if not r.consistent]
+    seen = lag_bound(write, eventual, value) if write.ok and eventual else None
+    by_eventual: dict[str, Any] = {
+        "eventual_reads": len(eventual),
+        "eventual_lag_s": seen.point_s if seen else None,
+        "eventual_lag_low_s": seen.low_s if seen else None,
+        "eventual_lag_high_s": seen.high_s if seen else None,
+        "eventual_stale_after_ack": stale_after_ack(write, eventual, value)}
+    ok = [r for r in reads if r.ok]
+    failed = len(reads) - len(ok)
+    bound = lag_bound(write, reads, value) if write.ok else None
+    rtt = (write.received_ns - write.sent_ns) / NS if write.ok else None
+    after_ack = stale_after_ack(write, reads, value)
+    if bound is not None:
+        return RaceVerdict(
+            status="replicated", lag_s=bound.point_s, lag_low_s=bound.low_s,
+            lag_high_s=bound.high_s, stale_reads=bound.stale_reads, reads=len(reads),
+            failed_reads=failed, write_rtt_s=rtt, true_lag_s=true_lag_s,
+            error_s=None if true_lag_s is None else bound.point_s - true_lag_s,
+            true_in_bound=(None if true_lag_s is None
+                           else bound.low_s <= true_lag_s <= bound.high_s),
+            stale_after_ack=after_ack, **by_eventual)
+    if write.result == FAIL:
+        status: RaceStatus = "failed"
+    else:
+        last = max(reads, key=lambda r: r.sent_ns, default=None)
+        # "Never replicated in time" needs a reader that still answered at the end.
+        status = "timed_out" if write.ok and last is not None and last.ok else "indeterminate"
+    return RaceVerdict(
+        status=status, lag_s=None, lag_low_s=None, lag_high_s=None,
+        stale_reads=sum(1 for r in ok if r.value != value), reads=len(reads),
+        failed_reads=failed, write_rtt_s=rtt, true_lag_s=true_lag_s, error_s=None,
+        true_in_bound=None, stale_after_ack=after_ack, **by_eventual)
+
+
+@dataclass(frozen=True)
+class LagStats:
+    """Statistics of the replicated trials' lags, and how many trials ended each way."""
+
+    trials: int
+    replicated: int
+    timed_out: int
+    indeterminate: int
+    failed: int
+    min_s: float | None
+    p50_s: float | None
+    p90_s: float | None
+    p99_s: float | None
+    max_s: float | None
+    mean_s: float | None
+    stdev_s: float | None
+
+
+def lag_stats(verdicts: Sequence[RaceVerdict]) -> LagStats:
+    done = [v.lag_s for v in verdicts if v.lag_s is not None]
+
+    def count(status: RaceStatus) -> int:
+        return sum(1 for v in verdicts if v.status == status)
+
+    def stat(q: float) -> float | None:
+        return percentile(done, q) if done else None
+
+    return LagStats(
+        trials=len(verdicts), replicated=count("replicated"), timed_out=count("timed_out"),
+        indeterminate=count("indeterminate"), failed=count("failed"),
+        min_s=min(done) if done else None, p50_s=stat(50), p90_s=stat(90), p99_s=stat(99),
+        max_s=max(done) if done else None,
+        mean_s=statistics.fmean(done) if done else None,
+        stdev_s=statistics.stdev(done) if len(done) > 1 else None)
+
+
+@dataclass(frozen=True)
+class CloudWatchPeriod:
+    """One datapoint of CloudWatch ``ReplicationLatency``: AWS's figures for one period."""
+
+    start: float  # wall clock, the period's start
+    average_s: float
+    minimum_s: float
+    maximum_s: float
+
+
+@dataclass(frozen=True)
+class CloudWatchStats:
+    """CloudWatch ``ReplicationLatency`` over a run: measured by AWS, not by gtbench, over
+    every replicated write of the table in each period (not only gtbench's)."""
+
+    average_s: float | None  # the mean of the periods' averages (AWS gives no weights)
+    maximum_s: float | None
+    minimum_s: float | None = None
+    period_s: float | None = None
+    covered: bool = False  # a datapoint arrived for every period the run touched
+    waited_s: float = 0.0
+    periods: tuple[CloudWatchPeriod, ...] = ()
+
+    @classmethod
+    def of(cls, points: Sequence[CloudWatchPeriod], period_s: float, covered: bool,
+           waited_s: float) -> CloudWatchStats:
+        if not points:
+            return cls(None, None, None, period_s, covered, waited_s, ())
+        return cls(statistics.fmean(p.average_s for p in points),
+                   max(p.maximum_s for p in points), min(p.minimum_s for p in points),
+                   period_s, covered, waited_s, tuple(points))
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CloudWatchStats:
+        """From a document; format-2 files before 0.x stored a SampleCount, now dropped
+        (not a statistic DynamoDB publishes for this metric)."""
+        periods = tuple(CloudWatchPeriod(**p) for p in data.get("periods", ()))
+        return cls(data.get("average_s"), data.get("maximum_s"), data.get("minimum_s"),
+                   data.get("period_s"), bool(data.get("covered", False)),
+                   float(data.get("waited_s", 0.0)), periods)
+
+
+@dataclass(frozen=True)
+class PairSummary(LagStats):
+    from_region: str
+    to_region: str
+    median_bound_width_s: float | None
+    median_abs_error_s: float | None
+    true_in_bound: int
+    with_truth: int
+    cloudwatch: CloudWatchStats | None
+    write_p50_s: float | None  # how long the writes took to be acknowledged
+    write_p99_s: float | None
+    stale_after_ack: int
+    # Eventually consistent readers, when the race had them: when they saw the write.
+    eventual_reads: int = 0
+    eventual_p50_s: float | None = None
+    eventual_p99_s: float | None = None
+    eventual_stale_after_ack: int = 0
+
+
+def pair_summary(pair: tuple[str, str], verdicts: Sequence[RaceVerdict],
+                 cloudwatch: CloudWatchStats | None = None) -> PairSummary:
+    widths = [v.lag_high_s - v.lag_low_s for v in verdicts
+              if v.lag_high_s is not None and v.lag_low_s is not None]
+    errors = [abs(v.error_s) for v in verdicts if v.error_s is not None]
+    writes = [v.write_rtt_s for v in verdicts if v.write_rtt_s is not None]
+    seen = [v.eventual_lag_s for v in verdicts if v.eventual_lag_s is not None]
+    stats = lag_stats(verdicts)
+    return PairSummary(
+        **vars(stats), from_region=pair[0], to_region=pair[1],
+        median_bound_width_s=median(widths), median_abs_error_s=median(errors),
+        true_in_bound=sum(1 for v in verdicts if v.true_in_bound),
+        with_truth=sum(1 for v in verdicts if v.true_lag_s is not None and v.lag_s is not None),
+        cloudwatch=cloudwatch,
+        write_p50_s=percentile(writes, 50) if writes else None,
+        write_p99_s=percentile(writes, 99) if writes else None,
+        stale_after_ack=sum(v.stale_after_ack for v in verdicts),
+        eventual_reads=sum(v.eventual_reads for v in verdicts),
+        eventual_p50_s=percentile(seen, 50) if seen else None,
+        eventual_p99_s=percentile(seen, 99) if seen else None,
+        eventual_stale_after_ack=sum(v.eventual_stale_after_ack for v in verdicts))
+
+
+@dataclass(frozen=True)
+class RaceSummary:
+    trials: int
+    replicated: int
+    timed_out: int
+    indeterminate: int
+    failed: int
+    p50_s: float | None
+    p90_s: float | None
+    p99_s: float | None
+    max_s: float | None
+    pairs: list[PairSummary] = field(default_factory=list)
+
+
+def race_summary(trials: Sequence[tuple[tuple[str, str], RaceVerdict]],
+                 pairs: Sequence[tuple[str, str]],
+                 cloudwatch: Mapping[tuple[str, str], CloudWatchStats] | None = None
+                 ) -> RaceSummary:
+    """Per pair and over all: ``trials`` are (pair, verdict) in run order."""
+    every = lag_stats([v for _, v in trials])
+    return RaceSummary(
+        trials=every.trials, replicated=every.replicated, timed_out=every.timed_out,
+        indeterminate=every.indeterminate, failed=every.failed, p50_s=every.p50_s,
+        p90_s=every.p90_s, p99_s=every.p99_s, max_s=every.max_s,
+        pairs=[pair_summary(pair, [v for p, v in trials if p == pair],
+                            (cloudwatch or {}).get(pair)) for pair in pairs])
