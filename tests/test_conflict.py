@@ -195,9 +195,31 @@ def test_a_failed_write_is_recorded_by_what_is_known_of_it(code: str,
         key = {"PK": {"S": "p"}, "SK": {"S": "s"}}
         if result is None:
             with pytest.raises(ClientError):
-                conflict._write(client, "t", key, spec, conflict.OVERWRITE, 0, 0.0)
+                conflict._write(conflict.Gate(client), "t", key, spec, conflict.OVERWRITE,
+                                0, 0.0)
         else:
-            written = conflict._write(client, "t", key, spec, conflict.OVERWRITE, 0, 0.0)
+            written = conflict._write(conflict.Gate(client), "t", key, spec,
+                                      conflict.OVERWRITE, 0, 0.0)
             # The value it meant to write is kept: if its fate is unknown, it may yet show.
             assert (written.result, written.write_id, written.value, written.error) == (
                 result, f"{A}#0", 1234, code)
+
+
+@pytest.mark.parametrize("strong", [False, True])
+def test_a_writers_gate_is_on_a_client_of_its_own(strong: bool) -> None:
+    """The release gate holds only its writer's requests: it is not on the cached clients
+    the pollers read with (on a strong table both want single-attempt clients)."""
+    import boto3
+
+    from gtbench import conflict
+    from gtbench.regions import AWS, Regions, Settings
+
+    session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x",
+                            region_name=A)
+    regions = Regions(Settings(AWS, None, (A, B), "t"), None, session)
+    gates = conflict.writer_gates(regions, conflict.ConflictPlan(regions=(A, B)), strong)
+    for region in (A, B):
+        client = gates[region].client
+        assert client is not regions.reader(region) and client is not regions.writer(region)
+        attempts = client.meta.config.retries["total_max_attempts"]
+        assert attempts == (1 if strong else regions.writer_attempts)

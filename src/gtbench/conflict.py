@@ -137,30 +137,29 @@ def wait_until(target_s: float) -> None:
         pass
 
 
-class _Gate(threading.local):
-    """Per writer thread: when its next request may leave, and when it did."""
-
-    release_s: float | None = None
-    sent_ns: int | None = None
-
-
-_gate = _Gate()
 WRITE_EVENTS = ("before-send.dynamodb.PutItem", "before-send.dynamodb.UpdateItem")
 
 
-def _hold_at_gate(**_: Any) -> None:
-    # botocore calls this with the request built and signed, just before the socket
-    # write: holding here leaves no serialising or signing between release and send,
-    # so the two writers' sends are not spread apart by each other's CPU work.
-    if _gate.release_s is not None:
-        wait_until(_gate.release_s)
-        _gate.release_s = None
-        _gate.sent_ns = time.perf_counter_ns()
+class Gate:
+    """One writer's release gate, on a client of its own: its next write leaves at
+    ``release_s`` (perf_counter) and ``sent_ns`` records when it did. Nothing else uses
+    the client, so no other caller's request (a poller's) can ever be held."""
 
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.release_s: float | None = None
+        self.sent_ns: int | None = None
+        for event in WRITE_EVENTS:
+            client.meta.events.register(event, self._hold, unique_id=f"gtbench-gate-{event}")
 
-def install_gate(client: Any) -> None:
-    for event in WRITE_EVENTS:
-        client.meta.events.register(event, _hold_at_gate, unique_id=f"gtbench-gate-{event}")
+    def _hold(self, **_: Any) -> None:
+        # botocore calls this with the request built and signed, just before the socket
+        # write: holding here leaves no serialising or signing between release and send,
+        # so the two writers' sends are not spread apart by each other's CPU work.
+        if self.release_s is not None:
+            wait_until(self.release_s)
+            self.release_s = None
+            self.sent_ns = time.perf_counter_ns()
 
 
 @contextmanager
@@ -175,8 +174,9 @@ def fine_switching(interval_s: float = 0.0002) -> Iterator[None]:
         sys.setswitchinterval(previous)
 
 
-def _write(client: Any, table: str, key: dict[str, Any], spec: WriteSpec, mode: ConflictMode,
+def _write(gate: Gate, table: str, key: dict[str, Any], spec: WriteSpec, mode: ConflictMode,
            process: int, release_s: float) -> Op:
+    client = gate.client
     if mode == OVERWRITE:
         request, params = client.put_item, dict(
             TableName=table, Item={**key, polling.VALUE: {"N": str(spec.value)},
@@ -190,7 +190,7 @@ def _write(client: Any, table: str, key: dict[str, Any], spec: WriteSpec, mode: 
             ExpressionAttributeValues={":inc": {"N": str(spec.value)},
                                        ":id": {"S": spec.write_id}, ":one": {"N": "1"}},
             ReturnValues="UPDATED_NEW")
-    _gate.release_s, _gate.sent_ns = release_s, None
+    gate.release_s, gate.sent_ns = release_s, None
     started = time.perf_counter_ns()
     # An overwrite's value is known even if its fate is not; an increment's result is not.
     intended = spec.value if mode == OVERWRITE else None
@@ -200,12 +200,12 @@ def _write(client: Any, table: str, key: dict[str, Any], spec: WriteSpec, mode: 
         known = outcomes.classify(exc)
         if known is None:
             raise  # access denied, missing table...: the user's to fix, not a result
-        return Op(spec.region, "write", _gate.sent_ns or started, time.perf_counter_ns(),
+        return Op(spec.region, "write", gate.sent_ns or started, time.perf_counter_ns(),
                   known[0], intended, process, spec.write_id, known[1])
     finally:
-        _gate.release_s = None
+        gate.release_s = None
     acked = time.perf_counter_ns()
-    sent = _gate.sent_ns or started
+    sent = gate.sent_ns or started
     value = spec.value if mode == OVERWRITE else int(
         response["Attributes"][polling.VALUE]["N"])
     return Op(spec.region, "write", sent, acked, OK, value, process, spec.write_id)
@@ -214,7 +214,7 @@ def _write(client: Any, table: str, key: dict[str, Any], spec: WriteSpec, mode: 
 MAX_CONFLICT_RETRIES = 20  # increment mode on MRSC: a refused update is sent again
 
 
-def _writer(client: Any, table: str, key: dict[str, Any], specs: Sequence[WriteSpec],
+def _writer(gate: Gate, table: str, key: dict[str, Any], specs: Sequence[WriteSpec],
             mode: ConflictMode, release_s: float, process: int, stop: threading.Event,
             retry_refused: bool = False) -> list[Op]:
     """One region's writes, each at its moment. With ``retry_refused`` (increment mode on
@@ -227,14 +227,14 @@ def _writer(client: Any, table: str, key: dict[str, Any], specs: Sequence[WriteS
             break
         # The request is built now and held at the gate until its moment.
         wait_until(release_s + spec.at_s - 0.005)
-        op = _write(client, table, key, spec, mode, process, release_s + spec.at_s)
+        op = _write(gate, table, key, spec, mode, process, release_s + spec.at_s)
         ops.append(op)
         retries = 0
         while (retry_refused and op.error == analysis.REPLICATED_CONFLICT
                and retries < MAX_CONFLICT_RETRIES and not stop.is_set()):
             retries += 1
             time.sleep(rng.uniform(0.005, 0.05))
-            op = _write(client, table, key, spec, mode, process, time.perf_counter())
+            op = _write(gate, table, key, spec, mode, process, time.perf_counter())
             ops.append(op)
     return ops
 
@@ -253,10 +253,18 @@ def seed_item(regions: Regions, table: str, key: dict[str, Any], plan: ConflictP
             time.sleep(plan.interval_s / 2)
 
 
+def writer_gates(regions: Regions, plan: ConflictPlan, strong: bool) -> dict[str, Gate]:
+    """A gated client of its own for each region's writer, made once per run. On a
+    strongly consistent table every attempt is a result: no botocore retries hide a
+    refusal (ReplicatedWriteConflictException is retryable in its standard mode)."""
+    attempts = 1 if strong else regions.writer_attempts
+    return {r: Gate(regions.own_client(r, attempts)) for r in plan.regions}
+
+
 def run_trial(regions: Regions, table: str, plan: ConflictPlan, index: int,
               offset_ms: float, run_id: str, pool: ThreadPoolExecutor,
               stop: threading.Event, round_trips_s: dict[str, float] | None = None,
-              strong: bool = False) -> ConflictTrial:
+              strong: bool = False, gates: dict[str, Gate] | None = None) -> ConflictTrial:
     """Stage one trial. Its pollers end when the regions agree after the last write,
     when their reads have kept failing, at the timeout, or when ``stop`` is set from
     outside (Ctrl-C)."""
@@ -265,13 +273,10 @@ def run_trial(regions: Regions, table: str, plan: ConflictPlan, index: int,
     if plan.mode == INCREMENT:
         seed_item(regions, table, key, plan)
     specs = specs_for(plan, offset_ms, round_trips_s)
-    # On a strongly consistent table every attempt is a result: no botocore retries hide a
-    # refusal (ReplicatedWriteConflictException is retryable in its standard mode).
-    writer_of = {r: regions.service_client("dynamodb", r, attempts=1) if strong
-                 else regions.writer(r) for r in plan.regions}
+    gates = gates or writer_gates(regions, plan, strong)
     for region in plan.regions:  # warm each region's connection and credentials
-        install_gate(writer_of[region])
         polling.read_op(regions.reader(region), table, region, key, 0)
+        polling.read_op(gates[region].client, table, region, key, 0)
     release = time.perf_counter() + LEAD_S
     deadline = release + max(s.at_s for s in specs) + plan.timeout_s
     latest: dict[tuple[str, int], Op] = {}  # each poller's newest read
@@ -294,7 +299,7 @@ def run_trial(regions: Regions, table: str, plan: ConflictPlan, index: int,
                for i, r in enumerate(plan.regions) for k in range(plan.pollers)]
     try:
         with fine_switching():
-            writers = [pool.submit(_writer, writer_of[r], table, key,
+            writers = [pool.submit(_writer, gates[r], table, key,
                                    [s for s in specs if s.region == r], plan.mode, release,
                                    100 + i, stop, strong and plan.mode == INCREMENT)
                        for i, r in enumerate(plan.regions)]
@@ -343,12 +348,13 @@ def run_conflict(regions: Regions, settings: Settings, plan: ConflictPlan,
         # Each writer's round trip: what arrival alignment corrects for, recorded always.
         result.round_trips_s = {r: round_trip_s(regions.reader(r), settings.table, r)
                                 for r in plan.regions}
+        gates = writer_gates(regions, plan, strong)
         index = 0
         for offset in plan.offsets_ms:
             for _ in range(plan.trials):
                 stop = threading.Event()
                 trial = run_trial(regions, settings.table, plan, index, offset, run_id, pool,
-                                  stop, result.round_trips_s, strong)
+                                  stop, result.round_trips_s, strong, gates)
                 if settings.target == LOCAL and regions.endpoint_url:
                     attach_truth(trial, regions.endpoint_url, settings.table,
                                  result.started_at - 1)

@@ -100,23 +100,30 @@ class Regions:
         return self.service_client("dynamodb", region, attempts=1)  # type: ignore[no-any-return]
 
     def service_client(self, service: str, region: str, attempts: int | None = None) -> Any:
-        from botocore.config import Config
-
         attempts = attempts or self.max_attempts
         with self._lock:
             client = self._clients.get((service, region, attempts))
             if client is None:
-                config = Config(
-                    retries={"mode": "standard", "total_max_attempts": attempts},
-                    connect_timeout=5, read_timeout=20, max_pool_connections=64,
-                    tcp_keepalive=True)
-                endpoint = self.endpoint_url if service == "dynamodb" else (
-                    self.endpoint_url if self.settings.target == LOCAL else None)
-                client = self.session.client(service,  # type: ignore[call-overload]
-                                             region_name=region,
-                                             endpoint_url=endpoint, config=config)
-                self._clients[(service, region, attempts)] = client
+                client = self._clients[(service, region, attempts)] = self._make(
+                    service, region, attempts)
             return client
+
+    def own_client(self, region: str, attempts: int) -> DynamoDBClient:
+        """A DynamoDB client of the caller's own, shared with nobody: for a writer that
+        hooks its requests (conflict's release gate)."""
+        with self._lock:  # boto3 sessions are not safe to make clients from concurrently
+            return self._make("dynamodb", region, attempts)  # type: ignore[no-any-return]
+
+    def _make(self, service: str, region: str, attempts: int) -> Any:
+        from botocore.config import Config
+
+        config = Config(retries={"mode": "standard", "total_max_attempts": attempts},
+                        connect_timeout=5, read_timeout=20, max_pool_connections=64,
+                        tcp_keepalive=True)
+        endpoint = self.endpoint_url if service == "dynamodb" else (
+            self.endpoint_url if self.settings.target == LOCAL else None)
+        return self.session.client(service,  # type: ignore[call-overload]
+                                   region_name=region, endpoint_url=endpoint, config=config)
 
     def any_client(self, service: str) -> Any:
         return self.service_client(service, self.settings.home)
