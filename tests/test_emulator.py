@@ -64,7 +64,8 @@ def test_replica_is_described_from_both_regions_then_deleted(ddb: Client) -> Non
 
 def test_replica_reports_creating_with_progress_then_active(ddb: Client,
                                                             emulator: EmulatorServer) -> None:
-    emulator.app.configure({"replica_create_delay_s": 0.6})
+    # Long enough that a loaded machine still describes the replica while it is CREATING.
+    emulator.app.configure({"replica_create_delay_s": 3.0})
     make_table(ddb(A))
     started = time.monotonic()
     ddb(A).update_table(TableName="tbl", ReplicaUpdates=[{"Create": {"RegionName": B}}])
@@ -81,7 +82,7 @@ def test_replica_reports_creating_with_progress_then_active(ddb: Client,
 
     wait_until(lambda: ddb(A).describe_table(TableName="tbl")["Table"]["TableStatus"] == "ACTIVE",
                message="table ACTIVE")
-    assert time.monotonic() - started >= 0.6
+    assert time.monotonic() - started >= 3.0
     assert ddb(A).describe_table(TableName="tbl")["Table"]["Replicas"][0]["ReplicaStatus"] \
         == "ACTIVE"
 

@@ -278,19 +278,16 @@ class _Applying:
     at once must both return the write."""
 
     def __init__(self) -> None:
-        self._now: set[int] = set()  # Delivery.seq
-        self._picked: dict[int, Delivery] = {}
+        self._picked: dict[int, Delivery] = {}  # by Delivery.seq
         self._cond = threading.Condition()
 
     def enter(self, deliveries: Sequence[Delivery]) -> None:
         with self._cond:
             for d in deliveries:
-                self._now.add(d.seq)
                 self._picked[d.seq] = d
 
     def leave(self, delivery: Delivery) -> None:
         with self._cond:
-            self._now.discard(delivery.seq)
             self._picked.pop(delivery.seq, None)
             self._cond.notify_all()
 

@@ -44,11 +44,6 @@ def load(path: str) -> dict[str, Any]:
     return document
 
 
-def runs(document: dict[str, Any]) -> list[dict[str, Any]]:
-    """The race and conflict documents in a result: itself, or a compare's per mode."""
-    return list(registry.get(document["experiment"]).call("runs", document))
-
-
 def terminal_view(document: dict[str, Any]) -> list[Any]:
     """What the live run printed: trial lines or timelines, then the summary."""
     return list(registry.get(document["experiment"]).call("terminal", document))
