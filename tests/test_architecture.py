@@ -68,3 +68,20 @@ def test_the_client_reaches_the_emulator_only_over_the_wire(name: str) -> None:
 def test_the_walker_sees_imports_in_functions_and_relative_ones() -> None:
     source = "def f():\n    from gtbench.race import x\nfrom .. import regions\n"
     assert imports_of(source, "gtbench.emulator") == {"gtbench.race.x", "gtbench.regions"}
+
+
+def _third_party_imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_moto_is_reached_only_through_the_store() -> None:
+    """A moto upgrade touches one file: ``emulator/store.py``."""
+    users = sorted(str(p.relative_to(SRC)) for p in (SRC / "gtbench").rglob("*.py")
+                   if "moto" in _third_party_imports(p))
+    assert users == ["gtbench/emulator/store.py"]

@@ -130,7 +130,7 @@ def test_throttling_refuses_a_share_and_splits_batches(emulator: EmulatorServer,
 @pytest.mark.parametrize(("spec", "message"), [
     ({"kind": "outage"}, "region must be a region name"),
     ({"kind": "outage", "region": B, "mode": "smoke"}, "mode must be one of"),
-    ({"kind": "throttle", "region": B, "share": 1.5}, "share must be above 0"),
+    ({"kind": "throttle", "region": B, "share": 1.5}, "share must be a number above 0"),
     ({"kind": "throttle", "region": B, "sharee": 0.5}, "unknown field 'sharee'"),
     ({"kind": "pause", "source": A, "target": A}, "two different regions"),
     ({"kind": "earthquake"}, "kind must be one of"),

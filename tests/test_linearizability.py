@@ -155,7 +155,7 @@ def test_a_write_cut_off_after_its_peer_has_it_is_seen_by_every_strong_read(
     strong_table(ddb)
     emulator.app.replicator.lag = LagModel(60_000, 0)  # nothing arrives by itself
     app = emulator.app
-    original = app._catch_up
+    original = app.strong.catch_up
     cut: list[int] = []
 
     def catch_up_then_cut(account: str, region: str, table: str,
@@ -164,7 +164,7 @@ def test_a_write_cut_off_after_its_peer_has_it_is_seen_by_every_strong_read(
         if region == E2 and not cut:
             cut.append(app.faults.add({"kind": "isolate", "region": E1}).id)
 
-    monkeypatch.setattr(app, "_catch_up", catch_up_then_cut)
+    monkeypatch.setattr(app.strong, "catch_up", catch_up_then_cut)
     with pytest.raises(ClientError) as failed:
         no_retry(emulator)(E1).put_item(TableName="lin", Item={
             "PK": {"S": "lin"}, "SK": {"S": "000"}, "Value": {"S": "x"}})

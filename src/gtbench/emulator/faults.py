@@ -30,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from gtbench.emulator.values import number
+
 OUTAGE = "outage"
 THROTTLE = "throttle"
 PAUSE = "pause"
@@ -42,6 +44,7 @@ THROTTLE_MESSAGES = {
         "The level of configured provisioned throughput for the table was exceeded. "
         "Consider increasing your provisioning level with the UpdateTable API.",
 }
+MAX_DURATION_S = 86_400.0  # a fault that outlasts a day is a typo, not an experiment
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _FIELDS = {
     OUTAGE: {"kind", "region", "mode", "duration_s"},
@@ -95,9 +98,9 @@ def parse(spec: Any, fault_id: int, now: float) -> Fault:
         raise ValueError(f"unknown field {unknown[0]!r} for a {kind} "
                          f"(fields: {', '.join(sorted(_FIELDS[kind]))})")
     duration = spec.get("duration_s")
-    if duration is not None and (not isinstance(duration, int | float) or duration <= 0):
-        raise ValueError(f"duration_s must be a positive number of seconds, not {duration!r}")
-    ends_at = now + float(duration) if duration is not None else None
+    if duration is not None:
+        duration = number(duration, "duration_s", low=0, high=MAX_DURATION_S, above=True)
+    ends_at = now + duration if duration is not None else None
     if kind == OUTAGE:
         mode = spec.get("mode", "error")
         if mode not in OUTAGE_MODES:
@@ -105,9 +108,7 @@ def parse(spec: Any, fault_id: int, now: float) -> Fault:
         return Fault(fault_id, kind, region=_region(spec, "region"), mode=mode,
                      started_at=now, ends_at=ends_at)
     if kind == THROTTLE:
-        share = spec.get("share", 1.0)
-        if not isinstance(share, int | float) or not 0 < share <= 1:
-            raise ValueError(f"share must be above 0 and at most 1, not {share!r}")
+        share = number(spec.get("share", 1.0), "share", low=0, high=1, above=True)
         code = spec.get("code", THROTTLE_CODES[0])
         if code not in THROTTLE_CODES:
             raise ValueError(f"code must be one of {', '.join(THROTTLE_CODES)}, not {code!r}")
@@ -116,7 +117,7 @@ def parse(spec: Any, fault_id: int, now: float) -> Fault:
                                        or not all(isinstance(o, str) for o in operations)):
             raise ValueError("operations must be a list of DynamoDB operation names, such as "
                              f"[\"PutItem\", \"UpdateItem\"], not {operations!r}")
-        return Fault(fault_id, kind, region=_region(spec, "region"), share=float(share),
+        return Fault(fault_id, kind, region=_region(spec, "region"), share=share,
                      code=code, operations=tuple(operations) if operations else None,
                      started_at=now, ends_at=ends_at)
     if kind == ISOLATE:

@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from gtbench.emulator.health import Health
+from gtbench.emulator.values import number
+
 log = logging.getLogger(__name__)
 
 APPLIED = "applied"
@@ -61,6 +64,14 @@ class LagModel:
     lag_ms: float = 1000.0
     jitter_ms: float = 250.0
     pairs: Mapping[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+
+    MAX_MS = 3_600_000.0  # an hour: past it a lag is a typo (and infinity kills a lane)
+
+    def __post_init__(self) -> None:
+        for name, value in [("lag_ms", self.lag_ms), ("jitter_ms", self.jitter_ms),
+                            *((f"lag_ms {s}>{t}", v) for (s, t), pair in self.pairs.items()
+                              for v in pair)]:
+            number(value, name, low=0, high=self.MAX_MS)
 
     def sample_s(self, source: str, target: str, rng: random.Random) -> float:
         lag, jitter = self.pairs.get((source, target), (self.lag_ms, self.jitter_ms))
@@ -201,8 +212,9 @@ class _Lane:
         self._heap: list[tuple[float, int, Delivery]] = []
         self._held: list[Delivery] = []  # due, but their link is cut (a fault)
         self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name=f"gtbench-lane-{region}",
-                                        daemon=True)
+        name = f"gtbench-lane-{region}"
+        self._thread = threading.Thread(target=owner.health.guard(name, self._run),
+                                        name=name, daemon=True)
         self._thread.start()
 
     def push(self, delivery: Delivery) -> None:
@@ -304,8 +316,10 @@ class Replicator:
     def __init__(self, apply: ApplyFn, lag: LagModel, *, seed: int | None = None,
                  log_limit: int = 100_000,
                  holds: Callable[[str, str], bool] = lambda source, target: False,
-                 on_settled: Callable[[Delivery], None] | None = None) -> None:
+                 on_settled: Callable[[Delivery], None] | None = None,
+                 health: Health | None = None) -> None:
         self.lag = lag
+        self.health = health or Health()
         self.holds = holds  # whether a (source, target) link is cut right now
         self._on_settled = on_settled  # told of each delivery once its outcome is logged
         self.stopped = False

@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from gtbench.emulator.health import Health
+
 # UpdateTable fields that reach every replica; the rest stay where they were sent.
 SYNCED_UPDATE_FIELDS = ("AttributeDefinitions", "GlobalSecondaryIndexUpdates", "BillingMode",
                         "ProvisionedThroughput", "StreamSpecification", "SSESpecification",
@@ -35,12 +37,13 @@ class TtlSweeper:
     The period can change while it runs (``/_gtbench/config``)."""
 
     def __init__(self, sweep: Callable[[], None], period_s: float,
-                 name: str = "gtbench-ttl") -> None:
+                 name: str = "gtbench-ttl", health: Health | None = None) -> None:
         self.period_s = period_s
         self._sweep = sweep
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        target = (health or Health()).guard(name, self._run)
+        self._thread = threading.Thread(target=target, name=name, daemon=True)
         self._thread.start()
 
     def set_period(self, period_s: float) -> None:

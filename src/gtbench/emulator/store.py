@@ -17,6 +17,20 @@ from moto.dynamodb.models.table import Table
 from moto.dynamodb.models.utilities import dynamo_json_dump
 
 
+def server_app() -> Any:
+    """moto's own WSGI server app (every AWS service moto serves), behind the emulator."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    return DomainDispatcherApplication(create_backend_app)
+
+
+def request_handler() -> Any:
+    """The werkzeug request handler moto's server uses (it keeps S3-style paths intact)."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    return MotoRequestHandler
+
+
 def account_for(access_key: str, headers_account: str | None) -> str:
     """The account moto files a request under, by moto's own rules."""
     if "MOTO_ACCOUNT_ID" in os.environ:

@@ -1,0 +1,395 @@
+"""The emulator's WSGI app: every request goes to moto unchanged, except that the emulator
+- answers ``UpdateTable(ReplicaUpdates=...)`` itself (moto ignores it),
+- adds ``Replicas``, ``GlobalTableVersion`` and the true ``TableStatus`` to table
+  descriptions,
+- stamps each accepted write to a replicated table and schedules its deliveries,
+- serves MRSC tables (``strong``), PartiQL writes (``partiql``) and its control API
+  under ``/_gtbench/`` (``control``).
+
+Request reading is in ``requests``; moto is reached only through ``store``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gtbench.awsrules import table_name_problem
+from gtbench.emulator import control, metrics, partiql, store
+from gtbench.emulator.distance import Distance
+from gtbench.emulator.faults import THROTTLE_MESSAGES, Fault, Faults
+from gtbench.emulator.health import Health
+from gtbench.emulator.replicas import ReplicaManager, ReplicaSettings
+from gtbench.emulator.replication import (
+    APPLIED,
+    DROPPED,
+    SUPERSEDED,
+    Delivery,
+    LagModel,
+    RegionLocks,
+    Replicator,
+    StampClock,
+    Stamps,
+    item_key,
+)
+from gtbench.emulator.requests import (
+    GLOBAL_UPDATES,
+    WRITE_OPS,
+    Call,
+    Touched,
+    in_region,
+    touched,
+)
+from gtbench.emulator.shared import SYNCED_OPERATIONS, TtlSweeper, synced_part
+from gtbench.emulator.strong import StrongConsistency
+from gtbench.emulator.wire import (
+    DYNAMODB_PREFIX,
+    Environ,
+    Reply,
+    StartResponse,
+    call_app,
+    error_reply,
+    parse_sigv4,
+    read_body,
+    rebuffered,
+)
+
+log = logging.getLogger(__name__)
+
+@dataclass
+class EmulatorConfig:
+    lag: LagModel = field(default_factory=LagModel)
+    replicas: ReplicaSettings = field(default_factory=ReplicaSettings)
+    distance: Distance = field(default_factory=Distance)
+    seed: int | None = None
+    log_limit: int = 100_000
+    ttl_sweep_s: float = 5.0  # how often expired items are deleted
+    # MRSC round trips between two regions, over the measured table (either order)
+    pair_rtt_ms: dict[tuple[str, str], float] = field(default_factory=dict)
+    # CloudWatch ReplicationLatency: DynamoDB's period and how late a period is published
+    metric_period_s: float = metrics.DEFAULT_PERIOD_S
+    metric_delay_s: float = metrics.DEFAULT_DELAY_S
+    fis_delay_s: float = 0.0  # an isolate fault takes hold up to this late (rehearsing FIS)
+
+
+class EmulatorApp:
+    """The WSGI app: global-table behaviour around moto's DynamoDB."""
+
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        self.config = config or EmulatorConfig()
+        self.started_at = time.time()
+        self.health = Health()
+        self.moto = store.server_app()
+        self.locks = RegionLocks()
+        self.stamps = Stamps()
+        self.clock = StampClock()
+        self.faults = Faults(on_change=lambda: self.replicator.wake(), seed=self.config.seed)
+        self.faults.fis_delay_s = self.config.fis_delay_s
+        self.replicator = Replicator(self._apply, self.config.lag, seed=self.config.seed,
+                                     log_limit=self.config.log_limit, holds=self.faults.holds,
+                                     on_settled=self._published, health=self.health)
+        self._ttl_tables: set[tuple[str, str, str]] = set()  # (account, region, table)
+        self.strong = StrongConsistency(self, self.config.log_limit)
+        self.ttl_sweeper = TtlSweeper(self.sweep_ttl, self.config.ttl_sweep_s,
+                                      health=self.health)
+        self.latency = metrics.ReplicationLatency(self._publish_latency,
+                                                  self.config.metric_period_s,
+                                                  self.config.metric_delay_s)
+        self.metric_publisher = TtlSweeper(self._publish_due, 0.25, name="gtbench-metrics",
+                                           health=self.health)
+        self.replicas = ReplicaManager(self.locks, self.stamps, self.replicator,
+                                       self.config.replicas)
+
+    # -- WSGI ---------------------------------------------------------------
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(control.PREFIX):
+            return control.handle(self, environ, path[len(control.PREFIX):]
+                                  ).send(start_response)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.startswith(DYNAMODB_PREFIX):
+            return self.moto(environ, start_response)  # type: ignore[no-any-return]
+        op = target[len(DYNAMODB_PREFIX):]
+        distance = self.config.distance
+        if not distance.on:
+            return self._dynamodb(environ, op).send(start_response)
+        # The client is far away: half the round trip on the way in, half on the way out.
+        signature = parse_sigv4(environ.get("HTTP_AUTHORIZATION"))
+        rtt_ms = distance.rtt_ms(signature.region) if signature else 0.0
+        if rtt_ms is None:
+            return error_reply(
+                "ValidationException",
+                f"the gtbench emulator knows no round trip from {distance.client_region} to "
+                f"{signature.region if signature else '?'}: start it with --rtt "
+                f"{signature.region if signature else 'REGION'}=MS").send(start_response)
+        time.sleep(rtt_ms / 2000)
+        reply = self._dynamodb(environ, op)
+        time.sleep(rtt_ms / 2000)
+        return reply.send(start_response)
+
+    def _dynamodb(self, environ: Environ, op: str) -> Reply:
+        signature = parse_sigv4(environ.get("HTTP_AUTHORIZATION"))
+        if signature is None:
+            # moto would route an unsigned call to S3 and boto3 would read an empty success.
+            return error_reply("MissingAuthenticationTokenException",
+                               "Request is missing Authentication Token")
+        body = read_body(environ)
+        try:
+            payload = json.loads(body) if body else {}
+        except ValueError:
+            return error_reply("SerializationException", "Request body is not valid JSON")
+        account = store.account_for(signature.access_key, environ.get("HTTP_X_MOTO_ACCOUNT_ID"))
+        call = Call(op, account, signature.region, payload)
+        outage = self.faults.outage(call.region)
+        if outage is not None:
+            return self._outage(environ, outage)
+        throttling = self.faults.throttling(call.region, op)
+        unprocessed: dict[str, list[Any]] = {}
+        if throttling is not None:
+            if op == "BatchWriteItem":
+                call, unprocessed = self._throttle_items(call, throttling)
+                if not call.payload["RequestItems"]:
+                    return _throttled(throttling)
+                body = json.dumps(call.payload).encode()
+            elif self.faults.draw(float(throttling.share or 0)):
+                return _throttled(throttling)
+        forwarded = rebuffered(environ, body)
+        if unprocessed:
+            reply = self._write(call, forwarded)
+            if reply.status != 200:
+                return reply
+            answer = reply.json()
+            answer.setdefault("UnprocessedItems", {}).update(unprocessed)
+            return reply.with_json(answer)
+
+        if op == "CreateTable":
+            problem = table_name_problem(payload.get("TableName"))
+            if problem:
+                return error_reply("ValidationException", problem)
+        if op == "DeleteTable":
+            name = call.table_name(str(payload.get("TableName", "")))
+            answer = self.replicas.delete_table(account, call.region, name)
+            if answer is not None:
+                return answer
+        if op == "UpdateTable" and GLOBAL_UPDATES & set(payload):
+            return self.replicas.update(account, call.region, payload)
+        if op == "UpdateTable" and self.replicas.is_updating(account, str(
+                payload.get("TableName", ""))):
+            return error_reply(
+                "ResourceInUseException",
+                "Attempt to change a resource which is still in use: Table is being updated: "
+                f"{payload.get('TableName')}")
+        if op == "UpdateTimeToLive" and self.replicas.strong(
+                account, call.table_name(str(payload.get("TableName", "")))) is not None:
+            return error_reply("ValidationException", "Time to Live is not supported on "
+                               "multi-Region strongly consistent tables")
+        if op in WRITE_OPS:
+            return self._write(call, forwarded)
+        strong_reads, read_keys = self.strong.read_targets(call)
+        if strong_reads:
+            return self.strong.read(call, forwarded, strong_reads, read_keys)
+        if call.is_partiql_write:
+            return partiql.refusal(self, call) or partiql.write(self, call, forwarded)
+        with self.locks.hold(account, call.region):
+            reply = call_app(self.moto, forwarded)
+        if reply.status != 200:
+            return reply
+        if op in SYNCED_OPERATIONS:
+            self._share_settings(call, environ)
+        if op in ("DescribeTable", "UpdateTable", "CreateTable"):
+            return self._decorated(call, reply)
+        if op == "DeleteTable":
+            name = reply.json().get("TableDescription", {}).get("TableName")
+            if name:
+                self.replicas.forget(account, name, call.region)
+        return reply
+
+    def _share_settings(self, call: Call, environ: Environ) -> None:
+        """Replay the shared part of a settings change in every other replica."""
+        name = call.table_name(str(call.payload.get("TableName", "")))
+        shared = synced_part(call.op, call.payload)
+        if call.op == "UpdateTimeToLive":
+            self._ttl_tables.update((call.account, r, name) for r in
+                                    self.replicas.members(call.account, name) or [call.region])
+        if shared is None:
+            return
+        data = json.dumps({**shared, "TableName": name}).encode()
+        for region in self.replicas.members(call.account, name):
+            if region == call.region:
+                continue
+            replayed = in_region(rebuffered(environ, data), call.region, region)
+            with self.locks.hold(call.account, region):
+                reply = call_app(self.moto, replayed)
+            if reply.status != 200:
+                log.warning("replaying %s in %s failed: %s", call.op, region, reply.body[:200])
+
+    def sweep_ttl(self) -> None:
+        """Delete expired items (TTL) once: in a global table's first region, from where
+        the deletion replicates like any write; in place elsewhere."""
+        now = time.time()
+        for account, region, name in sorted(self._ttl_tables):
+            members = self.replicas.members(account, name)
+            if members and members[0] != region:
+                continue  # a replica: the deletion reaches it from the first region
+            with self.locks.hold(account, region):
+                table = store.find_table(account, region, name)
+                if table is None:
+                    self._ttl_tables.discard((account, region, name))
+                    continue
+                keys = store.expired_keys(table, now)
+                for key in keys:
+                    store.delete_key(table, key)
+                self.replicate(Call("TimeToLive", account, region, {}),
+                                [(name, key) for key in keys])
+
+    def _published(self, delivery: Delivery) -> None:
+        """An applied delivery's latency, for CloudWatch ReplicationLatency (published per
+        period, late, as AWS does: see ``metrics``)."""
+        if delivery.outcome != APPLIED or delivery.applied_at is None:
+            return
+        self.latency.record(
+            metrics.Series(delivery.account, delivery.source_region, delivery.table,
+                           delivery.target_region),
+            max(0.0, (delivery.applied_at - delivery.written_at) * 1000),
+            delivery.written_at)  # in the period of the write: where its run touched
+
+    def _publish_due(self) -> None:
+        self.latency.flush(time.time())
+
+    def _publish_latency(self, series: metrics.Series, start: float,
+                         aggregate: metrics.Aggregate) -> None:
+        try:
+            store.publish_metric(series.account, series.source_region, "AWS/DynamoDB",
+                                 "ReplicationLatency",
+                                 {"TableName": series.table,
+                                  "ReceivingRegion": series.target_region},
+                                 start, "Milliseconds", count=aggregate.count,
+                                 total=aggregate.total, minimum=aggregate.minimum,
+                                 maximum=aggregate.maximum)
+        except Exception:  # a metric must never cost a delivery
+            log.exception("publishing ReplicationLatency failed")
+
+    def _outage(self, environ: Environ, fault: Fault) -> Reply:
+        if fault.mode == "drop":
+            # No answer at all: the client sees its connection closed, as when a region's
+            # endpoint is unreachable. werkzeug treats ConnectionResetError as a dropped
+            # client and stays quiet.
+            import socket
+
+            connection = environ.get("werkzeug.socket")
+            if connection is not None:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+            raise ConnectionResetError("gtbench fault: outage (drop)")
+        return error_reply("ServiceUnavailable",
+                           "The service is currently unavailable or busy. (gtbench fault: "
+                           "outage)", 503)
+
+    def _throttle_items(self, call: Call, fault: Fault
+                        ) -> tuple[Call, dict[str, list[Any]]]:
+        """Split a BatchWriteItem: each item is throttled alone with the fault's share."""
+        kept: dict[str, list[Any]] = {}
+        refused: dict[str, list[Any]] = {}
+        for name, requests in call.payload.get("RequestItems", {}).items():
+            for request in requests:
+                side = refused if self.faults.draw(float(fault.share or 0)) else kept
+                side.setdefault(name, []).append(request)
+        payload = {**call.payload, "RequestItems": kept}
+        return Call(call.op, call.account, call.region, payload), refused
+
+    def _decorated(self, call: Call, reply: Reply) -> Reply:
+        document = reply.json()
+        key = "Table" if call.op == "DescribeTable" else "TableDescription"
+        if key not in document:
+            return reply
+        self.replicas.decorate(call.account, call.region, document[key])
+        return reply.with_json(document)
+
+    # -- writes ---------------------------------------------------------------
+    def _write(self, call: Call, forwarded: Environ) -> Reply:
+        changed = touched(call)
+        strong = self.strong.tables(call, {n for n, _ in changed})
+        if strong:
+            return self.strong.write(call, forwarded, changed, strong)
+        with self.locks.hold(call.account, call.region):
+            reply = call_app(self.moto, forwarded)
+            if reply.status == 200:
+                self.replicate(call, changed)
+        return reply
+
+    def replicate(self, call: Call, changed: Touched) -> None:
+        """Stamp each changed item and schedule its deliveries (caller holds the lock)."""
+        if not changed:
+            return
+        stamp = self.clock.now_ns()
+        for table_name, key in changed:
+            targets = self.replicas.targets(call.account, table_name, call.region)
+            table = store.find_table(call.account, call.region, table_name)
+            if not targets or table is None:
+                continue
+            names = store.key_names(table)
+            key = {n: key[n] for n in names}
+            ident = item_key(key, names)
+            parent = self.stamps.get(call.account, call.region, table.name, ident)
+            self.stamps.set(call.account, call.region, table.name, ident, stamp)
+            self.replicator.schedule(
+                account=call.account, table=table.name, key=key, ident=ident,
+                source=call.region, targets=targets, image=store.image(table, key),
+                stamp_ns=stamp, parent_ns=parent)
+
+    def _apply(self, delivery: Delivery) -> str:
+        """Last writer wins: apply ``delivery`` unless the target holds a later write."""
+        d = delivery
+        with self.locks.hold(d.account, d.target_region):
+            table = store.find_table(d.account, d.target_region, d.table)
+            if table is None or not self.replicas.is_replica(d.account, d.table, d.target_region):
+                return DROPPED
+            current = self.stamps.get(d.account, d.target_region, d.table, d.ident)
+            if current is not None and current >= d.stamp_ns:
+                return SUPERSEDED
+            if d.image is None:
+                store.delete_key(table, d.key)
+            else:
+                store.put_image(table, d.image)
+            self.stamps.set(d.account, d.target_region, d.table, d.ident, d.stamp_ns)
+            return APPLIED
+
+    def status(self) -> dict[str, Any]:
+        return control.status(self)
+
+    def configure(self, changes: dict[str, Any]) -> None:
+        control.configure(self, changes)
+
+    def broken_threads(self) -> list[dict[str, str]]:
+        """The background threads that died (any: replication has stopped for good)."""
+        return self.health.broken()
+
+    def reset(self) -> None:
+        """Empty every table in every region and forget all replication state."""
+        self.faults.clear()
+        self._ttl_tables.clear()
+        self.strong.clear()
+        self.replicator.reset()
+        self.replicas.reset()
+        self.stamps.clear()
+        self.latency.clear()
+        store.reset()
+
+    def warm_up(self) -> None:
+        """Load moto's DynamoDB backend now: the first call otherwise takes ~200 ms."""
+        store.find_table("123456789012", "us-east-1", "gtbench-warm-up")
+
+    def close(self) -> None:
+        self.metric_publisher.stop()
+        self.ttl_sweeper.stop()
+        self.replicator.stop()
+
+
+def _throttled(fault: Fault) -> Reply:
+    code = str(fault.code)
+    return error_reply(code, f"{THROTTLE_MESSAGES[code]} (gtbench fault: throttle)")

@@ -1,0 +1,203 @@
+"""The control API under ``/_gtbench/``: the ground truth (replications, strong writes),
+the settings, the faults. One route table maps (method, path) to a handler; every
+handler takes the app and the request and returns JSON."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from gtbench.emulator import mrsc
+from gtbench.emulator.replication import LagModel
+from gtbench.emulator.values import number, strict_json
+from gtbench.emulator.wire import Environ, Reply, json_reply, read_body
+
+if TYPE_CHECKING:
+    from gtbench.emulator.app import EmulatorApp
+
+PREFIX = "/_gtbench/"
+
+# Each setting with its range: a value outside it (or NaN, or infinity) changes nothing.
+HOUR_S = 3600.0
+SETTINGS: dict[str, tuple[float, float]] = {
+    "lag_ms": (0.0, HOUR_S * 1000),
+    "jitter_ms": (0.0, HOUR_S * 1000),
+    "replica_create_delay_s": (0.0, HOUR_S),
+    "replica_delete_delay_s": (0.0, HOUR_S),
+    "ttl_sweep_s": (0.05, HOUR_S),
+    "metric_period_s": (1.0, HOUR_S),
+    "metric_delay_s": (0.0, HOUR_S),
+    "fis_delay_s": (0.0, HOUR_S),
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str  # after the prefix, without a trailing slash
+    query: dict[str, str]
+    environ: Environ
+
+    def json(self) -> Any:
+        return strict_json(read_body(self.environ))
+
+
+Handler = Callable[["EmulatorApp", Request], Reply]
+
+
+def _replications(app: EmulatorApp, r: Request) -> Reply:
+    since = number(float(r.query["since"]), "since", low=0, high=1e11) \
+        if "since" in r.query else None
+    limit = int(r.query["limit"]) if "limit" in r.query else None
+    return json_reply({"replications": app.replicator.records(
+        table=r.query.get("table"), since=since, limit=limit)})
+
+
+def _configured(app: EmulatorApp, r: Request) -> Reply:
+    configure(app, r.json())
+    return json_reply(status(app))
+
+
+def _fault_added(app: EmulatorApp, r: Request) -> Reply:
+    fault = app.faults.add(r.json())
+    return json_reply({"fault": fault.describe(), "faults": app.faults.describe()})
+
+
+def _cleared_log(app: EmulatorApp, _: Request) -> Reply:
+    return json_reply({"cleared": app.replicator.clear_log()})
+
+
+def _strong_writes(app: EmulatorApp, _: Request) -> Reply:
+    return json_reply({"writes": app.strong.entries()})
+
+
+def _faults(app: EmulatorApp, _: Request) -> Reply:
+    return json_reply({"faults": app.faults.describe()})
+
+
+def _faults_cleared(app: EmulatorApp, _: Request) -> Reply:
+    return json_reply({"cleared": app.faults.clear()})
+
+
+def _then_status(action: Callable[[EmulatorApp], object]) -> Handler:
+    def handler(app: EmulatorApp, _: Request) -> Reply:
+        action(app)
+        return json_reply(status(app))
+    return handler
+
+
+def _nothing(app: EmulatorApp) -> None:
+    return None
+
+
+def _pause(app: EmulatorApp) -> None:
+    app.replicator.pause()
+
+
+def _resume(app: EmulatorApp) -> None:
+    app.replicator.resume()
+
+
+def _reset(app: EmulatorApp) -> None:
+    app.reset()
+
+
+ROUTES: dict[tuple[str, str], Handler] = {
+    ("GET", "status"): _then_status(_nothing),
+    ("GET", "replications"): _replications,
+    ("DELETE", "replications"): _cleared_log,
+    ("GET", "strong"): _strong_writes,
+    ("POST", "pause"): _then_status(_pause),
+    ("POST", "resume"): _then_status(_resume),
+    ("POST", "config"): _configured,
+    ("POST", "reset"): _then_status(_reset),
+    ("GET", "faults"): _faults,
+    ("POST", "faults"): _fault_added,
+    ("DELETE", "faults"): _faults_cleared,
+}
+
+
+def handle(app: EmulatorApp, environ: Environ, path: str) -> Reply:
+    """Answer one control request (``path`` is what follows the prefix)."""
+    from urllib.parse import parse_qs
+
+    method = environ.get("REQUEST_METHOD", "GET")
+    query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+    request = Request(method, path.rstrip("/"), query, environ)
+    try:
+        handler = ROUTES.get((method, request.path))
+        if handler is not None:
+            return handler(app, request)
+        if method == "DELETE" and request.path.startswith("faults/"):
+            number_ = request.path.split("/", 1)[1]
+            if not app.faults.remove(int(number_)):
+                return json_reply({"error": f"no fault {number_}"}, 404)
+            return json_reply({"cleared": 1, "faults": app.faults.describe()})
+    except (ValueError, TypeError, KeyError) as exc:
+        return json_reply({"error": str(exc)}, 400)
+    return json_reply({"error": f"no such control: {method} {PREFIX}{path}"}, 404)
+
+
+def status(app: EmulatorApp) -> dict[str, Any]:
+    from gtbench import __version__
+
+    groups = app.replicas.snapshot()
+    broken = app.broken_threads()
+    return {
+        "emulator": "gtbench",
+        "version": __version__,
+        "pid": os.getpid(),
+        "started_at": app.started_at,
+        # A background thread that died (its error in the log) stops replication for
+        # good: callers must fail at once, naming it, not wait out their timeouts.
+        "healthy": not broken,
+        "broken": broken,
+        "paused": app.replicator.paused,
+        "pending": app.replicator.pending_count(),
+        "held": app.replicator.held_count(),
+        "faults": app.faults.describe(),
+        "lag": app.replicator.lag.describe(),
+        "distance": app.config.distance.describe(sorted({
+            r["RegionName"] for g in groups for r in g["replicas"]})),
+        "replica_create_delay_s": app.replicas.settings.create_delay_s,
+        "replica_delete_delay_s": app.replicas.settings.delete_delay_s,
+        "ttl_sweep_s": app.ttl_sweeper.period_s,
+        "metric_period_s": app.latency.period_s,
+        "metric_delay_s": app.latency.delay_s,
+        "fis_delay_s": app.faults.fis_delay_s,
+        "mrsc": {"pair_rtt_ms": {f"{a}:{b}": ms for (a, b), ms in
+                                 app.config.pair_rtt_ms.items()},
+                 "default_rtt_ms": mrsc.DEFAULT_RTT_MS},
+        "global_tables": groups,
+    }
+
+
+def configure(app: EmulatorApp, changes: Any) -> None:
+    """Change settings of a running emulator; an unknown key, or a value that is not a
+    finite number in its range, changes nothing (ValueError, one sentence)."""
+    if not isinstance(changes, dict):
+        raise ValueError("the body must be a JSON object")
+    unknown = sorted(set(changes) - set(SETTINGS))
+    if unknown:
+        raise ValueError(f"unknown setting {unknown[0]!r} (settings: {', '.join(SETTINGS)})")
+    values = {name: number(value, name, low=SETTINGS[name][0], high=SETTINGS[name][1])
+              for name, value in changes.items()}
+    lag = app.replicator.lag
+    if "lag_ms" in values or "jitter_ms" in values:
+        app.replicator.lag = LagModel(values.get("lag_ms", lag.lag_ms),
+                                      values.get("jitter_ms", lag.jitter_ms), lag.pairs)
+    settings = app.replicas.settings
+    if "replica_create_delay_s" in values:
+        settings.create_delay_s = values["replica_create_delay_s"]
+    if "replica_delete_delay_s" in values:
+        settings.delete_delay_s = values["replica_delete_delay_s"]
+    if "ttl_sweep_s" in values:
+        app.ttl_sweeper.set_period(values["ttl_sweep_s"])
+    if "metric_period_s" in values:
+        app.latency.period_s = values["metric_period_s"]
+    if "metric_delay_s" in values:
+        app.latency.delay_s = values["metric_delay_s"]
+    if "fis_delay_s" in values:
+        app.faults.fis_delay_s = values["fis_delay_s"]

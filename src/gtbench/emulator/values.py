@@ -1,0 +1,30 @@
+"""What the control API accepts: strict JSON, and numbers that are finite and in range.
+Python's json reads ``NaN`` and ``Infinity``, and ``nan < 0`` is false, so an unchecked
+setting slipped past every comparison and killed the delivery thread."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+
+def strict_json(body: bytes) -> Any:
+    """The request body as JSON (empty: ``{}``); NaN and Infinity are not JSON."""
+    def refuse(name: str) -> Any:
+        raise ValueError(f"{name} is not a number JSON allows")
+
+    try:
+        return json.loads(body or b"{}", parse_constant=refuse)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the body is not JSON: {exc.msg}") from None
+
+
+def number(value: Any, name: str, *, low: float, high: float, above: bool = False) -> float:
+    """``value`` as a float if it is a finite number within [low, high] (or (low, high]
+    with ``above``); ValueError naming ``name`` and the range otherwise."""
+    bounds = f"{'above' if above else 'at least'} {low:g} and at most {high:g}"
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
+            value) or value < low or value > high or (above and value == low):
+        raise ValueError(f"{name} must be a number {bounds}, not {value!r}")
+    return float(value)
