@@ -189,12 +189,12 @@ def test_a_table_with_items_or_replicas_is_never_converted() -> None:
 
 
 def test_an_mrsc_table_is_dissolved_in_one_call_with_its_witness() -> None:
-    from gtbench import provision
+    from gtbench import teardown
 
     _, home = _stubbed_home()
-    plan = provision.TeardownPlan("strong-table", "us-east-1", "arn", ["us-east-2"], True,
+    plan = teardown.TeardownPlan("strong-table", "us-east-1", "arn", ["us-east-2"], True,
                                   False, False, strong=True, witness="us-west-2")
-    params = provision.strong_removal(plan)
+    params = teardown.strong_removal(plan)
     assert params == {"TableName": "strong-table",
                       "ReplicaUpdates": [{"Delete": {"RegionName": "us-east-2"}}],
                       "GlobalTableWitnessUpdates": [{"Delete": {"RegionName": "us-west-2"}}]}

@@ -145,6 +145,36 @@ def test_recovery_point_and_lost_writes_from_hand_made_histories() -> None:
     assert [(d.t_s, d.differing) for d in rows] == [(0.0, 1), (1.0, 0)]
 
 
+def test_a_figure_not_measured_is_never_compared_with_the_truth() -> None:
+    """Interrupted before the regions agreed: no final image, so "lost" is not measured.
+    Beside the truth it says so, and makes no claim of same or different writes."""
+    writes = [_write("A", 0, "k1", 0), _write("B", 0, "k1", 150)]
+    held = [_snap("B", 1000, {"k1": "B#0"}, {"k1": ["B#0"]})]
+    summary = analysis.outage_summary("A", ["A", "B"], writes, [], [], held, [], 0,
+                                      int(1000 * 1e6))
+    assert summary.lost_writes is None and summary.recovery_point_writes == 1
+    point, lost = analysis.against_truth(summary, ["A#0"], ["A#0"])
+    assert (point.measured, point.true, point.same_writes) == (1, 1, True)
+    assert (lost.measured, lost.true, lost.same_writes) == (None, 1, None)
+    wrong = analysis.against_truth(summary, ["B#0"], [])[0]
+    assert wrong.same_writes is False  # the same count of other writes is no match
+    from gtbench.report.outage import sentences
+
+    said = " ".join(sentences({"consistency": "EVENTUAL", "summary": {
+        **document.record(summary),
+        "against_truth": document.record([point, lost])}}))
+    assert "lost writes not measured (1 true)" in said and "None" not in said
+
+
+def test_check_recomputes_the_comparison_with_the_truth() -> None:
+    """The comparison is part of the summary: a hand edit that makes it say the writes
+    matched is found by report --check, not believed by the renderer."""
+    saved = json.loads(Path("examples/outage.json").read_text())
+    assert document.check(saved) == []
+    saved["summary"]["against_truth"][1]["measured"] = 0
+    assert any("against_truth[1].measured" in line for line in document.check(saved))
+
+
 def test_outage_refuses_bad_input_in_one_line(emulator: EmulatorServer) -> None:
     bad = run_cli(emulator.url, "outage", "--region", "ap-south-1")
     assert bad.exit_code == 2 and "is not one of --regions" in bad.stderr

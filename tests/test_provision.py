@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from click.testing import CliRunner, Result
 
-from gtbench import provision
+from gtbench import provision, teardown
 from gtbench.cli import cli
 from gtbench.emulator.server import EmulatorServer
 from gtbench.errors import GtbenchError
@@ -141,10 +141,10 @@ def test_teardown_explains_the_24_hour_source_rule(emulator: EmulatorServer,
                         ReplicaUpdates=[{"Create": {"RegionName": C}}])  # B is C's source
     settings = Settings(endpoint_url=emulator.url, regions=(A, B, C))
     regions = open_regions(settings)
-    plan = provision.plan_teardown(regions, settings, force=False)
+    plan = teardown.plan(regions, settings, force=False)
     plan.replicas = [C, B]  # remove B while C, which B seeded, is still there
     with pytest.raises(GtbenchError, match="24 hours"):
-        provision.teardown(regions, settings, plan, timing=provision.Timing(10, 0.05))
+        teardown.run(regions, settings, plan, timing=provision.Timing(10, 0.05))
     assert not absent(ddb(B))
 
 

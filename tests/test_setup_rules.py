@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from gtbench import awsrules, provision
+from gtbench import awsrules, provision, teardown
 from gtbench.emulator.server import EmulatorServer
 from gtbench.errors import GtbenchError, UsageError
 from gtbench.regions import AWS, Regions, Settings, parse_regions
@@ -141,7 +141,7 @@ def test_an_mrsc_dissolution_refused_under_the_source_rule_is_one_line() -> None
     """AWS documents the 24-hour source rule for MREC replicas only; if it refuses an
     MRSC table's dissolution the same way, teardown says so as it does for MREC."""
     regions = aws_regions(("us-east-1", "us-east-2", "us-west-2"))
-    plan = provision.TeardownPlan("gtb", "us-east-1", "arn", ["us-east-2", "us-west-2"],
+    plan = teardown.TeardownPlan("gtb", "us-east-1", "arn", ["us-east-2", "us-west-2"],
                                   True, False, False, strong=True)
     active = {"TableName": "gtb", "TableStatus": "ACTIVE"}
     stubs = {r: Stubber(regions.client(r)) for r in regions.settings.regions}
@@ -158,7 +158,7 @@ def test_an_mrsc_dissolution_refused_under_the_source_rule_is_one_line() -> None
         stub.activate()
     try:
         with pytest.raises(GtbenchError) as excinfo:
-            provision.teardown(regions, regions.settings, plan,
+            teardown.run(regions, regions.settings, plan,
                                timing=provision.Timing(poll_s=0.01, timeout_s=5))
     finally:
         for stub in stubs.values():

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gtbench import conflict, provision, race
+from gtbench import conflict, provision, race, teardown
 from gtbench.awsrules import EVENTUAL, STRONG, Consistency
 from gtbench.conflict import ConflictPlan, ConflictResult
 from gtbench.history import Op
@@ -145,8 +145,8 @@ def run_compare(regions: Regions, settings: Settings, plan: ComparePlan, prefix:
                 # Only what exists: a set-up that failed must not hide its own error.
                 if not plan.keep and provision.describe(scoped.home, mode.table) is not None:
                     progress.step(f"{label}: removing {mode.table}")
-                    removal = provision.plan_teardown(scoped, mine, force=False)
-                    provision.teardown(scoped, mine, removal, timing=timing,
+                    removal = teardown.plan(scoped, mine, force=False)
+                    teardown.run(scoped, mine, removal, timing=timing,
                                        reporter=progress.reporter())
                     mode.removed = True
             if result.interrupted or result.stopped:

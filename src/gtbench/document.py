@@ -11,7 +11,6 @@ lists where they differ from what the file states (``gtbench report --check``).
 
 from __future__ import annotations
 
-import math
 import platform
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
@@ -19,7 +18,6 @@ from typing import Any
 from gtbench import __version__, analysis
 from gtbench.analysis import CloudWatchStats, FinalImage, WriteTruth
 from gtbench.awsrules import EVENTUAL
-from gtbench.errors import GtbenchError
 from gtbench.history import Op
 from gtbench.registry import FORMAT_VERSION
 
@@ -430,72 +428,3 @@ def check(document: Document) -> list[str]:
     from gtbench import registry
 
     return list(registry.get(document.get("experiment")).call("check", document))
-
-
-def _rebuilt(document: Document) -> Document:
-    try:
-        return rebuild(document)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise GtbenchError(f"the history cannot be read: {exc}") from None
-
-
-def check_summary(document: Document) -> list[str]:
-    """A document whose summary alone follows from its history (outage)."""
-    found: list[str] = []
-    _diff(document.get("summary"), _rebuilt(document).get("summary"), "summary", found)
-    return found
-
-
-def check_trials(document: Document) -> list[str]:
-    """A document of trials (race, conflict): each trial's verdict, the summary, and the
-    ground truth."""
-    if document.get("format", 1) < 2 or any("history" not in t for t in document["trials"]):
-        raise GtbenchError("this result has no history to check (it was saved by gtbench "
-                           "0.1 in format 1); it still renders without --check")
-    again = _rebuilt(document)
-    differences: list[str] = []
-    for key in ("trials", "summary", "ground_truth"):
-        if key in document or key in again:
-            _diff(document.get(key), again.get(key), key, differences)
-    return differences
-
-
-def check_compare(document: Document) -> list[str]:
-    """Each mode's runs checked as the documents they are, then the summary over both."""
-    differences: list[str] = []
-    for i, mode in enumerate(document.get("modes") or []):
-        for name in RUNS:
-            if mode.get(name) is not None:
-                differences += [f"modes[{i}].{name}.{line}" for line in check(mode[name])]
-    try:
-        again = compare_summary(read_compare(document))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise GtbenchError(f"the history cannot be read: {exc}") from None
-    _diff(document.get("summary"), record(again), "summary", differences)
-    return differences
-
-
-def _diff(stated: Any, computed: Any, path: str, out: list[str]) -> None:
-    if isinstance(stated, dict) and isinstance(computed, dict):
-        for key in sorted(set(stated) | set(computed)):
-            if key not in computed:
-                out.append(f"{path}.{key}: stated but not computed")
-            elif key not in stated:
-                out.append(f"{path}.{key}: missing (computed {computed[key]!r})")
-            else:
-                _diff(stated[key], computed[key], f"{path}.{key}", out)
-    elif isinstance(stated, list) and isinstance(computed, list):
-        if len(stated) != len(computed):
-            out.append(f"{path}: {len(stated)} entries stated, {len(computed)} computed")
-        for i, (a, b) in enumerate(zip(stated, computed, strict=False)):
-            _diff(a, b, f"{path}[{i}]", out)
-    elif not _same(stated, computed):
-        out.append(f"{path}: stated {stated!r}, computed {computed!r}")
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
-    return bool(a == b)

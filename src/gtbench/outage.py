@@ -22,12 +22,12 @@ import secrets
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from gtbench import analysis, heartbeat, outcomes, polling
+from gtbench import analysis, beats, heartbeat, outcomes, polling
 from gtbench.analysis import OutageWrite, Snapshot
 from gtbench.awsrules import EVENTUAL, STRONG
 from gtbench.heartbeat import BeatSeen, ObservedCut
@@ -36,7 +36,7 @@ from gtbench.local import truth
 from gtbench.race import check_pairs
 from gtbench.regions import Regions, Settings
 
-OUTAGE_PK = "gtbench-outage"
+OUTAGE_PK = beats.BEAT_PK  # the run's items and its heartbeats share a partition
 COUNTER = "counter"
 WRITES = "Writes"  # the set of write ids an image descends from
 WINDOW_SLACK_S = 0.002  # clock reads around a call: the stamp may fall just outside
@@ -122,10 +122,14 @@ class OutageResult:
         return max([s.received_ns for s in self.seen] + [self.end_ns, self.requested_ns])
 
     def summary(self) -> analysis.OutageSummary:
-        return analysis.outage_summary(self.plan.region, self.regions, self.writes,
-                                       self.reads, self.snapshots, self.held, self.rounds,
-                                       self.start_ns, self.end_ns or time.perf_counter_ns(),
-                                       self.observed(), self.origin_ns)
+        summary = analysis.outage_summary(self.plan.region, self.regions, self.writes,
+                                          self.reads, self.snapshots, self.held, self.rounds,
+                                          self.start_ns, self.end_ns or time.perf_counter_ns(),
+                                          self.observed(), self.origin_ns)
+        if self.truth is None:
+            return summary
+        return replace(summary, against_truth=analysis.against_truth(
+            summary, self.truth.recovery_point, self.truth.lost))
 
 
 class Progress:
@@ -167,46 +171,6 @@ def snapshot(client: Any, table: str, region: str, run_id: str, consistent: bool
                         error=code)
     return Snapshot(region, sent, time.perf_counter_ns(), OK, items,
                     writes if full else None, consistent)
-
-
-def beat_key(run_id: str, region: str = "") -> str:
-    """Heartbeat items sort apart from the run's items (``begins_with(SK, run_id)``)."""
-    return f"hb-{run_id}-{region}"
-
-
-def beat_once(client: Any, table: str, region: str, run_id: str, seq: int) -> Op:
-    """One heartbeat: the region's sequence number on an item of its own."""
-    sent = time.perf_counter_ns()
-    try:
-        client.put_item(TableName=table, Item={
-            "PK": {"S": OUTAGE_PK}, "SK": {"S": beat_key(run_id, region)},
-            "Beat": {"N": str(seq)}})
-    except (ClientError, BotoCoreError) as exc:
-        known = outcomes.classify(exc)
-        if known is None:
-            raise
-        return Op(region, "write", sent, time.perf_counter_ns(), known[0], seq, 0,
-                  heartbeat.beat_id(region, seq), known[1])
-    return Op(region, "write", sent, time.perf_counter_ns(), OK, seq, 0,
-              heartbeat.beat_id(region, seq))
-
-
-def read_beats(client: Any, table: str, region: str, run_id: str, consistent: bool,
-               sources: Sequence[str]) -> list[BeatSeen]:
-    """What ``region`` holds of the other regions' heartbeats; a failed read shows none."""
-    sent = time.perf_counter_ns()
-    try:
-        page = client.query(
-            TableName=table, ConsistentRead=consistent,
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :hb)",
-            ExpressionAttributeValues={":pk": {"S": OUTAGE_PK},
-                                       ":hb": {"S": beat_key(run_id)}})
-    except (ClientError, BotoCoreError):
-        return []
-    received = time.perf_counter_ns()
-    found = {item["SK"]["S"]: int(item["Beat"]["N"]) for item in page.get("Items", [])}
-    return [BeatSeen(region, source, sent, received, found.get(beat_key(run_id, source)))
-            for source in sources if source != region]
 
 
 def write_once(client: Any, table: str, region: str, key: str, write_id: str,
@@ -283,11 +247,11 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
             snap = snapshot(client, settings.table, region, run_id, consistent, full=False)
             # A strong read too, on either kind: what an isolated MRSC region refuses.
             op = polling.read_op(client, settings.table, region, probe, 0)
-            beats = read_beats(client, settings.table, region, run_id, consistent, names)
+            seen = beats.read_beats(client, settings.table, region, run_id, consistent, names)
             with lock:
                 result.snapshots.append(snap)
                 result.reads.append(op)
-                result.seen.extend(beats)
+                result.seen.extend(seen)
             reading.wait(plan.sample_s)
 
     def beater(region: str) -> None:
@@ -297,7 +261,7 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
         seq = 0
         try:
             while not reading.wait(heartbeat.BEAT_S):
-                op = beat_once(client, settings.table, region, run_id, seq)
+                op = beats.beat_once(client, settings.table, region, run_id, seq)
                 with lock:
                     result.beats.append(op)
                 seq += 1

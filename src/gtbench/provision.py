@@ -148,11 +148,11 @@ def wait_for(title: str, done: Callable[[list[RegionState]], bool], regions: Reg
         reporter.wait_over()
 
 
-def _table_active(region: str) -> Callable[[list[RegionState]], bool]:
+def table_active(region: str) -> Callable[[list[RegionState]], bool]:
     return lambda s: any(x.region == region and x.table_status == "ACTIVE" for x in s)
 
 
-def _replica_ready(region: str, home: str) -> Callable[[list[RegionState]], bool]:
+def replica_ready(region: str, home: str) -> Callable[[list[RegionState]], bool]:
     def ready(current: list[RegionState]) -> bool:
         by_region = {x.region: x for x in current}
         return (by_region[home].table_status == "ACTIVE"
@@ -161,7 +161,7 @@ def _replica_ready(region: str, home: str) -> Callable[[list[RegionState]], bool
     return ready
 
 
-def _replica_gone(region: str, home: str) -> Callable[[list[RegionState]], bool]:
+def replica_gone(region: str, home: str) -> Callable[[list[RegionState]], bool]:
     def gone(current: list[RegionState]) -> bool:
         by_region = {x.region: x for x in current}
         return (by_region[home].table_status == "ACTIVE"
@@ -251,7 +251,7 @@ def setup(regions: Regions, settings: Settings, *, bookmarks: int = 0,
         owned = OWNER_TAG in tags_of(home, description["TableArn"])
         reporter.step(f"table {settings.table} exists in {settings.home}"
                       + ("" if owned else " (not created by gtbench: used as it is)"))
-    wait_for(f"table {settings.table} in {settings.home}", _table_active(settings.home),
+    wait_for(f"table {settings.table} in {settings.home}", table_active(settings.home),
              regions, settings, timing, reporter)
 
     result = SetupResult(created=created, owned=owned)
@@ -266,7 +266,7 @@ def setup(regions: Regions, settings: Settings, *, bookmarks: int = 0,
             if deletion_protection:
                 home.update_table(TableName=settings.table, DeletionProtectionEnabled=False)
                 wait_for(f"table {settings.table} in {settings.home}",
-                         _table_active(settings.home), regions, settings, timing, reporter)
+                         table_active(settings.home), regions, settings, timing, reporter)
             home.delete_table(TableName=settings.table)
             home.get_waiter("table_not_exists").wait(
                 TableName=settings.table, WaiterConfig={
@@ -277,7 +277,7 @@ def setup(regions: Regions, settings: Settings, *, bookmarks: int = 0,
     for region in settings.replicas:
         current = {s.region: s for s in states(regions, settings)}
         if current[region].replica_status is None and not strong:
-            wait_for("table ready for a replica update", _table_active(settings.home),
+            wait_for("table ready for a replica update", table_active(settings.home),
                      regions, settings, timing, reporter)
             reporter.step(f"adding replica {region}")
             try:
@@ -288,7 +288,7 @@ def setup(regions: Regions, settings: Settings, *, bookmarks: int = 0,
                 raise GtbenchError(f"AWS refused to add a replica in {region}: "
                                    f"{error.get('Message', error.get('Code'))}") from exc
             result.replicas_added.append(region)
-        wait_for(f"replica {region}", _replica_ready(region, settings.home), regions, settings,
+        wait_for(f"replica {region}", replica_ready(region, settings.home), regions, settings,
                  timing, reporter)
         if deletion_protection and region in result.replicas_added:
             protect_replica(regions, settings, region, reporter)
@@ -438,129 +438,3 @@ def compare_replicas(regions: Regions, settings: Settings, counts: dict[str, int
                 r: ("missing" if v is None else "differs" if v != first else "same")
                 for r, v in versions.items()}})
     return Agreement(method, len(all_keys), differing)
-
-
-# -- teardown -----------------------------------------------------------------------------
-
-@dataclass
-class TeardownPlan:
-    table: str
-    home: str
-    arn: str
-    replicas: list[str]
-    owned: bool
-    protected: bool
-    protection_ours: bool
-    strong: bool = False
-    witness: str | None = None
-    # Deletion protection is each replica's own (never synchronized): the replicas that
-    # have it, and whether gtbench set it there (its tag on that replica).
-    replica_protection: dict[str, bool] = field(default_factory=dict)
-
-
-def strong_removal(plan: TeardownPlan) -> dict[str, Any]:
-    """The one UpdateTable that dissolves an MRSC table: AWS refuses to remove a single
-    replica or the witness, so every replica and the witness leave in the same call."""
-    params: dict[str, Any] = {
-        "TableName": plan.table,
-        "ReplicaUpdates": [{"Delete": {"RegionName": r}} for r in plan.replicas]}
-    if plan.witness:
-        params["GlobalTableWitnessUpdates"] = [{"Delete": {"RegionName": plan.witness}}]
-    return params
-
-
-def plan_teardown(regions: Regions, settings: Settings, *, force: bool) -> TeardownPlan:
-    description = describe(regions.home, settings.table)
-    if description is None:
-        raise GtbenchError(f"table {settings.table} does not exist in {settings.home}",
-                           hint="check --table and --regions (the first is the home region)")
-    tags = tags_of(regions.home, description["TableArn"])
-    owned = OWNER_TAG in tags
-    protected = bool(description.get("DeletionProtectionEnabled"))
-    witnesses = [w["RegionName"] for w in description.get("GlobalTableWitnesses", [])]
-    plan = TeardownPlan(settings.table, settings.home, description["TableArn"],
-                        list(replica_entries(description, settings.home)), owned, protected,
-                        tags.get(PROTECTION_TAG) == "set",
-                        description.get("MultiRegionConsistency") == STRONG,
-                        witnesses[0] if witnesses else None)
-    if not owned and not force:
-        raise GtbenchError(f"table {settings.table} was not created by gtbench (no "
-                           f"{OWNER_TAG} tag); refusing to delete it",
-                           hint="pass --force to delete it anyway")
-    if protected and not plan.protection_ours and not force:
-        raise GtbenchError(f"table {settings.table} has deletion protection that gtbench did "
-                           "not set; refusing to turn it off", hint="pass --force to do so")
-    for region in plan.replicas:
-        replica = describe(regions.client(region), settings.table)
-        if replica is None or not replica.get("DeletionProtectionEnabled"):
-            continue
-        ours = tags_of(regions.client(region), replica["TableArn"]).get(PROTECTION_TAG) == "set"
-        if not ours and not force:
-            raise GtbenchError(f"the replica of {settings.table} in {region} has deletion "
-                               "protection that gtbench did not set; refusing to turn it off "
-                               "(nothing was removed)", hint="pass --force to do so")
-        plan.replica_protection[region] = ours
-    return plan
-
-
-SOURCE_REGION_HELP = (
-    "AWS keeps a replica that served as the source for a replica added in the last 24 "
-    "hours. Wait until 24 hours after the newest replica was added, then run teardown "
-    "again; what was already removed stays removed."
-)
-
-
-def teardown(regions: Regions, settings: Settings, plan: TeardownPlan, *,
-             timing: Timing = Timing(), reporter: Reporter | None = None) -> None:
-    reporter = reporter or Reporter()
-    home = regions.home
-    # Every member's protection goes first, so nothing is removed if one cannot be lifted.
-    for region in [plan.home] * plan.protected + list(plan.replica_protection):
-        reporter.step(f"turning off deletion protection in {region}")
-        regions.client(region).update_table(TableName=plan.table,
-                                            DeletionProtectionEnabled=False)
-        wait_for("deletion protection off", _table_active(plan.home), regions, settings,
-                 timing, reporter)
-    # Watch the regions the table really has, whatever --regions said.
-    actual = Settings(settings.target, settings.endpoint_url, (plan.home, *plan.replicas),
-                      plan.table, settings.profile)
-    if plan.strong:
-        # MRSC members leave two at a time: every replica (and the witness) in one call.
-        wait_for("table ready for a replica update", _table_active(plan.home), regions,
-                 actual, timing, reporter)
-        gone = ", ".join(plan.replicas) + (f" and witness {plan.witness}"
-                                           if plan.witness else "")
-        reporter.step(f"removing replicas {gone} together")
-        try:
-            home.update_table(**strong_removal(plan))
-        except ClientError as exc:
-            # AWS documents the 24-hour source rule for MREC replicas only; should it
-            # refuse an MRSC table's dissolution the same way, say so the same way.
-            if "acted as a source" in exc.response["Error"].get("Message", ""):
-                raise GtbenchError(f"AWS will not yet remove the replicas {gone}: "
-                                   f"{SOURCE_REGION_HELP}") from exc
-            raise
-        for region in plan.replicas:
-            wait_for(f"replica {region} removed", _replica_gone(region, plan.home), regions,
-                     actual, timing, reporter)
-    for region in reversed(plan.replicas if not plan.strong else []):
-        wait_for("table ready for a replica update", _table_active(plan.home), regions,
-                 actual, timing, reporter)
-        reporter.step(f"removing replica {region}")
-        try:
-            home.update_table(TableName=plan.table,
-                              ReplicaUpdates=[{"Delete": {"RegionName": region}}])
-        except ClientError as exc:
-            message = exc.response["Error"].get("Message", "")
-            if "acted as a source" in message:
-                raise GtbenchError(f"AWS will not yet remove the replica in {region}: "
-                                   f"{SOURCE_REGION_HELP}") from exc
-            raise
-        wait_for(f"replica {region} removed", _replica_gone(region, plan.home), regions,
-                 actual, timing, reporter)
-    reporter.step(f"deleting table {plan.table} in {plan.home}")
-    home.delete_table(TableName=plan.table)
-    home.get_waiter("table_not_exists").wait(
-        TableName=plan.table,
-        WaiterConfig={"Delay": max(1, round(timing.poll_s)),
-                      "MaxAttempts": max(1, int(timing.timeout_s / max(timing.poll_s, 1)))})

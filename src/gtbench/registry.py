@@ -97,24 +97,25 @@ def get(name: object) -> Experiment:
 
 
 _DOC = "gtbench.document"
+_CHECK = "gtbench.checking"
 register(Experiment(
-    "race", holds="trials", rebuild=f"{_DOC}:rebuild_race", check=f"{_DOC}:check_trials",
+    "race", holds="trials", rebuild=f"{_DOC}:rebuild_race", check=f"{_CHECK}:check_trials",
     terminal="gtbench.report.race:terminal_view",
     markdown="gtbench.report.markdown:race_markdown",
     figure="gtbench.report.plot:race_figure"))
 register(Experiment(
     "conflict", holds="trials", rebuild=f"{_DOC}:rebuild_conflict",
-    check=f"{_DOC}:check_trials", terminal="gtbench.report.conflict:terminal_view",
+    check=f"{_CHECK}:check_trials", terminal="gtbench.report.conflict:terminal_view",
     markdown="gtbench.report.markdown:conflict_markdown",
     figure="gtbench.report.plot:conflict_figure"))
 register(Experiment(
     "compare", holds="modes", rebuild=f"{_DOC}:rebuild_compare",
-    check=f"{_DOC}:check_compare", terminal="gtbench.report.compare:compare_tables",
+    check=f"{_CHECK}:check_compare", terminal="gtbench.report.compare:compare_tables",
     markdown="gtbench.report.markdown:compare_markdown",
     figure="gtbench.report.plot:compare_figure", runs="gtbench.report.compare:runs"))
 register(Experiment(
     "outage", holds="history", rebuild=f"{_DOC}:rebuild_outage",
-    check=f"{_DOC}:check_summary", terminal="gtbench.report.outage:outage_tables",
+    check=f"{_CHECK}:check_summary", terminal="gtbench.report.outage:outage_tables",
     markdown="gtbench.report.outage:outage_markdown",
     figure="gtbench.report.outage:outage_figure", runs="gtbench.registry:nothing",
     holding="gtbench.report.outage:holding"))

@@ -78,7 +78,7 @@ def dumps(document: Any) -> str:
     import json
     import re
 
-    text = json.dumps(document, indent=2)
+    text = json.dumps(document, indent=2, allow_nan=False)  # NaN and Infinity are not JSON
     flat = re.compile(r"\{\n(\s+)([^{}\[\]]*?)\n\s*\}")
     return flat.sub(lambda m: "{" + " ".join(line.strip() for line in m.group(2).splitlines())
                     + "}", text) + "\n"

@@ -108,6 +108,34 @@ class OutageSummary:
     cut_observed_s: float | None = None
     cut_observed_end_s: float | None = None
     stall_s: float | None = None  # the silence that counted as a cut
+    # Measured against the emulator's ground truth (None where there is none): part of
+    # the summary, so ``report --check`` recomputes it like every other verdict.
+    against_truth: list[TruthCheck] | None = None
+
+
+@dataclass(frozen=True)
+class TruthCheck:
+    """One measured figure beside the emulator's: the counts, and whether the very same
+    writes were found (None when the figure was not measured: no comparison then)."""
+
+    figure: str  # "recovery point" or "lost writes"
+    measured: int | None
+    true: int
+    same_writes: bool | None
+
+
+def against_truth(summary: OutageSummary, recovery_point: Sequence[str],
+                  lost: Sequence[str]) -> list[TruthCheck]:
+    """The measured recovery point and lost writes beside the ground truth's."""
+    def check(figure: str, measured: int | None, found: Sequence[str],
+              true: Sequence[str]) -> TruthCheck:
+        same = None if measured is None else sorted(found) == sorted(true)
+        return TruthCheck(figure, measured, len(true), same)
+
+    return [check("recovery point", summary.recovery_point_writes, summary.recovery_point,
+                  recovery_point),
+            check("lost writes", summary.lost_writes, [x.write_id for x in summary.lost],
+                  lost)]
 
 
 def _during(op: Op, start_ns: int, end_ns: int) -> bool:

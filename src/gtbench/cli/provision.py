@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gtbench import provision
+from gtbench import provision, teardown
 from gtbench.cli.options import settings_from, target_options, yes_option
 from gtbench.errors import GtbenchError, UsageError
 from gtbench.provision import RegionState, Timing
@@ -290,7 +290,7 @@ def teardown_command(target: str, endpoint_url: str | None, regions: tuple[str, 
     settings = settings_from(target, endpoint_url, regions, table, profile)
     terminal = Terminal()
     client_regions, account = connect(settings, terminal)
-    plan = provision.plan_teardown(client_regions, settings, force=force)
+    plan = teardown.plan(client_regions, settings, force=force)
     where = f"AWS account {account}" if account else "the local emulator"
     # In the order teardown removes them: newest first.
     replicas = ", ".join(reversed(plan.replicas)) or "none"
@@ -302,7 +302,7 @@ def teardown_command(target: str, endpoint_url: str | None, regions: tuple[str, 
                       abort=True, err=True)
     reporter = RichReporter(terminal)
     try:
-        provision.teardown(client_regions, settings, plan,
+        teardown.run(client_regions, settings, plan,
                            timing=timing_for(settings, wait_timeout), reporter=reporter)
     finally:
         reporter.close()

@@ -130,16 +130,19 @@ def sentences(document: dict[str, Any]) -> list[str]:
         updates = (f"; {s['lost_updates']} of {s['updates']} acknowledged increments are "
                    "missing from the counter" if s["lost_updates"] is not None else "")
         out.append(lost + updates + ".")
-    truth = document.get("truth")
-    if truth is not None:
-        point_ok = sorted(truth["recovery_point"]) == sorted(s["recovery_point"])
-        lost_ok = sorted(truth["lost"]) == sorted(x["write_id"] for x in s["lost"])
-        out.append(f"Against the emulator's ground truth: recovery point "
-                   f"{s['recovery_point_writes']} measured, {len(truth['recovery_point'])} true"
-                   f"{' (the same writes)' if point_ok else ' (DIFFERENT writes)'}; lost "
-                   f"{s['lost_writes']} measured, {len(truth['lost'])} true"
-                   f"{' (the same writes)' if lost_ok else ' (DIFFERENT writes)'}.")
+    checks = s.get("against_truth")
+    if checks:
+        out.append("Against the emulator's ground truth: " + "; ".join(
+            _truth_phrase(c) for c in checks) + ".")
     return out
+
+
+def _truth_phrase(check: dict[str, Any]) -> str:
+    """One figure beside the truth; an unmeasured figure is never a comparison."""
+    if check["measured"] is None:
+        return f"{check['figure']} not measured ({check['true']} true)"
+    same = "the same writes" if check["same_writes"] else "DIFFERENT writes"
+    return f"{check['figure']} {check['measured']} measured, {check['true']} true ({same})"
 
 
 def outage_tables(document: dict[str, Any]) -> list[Any]:
