@@ -6,6 +6,7 @@ errors that moto does not produce.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -224,5 +225,7 @@ def test_compare_on_aws_names_both_tables_and_asks_first(aws_env: None) -> None:
         tables = boto3.client("dynamodb", region_name="us-west-2").list_tables()["TableNames"]
     flat = " ".join(result.stderr.split())
     assert result.exit_code != 0 and tables == []
-    assert "gtbench-compare-mrec (MREC) and gtbench-compare-mrsc (MRSC)" in flat
+    # The run's own tables: the prefix, a per-run part, the kind.
+    assert re.search(r"gtbench-compare-([0-9a-f]{6})-mrec \(MREC\) and "
+                     r"gtbench-compare-\1-mrsc \(MRSC\)", flat), flat
     assert "AWS account 123456789012" in flat and "billable" in flat

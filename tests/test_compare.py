@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -83,8 +84,77 @@ def test_compare_keeps_its_tables_when_asked_and_refuses_bad_region_sets(
     kept = run_cli(emulator.url, "compare", "--trials", "1", "--conflicts", "1",
                    "--increments", "1", "--keep", "--prefix", "cmp", regions=REGIONS)
     assert kept.exit_code == 0, kept.stderr
-    assert sorted(ddb("us-east-1").list_tables()["TableNames"]) == ["cmp-mrec", "cmp-mrsc"]
-    assert "kept cmp-mrec, cmp-mrsc" in " ".join(kept.stderr.split())
+    names = sorted(ddb("us-east-1").list_tables()["TableNames"])
+    assert len(names) == 2 and re.fullmatch(r"cmp-([0-9a-f]{6})-mrec", names[0])
+    assert names[1] == names[0].replace("-mrec", "-mrsc")
+    flat = " ".join(kept.stderr.split())
+    assert f"kept {names[0]}, {names[1]}" in flat
+    assert f"`gtbench teardown --table {names[0]} --regions {REGIONS}`" in flat
+    # Kept on purpose: no leftover for --stale, however late it is.
+    from gtbench import compare
+    from gtbench.regions import Settings, open_regions
+
+    regions = open_regions(Settings(endpoint_url=emulator.url, regions=tuple(
+        REGIONS.split(","))))
+    assert compare.stale_tables(regions, now=4e9) == []
+
+
+def test_two_compare_runs_at_once_each_use_tables_of_their_own(
+        emulator: EmulatorServer, ddb: Callable[[str], Any]) -> None:
+    """Two runs with the same prefix at the same time: neither joins the other's tables,
+    both finish with their figures, and nothing is left behind."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gtbench import compare
+    from gtbench.regions import Settings, open_regions
+
+    settings = Settings(endpoint_url=emulator.url, regions=tuple(REGIONS.split(",")))
+    plan = compare.ComparePlan(settings.regions, trials=1, conflicts=1, increments=1,
+                               resolution_s=0.02, timeout_s=10)
+
+    def one() -> compare.CompareResult:
+        return compare.run_compare(open_regions(settings), settings, plan, "gtbench-compare")
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = [f.result() for f in [pool.submit(one), pool.submit(one)]]
+    for result in (first, second):
+        assert not result.stopped and not result.interrupted, result.stopped
+        assert [m.removed for m in result.modes] == [True, True]
+        assert all(m.race and len(m.race.trials) == 3 for m in result.modes)
+    assert not {m.table for m in first.modes} & {m.table for m in second.modes}
+    for region in settings.regions:
+        assert ddb(region).list_tables()["TableNames"] == []
+
+
+def test_teardown_stale_removes_only_leftovers_whose_run_has_ended(
+        emulator: EmulatorServer, ddb: Callable[[str], Any]) -> None:
+    import time
+
+    from gtbench import compare, provision
+    from gtbench.regions import Settings, open_regions
+
+    def make(name: str, until: float | None) -> None:
+        settings = Settings(endpoint_url=emulator.url, regions=("us-west-2", "us-east-1"),
+                            table=name)
+        tags = [{"Key": compare.RUN_TAG, "Value": "abc123"}] + (
+            [{"Key": compare.RUN_UNTIL_TAG, "Value": f"{until:.0f}"}] if until else [])
+        provision.setup(open_regions(settings), settings, tags=tags)  # type: ignore[arg-type]
+
+    make("gtbench-compare-aaaaaa-mrec", time.time() - 60)  # its run has ended
+    make("gtbench-compare-bbbbbb-mrec", time.time() + 3600)  # still running
+    make("global-serverless", None)  # the workshop's table: never a run's
+    # A new run names the leftover, with how to remove it.
+    listed = run_cli(emulator.url, "compare", "--trials", "1", "--conflicts", "1",
+                     "--increments", "1", regions=REGIONS)
+    assert listed.exit_code == 0, listed.stderr
+    assert ("left over from earlier runs: gtbench-compare-aaaaaa-mrec; remove them with "
+            "`gtbench teardown --stale") in " ".join(listed.stderr.split())
+    removed = run_cli(emulator.url, "teardown", "--stale", "--yes",
+                      regions="us-west-2,us-east-1")
+    assert removed.exit_code == 0, removed.stderr
+    left = set(ddb("us-west-2").list_tables()["TableNames"])
+    assert "gtbench-compare-aaaaaa-mrec" not in left
+    assert {"gtbench-compare-bbbbbb-mrec", "global-serverless"} <= left
 
 
 def _op(region: str, kind: str, sent_ms: float, took_ms: float, value: int | None = None,

@@ -102,9 +102,10 @@ def test_increments_are_lost_when_the_lag_outlasts_the_writes(table: EmulatorSer
 
 
 def test_sequential_increments_lose_nothing(table: EmulatorServer) -> None:
-    # Each region's run finishes and replicates (40 ms lag) before the other's starts.
+    # Each region's run finishes and replicates (40 ms lag) well before the other's starts
+    # (1.5 s: room for a loaded machine).
     document = conflict(table, "--mode", "increment", "--same-sign", "--trials", "1",
-                        "--increments", "3", "--pace-ms", "5", "--offset-ms", "400")
+                        "--increments", "3", "--pace-ms", "5", "--offset-ms", "1500")
     (t,) = document["trials"]
     assert t["increment"]["lost_updates"] == 0
     assert t["increment"]["final"] == t["increment"]["expected"] == 6
@@ -201,8 +202,40 @@ def test_a_failed_write_is_recorded_by_what_is_known_of_it(code: str,
             written = conflict._write(conflict.Gate(client), "t", key, spec,
                                       conflict.OVERWRITE, 0, 0.0)
             # The value it meant to write is kept: if its fate is unknown, it may yet show.
+            assert written is not None
             assert (written.result, written.write_id, written.value, written.error) == (
                 result, f"{A}#0", 1234, code)
+
+
+def test_a_stopped_run_wakes_a_writer_waiting_for_a_far_offset_and_sends_nothing() -> None:
+    """Ctrl-C sets the trial's stop: a writer held for a 60 s offset returns at once,
+    with no write sent (the stubbed client would fail the test on any call)."""
+    import threading
+    import time
+
+    import boto3
+    from botocore.stub import Stubber
+
+    from gtbench import conflict
+
+    client = boto3.client("dynamodb", region_name=A, aws_access_key_id="x",
+                          aws_secret_access_key="x")
+    gate = conflict.Gate(client)
+    stop = threading.Event()
+    spec = conflict.WriteSpec(A, f"{A}#0", 60.0, 1)
+    done: list[list[Any]] = []
+    with Stubber(client):  # no response queued: a sent request would raise
+        writer = threading.Thread(target=lambda: done.append(conflict._writer(
+            gate, "t", {"PK": {"S": "p"}, "SK": {"S": "s"}}, [spec], conflict.OVERWRITE,
+            time.perf_counter(), 100, stop)))
+        writer.start()
+        stop.set()
+        writer.join(timeout=10)
+    assert not writer.is_alive() and done == [[]]
+    # Held at the gate itself (the request built and signed), it is cancelled, not sent.
+    gate.release_s, gate.stop = time.perf_counter() + 60, stop
+    assert conflict._write(gate, "t", {"PK": {"S": "p"}, "SK": {"S": "s"}}, spec,
+                           conflict.OVERWRITE, 0, time.perf_counter() + 60) is None
 
 
 @pytest.mark.parametrize("strong", [False, True])

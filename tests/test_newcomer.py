@@ -216,7 +216,7 @@ def test_serving_beyond_loopback_says_so(state: dict[str, str]) -> None:
 
 @pytest.mark.parametrize(("body", "message"), [
     ({"lagms": 5}, "unknown setting 'lagms'"),
-    ({"lag_ms": -1}, "lag_ms must be a number of at least 0"),
+    ({"lag_ms": -1}, "lag_ms must be a number at least 0 and at most 3600000"),
     ({"jitter_ms": "ten"}, "jitter_ms must be a number"),
 ])
 def test_config_refuses_what_it_does_not_know(emulator: EmulatorServer, body: Any,

@@ -10,9 +10,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from gtbench import outcomes
 from gtbench.heartbeat import BeatSeen, beat_id
-from gtbench.history import OK, Op
+from gtbench.history import Op
+from gtbench.trials import timed_write
 
 BEAT_PK = "gtbench-outage"  # the outage's partition: the beats sit beside its items
 
@@ -24,19 +24,9 @@ def beat_key(run_id: str, region: str = "") -> str:
 
 def beat_once(client: Any, table: str, region: str, run_id: str, seq: int) -> Op:
     """One heartbeat: the region's sequence number on an item of its own."""
-    sent = time.perf_counter_ns()
-    try:
-        client.put_item(TableName=table, Item={
-            "PK": {"S": BEAT_PK}, "SK": {"S": beat_key(run_id, region)},
-            "Beat": {"N": str(seq)}})
-    except (ClientError, BotoCoreError) as exc:
-        known = outcomes.classify(exc)
-        if known is None:
-            raise
-        return Op(region, "write", sent, time.perf_counter_ns(), known[0], seq, 0,
-                  beat_id(region, seq), known[1])
-    return Op(region, "write", sent, time.perf_counter_ns(), OK, seq, 0,
-              beat_id(region, seq))
+    return timed_write(lambda: client.put_item(TableName=table, Item={
+        "PK": {"S": BEAT_PK}, "SK": {"S": beat_key(run_id, region)},
+        "Beat": {"N": str(seq)}}), region=region, value=seq, write_id=beat_id(region, seq))
 
 
 def read_beats(client: Any, table: str, region: str, run_id: str, consistent: bool,

@@ -1,7 +1,8 @@
 """Compare: the same workloads on an MREC and an MRSC table in the same regions.
 
-For each kind of global table gtbench creates a table of its own
-(``<prefix>-mrec``, ``<prefix>-mrsc``), then runs on it:
+For each kind of global table gtbench creates a table of its own for this run
+(``<prefix>-<run>-mrec``, ``<prefix>-<run>-mrsc``: two runs at once never share one),
+then runs on it:
 
 - a race around the regions (each region writes, the next one reads, with strongly
   and eventually consistent pollers): request latency per operation and region,
@@ -11,27 +12,41 @@ For each kind of global table gtbench creates a table of its own
 - a read-modify-write increment workload from both: updates lost, or retried.
 
 It removes both tables after, unless asked to keep them. Everything it measured is
-kept in the result, whatever ends the run (Ctrl-C, a failure).
+kept in the result, whatever ends the run (Ctrl-C, a failure, the endpoint gone). A
+table a run could not remove carries the time by which that run had surely ended
+(``RUN_UNTIL_TAG``): ``gtbench teardown --stale`` finds and removes it.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from gtbench import conflict, provision, race, teardown
+from gtbench.awserrors import describe_aws_error
 from gtbench.awsrules import EVENTUAL, STRONG, Consistency
 from gtbench.conflict import ConflictPlan, ConflictResult
+from gtbench.errors import GtbenchError
 from gtbench.history import Op
 from gtbench.race import RacePlan, RaceResult
 from gtbench.regions import Regions, Settings
+from gtbench.trials import RunEnd
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TagTypeDef
 
 # (MultiRegionConsistency, the table's suffix, the label users know)
 MODES: tuple[tuple[Consistency, str, str], ...] = (
     (EVENTUAL, "mrec", "MREC"), (STRONG, "mrsc", "MRSC"))
 LABELS = {consistency: label for consistency, _, label in MODES}
+RUN_TAG = "gtbench:run"  # the run that made a table
+RUN_UNTIL_TAG = "gtbench:run-until"  # epoch seconds by which that run has surely ended
+FAILURES = (GtbenchError, BotoCoreError, ClientError)  # what ends a run, not the program
 
 
 @dataclass(frozen=True)
@@ -94,14 +109,11 @@ class ModeRun:
 
 
 @dataclass
-class CompareResult:
+class CompareResult(RunEnd):
     plan: ComparePlan
     prefix: str
     modes: list[ModeRun] = field(default_factory=list)
-    started_at: float = 0.0
-    ended_at: float = 0.0
-    interrupted: bool = False
-    stopped: str | None = None
+    run: str = ""  # this run's part of its table names
 
 
 class Progress:
@@ -117,38 +129,56 @@ class Progress:
         return provision.Reporter()
 
 
-def table_for(prefix: str, suffix: str) -> str:
-    return f"{prefix}-{suffix}"
+def new_run() -> str:
+    """A short name for one run, unique enough that two runs at once never meet."""
+    return secrets.token_hex(3)
+
+
+def table_for(prefix: str, suffix: str, run: str = "") -> str:
+    return f"{prefix}-{run}-{suffix}" if run else f"{prefix}-{suffix}"
+
+
+def ends_by(plan: ComparePlan, timing: provision.Timing) -> float:
+    """An epoch time by which a run of ``plan`` has surely ended: every wait at its
+    timeout, twice over, plus an hour."""
+    waits = 2 * 6 * timing.timeout_s + (
+        plan.trials * len(plan.pairs) + plan.conflicts + 1) * 2 * plan.timeout_s
+    return time.time() + 2 * waits + 3600
+
+
+def _failure(exc: BaseException) -> str:
+    return describe_aws_error(exc) or str(exc)
 
 
 def run_compare(regions: Regions, settings: Settings, plan: ComparePlan, prefix: str,
-                progress: Progress | None = None,
-                timing: provision.Timing | None = None) -> CompareResult:
-    """Both modes, one after the other: create, measure, remove. A Ctrl-C or a run of
-    failed trials ends it with what was measured; the tables are removed on every path
-    unless ``plan.keep``."""
+                progress: Progress | None = None, timing: provision.Timing | None = None,
+                run: str | None = None) -> CompareResult:
+    """Both modes, one after the other: create, measure, remove, on tables of this run's
+    own. A Ctrl-C, a run of failed trials or a failure (the endpoint gone) ends it with
+    what was measured; the tables are removed on every path unless ``plan.keep``, and
+    one that could not be is said in ``stopped``."""
     progress = progress or Progress()
     timing = timing or provision.Timing()
-    result = CompareResult(plan, prefix, started_at=time.time())
+    result = CompareResult(plan, prefix, started_at=time.time(), run=run or new_run())
+    tags: list[TagTypeDef] = [{"Key": RUN_TAG, "Value": result.run}]
+    if not plan.keep:  # a table kept on purpose is nobody's leftover
+        tags.append({"Key": RUN_UNTIL_TAG, "Value": f"{ends_by(plan, timing):.0f}"})
     try:
         for consistency, suffix, label in MODES:
-            mode = ModeRun(consistency, table_for(prefix, suffix))
+            mode = ModeRun(consistency, table_for(prefix, suffix, result.run))
             result.modes.append(mode)
             mine = replace(settings, table=mode.table, regions=plan.regions)
             scoped = Regions(mine, regions.endpoint_url, regions.session)
             try:
                 progress.step(f"{label}: creating {mode.table} in {', '.join(plan.regions)}")
                 provision.setup(scoped, mine, timing=timing, reporter=progress.reporter(),
-                                strong=consistency == STRONG)
+                                strong=consistency == STRONG, tags=tags)
                 _measure(scoped, mine, plan, mode, progress, result)
+            except FAILURES as exc:
+                result.stopped = f"{label}: {_failure(exc)}"
             finally:
-                # Only what exists: a set-up that failed must not hide its own error.
-                if not plan.keep and provision.describe(scoped.home, mode.table) is not None:
-                    progress.step(f"{label}: removing {mode.table}")
-                    removal = teardown.plan(scoped, mine, force=False)
-                    teardown.run(scoped, mine, removal, timing=timing,
-                                       reporter=progress.reporter())
-                    mode.removed = True
+                if not plan.keep:
+                    _remove(scoped, mine, mode, timing, progress, result)
             if result.interrupted or result.stopped:
                 break
     except KeyboardInterrupt:
@@ -156,6 +186,40 @@ def run_compare(regions: Regions, settings: Settings, plan: ComparePlan, prefix:
     finally:
         result.ended_at = time.time()
     return result
+
+
+def _remove(regions: Regions, settings: Settings, mode: ModeRun, timing: provision.Timing,
+            progress: Progress, result: CompareResult) -> None:
+    """Remove a mode's table if it exists; a failure is said, not raised (the run's
+    figures stand, and ``teardown --stale`` finds the table later)."""
+    try:
+        # Only what exists: a set-up that failed must not hide its own error.
+        if provision.describe(regions.home, mode.table) is None:
+            return
+        progress.step(f"{mode.label}: removing {mode.table}")
+        removal = teardown.plan(regions, settings, force=False)
+        teardown.run(regions, settings, removal, timing=timing, reporter=progress.reporter())
+        mode.removed = True
+    except FAILURES as exc:
+        left = f"could not remove {mode.table} ({_failure(exc)})"
+        result.stopped = f"{result.stopped}; {left}" if result.stopped else left
+
+
+def stale_tables(regions: Regions, now: float | None = None) -> list[tuple[str, float]]:
+    """Run tables (compare's) in the home region whose run has surely ended: each name
+    with the time its run ended by."""
+    now = time.time() if now is None else now
+    out: list[tuple[str, float]] = []
+    for page in regions.home.get_paginator("list_tables").paginate():
+        for name in page.get("TableNames", []):
+            description = provision.describe(regions.home, name)
+            if description is None:
+                continue
+            tags = provision.tags_of(regions.home, description["TableArn"])
+            until = tags.get(RUN_UNTIL_TAG, "")
+            if provision.OWNER_TAG in tags and until.isdigit() and float(until) < now:
+                out.append((name, float(until)))
+    return out
 
 
 def _measure(regions: Regions, settings: Settings, plan: ComparePlan, mode: ModeRun,

@@ -33,8 +33,9 @@ from gtbench.awsrules import STRONG
 from gtbench.errors import GtbenchError
 from gtbench.history import OK, Op
 from gtbench.local import truth
-from gtbench.race import BAD, MAX_BAD_IN_A_ROW, check_pairs, round_trip_s
+from gtbench.race import check_pairs, round_trip_s
 from gtbench.regions import LOCAL, Regions, Settings
+from gtbench.trials import RunEnd, run_trials
 
 CONFLICT_PK = "gtbench-conflict"
 ConflictMode = Literal["overwrite", "increment"]
@@ -94,13 +95,9 @@ class ConflictTrial:
 
 
 @dataclass
-class ConflictResult:
+class ConflictResult(RunEnd):
     plan: ConflictPlan
     trials: list[ConflictTrial] = field(default_factory=list)
-    started_at: float = 0.0
-    ended_at: float = 0.0
-    interrupted: bool = False
-    stopped: str | None = None
     round_trips_s: dict[str, float] = field(default_factory=dict)  # per writing region
 
     @property
@@ -127,14 +124,23 @@ def specs_for(plan: ConflictPlan, offset_ms: float,
             for r in plan.regions for k in range(plan.increments)]
 
 
-def wait_until(target_s: float) -> None:
+def wait_until(target_s: float, stop: threading.Event | None = None) -> bool:
     """Sleep to just short of ``target_s`` (perf_counter), then spin: sleep alone
-    overshoots by up to a scheduler tick, which is as large as what we measure."""
+    overshoots by up to a scheduler tick, which is as large as what we measure. False,
+    at once, if ``stop`` is set first (Ctrl-C must not wait out a long offset)."""
     remaining = target_s - time.perf_counter()
     if remaining > 0.002:
-        time.sleep(remaining - 0.002)
+        if stop is None:
+            time.sleep(remaining - 0.002)
+        elif stop.wait(remaining - 0.002):
+            return False
     while time.perf_counter() < target_s:
         pass
+    return True
+
+
+class Cancelled(Exception):
+    """A write whose moment never came (the run was stopped): it was never sent."""
 
 
 WRITE_EVENTS = ("before-send.dynamodb.PutItem", "before-send.dynamodb.UpdateItem")
@@ -149,6 +155,7 @@ class Gate:
         self.client = client
         self.release_s: float | None = None
         self.sent_ns: int | None = None
+        self.stop: threading.Event | None = None  # the current trial's
         for event in WRITE_EVENTS:
             client.meta.events.register(event, self._hold, unique_id=f"gtbench-gate-{event}")
 
@@ -157,8 +164,10 @@ class Gate:
         # write: holding here leaves no serialising or signing between release and send,
         # so the two writers' sends are not spread apart by each other's CPU work.
         if self.release_s is not None:
-            wait_until(self.release_s)
+            released = wait_until(self.release_s, self.stop)
             self.release_s = None
+            if not released:
+                raise Cancelled
             self.sent_ns = time.perf_counter_ns()
 
 
@@ -175,7 +184,8 @@ def fine_switching(interval_s: float = 0.0002) -> Iterator[None]:
 
 
 def _write(gate: Gate, table: str, key: dict[str, Any], spec: WriteSpec, mode: ConflictMode,
-           process: int, release_s: float) -> Op:
+           process: int, release_s: float) -> Op | None:
+    """One gated write at ``release_s``; None if the run stopped before it was sent."""
     client = gate.client
     if mode == OVERWRITE:
         request, params = client.put_item, dict(
@@ -196,19 +206,23 @@ def _write(gate: Gate, table: str, key: dict[str, Any], spec: WriteSpec, mode: C
     intended = spec.value if mode == OVERWRITE else None
     try:
         response = request(**params)
+    except Cancelled:
+        return None
     except (ClientError, BotoCoreError) as exc:
         known = outcomes.classify(exc)
         if known is None:
             raise  # access denied, missing table...: the user's to fix, not a result
-        return Op(spec.region, "write", gate.sent_ns or started, time.perf_counter_ns(),
-                  known[0], intended, process, spec.write_id, known[1])
+        return Op(region=spec.region, kind="write", sent_ns=gate.sent_ns or started,
+                  received_ns=time.perf_counter_ns(), result=known[0], value=intended,
+                  process=process, write_id=spec.write_id, error=known[1])
     finally:
         gate.release_s = None
     acked = time.perf_counter_ns()
     sent = gate.sent_ns or started
     value = spec.value if mode == OVERWRITE else int(
         response["Attributes"][polling.VALUE]["N"])
-    return Op(spec.region, "write", sent, acked, OK, value, process, spec.write_id)
+    return Op(region=spec.region, kind="write", sent_ns=sent, received_ns=acked, result=OK,
+              value=value, process=process, write_id=spec.write_id)
 
 
 MAX_CONFLICT_RETRIES = 20  # increment mode on MRSC: a refused update is sent again
@@ -222,19 +236,25 @@ def _writer(gate: Gate, table: str, key: dict[str, Any], specs: Sequence[WriteSp
     is sent again after a short random pause, and every attempt is in the history."""
     ops = []
     rng = secrets.SystemRandom()
+    gate.stop = stop
     for spec in specs:
-        if stop.is_set():  # Ctrl-C: send nothing more
+        # The request is built now and held at the gate until its moment; Ctrl-C (stop)
+        # sends nothing more.
+        if not wait_until(release_s + spec.at_s - 0.005, stop):
             break
-        # The request is built now and held at the gate until its moment.
-        wait_until(release_s + spec.at_s - 0.005)
         op = _write(gate, table, key, spec, mode, process, release_s + spec.at_s)
+        if op is None:
+            break
         ops.append(op)
         retries = 0
         while (retry_refused and op.error == analysis.REPLICATED_CONFLICT
                and retries < MAX_CONFLICT_RETRIES and not stop.is_set()):
             retries += 1
             time.sleep(rng.uniform(0.005, 0.05))
-            op = _write(gate, table, key, spec, mode, process, time.perf_counter())
+            again = _write(gate, table, key, spec, mode, process, time.perf_counter())
+            if again is None:
+                break
+            op = again
             ops.append(op)
     return ops
 
@@ -342,37 +362,28 @@ def run_conflict(regions: Regions, settings: Settings, plan: ConflictPlan,
     result.started_at = time.time()
     workers = len(plan.regions) * (plan.pollers + 1)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conflict")
-    stop = threading.Event()
-    bad_in_a_row = 0
-    try:
+    gates: dict[str, Gate] = {}
+
+    def prepare() -> None:
         # Each writer's round trip: what arrival alignment corrects for, recorded always.
         result.round_trips_s = {r: round_trip_s(regions.reader(r), settings.table, r)
                                 for r in plan.regions}
-        gates = writer_gates(regions, plan, strong)
-        index = 0
-        for offset in plan.offsets_ms:
-            for _ in range(plan.trials):
-                stop = threading.Event()
-                trial = run_trial(regions, settings.table, plan, index, offset, run_id, pool,
-                                  stop, result.round_trips_s, strong, gates)
-                if settings.target == LOCAL and regions.endpoint_url:
-                    attach_truth(trial, regions.endpoint_url, settings.table,
-                                 result.started_at - 1)
-                result.trials.append(trial)
-                if on_trial is not None:
-                    on_trial(trial)
-                index += 1
-                bad_in_a_row = bad_in_a_row + 1 if trial.verdict().status in BAD else 0
-                if bad_in_a_row >= MAX_BAD_IN_A_ROW:
-                    result.stopped = (f"stopped after {bad_in_a_row} trials in a row that "
-                                      "failed or could not be judged")
-                    return result
-    except KeyboardInterrupt:
-        result.interrupted = True
-    finally:
-        stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
-        result.ended_at = time.time()
+        gates.update(writer_gates(regions, plan, strong))
+
+    def job(index: int, offset: float) -> Callable[[threading.Event], ConflictTrial]:
+        def run(stop: threading.Event) -> ConflictTrial:
+            trial = run_trial(regions, settings.table, plan, index, offset, run_id, pool,
+                              stop, result.round_trips_s, strong, gates)
+            if settings.target == LOCAL and regions.endpoint_url:
+                attach_truth(trial, regions.endpoint_url, settings.table,
+                             result.started_at - 1)
+            return trial
+        return run
+
+    offsets = [o for o in plan.offsets_ms for _ in range(plan.trials)]
+    run_trials((job(i, offset) for i, offset in enumerate(offsets)), result, result.trials,
+               status=lambda t: t.verdict().status, ops=lambda t: [*t.writes, *t.reads],
+               pool=pool, prepare=prepare, on_trial=on_trial)
     return result
 
 

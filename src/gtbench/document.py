@@ -291,7 +291,7 @@ def compare_document(result: Any, context: Context) -> Document:
         modes.append(entry)
     return {
         **_header("compare", context, result),
-        "settings": {"prefix": result.prefix, "regions": list(plan.regions),
+        "settings": {"prefix": result.prefix, "run": result.run, "regions": list(plan.regions),
                      "pairs": [list(p) for p in plan.pairs], "trials": plan.trials,
                      "conflicts": plan.conflicts, "increments": plan.increments,
                      "pace_ms": plan.pace_ms, "resolution_ms": plan.resolution_s * 1000,
@@ -309,7 +309,8 @@ def read_compare(document: Document) -> Any:
     s = document["settings"]
     plan = ComparePlan(tuple(s["regions"]), s["trials"], s["conflicts"], s["increments"],
                        s["pace_ms"], s["resolution_ms"] / 1000, s["timeout_s"], s["keep"])
-    result = CompareResult(plan, s["prefix"], started_at=document["started_at"],
+    result = CompareResult(plan, s["prefix"], run=s.get("run", ""),
+                           started_at=document["started_at"],
                            ended_at=document["ended_at"],
                            interrupted=bool(document.get("interrupted")),
                            stopped=document.get("stopped"))

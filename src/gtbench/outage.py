@@ -30,15 +30,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 from gtbench import analysis, beats, heartbeat, outcomes, polling
 from gtbench.analysis import OutageWrite, Snapshot
 from gtbench.awsrules import EVENTUAL, STRONG
+from gtbench.errors import GtbenchError
 from gtbench.heartbeat import BeatSeen, ObservedCut
 from gtbench.history import OK, Op
 from gtbench.local import truth
 from gtbench.race import check_pairs
 from gtbench.regions import Regions, Settings
+from gtbench.trials import RunEnd, timed_write
 
 OUTAGE_PK = beats.BEAT_PK  # the run's items and its heartbeats share a partition
 COUNTER = "counter"
 WRITES = "Writes"  # the set of write ids an image descends from
+ENDPOINT_GONE_S = 3.0  # every call failing this long: the endpoint is gone
 WINDOW_SLACK_S = 0.002  # clock reads around a call: the stamp may fall just outside
 
 
@@ -78,7 +81,7 @@ class OutageTruth:
 
 
 @dataclass
-class OutageResult:
+class OutageResult(RunEnd):
     plan: OutagePlan
     run_id: str
     regions: tuple[str, ...]
@@ -91,11 +94,7 @@ class OutageResult:
     rounds: list[list[Snapshot]] = field(default_factory=list)
     start_ns: int = 0  # the cut began (perf_counter_ns)
     end_ns: int = 0  # the cut ended
-    started_at: float = 0.0  # wall clock
     cut_ended_at: float = 0.0  # wall clock, as the cut's end was requested
-    ended_at: float = 0.0
-    interrupted: bool = False
-    stopped: str | None = None
     truth: OutageTruth | None = None
     wall_offset_s: float = 0.0  # time.time() - perf_counter(), to place stamps
     # Heartbeats: every region's beats, and what each region saw of the others'.
@@ -184,18 +183,11 @@ def write_once(client: Any, table: str, region: str, key: str, write_id: str,
     else:
         expression = "SET #v = :v, #w = :id ADD #s :ids"
         values[":v"] = {"N": str(value)}
-    sent = time.perf_counter_ns()
-    try:
-        client.update_item(TableName=table, Key={"PK": {"S": OUTAGE_PK}, "SK": {"S": key}},
-                           UpdateExpression=expression, ExpressionAttributeNames=names,
-                           ExpressionAttributeValues=values)
-    except (ClientError, BotoCoreError) as exc:
-        known = outcomes.classify(exc)
-        if known is None:
-            raise  # access denied, a missing table: the user's to fix
-        return Op(region, "write", sent, time.perf_counter_ns(), known[0], value, process,
-                  write_id, known[1])
-    return Op(region, "write", sent, time.perf_counter_ns(), OK, value, process, write_id)
+    return timed_write(lambda: client.update_item(
+        TableName=table, Key={"PK": {"S": OUTAGE_PK}, "SK": {"S": key}},
+        UpdateExpression=expression, ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values), region=region, value=value, process=process,
+        write_id=write_id)
 
 
 def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
@@ -216,6 +208,16 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
     failures: list[BaseException] = []
     keys = [f"{run_id}-k{k:03d}" for k in range(plan.keys)]
     counter = f"{run_id}-{COUNTER}"
+    # Every call of every region failing for a while: the endpoint is gone (an emulator
+    # killed, a network down). The run stops and keeps what it measured; an MRSC
+    # region refusing during the cut is not this, as the other regions still answer.
+    watch = polling.FailureWatch(ENDPOINT_GONE_S)
+    gone = threading.Event()
+
+    def seen(op: Op) -> None:
+        if watch.failing(op):
+            gone.set()
+            writing.set()
 
     def writer(index: int, region: str) -> None:
         rng = random.Random(f"{run_id}-{region}")
@@ -234,6 +236,7 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
                                 rng.randrange(10**9), index)
                 with lock:
                     result.writes.append(OutageWrite(op, key, increment))
+                seen(op)
                 sequence += 1
                 next_send = max(next_send + 1 / plan.rate, time.perf_counter() - 1)
         except BaseException as exc:  # handed to the main thread, raised there
@@ -247,11 +250,13 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
             snap = snapshot(client, settings.table, region, run_id, consistent, full=False)
             # A strong read too, on either kind: what an isolated MRSC region refuses.
             op = polling.read_op(client, settings.table, region, probe, 0)
-            seen = beats.read_beats(client, settings.table, region, run_id, consistent, names)
+            beats_seen = beats.read_beats(client, settings.table, region, run_id, consistent,
+                                          names)
             with lock:
                 result.snapshots.append(snap)
                 result.reads.append(op)
-                result.seen.extend(seen)
+                result.seen.extend(beats_seen)
+            seen(op)
             reading.wait(plan.sample_s)
 
     def beater(region: str) -> None:
@@ -264,6 +269,7 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
                 op = beats.beat_once(client, settings.table, region, run_id, seq)
                 with lock:
                     result.beats.append(op)
+                seen(op)
                 seq += 1
         except BaseException as exc:
             failures.append(exc)
@@ -279,6 +285,13 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
                                    name=f"outage-reader-{r}") for r in names]
                + [threading.Thread(target=beater, args=(r,), daemon=True,
                                    name=f"outage-beat-{r}") for r in names])
+    def check() -> None:
+        _raise_from(failures)
+        if gone.is_set():
+            result.stopped = (f"every region's calls failed for {ENDPOINT_GONE_S:g} s: the "
+                              f"endpoint stopped answering ({_last_error(result)})")
+            raise _Stopped
+
     cut_on = False
     result.started_at = time.time()
     result.origin_ns = time.perf_counter_ns()
@@ -289,25 +302,25 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
         progress.step(f"steady workload in {', '.join(names)}: {plan.rate:g} writes/s each "
                       f"to {plan.keys} items and a counter")
         _wait(plan.lead_s, writing, result, progress)
-        _raise_from(failures)
+        check()
         progress.step(f"cutting off {plan.region} for {plan.duration_s:g} s ({cut.describe()})")
         cut_on = True  # before start: a Ctrl-C while it starts must still undo it
         result.requested_ns = time.perf_counter_ns()
         cut.start()
         observed = _await_cut(result, cut, writing, lock, progress)
-        _raise_from(failures)
+        check()
         if observed is None:
             result.start_ns = result.end_ns = time.perf_counter_ns()
             result.stopped = (f"the cut of {plan.region} never took hold within "
                               f"{cut.allowance_s:g} s of asking ({cut.describe()}): "
                               f"replication out of {plan.region} went on")
-            raise _NeverHeld
+            raise _Stopped
         result.start_ns = observed
         progress.step(f"the cut took hold {(observed - result.requested_ns) / 1e9:.1f} s "
                       f"after it was asked for; {plan.duration_s:g} s from then")
         _wait((observed + int(plan.duration_s * 1e9) - time.perf_counter_ns()) / 1e9,
               writing, result, progress)
-        _raise_from(failures)
+        check()
         writing.set()
         for thread in threads[:len(names)]:
             thread.join()
@@ -323,10 +336,14 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
             result.rounds.append(this_round)
             if analysis.agree(this_round) or time.monotonic() > deadline:
                 break
+            for snap in this_round:  # reads too: a dead endpoint ends the watch
+                seen(Op(region=snap.region, kind="read", sent_ns=snap.sent_ns,
+                        received_ns=snap.received_ns, result=snap.result))
+            check()
             time.sleep(plan.sample_s)
     except KeyboardInterrupt:
         result.interrupted = True
-    except _NeverHeld:
+    except _Stopped:
         pass  # said in ``stopped``; the history is kept, no figure is made up
     finally:
         writing.set()
@@ -335,18 +352,34 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
             if result.start_ns and not result.end_ns:
                 result.end_ns = time.perf_counter_ns()
                 result.cut_ended_at = time.time()
-            cut.end()
+            try:
+                cut.end()
+            except (GtbenchError, BotoCoreError, ClientError, OSError) as exc:
+                # The endpoint that would end it is gone (or refuses): say so, keep the run.
+                result.stopped = (result.stopped or "the run ended early") + (
+                    f"; ending the cut failed ({exc}): check `gtbench local fault list` "
+                    "or the FIS console")
         for thread in threads:
             if thread.is_alive():
                 thread.join(timeout=10)
         result.ended_at = time.time()
-    if settings.target == "local" and regions.endpoint_url and result.rounds:
-        result.truth = outage_truth(regions.endpoint_url, settings.table, result)
+    if settings.target == "local" and regions.endpoint_url and result.rounds \
+            and not gone.is_set():
+        try:
+            result.truth = outage_truth(regions.endpoint_url, settings.table, result)
+        except GtbenchError:
+            result.truth = None  # the emulator went away: no truth, the run stands
     return result
 
 
-class _NeverHeld(Exception):
-    """The cut was asked for and never showed in the data within its allowance."""
+class _Stopped(Exception):
+    """The run cannot go on (the cut never took hold, the endpoint is gone); the reason
+    is in ``result.stopped`` and the history is kept."""
+
+
+def _last_error(result: OutageResult) -> str:
+    errors = [w.op.error for w in result.writes if w.op.error]
+    return f"last error: {errors[-1]}" if errors else "no answer"
 
 
 def _await_cut(result: OutageResult, cut: Cut, stopped: threading.Event,

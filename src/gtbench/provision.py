@@ -227,11 +227,12 @@ def make_strong(regions: Regions, settings: Settings, witness: str | None,
 def setup(regions: Regions, settings: Settings, *, bookmarks: int = 0,
           deletion_protection: bool = False, timing: Timing = Timing(),
           reporter: Reporter | None = None, strong: bool = False,
-          witness: str | None = None) -> SetupResult:
+          witness: str | None = None, tags: Sequence[TagTypeDef] = ()) -> SetupResult:
     """Create (or complete) the global table, seed it, and check every replica has the data.
 
     ``strong``: a multi-Region strongly consistent table (MRSC), converted in one call
-    while still empty, with ``witness`` as its third region if given."""
+    while still empty, with ``witness`` as its third region if given. ``tags`` go on a
+    table this call creates, beside gtbench's own."""
     reporter = reporter or Reporter()
     home = regions.home
     check_regions_enabled(regions, settings, witness)
@@ -239,12 +240,13 @@ def setup(regions: Regions, settings: Settings, *, bookmarks: int = 0,
     created = description is None
     if description is None:
         reporter.step(f"creating table {settings.table} in {settings.home}")
-        tags: list[TagTypeDef] = [{"Key": OWNER_TAG, "Value": f"gtbench {__version__}"}]
+        ours: list[TagTypeDef] = [{"Key": OWNER_TAG, "Value": f"gtbench {__version__}"},
+                                  *tags]
         if deletion_protection:
-            tags.append({"Key": PROTECTION_TAG, "Value": "set"})
+            ours.append({"Key": PROTECTION_TAG, "Value": "set"})
         home.create_table(TableName=settings.table, KeySchema=KEY_SCHEMA,
                           AttributeDefinitions=ATTRIBUTES, BillingMode="PAY_PER_REQUEST",
-                          DeletionProtectionEnabled=deletion_protection, Tags=tags)
+                          DeletionProtectionEnabled=deletion_protection, Tags=ours)
         owned = True
     else:
         check_keys(description, settings.table)

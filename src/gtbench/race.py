@@ -19,21 +19,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from gtbench import analysis, outcomes, polling, provision
+from gtbench import analysis, polling, provision
 from gtbench.analysis import CloudWatchStats, RaceVerdict
 from gtbench.awsrules import EVENTUAL, STRONG, Consistency
 from gtbench.errors import GtbenchError
-from gtbench.history import FAIL, OK, Op
+from gtbench.history import FAIL, Op
 from gtbench.local import truth
 from gtbench.regions import LOCAL, Regions, Settings
+from gtbench.trials import RunEnd, run_trials, timed_write
 
 RACE_PK = "gtbench-race"
-# A run stops after this many trials in a row that failed or could not be judged
-# (the endpoint is gone, say): the completed trials are kept and saved.
-MAX_BAD_IN_A_ROW = 3
-BAD = frozenset({"failed", "indeterminate"})
 
 Pair = tuple[str, str]
 
@@ -110,17 +105,16 @@ class Trial:
 
 
 @dataclass
-class RaceResult:
+class RaceResult(RunEnd):
+    """A race run; ``started_at`` (wall clock) places it for CloudWatch and the
+    emulator's log."""
+
     plan: RacePlan
     resolution_s: dict[str, float]
     trials: list[Trial] = field(default_factory=list)
-    started_at: float = 0.0  # wall clock, for CloudWatch and the emulator's log
-    ended_at: float = 0.0
     started_ns: int = 0  # perf_counter_ns at started_at: Op times to wall clock
     schedules: dict[str, Schedule] = field(default_factory=dict)  # per reading region
     consistency: str = EVENTUAL  # the table's MultiRegionConsistency
-    interrupted: bool = False  # Ctrl-C: the trials are those completed before it
-    stopped: str | None = None  # why the run stopped early, if it did
     cloudwatch: dict[Pair, CloudWatchStats] = field(default_factory=dict)
 
 
@@ -169,16 +163,8 @@ def round_trip_s(client: Any, table: str, region: str, samples: int = 15) -> flo
 def write_op(client: Any, table: str, region: str, item: dict[str, Any], value: int,
              process: int = 0, write_id: str | None = None) -> Op:
     """One PutItem as an Op; a refused or unanswered write is a result, not an error."""
-    sent = time.perf_counter_ns()
-    try:
-        client.put_item(TableName=table, Item=item)
-    except (ClientError, BotoCoreError) as exc:
-        known = outcomes.classify(exc)
-        if known is None:
-            raise  # access denied, a missing table...: the user's to fix
-        return Op(region, "write", sent, time.perf_counter_ns(), known[0], value, process,
-                  write_id, known[1])
-    return Op(region, "write", sent, time.perf_counter_ns(), OK, value, process, write_id)
+    return timed_write(lambda: client.put_item(TableName=table, Item=item), region=region,
+                       value=value, process=process, write_id=write_id)
 
 
 def run_trial(regions: Regions, table: str, pair: Pair, index: int, run_id: str,
@@ -227,45 +213,29 @@ def run_race(regions: Regions, settings: Settings, plan: RacePlan,
     result.started_at, result.started_ns = time.time(), time.perf_counter_ns()
     run_id = f"{int(time.time())}-{secrets.token_hex(3)}"
     local = settings.target == LOCAL and regions.endpoint_url is not None
-    stop = threading.Event()
     pool = ThreadPoolExecutor(max_workers=MAX_POLLERS, thread_name_prefix="poller")
-    bad_in_a_row = 0
-    try:
+
+    def prepare() -> None:
         result.resolution_s = {r: round_trip_s(regions.reader(r), settings.table, r)
                                for r in readers}
         result.schedules = {t: plan.schedule(result.resolution_s[t]) for _, t in plan.pairs}
-        for index in range(plan.trials):
-            for pair in plan.pairs:
-                since = time.time() - 1
-                stop = threading.Event()
-                trial = run_trial(regions, settings.table, pair, index, run_id, plan, pool,
-                                  stop, result.schedules[pair[1]])
-                if local:  # at once, so the live line shows the true lag too
-                    attach_ground_truth([trial], str(regions.endpoint_url), settings.table,
-                                        since, plan.timeout_s)
-                result.trials.append(trial)
-                if on_trial is not None:
-                    on_trial(trial)
-                verdict = trial.verdict()
-                bad_in_a_row = bad_in_a_row + 1 if verdict.status in BAD else 0
-                if bad_in_a_row >= MAX_BAD_IN_A_ROW:
-                    result.stopped = stopped_reason(result.trials[-bad_in_a_row:])
-                    return result
-    except KeyboardInterrupt:
-        result.interrupted = True
-    finally:
-        stop.set()  # release the pollers of a trial cut short
-        pool.shutdown(wait=True, cancel_futures=True)
-        result.ended_at = time.time()
+
+    def job(index: int, pair: Pair) -> Callable[[threading.Event], Trial]:
+        def run(stop: threading.Event) -> Trial:
+            since = time.time() - 1
+            trial = run_trial(regions, settings.table, pair, index, run_id, plan, pool,
+                              stop, result.schedules[pair[1]])
+            if local:  # at once, so the live line shows the true lag too
+                attach_ground_truth([trial], str(regions.endpoint_url), settings.table,
+                                    since, plan.timeout_s)
+            return trial
+        return run
+
+    run_trials((job(i, pair) for i in range(plan.trials) for pair in plan.pairs), result,
+               result.trials, status=lambda t: t.verdict().status,
+               ops=lambda t: [t.write, *t.reads], pool=pool, prepare=prepare,
+               on_trial=on_trial)
     return result
-
-
-def stopped_reason(trials: Sequence[Trial]) -> str:
-    """One line on why a run of trials failed, from their own operations."""
-    errors = [op.error for t in trials for op in (t.write, *t.reads) if op.error]
-    last = errors[-1] if errors else "no answer"
-    return (f"stopped after {len(trials)} trials in a row that failed or could not be "
-            f"judged (last error: {last})")
 
 
 def attach_ground_truth(trials: Sequence[Trial], endpoint_url: str, table: str, since: float,

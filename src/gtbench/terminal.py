@@ -91,6 +91,8 @@ def write_atomically(path: str, text: str) -> None:
     from pathlib import Path
 
     target = Path(path)
+    if target.exists() and not target.is_file():
+        raise OSError(f"{path} exists and is not a regular file")  # checked again: a race
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         temporary.write_text(text)
@@ -106,9 +108,14 @@ def check_output_path(path: str) -> str | None:
 
     if path == "-":
         return None
+    if not path.strip():
+        return "an empty path names no file (give a file name, or '-' for stdout)"
     target = Path(path)
     if target.is_dir():
         return f"{path} is a directory"
+    if target.exists() and not target.is_file():
+        # The atomic rename would put the document where a device or a pipe was.
+        return f"{path} exists and is not a regular file"
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         return f"directory {parent} does not exist"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from gtbench.cli.options import (
-    SCRATCH_KEY,
+    Finite,
     check_endpoint,
     json_option,
     regions_callback,
@@ -31,7 +31,8 @@ DEFAULT_REGIONS = "us-west-2,us-east-1,us-east-2"
                    "two write the conflicts.")
 @click.option("--prefix", default="gtbench-compare", callback=table_callback,
               show_default=True,
-              help="The two tables are PREFIX-mrec and PREFIX-mrsc, created for the run.")
+              help="The two tables are PREFIX-RUN-mrec and PREFIX-RUN-mrsc, made for the run "
+                   "(RUN: six hex digits of its own).")
 @click.option("--profile", metavar="NAME", envvar="AWS_PROFILE",
               help="AWS named profile (with --target aws).")
 @click.option("--trials", type=click.IntRange(min=1), default=10, show_default=True,
@@ -40,25 +41,24 @@ DEFAULT_REGIONS = "us-west-2,us-east-1,us-east-2"
               help="Trials of two writes to one item at the same instant.")
 @click.option("--increments", type=click.IntRange(1, 100), default=5, show_default=True,
               help="Read-modify-write updates per writing region.")
-@click.option("--resolution-ms", type=click.FloatRange(min=0.5), default=10.0,
+@click.option("--resolution-ms", type=Finite(min=0.5, max=10000), default=10.0,
               show_default=True,
               help="The race's spacing between reads in each region, per kind of read. "
                    "Coarser than race's default: the reads also load what they time.")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.05), default=10.0,
+@click.option("--timeout", "timeout_s", type=Finite(min=0.05, max=3600), default=10.0,
               show_default=True, help="Seconds a trial waits before timing out.")
 @click.option("--keep", is_flag=True, help="Leave both tables in place at the end.")
 @json_option
 @yes_option
-@click.pass_context
-def compare_command(ctx: click.Context, target: str, endpoint_url: str | None,
+def compare_command(target: str, endpoint_url: str | None,
                     regions: tuple[str, ...], prefix: str, profile: str | None, trials: int,
                     conflicts: int, increments: int, resolution_ms: float, timeout_s: float,
                     keep: bool, json_path: str | None, yes: bool) -> None:
     """Run the same workloads on an MREC and an MRSC table, and show them side by side.
 
     Which kind of global table should you use, and what does it cost? gtbench
-    creates PREFIX-mrec (multi-Region eventual consistency, last writer wins)
-    and PREFIX-mrsc (multi-Region strong consistency) in the same three
+    creates PREFIX-RUN-mrec (multi-Region eventual consistency, last writer wins)
+    and PREFIX-RUN-mrsc (multi-Region strong consistency) in the same three
     regions, then runs on each:
 
     \b
@@ -77,21 +77,25 @@ def compare_command(ctx: click.Context, target: str, endpoint_url: str | None,
     one axis.
     """
     from gtbench import compare, document, provision
-    from gtbench.cli.provision import RichReporter, connect, stop_idle_emulator, timing_for
-    from gtbench.cli.race import finish
+    from gtbench.cli.provision import RichReporter, stop_idle_emulator, timing_for
+    from gtbench.cli.session import RunSession
     from gtbench.errors import UsageError
     from gtbench.regions import Settings
     from gtbench.report import compare as report
-    from gtbench.terminal import Terminal
 
-    settings = Settings(target, endpoint_url, regions, compare.table_for(prefix, "mrsc"),
-                        profile)
+    run = compare.new_run()  # two runs at once never share a table
+    tables = [compare.table_for(prefix, suffix, run) for _, suffix, _ in compare.MODES]
+    settings = Settings(target, endpoint_url, regions, tables[0], profile)
     problem = provision.strong_problem(settings, None)
     if problem:  # the MRSC table must be possible before the MREC one is made
         raise UsageError(problem)
-    terminal = Terminal(stdout_is_data=json_path == "-")
-    client_regions, account = connect(settings, terminal)
-    tables = [compare.table_for(prefix, suffix) for _, suffix, _ in compare.MODES]
+    session = RunSession(settings, json_path)
+    terminal, client_regions, account = session.terminal, session.regions, session.account
+    stale = [name for name, _ in compare.stale_tables(client_regions)
+             if name.startswith(f"{prefix}-")]
+    if stale:
+        terminal.warn(f"left over from earlier runs: {', '.join(stale)}; remove them with "
+                      f"`gtbench teardown --stale --regions {','.join(regions)}`")
     if target == AWS and not yes:
         after = "kept after (--keep)" if keep else "deleted after"
         click.confirm(
@@ -117,20 +121,17 @@ def compare_command(ctx: click.Context, target: str, endpoint_url: str | None,
         def reporter(self) -> provision.Reporter:
             return waits
 
-    context = document.Context.of(settings, client_regions.endpoint_url)
     try:
         result = compare.run_compare(client_regions, settings, plan, prefix, Shown(),
-                                     timing=timing_for(settings, None))
+                                     timing=timing_for(settings, None), run=run)
     finally:
         waits.close()
-    saved = document.compare_document(result, context)
-    for renderable in report.compare_tables(saved):
-        terminal.print(renderable)
     kept = [m.table for m in result.modes if not m.removed]
-    if kept:
-        terminal.note(f"kept {', '.join(kept)}; remove each with `gtbench teardown --table "
-                      "NAME --regions " + ",".join(regions) + "`")
-    terminal.save(saved, json_path, announce=not ctx.meta.get(SCRATCH_KEY))
+
     if target == LOCAL and endpoint_url is None and not kept:
         stop_idle_emulator(client_regions, terminal)  # as teardown does
-    finish(result, json_path, done="the runs completed")
+    session.conclude(result, lambda: document.compare_document(result, session.context),
+                     report.compare_tables, done="the runs completed",
+                     notes=[f"kept {', '.join(kept)}; remove each with " + " and ".join(
+                         f"`gtbench teardown --table {name} --regions {','.join(regions)}`"
+                         for name in kept)] if kept else [])

@@ -5,16 +5,18 @@ from __future__ import annotations
 import click
 
 from gtbench.cli.options import (
-    SCRATCH_KEY,
+    Finite,
     confirm_billable,
+    finite,
     json_option,
     settings_from,
     target_options,
     yes_option,
 )
-from gtbench.cli.provision import connect
 from gtbench.errors import UsageError
-from gtbench.terminal import Terminal
+
+# Writes further apart than this are not concurrent; a run sleeps through each offset.
+MAX_OFFSET_MS = 60_000.0
 
 
 def _offsets(ctx: click.Context, param: click.Parameter, value: str | None
@@ -22,9 +24,11 @@ def _offsets(ctx: click.Context, param: click.Parameter, value: str | None
     if value is None:
         return None
     try:
-        offsets = tuple(float(part) for part in value.split(",") if part.strip())
+        offsets = tuple(finite(part, low=-MAX_OFFSET_MS, high=MAX_OFFSET_MS)
+                        for part in value.split(",") if part.strip())
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of milliseconds",
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of milliseconds, "
+                                 f"each from -{MAX_OFFSET_MS:g} to {MAX_OFFSET_MS:g}",
                                  ctx, param) from None
     if not offsets:
         raise click.BadParameter("give at least one offset", ctx, param)
@@ -39,9 +43,10 @@ def _offsets(ctx: click.Context, param: click.Parameter, value: str | None
                    "workshop's SET Bookmark = Bookmark + :inc, --increments times per region.")
 @click.option("--trials", type=click.IntRange(min=1), default=5, show_default=True,
               help="Trials per offset; each uses a fresh item.")
-@click.option("--offset-ms", type=float, default=None, show_default="0",
-              help="How long after the first writer the second sends; negative reverses "
-                   "the order.")
+@click.option("--offset-ms", type=Finite(-MAX_OFFSET_MS, MAX_OFFSET_MS), default=None,
+              show_default="0",
+              help="How long after the first writer the second sends, from -60000 to 60000; "
+                   "negative reverses the order.")
 @click.option("--offsets", callback=_offsets, metavar="MS,MS,...",
               help="Sweep several offsets (e.g. 0,250,500,1000,2000), --trials each: the "
                    "share of earlier writes lost unseen traces the conflict window.")
@@ -55,16 +60,16 @@ def _offsets(ctx: click.Context, param: click.Parameter, value: str | None
               help="The two writing regions [default: the first two of --regions].")
 @click.option("--increments", type=click.IntRange(1, 1000), default=5, show_default=True,
               help="increment mode: updates per region.")
-@click.option("--pace-ms", type=click.FloatRange(min=0), default=100.0, show_default=True,
+@click.option("--pace-ms", type=Finite(min=0, max=60000), default=100.0, show_default=True,
               help="increment mode: time between one writer's updates.")
 @click.option("--same-sign", is_flag=True,
               help="increment mode: +1 from both regions instead of +1 and -1, so every "
                    "lost update shows in the total.")
 @click.option("--pollers", type=click.IntRange(1, 16), default=2, show_default=True,
               help="Pollers per region, staggered by interval/pollers.")
-@click.option("--interval-ms", type=click.FloatRange(min=1), default=50.0, show_default=True,
+@click.option("--interval-ms", type=Finite(min=1, max=60000), default=50.0, show_default=True,
               help="Each poller's time between strongly consistent reads.")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=10.0,
+@click.option("--timeout", "timeout_s", type=Finite(min=0.1, max=3600), default=10.0,
               show_default=True,
               help="Seconds after the last write that a trial waits for the regions to agree.")
 @click.option("--timelines/--no-timelines", default=True, show_default=True,
@@ -98,7 +103,7 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
       gtbench conflict --mode increment --increments 10 --pace-ms 50
     """
     from gtbench import conflict, document
-    from gtbench.cli.race import finish
+    from gtbench.cli.session import RunSession
     from gtbench.report import conflict as report
 
     settings = settings_from(target, endpoint_url, regions, table, profile)
@@ -121,10 +126,10 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
         conflict.INCREMENT if mode == "increment" else conflict.OVERWRITE, increments, pace_ms,
         same_sign, pollers, interval_ms / 1000, timeout_s,
         "arrival" if align == "arrival" else "send")
-    terminal = Terminal(stdout_is_data=json_path == "-")
-    client_regions, account = connect(settings, terminal)
+    session = RunSession(settings, json_path)
+    terminal, client_regions = session.terminal, session.regions
     per_trial = 2 * increments if mode == "increment" else 2
-    confirm_billable(settings, account,
+    confirm_billable(settings, session.account,
                      f"Make {per_trial * trials * len(offsets_ms)} writes to "
                      f"{trials * len(offsets_ms)} new items under PK={conflict.CONFLICT_PK} "
                      f"from {pair[0]} and {pair[1]} and poll both until they agree", yes)
@@ -141,13 +146,7 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
         else:
             terminal.print(f"trial {t['index'] + 1}: {report.trial_sentence(t)}")
 
-    context = document.Context.of(settings, client_regions.endpoint_url)
     result = conflict.run_conflict(client_regions, settings, plan, on_trial=show)
-    saved = document.conflict_document(result, context)
-    for renderable in report.conflict_tables(saved):
-        terminal.print(renderable)
-    # The demo's scratch files are deleted after it: don't name them.
-    terminal.save(saved, json_path, announce=not click.get_current_context().meta.get(
-        SCRATCH_KEY))
-    finish(result, json_path)
+    session.conclude(result, lambda: document.conflict_document(result, session.context),
+                     report.conflict_tables, done=f"{len(result.trials)} completed trials")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from gtbench.cli.options import check_endpoint
+from gtbench.cli.options import Finite, check_endpoint
 from gtbench.errors import UsageError
 from gtbench.local import lifecycle
 
@@ -45,7 +45,7 @@ endpoint_option = click.option(
     "--endpoint-url", metavar="URL", envvar="GTBENCH_ENDPOINT_URL", callback=check_endpoint,
     help="The emulator [default: the one `gtbench local start` runs].")
 duration_option = click.option(
-    "--for", "duration_s", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+    "--for", "duration_s", type=Finite(min=0, min_open=True, max=86400), metavar="SECONDS",
     help="End the fault by itself after this long [default: until cleared].")
 json_flag = click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 
@@ -100,7 +100,7 @@ def outage(region: str, mode: str, duration_s: float | None, endpoint_url: str |
 
 @fault_group.command("throttle")
 @click.argument("region")
-@click.option("--share", type=click.FloatRange(0, 1, min_open=True), default=0.3,
+@click.option("--share", type=Finite(0, 1, min_open=True), default=0.3,
               show_default=True, help="The share of the region's requests that are refused.")
 @click.option("--code", type=click.Choice(["ThrottlingException",
                                            "ProvisionedThroughputExceededException"]),

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from gtbench.cli.fault import fault_group
-from gtbench.cli.options import check_endpoint
+from gtbench.cli.options import Finite, check_endpoint, finite
 from gtbench.errors import GtbenchError
 from gtbench.local import lifecycle
 
@@ -25,8 +25,8 @@ def _pair_lags(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
             pair, figures = value.split("=", 1)
             source, target = pair.split(":", 1)
             lag, _, jitter = figures.partition("/")
-            out.append((source.strip(), target.strip(), float(lag),
-                        float(jitter) if jitter else None))
+            out.append((source.strip(), target.strip(), finite(lag),
+                        finite(jitter) if jitter else None))
         except ValueError as exc:
             raise click.BadParameter(f"{value!r} is not SOURCE:TARGET=MS[/JITTER], such as "
                                      "us-west-2:eu-west-1=1500/300", ctx, param) from exc
@@ -40,7 +40,7 @@ def _rtts(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
     for value in values:
         region, sep, figure = value.partition("=")
         try:
-            ms = float(figure)
+            ms = finite(figure, high=60_000)
         except ValueError:
             ms = -1.0
         if not sep or not region.strip() or ms < 0:
@@ -58,7 +58,7 @@ def _pair_rtts(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
         pair, sep, figure = value.partition("=")
         a, colon, b = pair.partition(":")
         try:
-            ms = float(figure)
+            ms = finite(figure, high=60_000)
         except ValueError:
             ms = -1.0
         if not sep or not colon or not a.strip() or not b.strip() or ms < 0:
@@ -66,6 +66,18 @@ def _pair_rtts(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
                                      ctx, param)
         out[(a.strip(), b.strip())] = ms
     return out
+
+
+def _host(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """An address this machine can listen on: a bad one said so, not as a busy port."""
+    import socket
+
+    try:
+        socket.getaddrinfo(value, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        raise click.BadParameter(f"{value!r} is not a host name or address this machine "
+                                 "knows (such as 127.0.0.1 or ::1)", ctx, param) from None
+    return value
 
 
 def _client_region(ctx: click.Context, param: click.Parameter, value: str | None
@@ -79,26 +91,26 @@ def _client_region(ctx: click.Context, param: click.Parameter, value: str | None
 
 def _serve_options(command: Any) -> Any:
     options = [
-        click.option("--lag-ms", type=click.FloatRange(min=0), default=1000.0, show_default=True,
+        click.option("--lag-ms", type=Finite(min=0, max=3600000), default=1000.0, show_default=True,
                      help="Median replication lag."),
-        click.option("--jitter-ms", type=click.FloatRange(min=0), default=250.0,
+        click.option("--jitter-ms", type=Finite(min=0, max=3600000), default=250.0,
                      show_default=True,
                      help="Spread of the lag (standard deviation of a normal, cut at 0)."),
         click.option("--pair-lag", "pair_lags", callback=_pair_lags, multiple=True,
                      metavar="SRC:DST=MS[/JITTER]",
                      help="Lag for one direction, such as us-west-2:eu-west-1=1500/300. "
                           "Repeatable."),
-        click.option("--replica-delay-s", type=click.FloatRange(min=0), default=3.0,
+        click.option("--replica-delay-s", type=Finite(min=0, max=3600), default=3.0,
                      show_default=True,
                      help="How long a new replica stays CREATING (and a removed one "
                           "DELETING)."),
         click.option("--seed", type=int, default=None,
                      help="Seed the lag sampler, for repeatable runs."),
-        click.option("--ttl-sweep-s", type=click.FloatRange(min=0.05), default=5.0,
+        click.option("--ttl-sweep-s", type=Finite(min=0.05, max=3600), default=5.0,
                      show_default=True,
                      help="How often items whose TTL has passed are deleted (and the "
                           "deletions replicated)."),
-        click.option("--fis-delay-s", type=click.FloatRange(min=0), default=0.0,
+        click.option("--fis-delay-s", type=Finite(min=0, max=3600), default=0.0,
                      show_default=True,
                      help="Rehearse AWS FIS: an isolate fault (what `outage` uses) takes "
                           "hold after a random delay of up to this many seconds, and "
@@ -165,7 +177,7 @@ def local_group() -> None:
 
 
 @local_group.command("serve")
-@click.option("--host", default=lifecycle.DEFAULT_HOST, show_default=True,
+@click.option("--host", default=lifecycle.DEFAULT_HOST, show_default=True, callback=_host,
               help="Address to listen on. Keep loopback unless you mean to share it.")
 @click.option("--port", type=click.IntRange(0, 65535), default=lifecycle.DEFAULT_PORT,
               show_default=True, help="Port to listen on (0: any free port).")
@@ -239,7 +251,7 @@ def _loopback(host: str) -> bool:
 
 
 @local_group.command("start")
-@click.option("--host", default=lifecycle.DEFAULT_HOST, show_default=True,
+@click.option("--host", default=lifecycle.DEFAULT_HOST, show_default=True, callback=_host,
               help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=None,
               help=f"Port to listen on [default: {lifecycle.DEFAULT_PORT}, or a free one if "
@@ -307,6 +319,13 @@ def status(as_json: bool) -> None:
     for group in document["global_tables"]:
         replicas = ", ".join(f"{r['RegionName']} {r['ReplicaStatus']}" for r in group["replicas"])
         click.echo(f"table {group['table']}: {replicas}")
+    for account, regions in sorted((document.get("tables") or {}).items()):
+        for region, names in sorted(regions.items()):
+            click.echo(f"tables in {region} (account {account}): {', '.join(names)}")
+    problem = lifecycle.health_problem(document, running.url)
+    if problem:
+        raise GtbenchError(problem, hint="restart it: `gtbench local stop`, then "
+                                         "`gtbench local start`")
 
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -22,11 +23,38 @@ def regions_callback(ctx: click.Context, param: click.Parameter, value: str) -> 
         raise click.BadParameter(str(exc), ctx, param) from exc
 
 
+class Finite(click.FloatRange):
+    """A float within its range that is a real number. click's FloatRange lets NaN
+    through every comparison (``nan < 0`` is false) and infinity past a missing bound:
+    both once crashed or hung a run. Every float option of gtbench is one of these."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+def finite(text: str, *, low: float = 0.0, high: float = 3_600_000.0) -> float:
+    """A number inside an option's own syntax (REGION=MS...); ValueError if it is not a
+    finite number in [low, high]."""
+    number = float(text)
+    if not math.isfinite(number) or not low <= number <= high:
+        raise ValueError(f"{text!r} is not a number from {low:g} to {high:g}")
+    return number
+
+
 def check_endpoint(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
     from urllib.parse import urlsplit
 
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise click.BadParameter(f"{value!r} contains a space or a control character; a URL "
+                                 "has none (such as http://127.0.0.1:8000)", ctx, param)
     parts = urlsplit(value)
     try:
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
@@ -41,7 +69,7 @@ def check_endpoint(ctx: click.Context, param: click.Parameter, value: str | None
 def _output(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     from gtbench.terminal import check_output_path
 
-    problem = check_output_path(value) if value else None
+    problem = check_output_path(value) if value is not None else None
     if problem:
         raise click.BadParameter(f"{problem}: nothing was run", ctx, param)
     return value

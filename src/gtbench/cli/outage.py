@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from gtbench.cli.options import SCRATCH_KEY, json_option, settings_from, target_options, yes_option
+from gtbench.cli.options import Finite, json_option, settings_from, target_options, yes_option
 from gtbench.regions import AWS
 
 
@@ -14,18 +14,18 @@ from gtbench.regions import AWS
 @target_options
 @click.option("--region", metavar="REGION",
               help="The region to cut off [default: the second of --regions].")
-@click.option("--duration", "duration_s", type=click.FloatRange(min=0.5), default=10.0,
+@click.option("--duration", "duration_s", type=Finite(min=0.5, max=3600), default=10.0,
               show_default=True, help="Seconds the region stays cut off.")
-@click.option("--rate", type=click.FloatRange(min=0.5, max=200), default=10.0,
+@click.option("--rate", type=Finite(min=0.5, max=200), default=10.0,
               show_default=True, help="Writes per second in every region.")
 @click.option("--keys", type=click.IntRange(1, 1000), default=20, show_default=True,
               help="Items the regions write to (besides one counter item).")
-@click.option("--increment-share", type=click.FloatRange(0, 1), default=0.2,
+@click.option("--increment-share", type=Finite(0, 1), default=0.2,
               show_default=True,
               help="Share of the writes that are read-modify-write increments of the counter.")
-@click.option("--lead", "lead_s", type=click.FloatRange(min=0), default=2.0,
+@click.option("--lead", "lead_s", type=Finite(min=0, max=600), default=2.0,
               show_default=True, help="Seconds of steady workload before the cut.")
-@click.option("--settle-timeout", "settle_s", type=click.FloatRange(min=1), default=60.0,
+@click.option("--settle-timeout", "settle_s", type=Finite(min=1, max=3600), default=60.0,
               show_default=True,
               help="Seconds to watch for the regions to agree after the cut ends.")
 @click.option("--fis-role-arn", metavar="ARN", envvar="GTBENCH_FIS_ROLE_ARN",
@@ -33,8 +33,7 @@ from gtbench.regions import AWS
                    "Permissions in docs/aws.md).")
 @json_option
 @yes_option
-@click.pass_context
-def outage_command(ctx: click.Context, target: str, endpoint_url: str | None,
+def outage_command(target: str, endpoint_url: str | None,
                    regions: tuple[str, ...], table: str, profile: str | None,
                    region: str | None, duration_s: float, rate: float, keys: int,
                    increment_share: float, lead_s: float, settle_s: float,
@@ -65,11 +64,9 @@ def outage_command(ctx: click.Context, target: str, endpoint_url: str | None,
     writer wins threw away: counted exactly, not sampled.
     """
     from gtbench import document, outage
-    from gtbench.cli.provision import connect
-    from gtbench.cli.race import finish
+    from gtbench.cli.session import RunSession
     from gtbench.errors import UsageError
     from gtbench.report import outage as report
-    from gtbench.terminal import Terminal
 
     settings = settings_from(target, endpoint_url, regions, table, profile)
     cut_region = region or (settings.regions[1] if len(settings.regions) > 1 else "")
@@ -81,8 +78,8 @@ def outage_command(ctx: click.Context, target: str, endpoint_url: str | None,
     if target == AWS and not fis_role_arn:
         raise UsageError("on AWS the cut is an AWS FIS experiment: give the IAM role it runs "
                          "as with --fis-role-arn (see Permissions in docs/aws.md)")
-    terminal = Terminal(stdout_is_data=json_path == "-")
-    client_regions, account = connect(settings, terminal)
+    session = RunSession(settings, json_path)
+    terminal, client_regions, account = session.terminal, session.regions, session.account
     total = int(rate * (lead_s + duration_s)) * len(settings.regions)
     if target == AWS and not yes:
         click.confirm(
@@ -111,13 +108,9 @@ def outage_command(ctx: click.Context, target: str, endpoint_url: str | None,
                 terminal.note(f"  {len(writes)} writes, {acked} acknowledged, "
                               f"{len(writes) - acked} not")
 
-    context = document.Context.of(settings, client_regions.endpoint_url)
     result = outage.run_outage(client_regions, settings, plan, cut, Shown())
-    saved = document.outage_document(result, context)
-    for renderable in report.outage_tables(saved):
-        terminal.print(renderable)
-    terminal.save(saved, json_path, announce=not ctx.meta.get(SCRATCH_KEY))
-    finish(result, json_path, done="the operations measured")
+    session.conclude(result, lambda: document.outage_document(result, session.context),
+                     report.outage_tables, done="the operations measured")
 
 
 def _cut(settings: Any, regions: Any, region: str, duration_s: float,

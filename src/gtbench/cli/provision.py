@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from gtbench import provision, teardown
-from gtbench.cli.options import settings_from, target_options, yes_option
+from gtbench.cli.options import Finite, settings_from, target_options, yes_option
 from gtbench.errors import GtbenchError, UsageError
 from gtbench.provision import RegionState, Timing
 from gtbench.regions import AWS, LOCAL, Regions, Settings, account_id, open_regions
@@ -27,6 +27,14 @@ AWS_TIMING = Timing(timeout_s=3600.0, poll_s=5.0)
 def connect(settings: Settings, terminal: Terminal) -> tuple[Regions, str | None]:
     """Clients for ``settings`` and the one line that says where the command runs."""
     regions = open_regions(settings, announce=terminal.note)
+    if settings.target == LOCAL and regions.endpoint_url is not None:
+        from gtbench.local import lifecycle
+
+        problem = lifecycle.health_problem(lifecycle.probe(regions.endpoint_url),
+                                           regions.endpoint_url)
+        if problem:
+            raise GtbenchError(problem, hint="restart it: `gtbench local stop`, then run "
+                                             "the command again (or `gtbench local start`)")
     account = account_id(regions) if settings.target == AWS else None
     where = (f"AWS account {account}" + (f" (profile {settings.profile})"
                                           if settings.profile else "")
@@ -133,7 +141,7 @@ class RichReporter(provision.Reporter):
 
 
 wait_option = click.option(
-    "--wait-timeout", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+    "--wait-timeout", type=Finite(min=1, max=86400), default=None, metavar="SECONDS",
     help="Give up waiting after this long [default: 3600 on AWS, 120 locally]. On AWS a "
          "replica can take from minutes to well over half an hour.")
 
@@ -276,20 +284,28 @@ def status_command(target: str, endpoint_url: str | None, regions: tuple[str, ..
 @click.option("--force", is_flag=True,
               help="Delete the table even if gtbench did not create it, and turn off "
                    "deletion protection that gtbench did not set.")
+@click.option("--stale", is_flag=True,
+              help="Instead of --table: remove the tables runs made for themselves (compare's) "
+                   "and left behind, each once its run has surely ended.")
 @wait_option
 @yes_option
 def teardown_command(target: str, endpoint_url: str | None, regions: tuple[str, ...],
-                     table: str, profile: str | None, force: bool,
+                     table: str, profile: str | None, force: bool, stale: bool,
                      wait_timeout: float | None, yes: bool) -> None:
     """Remove the replicas one at a time, then the table: only what gtbench created.
 
     Asks first (--yes skips). A table gtbench did not create is refused unless
     --force. On the local target, an emulator that gtbench started on demand is
-    stopped once nothing is left in it.
+    stopped once nothing is left in it. With --stale, the tables earlier runs made
+    for themselves and could not remove (a Ctrl-C during clean-up, a failure) are
+    listed and removed, in the home region of --regions.
     """
     settings = settings_from(target, endpoint_url, regions, table, profile)
     terminal = Terminal()
     client_regions, account = connect(settings, terminal)
+    if stale:
+        _remove_stale(client_regions, settings, account, wait_timeout, yes, terminal)
+        return
     plan = teardown.plan(client_regions, settings, force=force)
     where = f"AWS account {account}" if account else "the local emulator"
     # In the order teardown removes them: newest first.
@@ -313,6 +329,36 @@ def teardown_command(target: str, endpoint_url: str | None, regions: tuple[str, 
     else:
         terminal.print(f"Deleted {plan.table}: replicas {replicas}, then the table in "
                        f"{plan.home}.")
+    if settings.target == LOCAL and settings.endpoint_url is None:
+        stop_idle_emulator(client_regions, terminal)
+
+
+def _remove_stale(client_regions: Regions, settings: Settings, account: str | None,
+                  wait_timeout: float | None, yes: bool, terminal: Terminal) -> None:
+    from dataclasses import replace
+
+    from gtbench import compare
+
+    found = compare.stale_tables(client_regions)
+    if not found:
+        terminal.print(f"No stale gtbench run tables in {settings.home}.")
+        return
+    where = f"AWS account {account}" if account else "the local emulator"
+    names = ", ".join(name for name, _ in found)
+    if not yes:
+        click.confirm(f"Delete {len(found)} table(s) earlier runs left in {where} "
+                      f"({settings.home}): {names}, with their replicas and items?",
+                      abort=True, err=True)
+    reporter = RichReporter(terminal)
+    try:
+        for name, _ in found:
+            scoped = replace(settings, table=name)
+            plan = teardown.plan(client_regions, scoped, force=False)
+            teardown.run(client_regions, scoped, plan,
+                         timing=timing_for(settings, wait_timeout), reporter=reporter)
+    finally:
+        reporter.close()
+    terminal.print(f"Deleted {names}.")
     if settings.target == LOCAL and settings.endpoint_url is None:
         stop_idle_emulator(client_regions, terminal)
 

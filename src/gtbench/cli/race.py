@@ -8,15 +8,15 @@ import click
 
 from gtbench import document, race
 from gtbench.cli.options import (
-    SCRATCH_KEY,
+    Finite,
     confirm_billable,
     json_option,
     settings_from,
     target_options,
     yes_option,
 )
-from gtbench.cli.provision import connect
-from gtbench.errors import GtbenchError, Interrupted, UsageError
+from gtbench.cli.session import RunSession
+from gtbench.errors import UsageError
 from gtbench.regions import Regions, Settings
 from gtbench.report import race as report
 from gtbench.terminal import Terminal
@@ -30,7 +30,7 @@ from gtbench.terminal import Terminal
               help="The writing region [default: the home region].")
 @click.option("--to", "to_regions", metavar="REGION", multiple=True,
               help="A reading region; repeatable [default: every other region].")
-@click.option("--resolution-ms", type=click.FloatRange(min=0.5), default=5.0,
+@click.option("--resolution-ms", type=Finite(min=0.5, max=10000), default=5.0,
               show_default=True,
               help="The spacing between reads in the reading region. gtbench measures each "
                    "region's round trip first and runs as many staggered pollers as it takes "
@@ -38,10 +38,10 @@ from gtbench.terminal import Terminal
 @click.option("--pollers", type=click.IntRange(1, 48), default=None,
               help="Experts: a fixed number of pollers, staggered by interval/pollers, "
                    "instead of --resolution-ms [default with --interval-ms: 4].")
-@click.option("--interval-ms", type=click.FloatRange(min=1), default=None,
+@click.option("--interval-ms", type=Finite(min=1, max=60000), default=None,
               help="Experts: each fixed poller's time between reads [default with --pollers: "
                    "100].")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.05), default=10.0,
+@click.option("--timeout", "timeout_s", type=Finite(min=0.05, max=3600), default=10.0,
               show_default=True, help="Seconds a trial waits for the value before timing out.")
 @click.option("--eventual", is_flag=True,
               help="Also poll with eventually consistent reads, as many and as often as the "
@@ -53,7 +53,7 @@ from gtbench.terminal import Terminal
                    "minimum and maximum per 5-minute period over all of the table's "
                    "replicated writes, waited for until every period of the run has "
                    "arrived (the emulator publishes it the same way).")
-@click.option("--cloudwatch-wait", "cloudwatch_wait_s", type=click.FloatRange(min=0),
+@click.option("--cloudwatch-wait", "cloudwatch_wait_s", type=Finite(min=0, max=3600),
               default=900.0, show_default=True,
               help="Seconds to wait for CloudWatch's datapoints after the race (they arrive "
                    "minutes late); Ctrl-C stops waiting and keeps the race.")
@@ -94,9 +94,9 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     if eventual and pollers is not None and pollers > race.MAX_POLLERS // 2:
         raise UsageError(f"--pollers {pollers} with --eventual: at most "
                          f"{race.MAX_POLLERS // 2} per kind of read")
-    terminal = Terminal(stdout_is_data=json_path == "-")
-    client_regions, account = connect(settings, terminal)
-    confirm_billable(settings, account,
+    session = RunSession(settings, json_path)
+    terminal, client_regions = session.terminal, session.regions
+    confirm_billable(settings, session.account,
                      f"Write {trials * len(readers)} new items under PK={race.RACE_PK} in "
                      f"{source} and poll {', '.join(readers)} until each replicates", yes)
     fixed = pollers is not None or interval_ms is not None
@@ -107,19 +107,13 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     how = (f"{pollers} pollers every {interval_ms:g} ms" if fixed
            else f"a read every {resolution_ms:g} ms")
     terminal.note(f"racing {trials} trials per pair: {how}, timeout {timeout_s:g} s")
-    context = document.Context.of(settings, client_regions.endpoint_url)
     result = race.run_race(client_regions, settings, plan, on_trial=lambda t: terminal.print(
         report.trial_line(document.race_trial(t))))
     if cloudwatch and result.trials:
-        result.cloudwatch = await_cloudwatch(client_regions, settings, context, result,
-                                             cloudwatch_wait_s, terminal)
-    saved = document.race_document(result, context)
-    for renderable in report.race_tables(saved):
-        terminal.print(renderable)
-    # The demo's scratch files are deleted after it: don't name them.
-    terminal.save(saved, json_path, announce=not click.get_current_context().meta.get(
-        SCRATCH_KEY))
-    finish(result, json_path)
+        result.cloudwatch = await_cloudwatch(client_regions, settings, session.context,
+                                             result, cloudwatch_wait_s, terminal)
+    session.conclude(result, lambda: document.race_document(result, session.context),
+                     report.race_tables, done=f"{len(result.trials)} completed trials")
 
 
 def await_cloudwatch(client_regions: Regions, settings: Settings, context: document.Context,
@@ -143,14 +137,3 @@ def await_cloudwatch(client_regions: Regions, settings: Settings, context: docum
         except KeyboardInterrupt:
             terminal.warn("stopped waiting for CloudWatch: the race is kept without it")
             return {}
-
-
-def finish(result: Any, json_path: str | None, done: str | None = None) -> None:
-    """Exit as the run ended: 130 after Ctrl-C, 1 after a run of failed trials."""
-    where = f" and saved to {json_path}" if json_path and json_path != "-" else ""
-    done = done or f"{len(result.trials)} completed trials"
-    if result.interrupted:
-        raise Interrupted(f"interrupted after {done}; they are summarized above{where}")
-    if result.stopped:
-        raise GtbenchError(f"{result.stopped}; {done} are summarized above{where}")
-

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from gtbench.terminal import Terminal
@@ -47,6 +49,22 @@ def report_command(path: str, png_path: str | None, markdown: bool, check: bool)
     from gtbench import report
 
     document = report.load(path)
+    try:
+        _show(path, document, png_path, markdown, check)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        # A file with the right header and a broken body: one line, not a traceback.
+        # (The renderers trust the document's figures; --check is what judges them.)
+        from gtbench.errors import GtbenchError
+
+        raise GtbenchError(f"{path} is a damaged gtbench result ({type(exc).__name__}: "
+                           f"{exc})", hint="was it edited by hand? `gtbench report --check` "
+                                           "says where it differs") from None
+
+
+def _show(path: str, document: dict[str, Any], png_path: str | None, markdown: bool,
+          check: bool) -> None:
+    from gtbench import report
+
     terminal = Terminal()
     if check:
         from gtbench import document as documents

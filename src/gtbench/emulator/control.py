@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gtbench.emulator import mrsc
+from gtbench.emulator import mrsc, store
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.values import number, strict_json
 from gtbench.emulator.wire import Environ, Reply, json_reply, read_body
@@ -171,6 +171,7 @@ def status(app: EmulatorApp) -> dict[str, Any]:
                                  app.config.pair_rtt_ms.items()},
                  "default_rtt_ms": mrsc.DEFAULT_RTT_MS},
         "global_tables": groups,
+        "tables": store.tables_by_region(),  # every table, replicated or not
     }
 
 

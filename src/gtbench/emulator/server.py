@@ -42,7 +42,8 @@ class EmulatorServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal
+        return f"http://{host}:{self.port}"
 
     def start(self) -> EmulatorServer:
         self._thread = threading.Thread(target=self._server.serve_forever,

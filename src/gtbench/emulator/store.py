@@ -171,6 +171,18 @@ def describe(table: Table, base_key: str) -> dict[str, Any]:
     return dict(_plain(table.describe(base_key=base_key)))
 
 
+def tables_by_region() -> dict[str, dict[str, list[str]]]:
+    """Every table the emulator holds: account -> region -> names (regions with none
+    left out)."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for account, regions in list(dynamodb_backends.items()):
+        for region, backend_ in list(regions.items()):
+            names = sorted(backend_.tables)
+            if names:
+                out.setdefault(account, {})[region] = names
+    return out
+
+
 def reset() -> None:
     dynamodb_backends.reset()
 

@@ -23,8 +23,13 @@ def strict_json(body: bytes) -> Any:
 def number(value: Any, name: str, *, low: float, high: float, above: bool = False) -> float:
     """``value`` as a float if it is a finite number within [low, high] (or (low, high]
     with ``above``); ValueError naming ``name`` and the range otherwise."""
-    bounds = f"{'above' if above else 'at least'} {low:g} and at most {high:g}"
+    bounds = f"{'above' if above else 'at least'} {_plain(low)} and at most {_plain(high)}"
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
             value) or value < low or value > high or (above and value == low):
         raise ValueError(f"{name} must be a number {bounds}, not {value!r}")
     return float(value)
+
+
+def _plain(x: float) -> str:
+    """3600000, not 3.6e+06: a bound a person reads."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"

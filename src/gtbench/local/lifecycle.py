@@ -38,6 +38,18 @@ def state_dir() -> Path:
     return Path(base) / "gtbench"
 
 
+def _made_state_dir() -> Path:
+    """The state directory, made if need be; one clear error if it cannot be."""
+    where = state_dir()
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GtbenchError(f"cannot use {where} for the emulator's state: "
+                           f"{exc.strerror or exc}",
+                           hint="point GTBENCH_STATE_DIR at a directory you can write") from None
+    return where
+
+
 def state_file() -> Path:
     return state_dir() / "emulator.json"
 
@@ -66,7 +78,7 @@ def read_state() -> Running | None:
 
 
 def _write_state(running: Running) -> None:
-    state_dir().mkdir(parents=True, exist_ok=True)
+    _made_state_dir()
     tmp = state_file().with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(running), indent=2))
     tmp.replace(state_file())
@@ -204,8 +216,7 @@ def start(*, host: str = DEFAULT_HOST, port: int | None = None, serve_args: list
     elif not port_free(host, port):
         raise GtbenchError(f"port {port} on {host} is already in use",
                            hint="choose another with --port, or stop what is using it")
-    state_dir().mkdir(parents=True, exist_ok=True)
-    log_path = state_dir() / "emulator.log"
+    log_path = _made_state_dir() / "emulator.log"
     command = [sys.executable, "-m", "gtbench", "local", "serve", "--host", host,
                "--port", str(port), *(serve_args or [])]
     with open(log_path, "ab") as log_file:
@@ -275,3 +286,16 @@ def _last_line(path: Path) -> str:
     except OSError:
         return "no log"
     return lines[-1] if lines else "no output"
+
+
+def health_problem(status: dict[str, Any] | None, url: str = "") -> str | None:
+    """One line on an emulator whose background threads died (replication has stopped
+    for good: waiting would only run out a timeout), or None."""
+    broken = (status or {}).get("broken") or []
+    if not broken:
+        return None
+    first = broken[0]
+    more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
+    where = f" at {url}" if url else ""
+    return (f"the emulator{where} is unhealthy: its thread {first.get('thread')} died "
+            f"({first.get('error')}){more}")

@@ -21,6 +21,8 @@ def load(path: str) -> dict[str, Any]:
         text = Path(path).read_text()
     except OSError as exc:
         raise GtbenchError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise GtbenchError(f"{path} is not a gtbench result: it is not text") from None
     try:
         document = json.loads(text)
     except ValueError:

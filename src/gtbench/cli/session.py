@@ -1,0 +1,84 @@
+"""One experiment command's shared tail: where it runs, the billable question, saving
+the document, and the exit code. Every experiment command makes one ``RunSession``;
+what differs between them (the plan, the live lines, the renderers) stays in the
+command."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from gtbench.cli.options import SCRATCH_KEY  # the demo's scratch files: not announced
+from gtbench.errors import GtbenchError, Interrupted
+from gtbench.regions import Regions, Settings
+from gtbench.terminal import Terminal
+
+if TYPE_CHECKING:
+    from gtbench.document import Context
+    from gtbench.trials import RunEnd
+
+
+
+class RunSession:
+    """Connects to the target (starting the emulator on demand), and ends the run: the
+    document saved first, whatever happens next, then shown, then the exit code."""
+
+    def __init__(self, settings: Settings, json_path: str | None) -> None:
+        from gtbench.cli.provision import connect
+        from gtbench.document import Context
+
+        self.settings = settings
+        self.json_path = json_path
+        self.terminal = Terminal(stdout_is_data=json_path == "-")
+        self.regions: Regions
+        self.regions, self.account = connect(settings, self.terminal)
+        self.context: Context = Context.of(settings, self.regions.endpoint_url)
+
+    def conclude(self, result: RunEnd, build: Callable[[], dict[str, Any]],
+                 render: Callable[[dict[str, Any]], Iterable[Any]], *, done: str,
+                 notes: Iterable[str] = ()) -> None:
+        """Save the document built from ``result`` (a Ctrl-C meanwhile waits until it is
+        on disk), show it, and exit as the run ended: 130 after Ctrl-C, 1 after a run
+        of bad trials. ``notes`` go to stderr after the tables."""
+        with deferred_interrupts() as interrupted:
+            saved = build()
+            self.terminal.save(saved, self.json_path, announce=False)
+        if interrupted:
+            result.interrupted = True
+        for renderable in render(saved):
+            self.terminal.print(renderable)
+        for note in notes:
+            self.terminal.note(note)
+        ctx = click.get_current_context(silent=True)
+        if self.json_path not in (None, "-") and not (ctx and ctx.meta.get(SCRATCH_KEY)):
+            self.terminal.note(f"wrote {self.json_path}")
+        finish(result, self.json_path, done)
+
+
+def finish(result: RunEnd, json_path: str | None, done: str) -> None:
+    """Exit as the run ended: 130 after Ctrl-C, 1 after a run of failed trials."""
+    where = f" and saved to {json_path}" if json_path and json_path != "-" else ""
+    if result.interrupted:
+        raise Interrupted(f"interrupted after {done}; they are summarized above{where}")
+    if result.stopped:
+        raise GtbenchError(f"{result.stopped}; {done} are summarized above{where}")
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[list[int]]:
+    """A Ctrl-C inside the block is held until it ends (the list then holds it), so a
+    second Ctrl-C cannot cut the saving of what was measured short."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught  # signals reach only the main thread
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield caught
+    finally:
+        signal.signal(signal.SIGINT, previous)

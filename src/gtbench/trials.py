@@ -1,0 +1,99 @@
+"""The skeleton every experiment's run shares: how a run ends, a timed write, and the
+loop of trials with its stop after a run of bad trials and its Ctrl-C.
+
+An experiment supplies its trials as jobs (each takes the trial's stop event and
+returns the trial) and how to judge one; the loop keeps every trial it completed,
+whatever ends the run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from gtbench import outcomes
+from gtbench.history import OK, Op
+
+# A run stops after this many trials in a row that failed or could not be judged
+# (the endpoint is gone, say): the completed trials are kept and saved.
+MAX_BAD_IN_A_ROW = 3
+BAD = frozenset({"failed", "indeterminate"})
+
+T = TypeVar("T")
+
+
+@dataclass(kw_only=True)
+class RunEnd:
+    """When a run began and ended, and why it ended early if it did. Every result
+    class is one (keyword-only fields, so each adds its own positional ones)."""
+
+    started_at: float = 0.0  # wall clock
+    ended_at: float = 0.0
+    interrupted: bool = False  # Ctrl-C: what was measured before it is kept
+    stopped: str | None = None  # why the run stopped early, in one line
+
+
+def timed_write(send: Callable[[], Any], *, region: str, value: int | None,
+                process: int = 0, write_id: str | None = None) -> Op:
+    """Send one write (``send`` makes the call) and record it as an Op; a refused or
+    unanswered write is a result (``fail`` or ``info``), not an error. An error that is
+    the user's to fix (access denied, a missing table) goes up."""
+    sent = time.perf_counter_ns()
+    try:
+        send()
+    except (ClientError, BotoCoreError) as exc:
+        known = outcomes.classify(exc)
+        if known is None:
+            raise
+        return Op(region=region, kind="write", sent_ns=sent,
+                  received_ns=time.perf_counter_ns(), result=known[0], value=value,
+                  process=process, write_id=write_id, error=known[1])
+    return Op(region=region, kind="write", sent_ns=sent, received_ns=time.perf_counter_ns(),
+              result=OK, value=value, process=process, write_id=write_id)
+
+
+def stopped_reason(ops: Sequence[Op], trials: int) -> str:
+    """One line on why a run of bad trials stopped it, from their own operations."""
+    errors = [op.error for op in ops if op.error]
+    last = errors[-1] if errors else "no answer"
+    return (f"stopped after {trials} trials in a row that failed or could not be "
+            f"judged (last error: {last})")
+
+
+def run_trials(jobs: Iterable[Callable[[threading.Event], T]], end: RunEnd, kept: list[T], *,
+               status: Callable[[T], str], ops: Callable[[T], Sequence[Op]],
+               pool: ThreadPoolExecutor, prepare: Callable[[], None] | None = None,
+               on_trial: Callable[[T], None] | None = None) -> None:
+    """Run ``prepare``, then each job with a fresh stop event, appending its trial to
+    ``kept`` and telling ``on_trial``. Ends early after ``MAX_BAD_IN_A_ROW`` trials
+    whose ``status`` is bad (``end.stopped``) or at Ctrl-C (``end.interrupted``); in
+    every case the pollers of a trial cut short are released, the pool is shut down,
+    and ``end.ended_at`` is set."""
+    stop = threading.Event()
+    streak: list[T] = []
+    try:
+        if prepare is not None:
+            prepare()
+        for job in jobs:
+            stop = threading.Event()
+            trial = job(stop)
+            kept.append(trial)
+            if on_trial is not None:
+                on_trial(trial)
+            streak = [*streak, trial] if status(trial) in BAD else []
+            if len(streak) >= MAX_BAD_IN_A_ROW:
+                end.stopped = stopped_reason([op for t in streak for op in ops(t)],
+                                             len(streak))
+                return
+    except KeyboardInterrupt:
+        end.interrupted = True
+    finally:
+        stop.set()  # release the pollers of a trial cut short
+        pool.shutdown(wait=True, cancel_futures=True)
+        end.ended_at = time.time()

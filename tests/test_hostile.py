@@ -1,0 +1,259 @@
+"""Hostile and careless input: every answer is a clean refusal or a run, never a
+traceback, a hang or a 200 for nonsense; what was measured is never lost."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import stat
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gtbench.cli import COMMANDS, cli
+from gtbench.cli.options import Finite
+from gtbench.emulator import control as control_api
+from gtbench.emulator.replication import Delivery
+from gtbench.emulator.server import EmulatorServer
+from tests.helpers import wait_until
+
+NONSENSE = ["nan", "NaN", "inf", "-inf", "Infinity", "1e400", "-1", "0", "1e12", "abc", ""]
+numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                    st.sampled_from(NONSENSE), st.text(max_size=6))
+
+
+def _commands() -> list[tuple[str, click.Command]]:
+    """Every command and subcommand, by its full name."""
+    def walk(name: str, command: click.Command) -> list[tuple[str, click.Command]]:
+        if isinstance(command, click.Group):
+            return [pair for sub, child in command.commands.items()
+                    for pair in walk(f"{name} {sub}", child)]
+        return [(name, command)]
+
+    return [pair for name in COMMANDS
+            for pair in walk(name, cli.get_command(click.Context(cli), name))]  # type: ignore[arg-type]
+
+
+FLOAT_OPTIONS = [(f"{name} {param.opts[0]}", param) for name, command in _commands()
+                 for param in command.params
+                 if isinstance(param.type, click.types.FloatParamType)]
+
+
+def test_the_float_options_were_all_found() -> None:
+    names = {n for n, _ in FLOAT_OPTIONS}
+    assert {"race --timeout", "conflict --offset-ms", "outage --rate",
+            "local start --lag-ms", "local fault outage --for"} <= names
+
+
+@pytest.mark.parametrize(("name", "param"), FLOAT_OPTIONS, ids=[n for n, _ in FLOAT_OPTIONS])
+def test_every_float_option_is_a_bounded_finite_number(name: str, param: Any) -> None:
+    """NaN passes click's FloatRange (``nan < 0`` is false) and infinity passes a
+    missing bound: each option is a Finite with both bounds."""
+    assert isinstance(param.type, Finite), name
+    assert param.type.min is not None and param.type.max is not None, name
+
+
+@pytest.mark.parametrize(("name", "param"), FLOAT_OPTIONS, ids=[n for n, _ in FLOAT_OPTIONS])
+@settings(max_examples=40, deadline=None)
+@given(value=numbers)
+def test_a_float_option_takes_a_finite_number_in_range_or_refuses_it(
+        name: str, param: Any, value: Any) -> None:
+    try:
+        number = param.type.convert(value, param, None)
+    except click.BadParameter:
+        return
+    assert math.isfinite(number) and param.type.min <= number <= param.type.max
+
+
+@pytest.mark.parametrize("args", [
+    ["race", "--resolution-ms", "nan"], ["race", "--timeout", "nan"],
+    ["compare", "--resolution-ms", "nan"], ["outage", "--duration", "nan"],
+    ["outage", "--rate", "inf"], ["outage", "--lead", "nan"],
+    ["outage", "--settle-timeout", "nan"], ["conflict", "--offset-ms", "inf"],
+    ["conflict", "--offset-ms", "nan"], ["conflict", "--offset-ms", "1e12"],
+    ["conflict", "--offsets", "0,nan"], ["local", "start", "--lag-ms", "inf"],
+    ["local", "start", "--lag-ms", "nan"], ["local", "serve", "--rtt", "eu-west-1=nan"],
+    ["local", "fault", "outage", "eu-west-1", "--for", "nan"],
+])
+def test_a_number_that_is_not_one_is_refused_in_one_line(args: list[str]) -> None:
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+
+
+def test_the_offset_bound_is_stated_in_help() -> None:
+    result = CliRunner().invoke(cli, ["conflict", "--help"])
+    assert "from -60000 to 60000" in " ".join(result.stdout.split())
+
+
+# -- the control API ----------------------------------------------------------------------
+
+def _post(url: str, action: str, raw: str) -> tuple[int, Any]:
+    request = urllib.request.Request(f"{url}/_gtbench/{action}", data=raw.encode(),
+                                     method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _raw(value: Any) -> str:
+    """``value`` as it would appear in a JSON body, NaN and Infinity literals included."""
+    if isinstance(value, float):
+        return json.dumps(value)  # Python writes NaN, Infinity: not JSON
+    return json.dumps(value)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.sampled_from(sorted(control_api.SETTINGS)),
+       value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(),
+                       st.text(max_size=4), st.booleans(), st.none()))
+def test_a_setting_is_a_finite_number_in_its_range_or_changes_nothing(
+        _server: EmulatorServer, key: str, value: Any) -> None:
+    before = _server.app.status()
+    code, answer = _post(_server.url, "config", f'{{"{key}": {_raw(value)}}}')
+    try:
+        low, high = control_api.SETTINGS[key]
+        sane = (isinstance(value, int | float) and not isinstance(value, bool)
+                and math.isfinite(value) and low <= value <= high)
+        assert code == (200 if sane else 400), answer
+        assert answer.get("healthy", True) and _server.app.status()["healthy"]
+        if not sane:
+            after = _server.app.status()
+            assert after["lag"] == before["lag"] and after["ttl_sweep_s"] == before["ttl_sweep_s"]
+    finally:
+        _server.app.configure({k: v for k, v in {
+            "lag_ms": before["lag"]["lag_ms"], "jitter_ms": before["lag"]["jitter_ms"],
+            "replica_create_delay_s": before["replica_create_delay_s"],
+            "replica_delete_delay_s": before["replica_delete_delay_s"],
+            "ttl_sweep_s": before["ttl_sweep_s"], "metric_period_s": before["metric_period_s"],
+            "metric_delay_s": before["metric_delay_s"], "fis_delay_s": before["fis_delay_s"],
+        }.items()})
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(["duration_s", "share"]),
+       value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=4)))
+def test_a_fault_with_a_number_that_is_not_one_is_refused(
+        _server: EmulatorServer, field: str, value: Any) -> None:
+    spec = f'{{"kind": "throttle", "region": "eu-west-1", "{field}": {_raw(value)}}}'
+    code, answer = _post(_server.url, "faults", spec)
+    try:
+        if code == 200:
+            fault = answer["fault"]
+            assert math.isfinite(fault.get("ends_at", 0.0)) and 0 < fault["share"] <= 1
+        else:
+            # NaN and Infinity are refused as JSON, anything else by name.
+            assert code == 400 and (field in answer["error"] or "JSON" in answer["error"]), \
+                answer
+    finally:
+        _server.app.faults.clear()
+
+
+# -- an emulator whose thread died -----------------------------------------------------------
+
+def test_a_dead_delivery_thread_is_reported_and_commands_fail_at_once(tmp_path: Path) -> None:
+    """What an infinite lag did: the lane's wait overflowed and its thread died, seen
+    only in the log, and every later command waited out its timeout."""
+    with EmulatorServer() as server:
+        poison = Delivery(1, "123456789012", "t", {}, (), "us-west-2", "eu-west-1", None, 0,
+                          float("inf"))
+        server.app.replicator._lane("eu-west-1").push(poison)
+        status = wait_until(lambda: (s := server.app.status())["broken"] and s,
+                            message="the lane's death")
+        assert status["healthy"] is False
+        assert status["broken"][0]["thread"] == "gtbench-lane-eu-west-1"
+        result = CliRunner().invoke(cli, ["status", "--endpoint-url", server.url])
+        assert result.exit_code == 1
+        assert "unhealthy" in result.stderr and "gtbench-lane-eu-west-1" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+# -- results that survive --------------------------------------------------------------------
+
+def test_json_to_anything_but_a_regular_file_is_refused_before_the_run(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for path in (str(fifo), "", "  "):
+        result = CliRunner().invoke(cli, ["race", "--json", path])
+        assert result.exit_code == 2 and "nothing was run" in result.stderr, result.stderr
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # not replaced by a JSON file
+
+
+def test_a_second_ctrl_c_while_saving_still_saves(tmp_path: Path) -> None:
+    """The run was interrupted; a Ctrl-C comes again while its document is built: the
+    document is still written, and the command still says it was interrupted."""
+    from gtbench.cli.session import RunSession
+    from gtbench.errors import Interrupted
+    from gtbench.terminal import Terminal
+    from gtbench.trials import RunEnd
+
+    session = RunSession.__new__(RunSession)
+    session.json_path, session.terminal = str(tmp_path / "run.json"), Terminal()
+
+    def build() -> dict[str, Any]:
+        os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C
+        return {"experiment": "race", "measured": 3}
+
+    with pytest.raises(Interrupted):
+        session.conclude(RunEnd(), build, lambda document: [], done="3 trials")
+    assert json.loads((tmp_path / "run.json").read_text())["measured"] == 3
+
+
+# -- messages that tell the truth --------------------------------------------------------------
+
+def test_a_file_that_is_not_a_result_is_one_line(tmp_path: Path) -> None:
+    binary = tmp_path / "x.json"
+    binary.write_bytes(bytes(range(256)))
+    damaged = tmp_path / "compare.json"
+    damaged.write_text(json.dumps({"experiment": "compare", "format": 2, "modes": [],
+                                   "summary": {"modes": None}}))
+    for path, message in ((binary, "it is not text"), (damaged, "damaged gtbench result")):
+        result = CliRunner().invoke(cli, ["report", str(path)])
+        assert result.exit_code == 1 and message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_an_endpoint_with_a_space_and_a_state_dir_under_a_file_are_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = CliRunner().invoke(cli, ["status", "--endpoint-url", "http://a b:8000"])
+    assert result.exit_code == 2 and "contains a space" in result.stderr
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("GTBENCH_STATE_DIR", str(tmp_path / "file" / "state"))
+    result = CliRunner().invoke(cli, ["local", "start", "--port", "1"])
+    assert result.exit_code != 0 and "Traceback" not in result.stderr
+    started = CliRunner().invoke(cli, ["local", "start"])
+    assert started.exit_code == 1 and "GTBENCH_STATE_DIR" in started.stderr, started.stderr
+
+
+def test_a_host_that_is_not_one_is_said_so_not_called_a_busy_port() -> None:
+    result = CliRunner().invoke(cli, ["local", "serve", "--host", "not a host"])
+    assert result.exit_code == 2 and "not a host name or address" in result.stderr
+    assert "in use" not in result.stderr
+
+
+def test_an_ipv6_emulator_url_has_brackets() -> None:
+    from gtbench.local.lifecycle import Running
+
+    assert Running(1, "::1", 8000, "user", 0.0, "").url == "http://[::1]:8000"
+    try:
+        server = EmulatorServer(host="::1")
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    with server:
+        assert server.url == f"http://[::1]:{server.port}"
+        with urllib.request.urlopen(f"{server.url}/_gtbench/status", timeout=5) as answer:
+            assert json.loads(answer.read())["emulator"] == "gtbench"
