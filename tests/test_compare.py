@@ -143,12 +143,13 @@ def test_teardown_stale_removes_only_leftovers_whose_run_has_ended(
     make("gtbench-compare-aaaaaa-mrec", time.time() - 60)  # its run has ended
     make("gtbench-compare-bbbbbb-mrec", time.time() + 3600)  # still running
     make("global-serverless", None)  # the workshop's table: never a run's
-    # A new run names the leftover, with how to remove it.
-    listed = run_cli(emulator.url, "compare", "--trials", "1", "--conflicts", "1",
-                     "--increments", "1", regions=REGIONS)
-    assert listed.exit_code == 0, listed.stderr
-    assert ("left over from earlier runs: gtbench-compare-aaaaaa-mrec; remove them with "
-            "`gtbench teardown --stale") in " ".join(listed.stderr.split())
+    # A new run names the leftover (and only it), with how to remove it.
+    regions = open_regions(Settings(endpoint_url=emulator.url,
+                                    regions=("us-west-2", "us-east-1")))
+    assert compare.leftovers_note(regions, "gtbench-compare") == (
+        "left over from earlier runs: gtbench-compare-aaaaaa-mrec; remove them with "
+        "`gtbench teardown --stale --regions us-west-2,us-east-1`")
+    assert compare.leftovers_note(regions, "other") is None
     removed = run_cli(emulator.url, "teardown", "--stale", "--yes",
                       regions="us-west-2,us-east-1")
     assert removed.exit_code == 0, removed.stderr

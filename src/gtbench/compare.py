@@ -265,3 +265,13 @@ def _ended(run: Any, result: CompareResult) -> bool:
 def race_rows(mode: ModeRun) -> list[tuple[Op, Sequence[Op], Any]]:
     """Each race trial's write, reads and verdict: what ``analysis.mode_summary`` takes."""
     return [(t.write, t.reads, t.verdict()) for t in (mode.race.trials if mode.race else [])]
+
+
+def leftovers_note(regions: Regions, prefix: str) -> str | None:
+    """One line naming the tables earlier runs with ``prefix`` left behind, and how to
+    remove them; None when there are none."""
+    stale = [name for name, _ in stale_tables(regions) if name.startswith(f"{prefix}-")]
+    if not stale:
+        return None
+    return (f"left over from earlier runs: {', '.join(stale)}; remove them with "
+            f"`gtbench teardown --stale --regions {','.join(regions.settings.regions)}`")

@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from gtbench import analysis, beats, heartbeat, outcomes, polling
 from gtbench.analysis import OutageWrite, Snapshot
+from gtbench.awserrors import describe_aws_error
 from gtbench.awsrules import EVENTUAL, STRONG
 from gtbench.errors import GtbenchError
 from gtbench.heartbeat import BeatSeen, ObservedCut
@@ -345,6 +346,10 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
         result.interrupted = True
     except _Stopped:
         pass  # said in ``stopped``; the history is kept, no figure is made up
+    except (GtbenchError, BotoCoreError, ClientError) as exc:
+        # The cut could not be started or the table read (the endpoint gone, a refusal):
+        # what was measured until then is kept, with the reason.
+        result.stopped = f"the run could not go on: {describe_aws_error(exc) or exc}"
     finally:
         writing.set()
         reading.set()

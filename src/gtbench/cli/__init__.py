@@ -74,7 +74,9 @@ class GtbenchGroup(click.Group):
         kwargs["standalone_mode"] = False
         try:
             result = super().main(*args, **kwargs)
-        except click.exceptions.Abort:
+        except click.exceptions.Abort as exc:
+            if isinstance(exc.__cause__, KeyboardInterrupt):  # click's name for a Ctrl-C
+                _fail("interrupted; nothing further was changed", 130)
             _fail("aborted; nothing further was changed", 1)
         except KeyboardInterrupt:
             _fail("interrupted; run the same command again to resume", 130)

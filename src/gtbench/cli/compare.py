@@ -91,11 +91,9 @@ def compare_command(target: str, endpoint_url: str | None,
         raise UsageError(problem)
     session = RunSession(settings, json_path)
     terminal, client_regions, account = session.terminal, session.regions, session.account
-    stale = [name for name, _ in compare.stale_tables(client_regions)
-             if name.startswith(f"{prefix}-")]
-    if stale:
-        terminal.warn(f"left over from earlier runs: {', '.join(stale)}; remove them with "
-                      f"`gtbench teardown --stale --regions {','.join(regions)}`")
+    leftovers = compare.leftovers_note(client_regions, prefix)
+    if leftovers:
+        terminal.warn(leftovers)
     if target == AWS and not yes:
         after = "kept after (--keep)" if keep else "deleted after"
         click.confirm(
@@ -122,8 +120,9 @@ def compare_command(target: str, endpoint_url: str | None,
             return waits
 
     try:
-        result = compare.run_compare(client_regions, settings, plan, prefix, Shown(),
-                                     timing=timing_for(settings, None), run=run)
+        with session.measuring():
+            result = compare.run_compare(client_regions, settings, plan, prefix, Shown(),
+                                         timing=timing_for(settings, None), run=run)
     finally:
         waits.close()
     kept = [m.table for m in result.modes if not m.removed]

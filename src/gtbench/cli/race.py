@@ -107,9 +107,10 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     how = (f"{pollers} pollers every {interval_ms:g} ms" if fixed
            else f"a read every {resolution_ms:g} ms")
     terminal.note(f"racing {trials} trials per pair: {how}, timeout {timeout_s:g} s")
-    result = race.run_race(client_regions, settings, plan, on_trial=lambda t: terminal.print(
-        report.trial_line(document.race_trial(t))))
-    if cloudwatch and result.trials:
+    with session.measuring():
+        result = race.run_race(client_regions, settings, plan, on_trial=lambda t: terminal.print(
+            report.trial_line(document.race_trial(t))))
+    if cloudwatch and result.trials and not result.interrupted:
         result.cloudwatch = await_cloudwatch(client_regions, settings, session.context,
                                              result, cloudwatch_wait_s, terminal)
     session.conclude(result, lambda: document.race_document(result, session.context),

@@ -6,6 +6,7 @@ command."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -38,6 +39,36 @@ class RunSession:
         self.regions: Regions
         self.regions, self.account = connect(settings, self.terminal)
         self.context: Context = Context.of(settings, self.regions.endpoint_url)
+        self._restore: Any = None  # the SIGINT handler before measuring()
+
+    @contextlib.contextmanager
+    def measuring(self) -> Iterator[None]:
+        """Around the run: the first Ctrl-C interrupts it (the experiment keeps what it
+        measured); every later one is only noted until ``conclude`` has saved it, so
+        no second Ctrl-C can cut the ending short (removing, saving)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        self._restore = signal.getsignal(signal.SIGINT)
+
+        def again(signum: int, frame: Any) -> None:
+            os.write(2, b"\ngtbench: finishing: what was measured is being saved\n")
+
+        def first(signum: int, frame: Any) -> None:
+            signal.signal(signal.SIGINT, again)
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, first)
+        try:
+            yield
+        except BaseException:
+            self._restore_handler()
+            raise
+
+    def _restore_handler(self) -> None:
+        if self._restore is not None:
+            signal.signal(signal.SIGINT, self._restore)
+            self._restore = None
 
     def conclude(self, result: RunEnd, build: Callable[[], dict[str, Any]],
                  render: Callable[[dict[str, Any]], Iterable[Any]], *, done: str,
@@ -45,9 +76,12 @@ class RunSession:
         """Save the document built from ``result`` (a Ctrl-C meanwhile waits until it is
         on disk), show it, and exit as the run ended: 130 after Ctrl-C, 1 after a run
         of bad trials. ``notes`` go to stderr after the tables."""
-        with deferred_interrupts() as interrupted:
-            saved = build()
-            self.terminal.save(saved, self.json_path, announce=False)
+        try:
+            with deferred_interrupts() as interrupted:
+                saved = build()
+                self.terminal.save(saved, self.json_path, announce=False)
+        finally:
+            self._restore_handler()
         if interrupted:
             result.interrupted = True
         for renderable in render(saved):
