@@ -204,6 +204,7 @@ def test_a_second_ctrl_c_while_saving_still_saves(tmp_path: Path) -> None:
     session = RunSession.__new__(RunSession)
     session.json_path, session.terminal = str(tmp_path / "run.json"), Terminal()
     session._restore = None  # no measuring() before it: the handler stays as it was
+    session._marked = False
 
     def build() -> dict[str, Any]:
         os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from botocore.stub import ANY, Stubber
@@ -147,3 +148,27 @@ def test_cloudwatch_that_never_arrives_is_said_not_zero() -> None:
     assert "no datapoint arrived within 900 s" in line
     # Only the periods that held a write are waited for: none between them.
     assert cloudwatch.periods_of([299.0, 601.0, 650.0], 300) == [0.0, 600.0]
+
+
+def test_a_race_on_a_table_another_run_writes_to_says_so(
+        emulator: EmulatorServer, ddb: Callable[[str], Any], tmp_path: Path) -> None:
+    """Another gtbench run is writing to the same table (its marker is there, not yet
+    ended): the race's document names it and the report says its figures hold that
+    traffic. A run that ended before this one began is not named."""
+
+    from gtbench.runs import RunMarker
+
+    assert run_cli(emulator.url, "setup").exit_code == 0
+    earlier = RunMarker(ddb("us-west-2"), "global-serverless", "outage", time.time() + 60)
+    assert earlier.finish() == []
+    other = RunMarker(ddb("us-west-2"), "global-serverless", "conflict", time.time() + 600)
+    out = tmp_path / "race.json"
+    result = run_cli(emulator.url, "race", "--trials", "1", "--json", str(out))
+    assert result.exit_code == 0, result.stderr
+    saved = json.loads(out.read_text())
+    assert [(o["run"], o["experiment"]) for o in saved["concurrent_runs"]] == [
+        (other.mine.run, "conflict")]
+    assert "shared table: 1 other gtbench run(s) wrote to global-serverless" in " ".join(
+        result.stdout.split())
+    # The other run sees this race too.
+    assert [o["experiment"] for o in other.finish() or []] == ["race"]

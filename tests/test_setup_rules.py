@@ -165,3 +165,20 @@ def test_an_mrsc_dissolution_refused_under_the_source_rule_is_one_line() -> None
             stub.deactivate()
     assert "AWS will not yet remove the replicas us-east-2, us-west-2" in str(excinfo.value)
     assert "24 hours" in str(excinfo.value)
+
+
+def test_a_failed_mrsc_setup_leaves_only_what_was_there_and_status_lists_it(
+        emulator: EmulatorServer, ddb: Callable[[str], Any]) -> None:
+    """A table of the same name already stands alone in a replica region: AWS refuses
+    the conversion, setup removes the table it made, and the one that was there stays,
+    listed by `local status`'s source (every table, per region)."""
+    from tests.helpers import control, make_table
+
+    make_table(ddb("us-east-2"), "same-name")
+    result = run_cli(emulator.url, "setup", "--table", "same-name", "--consistency", "strong",
+                     regions="us-east-1,us-east-2,us-west-2")
+    assert result.exit_code == 1 and "was removed" in result.stderr, result.stderr
+    assert ddb("us-east-1").list_tables()["TableNames"] == []
+    assert ddb("us-east-2").list_tables()["TableNames"] == ["same-name"]
+    tables = control(emulator.url, "status")["tables"]
+    assert tables == {"123456789012": {"us-east-2": ["same-name"]}}

@@ -146,7 +146,8 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
         else:
             terminal.print(f"trial {t['index'] + 1}: {report.trial_sentence(t)}")
 
-    with session.measuring():
+    longest_s = max(abs(o) for o in offsets_ms) / 1000 + timeout_s + pace_ms * increments / 1000
+    with session.measuring("conflict", trials * len(offsets_ms) * (longest_s + 2)):
         result = conflict.run_conflict(client_regions, settings, plan, on_trial=show)
     session.conclude(result, lambda: document.conflict_document(result, session.context),
                      report.conflict_tables, done=f"{len(result.trials)} completed trials")

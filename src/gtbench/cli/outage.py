@@ -108,7 +108,7 @@ def outage_command(target: str, endpoint_url: str | None,
                 terminal.note(f"  {len(writes)} writes, {acked} acknowledged, "
                               f"{len(writes) - acked} not")
 
-    with session.measuring():
+    with session.measuring("outage", lead_s + duration_s + cut.allowance_s + settle_s + 60):
         result = outage.run_outage(client_regions, settings, plan, cut, Shown())
     session.conclude(result, lambda: document.outage_document(result, session.context),
                      report.outage_tables, done="the operations measured")

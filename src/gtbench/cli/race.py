@@ -107,7 +107,7 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     how = (f"{pollers} pollers every {interval_ms:g} ms" if fixed
            else f"a read every {resolution_ms:g} ms")
     terminal.note(f"racing {trials} trials per pair: {how}, timeout {timeout_s:g} s")
-    with session.measuring():
+    with session.measuring("race", trials * len(readers) * (timeout_s + 2)):
         result = race.run_race(client_regions, settings, plan, on_trial=lambda t: terminal.print(
             report.trial_line(document.race_trial(t))))
     if cloudwatch and result.trials and not result.interrupted:

@@ -9,6 +9,7 @@ import contextlib
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -40,12 +41,34 @@ class RunSession:
         self.regions, self.account = connect(settings, self.terminal)
         self.context: Context = Context.of(settings, self.regions.endpoint_url)
         self._restore: Any = None  # the SIGINT handler before measuring()
+        self._marked = False
+        self.concurrent: list[dict[str, Any]] | None = None  # other runs on the table
 
     @contextlib.contextmanager
-    def measuring(self) -> Iterator[None]:
+    def measuring(self, experiment: str | None = None,
+                  lasts_at_most_s: float = 0.0) -> Iterator[None]:
         """Around the run: the first Ctrl-C interrupts it (the experiment keeps what it
         measured); every later one is only noted until ``conclude`` has saved it, so
-        no second Ctrl-C can cut the ending short (removing, saving)."""
+        no second Ctrl-C can cut the ending short (removing, saving). With
+        ``experiment``, the run marks itself on the shared table and learns which other
+        gtbench runs wrote to it meanwhile (``concurrent``, saved in the document)."""
+        marker = None
+        if experiment is not None:
+            from gtbench.runs import RunMarker
+
+            marker = RunMarker(self.regions.client(self.settings.home), self.settings.table,
+                               experiment, time.time() + lasts_at_most_s + 600)
+            self._marked = True
+        try:
+            with self._interruptible():
+                yield
+        finally:
+            if marker is not None:
+                with deferred_interrupts():  # a Ctrl-C now must not lose the run
+                    self.concurrent = marker.finish()
+
+    @contextlib.contextmanager
+    def _interruptible(self) -> Iterator[None]:
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -79,6 +102,8 @@ class RunSession:
         try:
             with deferred_interrupts() as interrupted:
                 saved = build()
+                if self._marked:  # None: it could not be known
+                    saved["concurrent_runs"] = self.concurrent
                 self.terminal.save(saved, self.json_path, announce=False)
         finally:
             self._restore_handler()

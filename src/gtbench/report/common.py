@@ -32,13 +32,21 @@ def histogram_text(values: Sequence[float], title: str, width: int = 40,
 
 
 def run_note(document: dict[str, Any]) -> list[Text]:
-    """A line saying that the run ended early, and why, if it did."""
+    """Lines saying that the run ended early, and why, and that other gtbench runs
+    wrote to the same table meanwhile, if they did."""
     done = (f"after {len(document['trials'])} completed trials" if "trials" in document
             else "part-way")  # compare and outage: their figures say how far they got
+    out = []
     if document.get("interrupted"):
-        return [Text(f"interrupted: the run was stopped with Ctrl-C {done}; these figures "
-                     "are from what it measured before", style="bold yellow")]
-    if document.get("stopped"):
-        return [Text(f"{document['stopped']}; what it measured before is kept",
-                     style="bold yellow")]
-    return []
+        out.append(Text(f"interrupted: the run was stopped with Ctrl-C {done}; these figures "
+                        "are from what it measured before", style="bold yellow"))
+    elif document.get("stopped"):
+        out.append(Text(f"{document['stopped']}; what it measured before is kept",
+                        style="bold yellow"))
+    others = document.get("concurrent_runs") or []
+    if others:
+        names = ", ".join(f"{o['experiment']} {o['run']}" for o in others)
+        out.append(Text(f"shared table: {len(others)} other gtbench run(s) wrote to "
+                        f"{document.get('table')} during this one ({names}); their traffic "
+                        "is in these figures", style="bold yellow"))
+    return out
