@@ -52,6 +52,22 @@ def make_table(client: Any, name: str = "tbl", *, billing: str = "PAY_PER_REQUES
         **extra)
 
 
+def add_replica(ddb: Callable[[str], Any], region: str, home: str = "us-west-2",
+                table: str = "tbl") -> None:
+    """A replica of ``table`` in ``region``, waited for until ACTIVE."""
+    ddb(home).update_table(TableName=table, ReplicaUpdates=[{"Create": {"RegionName": region}}])
+    wait_until(lambda: ddb(region).describe_table(TableName=table)["Table"]["TableStatus"]
+               == "ACTIVE", message=f"replica {region} ACTIVE")
+
+
+def global_table(ddb: Callable[[str], Any], *regions: str, home: str = "us-west-2",
+                 table: str = "tbl") -> None:
+    """``table`` (PK/SK, on demand) in ``home`` with a replica in each of ``regions``."""
+    make_table(ddb(home), table)
+    for region in regions:
+        add_replica(ddb, region, home, table)
+
+
 def run_cli(url: str, *args: str, regions: str = "us-west-2,eu-west-1") -> Any:
     """Invoke the full CLI in-process against the emulator at ``url``."""
     from click.testing import CliRunner

@@ -15,22 +15,12 @@ from botocore.exceptions import ClientError
 
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorServer
-from tests.helpers import control, item, key, make_table, wait_until
+from tests.helpers import add_replica, control, global_table, item, key, make_table, wait_until
 
 A, B, C = "us-west-2", "eu-west-1", "ap-northeast-1"
 Client = Callable[[str], Any]
 
 
-def add_replica(ddb: Client, region: str, home: str = A, table: str = "tbl") -> None:
-    ddb(home).update_table(TableName=table, ReplicaUpdates=[{"Create": {"RegionName": region}}])
-    wait_until(lambda: ddb(region).describe_table(TableName=table)["Table"]["TableStatus"]
-               == "ACTIVE", message=f"replica {region} ACTIVE")
-
-
-def global_table(ddb: Client, *regions: str) -> None:
-    make_table(ddb(A))
-    for region in regions:
-        add_replica(ddb, region)
 
 
 def get(ddb: Client, region: str, pk: str, sk: str) -> dict[str, Any] | None:

@@ -22,7 +22,7 @@ from gtbench.document import Context, race_document
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorServer
 from gtbench.regions import Settings, open_regions
-from tests.helpers import control, item, key, make_table, run_cli, wait_until
+from tests.helpers import control, global_table, item, key, make_table, run_cli, wait_until
 
 A, B, C = "us-west-2", "eu-west-1", "ap-northeast-1"
 Client = Callable[[str], Any]
@@ -40,13 +40,6 @@ def fault(emulator: EmulatorServer, **spec: Any) -> dict[str, Any]:
     answer: dict[str, Any] = control(emulator.url, "faults", "POST", spec)["fault"]
     return answer
 
-
-def global_table(ddb: Client, *regions: str) -> None:
-    make_table(ddb(A))
-    for region in regions:
-        ddb(A).update_table(TableName="tbl", ReplicaUpdates=[{"Create": {"RegionName": region}}])
-        wait_until(lambda r=region: ddb(r).describe_table(TableName="tbl")["Table"][  # type: ignore[misc]
-            "TableStatus"] == "ACTIVE", message=f"replica {region}")
 
 
 def holds(ddb: Client, region: str, pk: str, sk: str) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ from gtbench.emulator.distance import Distance, measured_rtt_ms
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorServer
 from gtbench.race import schedule_for
-from tests.helpers import control, key, make_table, run_cli, wait_until
+from tests.helpers import control, global_table, key, make_table, run_cli, wait_until
 
 A, B, C = "us-west-2", "eu-west-1", "ap-northeast-1"
 Client = Callable[[str], Any]
@@ -157,21 +157,12 @@ def test_concurrent_random_writes_through_every_api_converge(emulator: EmulatorS
 # -- settings that replicas share ----------------------------------------------------------
 
 
-def _global_table(ddb: Callable[[str], Any], *regions: str) -> None:
-    from tests.helpers import wait_until
-
-    make_table(ddb(A))
-    for region in regions:
-        ddb(A).update_table(TableName="tbl", ReplicaUpdates=[{"Create": {"RegionName": region}}])
-        wait_until(lambda r=region: ddb(r).describe_table(  # type: ignore[misc]
-            TableName="tbl")["Table"]["TableStatus"] == "ACTIVE", message=f"replica {region}")
-
 
 def test_ttl_settings_reach_every_replica_and_expiry_replicates(
         emulator: EmulatorServer, ddb: Callable[[str], Any]) -> None:
     from tests.helpers import item, wait_until
 
-    _global_table(ddb, B)
+    global_table(ddb, B)
     control(emulator.url, "config", "POST", {"ttl_sweep_s": 0.1})
     ddb(A).update_time_to_live(TableName="tbl", TimeToLiveSpecification={
         "Enabled": True, "AttributeName": "expires"})
@@ -196,7 +187,7 @@ def test_a_gsi_added_later_appears_in_every_replica(emulator: EmulatorServer,
                                                    ddb: Callable[[str], Any]) -> None:
     from tests.helpers import item, wait_until
 
-    _global_table(ddb, B, C)
+    global_table(ddb, B, C)
     ddb(A).update_table(
         TableName="tbl", AttributeDefinitions=[{"AttributeName": "g", "AttributeType": "S"}],
         GlobalSecondaryIndexUpdates=[{"Create": {
@@ -229,7 +220,7 @@ def test_delete_table_removes_only_that_regions_replica(emulator: EmulatorServer
 
     from tests.helpers import item, wait_until
 
-    _global_table(ddb, B, C)
+    global_table(ddb, B, C)
     answer = ddb(C).delete_table(TableName="tbl")
     assert answer["TableDescription"]["TableStatus"] == "DELETING"
     wait_until(lambda: [r["RegionName"] for r in ddb(A).describe_table(

@@ -65,15 +65,15 @@ from gtbench.analysis.race import (
     race_verdict,
     stale_after_ack,
 )
-from gtbench.analysis.stats import NS, histogram, median, midpoint, percentile
+from gtbench.analysis.stats import NS, Bound, Window, histogram, median, midpoint, percentile
 
 __all__ = [
-    "NS", "REPLICATED_CONFLICT", "CloudWatchPeriod", "CloudWatchStats", "CompareSummary",
+    "NS", "REPLICATED_CONFLICT", "Bound", "CloudWatchPeriod", "CloudWatchStats", "CompareSummary",
     "ConflictCounts", "ConflictSummary", "ConflictVerdict", "Divergence", "FinalImage",
     "IncrementCount", "LagBound", "LagStats", "LatencyCost", "LatencyStats", "LostWrite",
     "ModeSummary", "OffsetSummary", "Operation", "OutageSummary", "OutageWrite",
     "PairSummary", "RaceSummary", "RaceVerdict", "RegionOutage", "Snapshot", "TruthCheck",
-    "WriteTruth", "against_truth",
+    "Window", "WriteTruth", "against_truth",
     "agree", "agreed_write", "compare_summary", "conflict_counts", "conflict_summary",
     "conflict_verdict", "disagreement_ns", "divergence", "earlier_lag", "first_seen_bound",
     "histogram", "in_order", "increment_count", "lag_bound", "lag_stats", "latency_stats",

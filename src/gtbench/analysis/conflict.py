@@ -6,13 +6,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from gtbench.analysis.stats import NS, median, midpoint
+from gtbench.analysis.stats import NS, Bound, Window, median, midpoint
 from gtbench.history import FAIL, Op
 
 # -- conflicts -------------------------------------------------------------------
 
 
-def switch_bound(reads: Sequence[Op], write_id: str) -> tuple[int, int] | None:
+def switch_bound(reads: Sequence[Op], write_id: str) -> Window | None:
     """When a region came to hold ``write_id`` for good: (low, high) ns, from its reads.
 
     ``low`` is the last read that showed anything else (sent), ``high`` the first read
@@ -28,7 +28,7 @@ def switch_bound(reads: Sequence[Op], write_id: str) -> tuple[int, int] | None:
     return ok[last_other].sent_ns, ok[last_other + 1].received_ns
 
 
-def first_seen_bound(reads: Sequence[Op], write_id: str) -> tuple[int, int] | None:
+def first_seen_bound(reads: Sequence[Op], write_id: str) -> Window | None:
     """When a region first showed ``write_id``, whether or not it kept it: (low, high) ns.
 
     ``low`` is the last read before it that showed anything else (sent), ``high`` the
@@ -257,10 +257,9 @@ def conflict_verdict(writes: Sequence[Op], reads: Sequence[Op], *,
                    if r != loser.region for x in rs if x.ok)
         switch = switches.get(loser.region)
         if switch is not None:
-            visible = midpoint(max(switch[0] - loser.received_ns, 0),
-                               switch[1] - loser.sent_ns) / NS
-            lag_low = max(switch[0] - winner.received_ns, 0) / NS
-            lag_high = (switch[1] - winner.sent_ns) / NS
+            visible = Bound.after(loser.sent_ns, loser.received_ns, switch).point_s
+            lag = Bound.after(winner.sent_ns, winner.received_ns, switch)
+            lag_low, lag_high = lag.low_s, lag.high_s
     complete = len(highs) == len(regions)
     converge_low = (max(lows) - start) / NS if complete else None
     converge_high = (max(highs) - start) / NS if complete else None
@@ -283,8 +282,8 @@ def conflict_verdict(writes: Sequence[Op], reads: Sequence[Op], *,
         elsewhere = [x for x in reads if x.region != earlier.region]
         seen_at = first_seen_bound(elsewhere, str(earlier.write_id))
         if seen_at is not None:
-            early_low = max(seen_at[0] - earlier.received_ns, 0) / NS
-            early_high = (seen_at[1] - earlier.sent_ns) / NS
+            early = Bound.after(earlier.sent_ns, earlier.received_ns, seen_at)
+            early_low, early_high = early.low_s, early.high_s
     earlier_truth = (truth or {}).get(str(earlier.write_id)) if earlier else None
     return ConflictVerdict(
         status=status, contested=contested, converged=converged, final_write=agreed,

@@ -7,30 +7,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gtbench.analysis.stats import NS, median, midpoint, percentile
+from gtbench.analysis.stats import NS, Bound, median, percentile
 from gtbench.history import FAIL, Op
 
 
 @dataclass(frozen=True)
-class LagBound:
-    """Where a replication lag must lie, from one writer and the reads that raced it.
+class LagBound(Bound):
+    """A race trial's ``Bound``: with the write sent at ``ws`` and acknowledged at
+    ``wa``, every stale read sent at ``ss`` and every fresh read received at ``fr`` (one
+    monotonic clock): lag >= max(ss) - wa and lag <= min(fr) - ws."""
 
-    With the write sent at ``ws`` and acknowledged at ``wa``, every stale read sent
-    at ``ss`` and every fresh read received at ``fr`` (one monotonic clock):
-    lag >= max(ss) - wa and lag <= min(fr) - ws (Bermbach and Tai, 2011).
-    """
-
-    low_s: float
-    high_s: float
     stale_reads: int
-
-    @property
-    def point_s(self) -> float:
-        return midpoint(self.low_s, self.high_s)
-
-    @property
-    def width_s(self) -> float:
-        return self.high_s - self.low_s
 
 
 def lag_bound(write: Op, reads: Sequence[Op], value: int) -> LagBound | None:
@@ -40,9 +27,10 @@ def lag_bound(write: Op, reads: Sequence[Op], value: int) -> LagBound | None:
     if not fresh:
         return None
     stale = [r for r in ok if r.value != value]
-    high = (min(r.received_ns for r in fresh) - write.sent_ns) / NS
-    low = ((max(r.sent_ns for r in stale) - write.received_ns) / NS) if stale else 0.0
-    return LagBound(max(low, 0.0), high, len(stale))
+    window = (max(r.sent_ns for r in stale) if stale else write.received_ns,
+              min(r.received_ns for r in fresh))
+    bound = Bound.after(write.sent_ns, write.received_ns, window)
+    return LagBound(bound.low_s, bound.high_s, len(stale))
 
 
 RaceStatus = Literal["replicated", "timed_out", "indeterminate", "failed"]

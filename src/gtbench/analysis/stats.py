@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 NS = 1e9
 
@@ -11,6 +12,36 @@ NS = 1e9
 def midpoint(low: float, high: float) -> float:
     """The point estimate inside a bound: with symmetric round trips, the middle."""
     return (low + high) / 2
+
+
+Window = tuple[int, int]  # (low, high) ns: when something was first or last observed
+
+
+@dataclass(frozen=True)
+class Bound:
+    """Where a duration must lie, in seconds: every measured lag in gtbench is one.
+
+    A write sent at ``ws`` and acknowledged at ``wa`` took effect somewhere inside the
+    window ``(low, high)`` of the reads that saw it happen (the last read without it
+    sent, the first read with it received), so its lag is in
+    ``[low - wa, high - ws]`` (Bermbach and Tai, 2011); never below zero.
+    """
+
+    low_s: float
+    high_s: float
+
+    @property
+    def point_s(self) -> float:
+        return midpoint(self.low_s, self.high_s)
+
+    @property
+    def width_s(self) -> float:
+        return self.high_s - self.low_s
+
+    @staticmethod
+    def after(sent_ns: int, received_ns: int, window: Window) -> Bound:
+        """The lag of a write (sent, acknowledged) to an event seen in ``window``."""
+        return Bound(max(window[0] - received_ns, 0) / NS, (window[1] - sent_ns) / NS)
 
 
 def percentile(values: Sequence[float], q: float) -> float:

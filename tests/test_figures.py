@@ -1,0 +1,120 @@
+"""What each figure shows, read from the matplotlib figure itself (axes, series,
+labels) and held against the document's own figures; and what the terminal report
+prints, held against the same."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from gtbench import registry
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load(name: str) -> dict[str, Any]:
+    return dict(json.loads((EXAMPLES / name).read_text()))
+
+
+def figure(document: dict[str, Any]) -> Any:
+    pytest.importorskip("matplotlib")
+    return registry.get(document["experiment"]).call("figure", document)
+
+
+def test_the_race_figure_draws_each_pairs_lags_percentiles_and_bounds() -> None:
+    document = load("race.json")
+    fig = figure(document)
+    pairs = document["summary"]["pairs"]
+    assert len(fig.axes) == 3 * len(pairs)
+    for row, pair in zip([fig.axes[i:i + 3] for i in range(0, len(fig.axes), 3)], pairs,
+                         strict=True):
+        hist, cdf, bars = row
+        name = f"{pair['from_region']} → {pair['to_region']}"
+        assert hist.get_title() == f"{name}: lag histogram" and hist.get_xlabel() == "lag (s)"
+        # The histogram's bars hold every replicated trial once.
+        assert sum(p.get_height() for p in hist.patches) == pair["replicated"]
+        # p50 and p99 lines sit at the document's percentiles.
+        lines = {line.get_label(): line.get_xdata()[0] for line in hist.get_lines()}
+        assert lines[f"p50 {pair['p50_s']:.3f} s"] == pytest.approx(pair["p50_s"])
+        assert lines[f"p99 {pair['p99_s']:.3f} s"] == pytest.approx(pair["p99_s"])
+        # The CDF ends at 1 at the largest lag.
+        step = cdf.get_lines()[0]
+        assert step.get_ydata()[-1] == pytest.approx(1.0)
+        assert max(step.get_xdata()) == pytest.approx(pair["max_s"])
+        # One bound per replicated trial, around its estimate; the truth beside it.
+        trials = [t for t in document["trials"] if t["lag_s"] is not None
+                  and (t["from_region"], t["to_region"]) == (pair["from_region"],
+                                                             pair["to_region"])]
+        legend = [t.get_text() for t in bars.get_legend().get_texts()]
+        assert "measured bound" in legend and "emulator's true lag" in legend
+        estimates = bars.containers[0].lines[0].get_ydata()
+        assert list(estimates) == pytest.approx([t["lag_s"] for t in trials])
+
+
+def test_the_conflict_sweep_figure_plots_the_share_lost_per_offset() -> None:
+    document = load("conflict-sweep.json")
+    fig = figure(document)
+    sweep = fig.axes[0]
+    assert sweep.get_title() == "the conflict window"
+    assert sweep.get_xlabel() == "offset between the writes (ms)"
+    points = sweep.get_lines()[0]
+    offsets = document["summary"]["offsets"]
+    assert list(points.get_xdata()) == [o["offset_ms"] for o in offsets]
+    assert all(0 <= y <= 1 for y in points.get_ydata())
+    assert "earlier write lost unseen" in points.get_label()
+
+
+def test_the_compare_figure_has_a_cdf_per_operation_for_both_kinds() -> None:
+    document = load("compare.json")
+    fig = figure(document)
+    titles = sorted(ax.get_title() for ax in fig.axes if ax.get_title())
+    assert titles == sorted(f"{op} latency" for op in ("write", "strong read",
+                                                         "eventual read"))
+    for ax in fig.axes:
+        if ax.get_title():
+            labels = [line.get_label() for line in ax.get_lines()]
+            assert any(label.startswith("MREC: p50") for label in labels)
+            assert any(label.startswith("MRSC: p50") for label in labels)
+
+
+def test_the_outage_figure_shades_the_cut_and_plots_divergence() -> None:
+    document = load("outage.json")
+    fig = figure(document)
+    top, bottom = fig.axes
+    rows = document["summary"]["divergence"]
+    assert list(top.get_lines()[0].get_ydata()[:-1]) == [d["differing"] for d in rows]
+    span = top.patches[0].get_xy() if top.patches else None
+    assert span is not None  # the cut, shaded
+    assert bottom.get_ylabel() == "writes per second"
+
+
+def render(document: dict[str, Any], width: int = 200) -> str:
+    console = Console(width=width, record=True, file=io.StringIO())
+    for renderable in registry.get(document["experiment"]).call("terminal", document):
+        console.print(renderable)
+    return " ".join(console.export_text().split())
+
+
+def test_the_race_report_prints_the_documents_figures() -> None:
+    document = load("race.json")
+    text = render(document)
+    for pair in document["summary"]["pairs"]:
+        assert f"{pair['from_region']} → {pair['to_region']}" in text
+        for key in ("p50_s", "p99_s", "max_s"):
+            assert f"{pair[key] * 1000:.1f}" in text or f"{pair[key]:.3f}" in text, key
+
+
+def test_the_outage_report_prints_the_documents_counts() -> None:
+    document = load("outage.json")
+    text = render(document)
+    s = document["summary"]
+    assert f"{s['lost_writes']} acknowledged writes are in no region's final image" in text
+    assert f"Recovery point: {s['recovery_point_writes']} writes" in text
+    truth = s["against_truth"]
+    assert (f"recovery point {truth[0]['measured']} measured, {truth[0]['true']} true "
+            "(the same writes)") in text
