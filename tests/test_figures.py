@@ -118,3 +118,27 @@ def test_the_outage_report_prints_the_documents_counts() -> None:
     truth = s["against_truth"]
     assert (f"recovery point {truth[0]['measured']} measured, {truth[0]['true']} true "
             "(the same writes)") in text
+
+
+@pytest.mark.parametrize("width", [80, 100, 160])
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.json")))
+def test_no_report_cuts_a_figure_short_at_common_widths(name: str, width: int) -> None:
+    """Rich turns a cell that does not fit into '…': a figure nobody can read. Columns
+    are chosen by the width instead, and the essential ones always show."""
+    document = load(name)
+    console = Console(width=width, record=True, file=io.StringIO())
+    for renderable in registry.get(document["experiment"]).call("terminal", document):
+        console.print(renderable)
+    text = console.export_text()
+    assert "…" not in text
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= width
+
+
+def test_at_80_columns_the_race_table_keeps_its_essential_figures() -> None:
+    document = load("race.json")
+    text = render(document, width=80)
+    pair = document["summary"]["pairs"][0]
+    for key in ("p50_s", "p99_s", "max_s"):
+        assert f"{pair[key]:.3f}" in text
+    assert "not shown at this width:" in text and "mean ± sd" in text
+    assert "not shown" not in render(document, width=160)

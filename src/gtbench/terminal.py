@@ -13,12 +13,16 @@ from rich.console import Console
 
 class Terminal:
     def __init__(self, *, stdout_is_data: bool = False, quiet: bool = False) -> None:
-        # Not a terminal (a pipe, a log, CI): rich would assume 80 columns; tables need more.
+        # Not a terminal (a pipe, a log, CI) and no COLUMNS said: 120 columns, so a log
+        # keeps every column; the tables fit whatever width they are given.
+        import os
+
+        fixed = None if "COLUMNS" in os.environ else 120
         self.err = Console(stderr=True, highlight=False,
-                           width=None if Console(stderr=True).is_terminal else 120)
+                           width=None if Console(stderr=True).is_terminal else fixed)
         # With ``--json -`` the document owns stdout, and every human line goes to stderr.
         self.out = self.err if stdout_is_data else Console(
-            highlight=False, width=None if Console().is_terminal else 120)
+            highlight=False, width=None if Console().is_terminal else fixed)
         self.quiet = quiet
 
     def claim_stdout(self) -> None:

@@ -73,7 +73,10 @@ def _offsets(ctx: click.Context, param: click.Parameter, value: str | None
               show_default=True,
               help="Seconds after the last write that a trial waits for the regions to agree.")
 @click.option("--timelines/--no-timelines", default=True, show_default=True,
-              help="Show each trial's timeline, side by side per region.")
+              help="Show the first trial's timeline, side by side per region, as an "
+                   "example (the others get a line each).")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Show every trial's timeline, not only the first.")
 @json_option
 @yes_option
 def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, ...],
@@ -82,6 +85,7 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
                      align: str, between: str | None, increments: int, pace_ms: float,
                      same_sign: bool,
                      pollers: int, interval_ms: float, timeout_s: float, timelines: bool,
+                     verbose: bool,
                      json_path: str | None, yes: bool) -> None:
     """Write one item from two regions at once, and watch last-writer-wins decide.
 
@@ -141,7 +145,7 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
 
     def show(trial: conflict.ConflictTrial) -> None:
         t = document.conflict_trial(trial)
-        if timelines:
+        if verbose or (timelines and t["index"] == 0):
             terminal.print(report.trial_view(t, list(pair)))
         else:
             terminal.print(f"trial {t['index'] + 1}: {report.trial_sentence(t)}")

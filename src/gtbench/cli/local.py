@@ -309,7 +309,10 @@ def status(as_json: bool) -> None:
         click.echo("no emulator is running (start one with `gtbench local start`)")
         return
     lag = document["lag"]
-    click.echo(f"running on {running.url} (pid {running.pid}, started by {running.started_by})")
+    by = {"user": "you, with `gtbench local start`", "serve": "`gtbench local serve`",
+          "on-demand": "gtbench, on demand", "found": "something else: found running"}
+    click.echo(f"running on {running.url} (pid {running.pid}, started by "
+               f"{by.get(running.started_by, running.started_by)})")
     distance = document.get("distance") or {}
     click.echo("client placed " + describe_distance(distance) if distance.get("client_region")
                or distance.get("overrides_ms") else "client on loopback (no distance)")

@@ -309,11 +309,12 @@ def teardown_command(target: str, endpoint_url: str | None, regions: tuple[str, 
     plan = teardown.plan(client_regions, settings, force=force)
     where = f"AWS account {account}" if account else "the local emulator"
     # In the order teardown removes them: newest first.
-    replicas = ", ".join(reversed(plan.replicas)) or "none"
+    replicas = ", ".join(reversed(plan.replicas))
     if not yes:
         witness = f", witness {plan.witness}" if plan.witness else ""
         click.confirm(f"Delete table {plan.table} and all its items in {where}: home "
-                      f"{plan.home}, replicas {replicas}{witness}"
+                      f"{plan.home}, " + (f"replicas {replicas}" if replicas else "no replicas")
+                      + witness
                       + (" (not created by gtbench)" if not plan.owned else "") + "?",
                       abort=True, err=True)
     reporter = RichReporter(terminal)
@@ -327,7 +328,9 @@ def teardown_command(target: str, endpoint_url: str | None, regions: tuple[str, 
         terminal.print(f"Deleted {plan.table}: replicas {', '.join(plan.replicas)}{witness} "
                        f"together, then the table in {plan.home}.")
     else:
-        terminal.print(f"Deleted {plan.table}: replicas {replicas}, then the table in "
+        terminal.print(f"Deleted {plan.table}: "
+                       + (f"replicas {replicas}, then " if replicas else "")
+                       + "the table in "
                        f"{plan.home}.")
     if settings.target == LOCAL and settings.endpoint_url is None:
         stop_idle_emulator(client_regions, terminal)

@@ -86,13 +86,12 @@ def _show(path: str, document: dict[str, Any], png_path: str | None, markdown: b
         from gtbench.report.plot import save_png
 
         save_png(document, png_path)
+        terminal.note(f"wrote {png_path}")  # that is all: the figure was asked for
     if markdown:
         from gtbench.report.markdown import markdown as render_markdown
 
         terminal.write_data(render_markdown(document) + "\n")
-    else:
+    elif not png_path:
         for renderable in report.terminal_view(document):
             terminal.print(renderable)
-    if png_path:
-        terminal.note(f"wrote {png_path}")
 

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.table import Table
 from rich.text import Text
 
 from gtbench import analysis
+
+
+def plural(count: int, word: str) -> str:
+    """``1 poller``, ``2 pollers``: a count with its noun agreeing."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def seconds(value: float | None, digits: int = 3) -> str:
@@ -50,3 +59,66 @@ def run_note(document: dict[str, Any]) -> list[Text]:
                         f"{document.get('table')} during this one ({names}); their traffic "
                         "is in these figures", style="bold yellow"))
     return out
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a ``FitTable``: an essential one is always shown."""
+
+    header: str
+    essential: bool = True
+    justify: Literal["left", "right"] = "right"
+    rank: int = 0  # optional columns join in this order (then by position)
+
+
+class FitTable:
+    """A table that never cuts a figure short: at render time it keeps the essential
+    columns and adds the others, in order, while they fit the width; when even the
+    essential ones do not fit, each row becomes a stacked block of ``header: value``
+    lines (as kubectl and gh do). No cell is ever ellipsized."""
+
+    def __init__(self, title: str, columns: Sequence[Column],
+                 rows: Sequence[Sequence[str | Text]], note: str | None = None) -> None:
+        self.title, self.columns, self.rows, self.note = title, list(columns), rows, note
+
+    def _width(self, indexes: Sequence[int]) -> int:
+        # rich's heavy-head box: one border per column and one more, a space each side.
+        widths = [max([cell_len(self.columns[i].header.split("\n")[0]),
+                       *(cell_len(str(row[i])) for row in self.rows)]) for i in indexes]
+        return sum(widths) + 3 * len(widths) + 1
+
+    def chosen(self, width: int) -> list[int] | None:
+        """The columns shown at ``width``, or None for the stacked layout."""
+        shown = [i for i, c in enumerate(self.columns) if c.essential]
+        if self._width(shown) > width:
+            return None
+        optional = sorted((c.rank, i) for i, c in enumerate(self.columns) if not c.essential)
+        for _, i in optional:
+            if self._width(sorted([*shown, i])) <= width:
+                shown = sorted([*shown, i])
+        return shown
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        shown = self.chosen(options.max_width)
+        if shown is None:
+            yield Text(self.title, style="italic")
+            for row in self.rows:
+                block = Table.grid(padding=(0, 1))
+                block.add_column(no_wrap=True, style="dim")
+                block.add_column(overflow="fold")
+                for column, cell in zip(self.columns, row, strict=True):
+                    block.add_row(column.header.replace("\n", " "), cell)
+                yield block
+                yield Text("")
+            return
+        table = Table(title=self.title, title_justify="left")
+        for i in shown:
+            c = self.columns[i]
+            table.add_column(c.header, justify=c.justify, no_wrap=True)
+        for row in self.rows:
+            table.add_row(*(row[i] for i in shown))
+        yield table
+        hidden = [self.columns[i].header for i in range(len(self.columns)) if i not in shown]
+        if hidden:
+            yield Text(f"(not shown at this width: {', '.join(hidden)}; wider terminal or "
+                       "--markdown for every column)", style="dim")

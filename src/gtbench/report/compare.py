@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
 from rich.text import Text
 
 from gtbench.awsrules import EVENTUAL, STRONG
-from gtbench.report.common import run_note
+from gtbench.report.common import Column, FitTable, run_note
 
 LABELS = {EVENTUAL: "MREC (eventual)", STRONG: "MRSC (strong)"}
 SHORT = {EVENTUAL: "MREC", STRONG: "MRSC"}
@@ -47,22 +46,22 @@ def rows(document: dict[str, Any]) -> list[tuple[str, list[str]]]:
     out: list[tuple[str, list[str]]] = []
     for operation in ("write", "strong read", "eventual read"):
         for region in regions:
-            out.append((f"{operation} in {region} (p50 / p99)",
+            out.append((f"{operation} in {region}",
                         [_latency(m, operation, region) for m in modes]))
     out += [
-        ("stale strong reads after the ack",
+        ("stale strong reads after ack",
          [f"{m['stale_strong_reads']} of {m['strong_reads_after_ack']}" for m in modes]),
-        ("stale eventual reads after the ack",
+        ("stale eventual reads after ack",
          [str(m["stale_eventual_reads"]) for m in modes]),
-        ("lag seen by strong reads (p50 / p99)",
+        ("lag to strong reads",
          [f"{ms(m['lag_p50_s'])} / {ms(m['lag_p99_s'])}" for m in modes]),
-        ("lag seen by eventual reads (p50 / p99)",
+        ("lag to eventual reads",
          [f"{ms(m['eventual_lag_p50_s'])} / {ms(m['eventual_lag_p99_s'])}" for m in modes]),
         ("conflicting writes lost unseen",
          [f"{m['lost_unseen']} of {m['conflicts']} trials" for m in modes]),
         ("conflicting writes refused",
          [str(m["refused_writes"]) for m in modes]),
-        ("updates lost (read-modify-write)",
+        ("updates lost (increments)",
          ["-" if m["lost_updates"] is None else f"{m['lost_updates']} of {m['updates']}"
           for m in modes]),
         ("writes sent (refused)",
@@ -77,16 +76,17 @@ def rows(document: dict[str, Any]) -> list[tuple[str, list[str]]]:
 
 def compare_tables(document: dict[str, Any]) -> list[Any]:
     modes = document["summary"]["modes"]
-    table = Table(title="the two kinds of global table, same regions, same workloads",
-                  title_justify="left")
-    table.add_column("", no_wrap=True)
-    for m in modes:
-        table.add_column(f"{LABELS.get(m['consistency'], m['consistency'])}\n{m['table']}",
-                         justify="right", no_wrap=True)
-    for label, cells in rows(document):
-        styled = [_style(label, m, cell) for m, cell in zip(modes, cells, strict=True)]
-        table.add_row(label, *styled)
-    out: list[Any] = [table]
+    # Latencies and lags are p50 / p99; too narrow a terminal gets a block per row.
+    columns = [Column("", justify="left"),
+               *(Column(LABELS.get(m["consistency"], m["consistency"])) for m in modes)]
+    table_rows: list[list[str | Text]] = [
+        [label, *(_style(label, m, cell) for m, cell in zip(modes, cells, strict=True))]
+        for label, cells in rows(document)]
+    out: list[Any] = [
+        FitTable("MREC and MRSC, same regions, same workloads (p50 / p99)", columns,
+                 table_rows),
+        Text("tables: " + ", ".join(f"{LABELS.get(m['consistency'], m['consistency'])} "
+                                    f"{m['table']}" for m in modes), style="dim")]
     for m in modes:
         if m["consistency"] == STRONG and m["stale_strong_reads"]:
             out.append(Text(f"VIOLATION: {m['stale_strong_reads']} strongly consistent reads "

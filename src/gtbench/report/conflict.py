@@ -8,7 +8,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from gtbench.report.common import run_note, seconds
+from gtbench.report.common import Column, FitTable, run_note, seconds
 
 
 def _style(t: dict[str, Any], write_id: str | None) -> str:
@@ -124,33 +124,33 @@ def conflict_tables(document: dict[str, Any]) -> list[Any]:
     """The summary per offset, increments if any, and a closing sentence."""
     s = document["summary"]
     out: list[Any] = []
-    table = Table(title="last-writer-wins per offset", title_justify="left")
-    # Trials that did not end in agreement get columns only when there are some.
-    unsettled = [(k, label) for k, label in (("timed_out", "timed out"),
-                                              ("indeterminate", "unknown"),
-                                              ("failed", "failed"),
-                                              ("refused_writes", "refused"))
-                 if any(o.get(k) for o in s["offsets"])]
-    for column in ("offset ms", "trials", "agreed", *(label for _, label in unsettled),
-                   "later won", "earlier won", "too close", "lost unseen", "disagreed",
-                   "earlier's lag"):
-        table.add_column(column, justify="right", no_wrap=True)
-    for o in s["offsets"]:
-        table.add_row(f"{o['offset_ms']:g}", str(o["trials"]), str(o["converged"]),
-                      *(str(o[k]) for k, _ in unsettled),
-                      str(o["lww_held"]), str(o["lww_violated"]), str(o["too_close"]),
-                      f"{o['earlier_discarded_unseen']}/{o['trials']}",
-                      seconds(o["median_disagreed_s"]),
-                      seconds(o.get("median_earlier_lag_s")))
-    out.append(table)
-    source = ("the emulator's ground truth" if document["ground_truth"]
-              else "non-overlapping send-to-acknowledge windows")
-    out.append(Text(
-        f"agreed: the regions converged · later/earlier won: which write survived, ordered "
-        f"by {source} · lost unseen: the earlier write was never seen outside its own region "
-        "· disagreed, earlier's lag: medians of how long the regions differed, and of the "
-        "earlier write's replication lag to the other region (what decides whether it is "
-        f"lost unseen; {_lag_source(document)})", style="dim"))
+    if document["mode"] != "increment":  # last-writer-wins per write: not for increments
+        # Trials that did not end in agreement get columns only when there are some.
+        unsettled = [(k, label) for k, label in (("timed_out", "timed out"),
+                                                  ("indeterminate", "unknown"),
+                                                  ("failed", "failed"),
+                                                  ("refused_writes", "refused"))
+                     if any(o.get(k) for o in s["offsets"])]
+        columns = [Column("offset ms"), Column("trials"), Column("agreed", False, rank=3),
+                   *(Column(label, False, rank=2) for _, label in unsettled),
+                   Column("later won", False, rank=4), Column("earlier won", False, rank=4),
+                   Column("too close", False, rank=5), Column("lost unseen"),
+                   Column("disagreed"), Column("earlier's lag", False, rank=1)]
+        rows = [[f"{o['offset_ms']:g}", str(o["trials"]), str(o["converged"]),
+                 *(str(o[k]) for k, _ in unsettled),
+                 str(o["lww_held"]), str(o["lww_violated"]), str(o["too_close"]),
+                 f"{o['earlier_discarded_unseen']}/{o['trials']}",
+                 seconds(o["median_disagreed_s"]), seconds(o.get("median_earlier_lag_s"))]
+                for o in s["offsets"]]
+        out.append(FitTable("last-writer-wins per offset", columns, rows))
+        source = ("the emulator's ground truth" if document["ground_truth"]
+                  else "non-overlapping send-to-acknowledge windows")
+        out.append(Text(
+            f"agreed: the regions converged · later/earlier won: which write survived, ordered "
+            f"by {source} · lost unseen: the earlier write was never seen outside its own region "
+            "· disagreed, earlier's lag: medians of how long the regions differed, and of the "
+            "earlier write's replication lag to the other region (what decides whether it is "
+            f"lost unseen; {_lag_source(document)})", style="dim"))
     if document["settings"].get("align") == "arrival":
         trips = ", ".join(f"{r} {v * 1000:.1f} ms" for r, v in
                           (document.get("round_trips_s") or {}).items())
@@ -224,7 +224,9 @@ def summary_sentence(document: dict[str, Any]) -> str:
 
 
 def terminal_view(document: dict[str, Any]) -> list[Any]:
-    """What the live run printed: a timeline per trial, then the summary."""
+    """What the live run printed by default: the first trial's timeline as an example,
+    a line for each other trial, then the summary."""
     writers = document["writers"]
-    return ([trial_view(t, writers) for t in document["trials"]]
+    return ([trial_view(t, writers) if t["index"] == 0
+             else f"trial {t['index'] + 1}: {trial_sentence(t)}" for t in document["trials"]]
             + conflict_tables(document))

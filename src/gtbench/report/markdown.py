@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from gtbench.report.common import plural
+
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |",
@@ -29,7 +31,7 @@ def race_markdown(document: dict[str, Any]) -> str:
              _ms(p["median_bound_width_s"])]
             for p in document["summary"]["pairs"]]
     how = (f"a read every {s['resolution_ms']:g} ms" if s.get("resolution_ms")
-           else f"{s['pollers']} pollers every {s['interval_ms']:g} ms")
+           else f"{plural(s['pollers'], 'poller')} every {s['interval_ms']:g} ms")
     return "\n\n".join([
         f"**Replication lag** ({_where(document)}; {how}, strongly consistent reads)",
         _table(["from → to", "trials", "timed out", "p50", "p90", "p99", "max",

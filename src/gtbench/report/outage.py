@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
 from rich.text import Text
 
 from gtbench.awsrules import EVENTUAL, STRONG
-from gtbench.report.common import run_note
+from gtbench.report.common import Column, FitTable, run_note
 
 KIND = {EVENTUAL: "MREC", STRONG: "MRSC"}
 
@@ -22,21 +21,22 @@ def title(document: dict[str, Any]) -> str:
             f"{document['table']} · {s['rate']:g} writes/s per region")
 
 
-def region_table(document: dict[str, Any]) -> Table:
-    table = Table(title=title(document), title_justify="left")
-    # Whole run, then the same while the cut was on.
-    for column in ("region", "acked", "refused", "unknown", "cut: acked", "refused",
-                   "unknown", "strong reads failed", "lost"):
-        table.add_column(column, justify="left" if column == "region" else "right",
-                         no_wrap=True)
+def region_table(document: dict[str, Any]) -> FitTable:
+    # Whole run, then the same while the cut was on; what was lost always shows.
+    columns = [Column("region", justify="left"), Column("acked"),
+               Column("refused", False, rank=3), Column("unknown", False, rank=4),
+               Column("cut: acked"), Column("cut: refused", False, rank=1),
+               Column("cut: unknown", False, rank=2),
+               Column("strong reads failed", False, rank=5), Column("lost")]
+    rows = []
     for r in document["summary"]["regions"]:
         lost = "-" if r["lost_writes"] is None else str(r["lost_writes"])
-        table.add_row(r["region"] + (" ✂" if r["cut"] else ""), str(r["acked"]),
-                      str(r["refused"]), str(r["indeterminate"]), str(r["acked_during"]),
-                      str(r["refused_during"]), str(r["indeterminate_during"]),
-                      f"{r['failed_strong_reads_during']} of {r['strong_reads_during']}",
-                      Text(lost, style="red" if r["lost_writes"] else ""))
-    return table
+        rows.append([r["region"] + (" ✂" if r["cut"] else ""), str(r["acked"]),
+                     str(r["refused"]), str(r["indeterminate"]), str(r["acked_during"]),
+                     str(r["refused_during"]), str(r["indeterminate_during"]),
+                     f"{r['failed_strong_reads_during']} of {r['strong_reads_during']}",
+                     Text(lost, style="red" if r["lost_writes"] else "")])
+    return FitTable(title(document), columns, rows)
 
 
 def timeline(document: dict[str, Any], width: int = 40) -> Text:

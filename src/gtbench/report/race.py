@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
 from rich.text import Text
 
 from gtbench.awsrules import STRONG
-from gtbench.report.common import histogram_text, plain, run_note, seconds
+from gtbench.report.common import (
+    Column,
+    FitTable,
+    histogram_text,
+    plain,
+    plural,
+    run_note,
+    seconds,
+)
 
 
 def trial_line(trial: dict[str, Any]) -> str:
@@ -55,30 +62,31 @@ def _why_indeterminate(trial: dict[str, Any]) -> str:
 def race_tables(document: dict[str, Any]) -> list[Any]:
     """Summary table, one histogram per pair, and a plain sentence per pair."""
     out: list[Any] = []
-    summary = Table(title="replication lag in seconds (point estimates)", title_justify="left")
-    for column in ("from → to", "trials", "ok", "timed out", "unknown", "failed", "min", "p50",
-                   "p90", "p99", "max", "mean ± sd"):
-        summary.add_column(column, justify="left" if column == "from → to" else "right",
-                           no_wrap=True)
+    # The pair, its counts and p50/p99/max always; the rest as the width allows.
+    columns = [Column("from → to", justify="left"), Column("trials"), Column("ok"),
+               Column("timed out", False, rank=1), Column("unknown", False, rank=2),
+               Column("failed", False, rank=3), Column("min", False, rank=5),
+               Column("p50"), Column("p90", False, rank=4), Column("p99"), Column("max"),
+               Column("mean ± sd", False, rank=6)]
     has_truth = any(p["with_truth"] for p in document["summary"]["pairs"])
+    rows = []
     for p in document["summary"]["pairs"]:
         spread = "-" if p["mean_s"] is None else (
             f"{p['mean_s']:.3f} ± {p['stdev_s']:.3f}" if p["stdev_s"] is not None
             else f"{p['mean_s']:.3f}")
-        summary.add_row(f"{p['from_region']} → {p['to_region']}", str(p["trials"]),
-                        str(p["replicated"]), str(p["timed_out"]),
-                        str(p.get("indeterminate", 0)), str(p.get("failed", 0)),
-                        plain(p["min_s"]),
-                        plain(p["p50_s"]), plain(p["p90_s"]), plain(p["p99_s"]),
-                        plain(p["max_s"]), spread)
-    out.append(summary)
+        rows.append([f"{p['from_region']} → {p['to_region']}", str(p["trials"]),
+                     str(p["replicated"]), str(p["timed_out"]),
+                     str(p.get("indeterminate", 0)), str(p.get("failed", 0)),
+                     plain(p["min_s"]), plain(p["p50_s"]), plain(p["p90_s"]),
+                     plain(p["p99_s"]), plain(p["max_s"]), spread])
+    out.append(FitTable("replication lag in seconds (point estimates)", columns, rows))
     resolution = ", ".join(f"{r} {v * 1000:.1f} ms" for r, v in
                            document["resolution_s"].items())
     out.append(Text(f"instrument resolution (median GetItem round trip): {resolution}"))
     schedules = document.get("schedules") or {}
     if schedules:
         out.append(Text("reads: " + "; ".join(
-            f"{r} every {v['spacing_ms']:.1f} ms ({v['pollers']} pollers, each every "
+            f"{r} every {v['spacing_ms']:.1f} ms ({plural(v['pollers'], 'poller')}, each every "
             f"{v['interval_ms']:g} ms)" for r, v in schedules.items())))
     for p in document["summary"]["pairs"]:
         lags = [t["lag_s"] for t in document["trials"]
@@ -135,13 +143,13 @@ def eventual_sentence(p: dict[str, Any]) -> str:
 def race_sentence(p: dict[str, Any]) -> str:
     if p["p50_s"] is None:
         return (f"{p['to_region']} never saw a write from {p['from_region']} within the "
-                f"timeout ({p['trials']} trials).")
+                f"timeout ({plural(p['trials'], 'trial')}).")
     others = [f"{p[k]} {label}" for k, label in (("timed_out", "timed out"),
                                                  ("indeterminate", "indeterminate"),
                                                  ("failed", "failed")) if p.get(k)]
     timed_out = "".join(f", {o}" for o in others)
     return (f"{p['to_region']} saw the write from {p['from_region']} after "
-            f"{p['p50_s']:.2f} s at the median ({p['trials']} trials{timed_out}).")
+            f"{p['p50_s']:.2f} s at the median ({plural(p['trials'], 'trial')}{timed_out}).")
 
 
 def cloudwatch_line(cw: dict[str, Any]) -> str:
