@@ -78,7 +78,8 @@ def test_every_local_command_in_the_readme_runs_as_printed(
     monkeypatch.chdir(tmp_path)
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     monkeypatch.setenv("GTBENCH_STATE_DIR", state["GTBENCH_STATE_DIR"])
-    runner = CliRunner(env={"GTBENCH_ENDPOINT_URL": emulator.url})
+    # At 80 columns, as many terminals are: no figure may be cut short ("…").
+    runner = CliRunner(env={"GTBENCH_ENDPOINT_URL": emulator.url, "COLUMNS": "80"})
     assert runner.invoke(cli, ["setup"]).exit_code == 0  # the README says it in prose
     ran: dict[str, Any] = {}
     for line in commands:
@@ -97,6 +98,7 @@ def test_every_local_command_in_the_readme_runs_as_printed(
             continue
         result = runner.invoke(cli, args)
         assert result.exit_code == 0, f"{line}\n{result.stderr[-800:]}"
+        assert "…" not in result.stdout, f"{line}: a figure cut short at 80 columns"
         ran[line] = result
     if "gtbench demo --save results" in ran:
         demo = ran["gtbench demo --save results"]
