@@ -83,12 +83,19 @@ def sentences(document: dict[str, Any]) -> list[str]:
         return out
     cut = next(r for r in s["regions"] if r["cut"])
     if strong:
+        failed = cut["refused_during"] + cut["indeterminate_during"]
+        how = ", ".join(part for part in (
+            f"{cut['refused_during']} refused" if cut["refused_during"] else "",
+            f"{cut['indeterminate_during']} with an error of unknown outcome"
+            if cut["indeterminate_during"] else "") if part)
+        landed = s["indeterminate_landed"]
         out.append(
-            f"{region} refused its writes while cut off ({cut['refused_during']} refused, "
-            f"{cut['indeterminate_during']} answered with an error of unknown outcome; "
-            f"{s['indeterminate_landed'] if s['indeterminate_landed'] is not None else '?'} "
-            f"of all such writes landed in the end) and {cut['failed_strong_reads_during']} "
-            f"of {cut['strong_reads_during']} strong reads: the price of losing nothing.")
+            f"While cut off, {failed} of {region}'s writes failed ({how or 'none'}) and "
+            f"{cut['acked_during']} were acknowledged; "
+            + (f"{landed} of the run's writes of unknown outcome landed in the end; "
+               if landed is not None and s["indeterminate_writes"] else "")
+            + f"{cut['failed_strong_reads_during']} of {cut['strong_reads_during']} strong "
+            "reads failed there: the price of losing nothing.")
     else:
         out.append(f"{region} went on accepting writes while cut off: {cut['acked_during']} "
                    "acknowledged, replicated nowhere until the cut ended.")
