@@ -25,6 +25,10 @@ def test_help_lists_every_command_and_a_first_session() -> None:
     for command in ("local", "setup", "status", "teardown", "race"):
         assert f"\n  {command} " in done.stdout, command
     assert "A first session" in done.stdout
+    session = done.stdout.split("A first session", 1)[1].split("Options:", 1)[0]
+    for command in ("demo", "setup", "race", "conflict", "compare", "outage", "report",
+                    "teardown"):
+        assert f"gtbench {command}" in session, command
 
 
 def test_race_help_explains_the_bound() -> None:

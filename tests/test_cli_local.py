@@ -39,6 +39,12 @@ def test_start_status_stop(env: dict[str, str]) -> None:
     status = json.loads(gtbench("local", "status", "--json", env=env).stdout)
     assert status["running"] is True
     assert status["emulator"]["lag"]["lag_ms"] == 123
+    # The faults in force, each with when it ends.
+    assert gtbench("local", "fault", "pause", "us-west-2:eu-west-1", "--for", "60",
+                   env=env).returncode == 0
+    shown = gtbench("local", "status", env=env).stdout
+    assert "faults in force: 1" in shown and "replication paused from us-west-2 to " \
+        "eu-west-1, ends in" in shown
 
     stopped = gtbench("local", "stop", env=env)
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
@@ -89,3 +95,32 @@ def test_a_port_left_in_time_wait_is_free_again() -> None:
         client.close()
         assert not port_free("127.0.0.1", port)  # still listening: taken
     assert port_free("127.0.0.1", port)
+
+
+def test_every_command_finds_the_same_unrecorded_emulator(
+        env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An emulator answers on the default port with no record of it here (started from
+    another state folder): `status` used it while `local status` said none ran and
+    `local stop` stopped nothing. Now one discovery answers every command."""
+    from click.testing import CliRunner
+
+    from gtbench.cli import cli
+    from gtbench.local import lifecycle
+
+    port = free_port("127.0.0.1")
+    elsewhere = {**env, "GTBENCH_STATE_DIR": str(tmp_path / "elsewhere")}
+    started = gtbench("local", "start", "--port", str(port), env=elsewhere)
+    assert started.returncode == 0, started.stderr
+    try:
+        monkeypatch.setattr(lifecycle, "DEFAULT_PORT", port)  # "the default port"
+        monkeypatch.setenv("GTBENCH_STATE_DIR", str(tmp_path / "here"))  # no record here
+        runner = CliRunner()
+        status = runner.invoke(cli, ["local", "status", "--json"])
+        assert json.loads(status.stdout)["url"] == f"http://127.0.0.1:{port}"
+        shown = runner.invoke(cli, ["local", "env"])
+        assert shown.exit_code == 0 and f"http://127.0.0.1:{port}" in shown.stdout
+        stopped = runner.invoke(cli, ["local", "stop"])
+        assert stopped.exit_code == 0 and "stopped" in stopped.stdout
+        assert lifecycle.probe(f"http://127.0.0.1:{port}") is None
+    finally:
+        gtbench("local", "stop", env=elsewhere)

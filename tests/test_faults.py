@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -299,11 +300,12 @@ def test_the_fault_commands_start_list_and_clear(emulator: EmulatorServer) -> No
     started = local("outage", B, "--mode", "drop", "--for", "30")
     assert started.exit_code == 0, started.stderr
     assert "started #" in started.stdout and f"outage of {B} (drop)" in started.stdout
+    assert re.search(r", ends in (29|30) s \(at \d\d:\d\d:\d\d\)", started.stdout)
     assert local("throttle", A, "--share", "0.25", "--ops", "PutItem").exit_code == 0
     assert local("pause", f"{A}:{B}").exit_code == 0
     listed = local("list")
     assert f"throttle 25% of {A}'s PutItem with ThrottlingException" in listed.stdout
-    assert f"replication paused from {A} to {B}" in listed.stdout
+    assert f"replication paused from {A} to {B}, until cleared" in listed.stdout
     assert len(local("list", "--json").stdout and
                json.loads(local("list", "--json").stdout)["faults"]) == 3
     first = json.loads(local("list", "--json").stdout)["faults"][0]["id"]

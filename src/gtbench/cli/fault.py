@@ -18,14 +18,15 @@ def _emulator(endpoint_url: str | None) -> str:
         if lifecycle.probe(endpoint_url) is None:
             raise UsageError(f"no gtbench emulator answers at {endpoint_url}")
         return endpoint_url
-    running = lifecycle.find_running()
+    running = lifecycle.discover()
     if running is None:
         raise UsageError("no emulator is running",
                          hint="start one with `gtbench local start`, or pass --endpoint-url")
     return running.url
 
 
-def _describe(fault: dict[str, Any]) -> str:
+def describe_fault(fault: dict[str, Any]) -> str:
+    """One fault in words, with when it ends (in seconds from now, and the clock time)."""
     if fault["kind"] == "outage":
         what = f"outage of {fault['region']} ({fault['mode']})"
     elif fault["kind"] == "throttle":
@@ -38,7 +39,13 @@ def _describe(fault: dict[str, Any]) -> str:
     else:
         what = f"replication paused from {fault['source']} to {fault['target']}"
     ends = fault.get("ends_at")
-    return f"#{fault['id']} {what}" + ("" if ends is None else ", ends by itself")
+    if ends is None:
+        return f"#{fault['id']} {what}, until cleared"
+    import time
+
+    left = max(0.0, float(ends) - time.time())
+    at = time.strftime("%H:%M:%S", time.localtime(float(ends)))
+    return f"#{fault['id']} {what}, ends in {left:.0f} s (at {at})"
 
 
 endpoint_option = click.option(
@@ -57,7 +64,7 @@ def _add(url: str, spec: dict[str, Any], as_json: bool, duration_s: float | None
     if as_json:
         click.echo(json.dumps(answer, indent=2))
     else:
-        click.echo(f"started {_describe(answer['fault'])}; clear it with "
+        click.echo(f"started {describe_fault(answer['fault'])}; clear it with "
                    f"`gtbench local fault clear {answer['fault']['id']}`")
 
 
@@ -157,7 +164,7 @@ def list_faults(endpoint_url: str | None, as_json: bool) -> None:
     elif not faults:
         click.echo("no faults are in force")
     for fault in faults if not as_json else []:
-        click.echo(_describe(fault))
+        click.echo(describe_fault(fault))
 
 
 @fault_group.command("clear")

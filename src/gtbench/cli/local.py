@@ -262,7 +262,7 @@ def start(host: str, port: int | None, lag_ms: float, jitter_ms: float,
           ttl_sweep_s: float, fis_delay_s: float, client_region: str | None,
           rtts: dict[str, float], pair_rtts: dict[tuple[str, str], float]) -> None:
     """Start the emulator in the background (stop it with `gtbench local stop`)."""
-    running = lifecycle.find_running()
+    running = lifecycle.discover()
     if running is not None:
         click.echo(f"the emulator is already running on {running.url} (pid {running.pid})")
         return
@@ -295,7 +295,7 @@ def status(as_json: bool) -> None:
     Nothing running is an answer, not an error: the exit status is 0 either way, and
     `--json` says "running": true or false for scripts.
     """
-    running = lifecycle.find_running()
+    running = lifecycle.discover()
     document = lifecycle.probe(running.url) if running else None
     if as_json:
         click.echo(json.dumps({"running": running is not None,
@@ -322,6 +322,14 @@ def status(as_json: bool) -> None:
     for group in document["global_tables"]:
         replicas = ", ".join(f"{r['RegionName']} {r['ReplicaStatus']}" for r in group["replicas"])
         click.echo(f"table {group['table']}: {replicas}")
+    from gtbench.cli.fault import describe_fault
+
+    faults = document.get("faults") or []
+    click.echo(f"faults in force: {len(faults)}" if faults else "no faults in force")
+    for fault in faults[:20]:
+        click.echo(f"  {describe_fault(fault)}")
+    if len(faults) > 20:
+        click.echo(f"  and {len(faults) - 20} more (`gtbench local fault list`)")
     for account, regions in sorted((document.get("tables") or {}).items()):
         for region, names in sorted(regions.items()):
             click.echo(f"tables in {region} (account {account}): {', '.join(names)}")
@@ -372,7 +380,7 @@ def env(region: str, endpoint_url: str | None, unset: bool) -> None:
         click.echo(f"unset {' '.join(ENV_NAMES)}")
         return
     if endpoint_url is None:
-        running = lifecycle.find_running()
+        running = lifecycle.discover()
         if running is None:
             raise GtbenchError("no emulator is running",
                                hint="start one with `gtbench local start`")

@@ -148,20 +148,31 @@ def find_running() -> Running | None:
     return None
 
 
-def find_or_start(announce: Callable[[str], None]) -> Running:
-    """The emulator to use when none is named: the recorded one, else one answering on
-    the default port, else a new one started on demand. ``announce`` is told which,
-    unless it is the recorded one: a second emulator is never started silently."""
+def discover() -> Running | None:
+    """The emulator every command means when none is named: the recorded one, else a
+    gtbench emulator answering on the default port (``started_by`` "found"). One
+    answer for every command: `status`, `local status|stop|env|fault` alike."""
     running = find_running()
     if running is not None:
         return running
     default = Running(0, DEFAULT_HOST, DEFAULT_PORT, "found", 0.0, "")
     status = probe(default.url)
-    if status is not None:
-        announce(f"using the gtbench emulator already answering at {default.url} "
-                 f"(pid {status.get('pid', '?')})")
-        return Running(int(status.get("pid", 0)), DEFAULT_HOST, DEFAULT_PORT, "found",
-                       float(status.get("started_at", 0.0)), "")
+    if status is None:
+        return None
+    return Running(int(status.get("pid", 0)), DEFAULT_HOST, DEFAULT_PORT, "found",
+                   float(status.get("started_at", 0.0)), "")
+
+
+def find_or_start(announce: Callable[[str], None]) -> Running:
+    """The emulator to use when none is named: ``discover``'s, else a new one started
+    on demand. ``announce`` is told which, unless it is the recorded one: a second
+    emulator is never started silently."""
+    running = discover()
+    if running is not None:
+        if running.started_by == "found":
+            announce(f"using the gtbench emulator already answering at {running.url} "
+                     f"(pid {running.pid or '?'})")
+        return running
     taken = not port_free(DEFAULT_HOST, DEFAULT_PORT)
     running = start(started_by="on-demand")
     why = f"; port {DEFAULT_PORT} is taken by another program" if taken else ""
@@ -250,7 +261,14 @@ def stop() -> Running | None:
     """
     running = read_state()
     if running is None:
-        return None
+        # Not recorded, but answering on the default port as itself: the one every
+        # other command uses, so the one to stop.
+        found = discover()
+        if found is None or not found.pid or not pid_alive(found.pid):
+            return None
+        os.kill(found.pid, signal.SIGTERM)
+        _wait_gone(found.pid)
+        return found
     if not pid_alive(running.pid):
         _clear_state()
         return None
@@ -262,15 +280,20 @@ def stop() -> Running | None:
                       "record is cleared",
                       hint="if an old emulator still runs, stop it by hand")
     os.kill(running.pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while pid_alive(running.pid) and time.monotonic() < deadline:
-        _reap(running.pid)
-        time.sleep(0.05)
-    if pid_alive(running.pid):
-        os.kill(running.pid, signal.SIGKILL)
-        _reap(running.pid)
+    _wait_gone(running.pid)
     _clear_state()
     return running
+
+
+def _wait_gone(pid: int) -> None:
+    """Wait for a signalled emulator to exit; kill it if it will not."""
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while pid_alive(pid) and time.monotonic() < deadline:
+        _reap(pid)
+        time.sleep(0.05)
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+        _reap(pid)
 
 
 def _reap(pid: int) -> None:
