@@ -455,3 +455,16 @@ def test_a_cut_fis_delays_is_measured_from_when_it_took_hold(emulator: EmulatorS
     checked = CliRunner().invoke(cli, ["report", str(out), "--check"])
     assert checked.exit_code == 0, checked.stderr
     assert "took hold at" in " ".join(result.stdout.split())
+
+
+def test_the_recovery_point_says_which_writes_were_sent_during_the_cut() -> None:
+    """A#0 was sent before the cut began (at 50 ms) and never left A; A#1 during it:
+    both are in the recovery point, one as the cut's own, one as a lag it inherited,
+    acknowledged 45 ms before the cut's start."""
+    writes = [_write("A", 0, "k1", 0), _write("A", 1, "k2", 100), _write("B", 0, "k3", 10)]
+    held = [_snap("B", 1000, {"k3": "B#0"}, {"k3": ["B#0"]})]
+    summary = analysis.outage_summary("A", ["A", "B"], writes, [], [], held, [],
+                                      int(50 * 1e6), int(1000 * 1e6))
+    assert summary.recovery_point == ["A#0", "A#1"]
+    assert (summary.recovery_point_during, summary.recovery_point_before) == (1, 1)
+    assert summary.recovery_point_oldest_before_cut_s == pytest.approx(0.045)

@@ -101,6 +101,12 @@ class OutageSummary:
     updates: int
     lost_updates: int | None
     divergence: list[Divergence]
+    # The recovery point split by when its writes were sent: during the cut (what an
+    # architect's RPO means) or before it (replication was already behind when the cut
+    # began: the oldest acknowledged this long before the cut's start).
+    recovery_point_during: int | None = None
+    recovery_point_before: int | None = None
+    recovery_point_oldest_before_cut_s: float | None = None
     # Seconds from the outage's start to the cut being asked for, to its observed start
     # (the first heartbeat of the region that did not get through) and to its observed
     # end (another region saw one again); None where not measured.
@@ -264,6 +270,14 @@ def outage_summary(region: str, regions: Sequence[str], writes: Sequence[OutageW
         stall_s=observed.stall_s if observed else None,
         regions=[per_region(r) for r in regions],
         recovery_point_writes=len(point) if measured else None,
+        recovery_point_during=(sum(1 for w in point if _during(w.op, start_ns, end_ns))
+                               if measured else None),
+        recovery_point_before=(sum(1 for w in point if w.op.sent_ns < start_ns)
+                               if measured else None),
+        recovery_point_oldest_before_cut_s=(
+            max((start_ns - w.op.received_ns) / NS for w in point
+                if w.op.sent_ns < start_ns) if any(w.op.sent_ns < start_ns for w in point)
+            else None),
         recovery_point_max_age_s=max(ages) if ages else None,
         recovery_point_median_age_s=median(ages),
         recovery_point=[str(w.op.write_id) for w in point],

@@ -109,11 +109,19 @@ def sentences(document: dict[str, Any]) -> list[str]:
         out.append("Recovery point: not measured (the other regions were not read as the "
                    "cut ended).")
     elif s["recovery_point_writes"]:
+        during, before = s.get("recovery_point_during"), s.get("recovery_point_before")
+        split = ""
+        if during is not None and before is not None:
+            split = f": {during} sent during the cut"
+            if before:
+                oldest = s.get("recovery_point_oldest_before_cut_s") or 0.0
+                split += (f", {before} sent before it (replication was already behind "
+                          f"when the cut began, the oldest acknowledged {oldest:.1f} s "
+                          "before)")
         out.append(
             f"Recovery point: {s['recovery_point_writes']} writes acknowledged in {region} "
-            f"were held by no other region when the cut ended, the oldest "
-            f"{s['recovery_point_max_age_s']:.1f} s old: had {region} never come back, "
-            "they were gone.")
+            f"were held by no other region when the cut ended{split}; had {region} never "
+            "come back, they were gone.")
     else:
         out.append(f"Recovery point: every write acknowledged in {region} was also held by "
                    "another region when the cut ended: nothing depended on its return.")
