@@ -133,7 +133,8 @@ def conflict_tables(document: dict[str, Any]) -> list[Any]:
                      if any(o.get(k) for o in s["offsets"])]
         columns = [Column("offset ms"), Column("trials"), Column("agreed", False, rank=3),
                    *(Column(label, False, rank=2) for _, label in unsettled),
-                   Column("later won", False, rank=4), Column("earlier won", False, rank=4),
+                   Column("later applied won", False, rank=4),
+               Column("earlier applied won", False, rank=4),
                    Column("too close", False, rank=5), Column("lost unseen"),
                    Column("disagreed"), Column("earlier's lag", False, rank=1)]
         rows = [[f"{o['offset_ms']:g}", str(o["trials"]), str(o["converged"]),
@@ -146,8 +147,10 @@ def conflict_tables(document: dict[str, Any]) -> list[Any]:
         source = ("the emulator's ground truth" if document["ground_truth"]
                   else "non-overlapping send-to-acknowledge windows")
         out.append(Text(
-            f"agreed: the regions converged · later/earlier won: which write survived, ordered "
-            f"by {source} · lost unseen: the earlier write was never seen outside its own region "
+            f"agreed: the regions converged · later/earlier applied won: which write "
+            f"survived, in the order the writes were applied ({source}; not always the "
+            "order they were sent) · lost unseen: the earlier write was never seen outside "
+            "its own region "
             "· disagreed, earlier's lag: medians of how long the regions differed, and of the "
             "earlier write's replication lag to the other region (what decides whether it is "
             f"lost unseen; {_lag_source(document)})", style="dim"))
