@@ -90,7 +90,21 @@ def test_the_outage_figure_shades_the_cut_and_plots_divergence() -> None:
     assert list(top.get_lines()[0].get_ydata()[:-1]) == [d["differing"] for d in rows]
     span = top.patches[0].get_xy() if top.patches else None
     assert span is not None  # the cut, shaded
-    assert bottom.get_ylabel() == "writes per second"
+    assert bottom.get_ylabel() == "writes per second" and bottom.get_ylim()[0] == 0
+    # The headline figures are on the figure, as the document states them.
+    s = document["summary"]
+    said = " ".join(t.get_text() for t in top.texts)
+    assert (f"recovery point: {s['recovery_point_writes']} writes only in {s['region']} "
+            f"({s['recovery_point_during']} sent during the cut)") in said
+    assert f"lost (last writer wins): {s['lost_writes']} acknowledged writes" in said
+    # Every region's rate is drawn, over whole seconds only (no partial first second).
+    labels = [line.get_label() for line in bottom.get_lines()]
+    assert [f"{r} acked" for r in document["regions"]] == labels
+    assert all(0 < y for line in bottom.get_lines() for y in line.get_ydata())
+    # Legends beside the data, never over it.
+    for ax in (top, bottom):
+        anchor = ax.get_legend().get_bbox_to_anchor().transformed(ax.transAxes.inverted())
+        assert anchor.x0 >= 1.0
 
 
 def render(document: dict[str, Any], width: int = 200) -> str:

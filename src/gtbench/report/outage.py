@@ -182,40 +182,78 @@ def outage_markdown(document: dict[str, Any]) -> str:
 
 
 def outage_figure(document: dict[str, Any]) -> Any:
-    """Divergence over time with the cut shaded, and each region's writes per second."""
+    """Divergence over time with the cut shaded and the headline figures on it, and each
+    region's writes per second (whole seconds of the workload only)."""
     from gtbench.report.plot import COLORS, _pyplot
 
     plt = _pyplot()
     summary = document["summary"]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7), sharex=True)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 7.5), sharex=True)
     rows = summary["divergence"]
     # Each second's count holds for the whole second: draw its end too.
     xs = [d["t_s"] for d in rows] + ([rows[-1]["t_s"] + 1] if rows else [])
     ys = [d["differing"] for d in rows] + ([rows[-1]["differing"]] if rows else [])
     top.step(xs, ys, where="post", color=COLORS[3],
              label="items that differ between the regions")
+    if rows and rows[0]["t_s"] < 0:
+        # Before the cut the regions differ too: writes still on their way.
+        top.annotate("before the cut: writes in flight\n(ordinary replication lag)",
+                     xy=(rows[0]["t_s"] + 0.5, max(ys[:1] or [0])), fontsize="small",
+                     xytext=(4, 8), textcoords="offset points", color="dimgrey")
+    top.text(0.01, 0.97, "\n".join(_headline(document)), transform=top.transAxes,
+             va="top", ha="left", fontsize="small",
+             bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85})
     start_ns = document["start_ns"]
-    for color, region in zip(COLORS, document["regions"], strict=False):
-        for outcome, style in (("ok", "-"), ("fail", ":"), ("info", "--")):
-            seconds: dict[int, int] = {}
-            for w in document["history"]["writes"]:
-                if w["region"] == region and w["result"] == outcome:
+    writes = document["history"]["writes"]
+    if writes:
+        # Whole seconds only: a partly covered first or last second is not a rate.
+        first = (min(w["sent_ns"] for w in writes) - start_ns) / 1e9
+        last = (max(w["sent_ns"] for w in writes) - start_ns) / 1e9
+        span = range(int(first // 1) + 1, int(last // 1))
+        for n, (color, region) in enumerate(zip(COLORS, document["regions"], strict=False)):
+            for outcome, style in (("ok", "-"), ("fail", ":"), ("info", "--")):
+                seconds = dict.fromkeys(span, 0)
+                for w in writes:
                     t = int((w["sent_ns"] - start_ns) // 1_000_000_000)
-                    seconds[t] = seconds.get(t, 0) + 1
-            if seconds:
-                ts = list(range(min(seconds), max(seconds) + 2))
-                label = {"ok": "acked", "fail": "refused", "info": "unknown"}[outcome]
-                bottom.step(ts, [seconds.get(t, 0) for t in ts], where="post",
-                            linestyle=style, color=color, label=f"{region} {label}")
+                    if w["region"] == region and w["result"] == outcome and t in seconds:
+                        seconds[t] += 1
+                if any(seconds.values()):
+                    ts = [*span, span[-1] + 1]
+                    label = {"ok": "acked", "fail": "refused", "info": "unknown"}[outcome]
+                    # Equal rates draw one line over another: the first region's is wider.
+                    bottom.step(ts, [*seconds.values(), seconds[span[-1]]], where="post",
+                                linestyle=style, color=color, linewidth=3.5 - 1.5 * min(n, 1),
+                                alpha=0.9, label=f"{region} {label}")
     for ax in (top, bottom):
         ax.axvspan(0, summary["cut_s"] or 0, color="grey", alpha=0.2,
                    label=f"{document['settings']['region']} cut off" if ax is top else None)
     top.set(ylabel="items", title=title(document))
     bottom.set(xlabel="seconds after the cut began", ylabel="writes per second")
-    top.legend(loc="best")
-    bottom.legend(loc="best", fontsize="small", ncol=2)
+    bottom.set_ylim(bottom=0, top=max(bottom.get_ylim()[1], 1) * 1.2)  # a rate from zero
+    # Beside the data, never over it.
+    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    bottom.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     fig.tight_layout()
     return fig
+
+
+def _headline(document: dict[str, Any]) -> list[str]:
+    """The figures the outage exists for, in a few short lines."""
+    s = document["summary"]
+    region = s["region"]
+    out = []
+    if s["recovery_point_writes"] is None:
+        out.append("recovery point: not measured")
+    else:
+        during = s.get("recovery_point_during")
+        out.append(f"recovery point: {s['recovery_point_writes']} writes only in {region}"
+                   + (f" ({during} sent during the cut)" if during is not None else ""))
+    out.append("lost (last writer wins): " + (
+        "not measured" if s["lost_writes"] is None
+        else f"{s['lost_writes']} acknowledged writes"))
+    out.append("agreed again: " + ("not measured" if s["converge_s"] is None
+                                   else f"{s['converge_s']:.2f} s after the cut"))
+    return out
 
 
 def holding(document: dict[str, Any]) -> str:
