@@ -69,17 +69,28 @@ def test_the_conflict_sweep_figure_plots_the_share_lost_per_offset() -> None:
     assert "earlier write lost unseen" in points.get_label()
 
 
-def test_the_compare_figure_has_a_cdf_per_operation_for_both_kinds() -> None:
+def test_the_compare_figure_has_a_cdf_per_operation_and_region_for_both_kinds() -> None:
+    """One panel per operation and region (pooling regions blurred their round trips),
+    each with both kinds and their p50 as the summary states it."""
     document = load("compare.json")
     fig = figure(document)
-    titles = sorted(ax.get_title() for ax in fig.axes if ax.get_title())
-    assert titles == sorted(f"{op} latency" for op in ("write", "strong read",
-                                                         "eventual read"))
-    for ax in fig.axes:
-        if ax.get_title():
-            labels = [line.get_label() for line in ax.get_lines()]
-            assert any(label.startswith("MREC: p50") for label in labels)
-            assert any(label.startswith("MRSC: p50") for label in labels)
+    regions = document["settings"]["regions"]
+    operations = ("write", "strong read", "eventual read")
+    assert [ax.get_title() for ax in fig.axes] == [f"{op} in {r}" for op in operations
+                                                   for r in regions]
+    latency = {(m["consistency"], x["operation"], x["region"]): x["p50_s"]
+               for m in document["summary"]["modes"] for x in m["latency"]}
+    for ax, (op, region) in zip(fig.axes, [(o, r) for o in operations for r in regions],
+                                strict=True):
+        assert [line.get_label() for line in ax.get_lines()
+                if not line.get_label().startswith("_")] == ["MREC", "MRSC"]
+        note = ax.texts[0].get_text()
+        for kind, consistency in (("MREC", "EVENTUAL"), ("MRSC", "STRONG")):
+            assert f"{kind} p50 {latency[(consistency, op, region)] * 1000:.1f} ms" in note
+    # One x scale per row: the regions of an operation compare at a glance.
+    for row in range(len(operations)):
+        limits = {fig.axes[row * len(regions) + i].get_xlim() for i in range(len(regions))}
+        assert len(limits) == 1
 
 
 def test_the_outage_figure_shades_the_cut_and_plots_divergence() -> None:

@@ -25,16 +25,18 @@ def _latency(mode: dict[str, Any], operation: str, region: str) -> str:
     return f"{ms(row['p50_s'])} / {ms(row['p99_s'])}"
 
 
-def latencies(mode: dict[str, Any], operation: str) -> list[float]:
-    """Every answered request of one operation in a mode's race, in seconds, from the
-    stored history (the figure draws what the summary's latency counts)."""
+def latencies(mode: dict[str, Any], operation: str, region: str | None = None
+              ) -> list[float]:
+    """Every answered request of one operation in a mode's race (in ``region``, or all),
+    in seconds, from the stored history (the figure draws what the summary counts)."""
     out = []
     for run in [mode["race"]] if mode.get("race") else []:
         for trial in run["trials"]:
             for op in trial["history"]:
                 kind = ("write" if op["kind"] == "write" else
                         "strong read" if op.get("consistent", True) else "eventual read")
-                if kind == operation and op["result"] == "ok":
+                if kind == operation and op["result"] == "ok" and region in (None,
+                                                                             op["region"]):
                     out.append((op["received_ns"] - op["sent_ns"]) / 1e9)
     return sorted(out)
 

@@ -173,29 +173,44 @@ def conflict_figure(document: dict[str, Any]) -> Any:
 
 
 def compare_figure(document: dict[str, Any]) -> Any:
-    """A latency CDF per operation, both kinds of table on one axis, every region pooled."""
+    """A latency CDF per operation (rows) and region (columns), both kinds of table on
+    each axis: a region's round trips differ, so pooling them would blur both. One x
+    scale per row, so the regions of one operation compare at a glance."""
     from gtbench.report.compare import SHORT, latencies
 
     plt = _pyplot()
     operations = ("write", "strong read", "eventual read")
-    fig, axes = plt.subplots(1, len(operations), figsize=(15, 4.5), squeeze=False)
-    for ax, operation in zip(axes[0], operations, strict=True):
-        for color, mode in zip(COLORS, document["modes"], strict=False):
-            times = [t * 1000 for t in latencies(mode, operation)]
-            if not times:
-                continue
-            p50 = analysis.percentile(times, 50)
-            ax.step(times, [(i + 1) / len(times) for i in range(len(times))], where="post",
-                    color=color, label=f"{SHORT.get(mode['consistency'])}: p50 {p50:.1f} ms, "
-                                       f"p99 {analysis.percentile(times, 99):.1f} ms")
-            ax.axvline(p50, color=color, linestyle="--", linewidth=0.8)
-        ax.set(title=f"{operation} latency", xlabel="ms", ylabel="share of requests",
-               ylim=(0, 1.02))
-        if ax.get_lines():
-            ax.legend(loc="lower right")
-    regions = ", ".join(document["settings"]["regions"])
-    fig.suptitle(f"MREC and MRSC side by side · {regions} on {document['target']}")
-    fig.tight_layout()
+    regions = list(document["settings"]["regions"])
+    fig, axes = plt.subplots(len(operations), len(regions),
+                             figsize=(4.2 * len(regions) + 1.5, 3.2 * len(operations)),
+                             squeeze=False, sharex="row", sharey=True)
+    for row, operation in zip(axes, operations, strict=True):
+        for ax, region in zip(row, regions, strict=True):
+            notes = []
+            for color, mode in zip(COLORS, document["modes"], strict=False):
+                times = [t * 1000 for t in latencies(mode, operation, region)]
+                if not times:
+                    continue
+                p50 = analysis.percentile(times, 50)
+                kind = SHORT.get(mode["consistency"], mode["consistency"])
+                ax.step(times, [(i + 1) / len(times) for i in range(len(times))],
+                        where="post", color=color, label=kind)
+                ax.axvline(p50, color=color, linestyle="--", linewidth=0.8)
+                notes.append(f"{kind} p50 {p50:.1f} ms, p99 "
+                             f"{analysis.percentile(times, 99):.1f} ms")
+            ax.set(title=f"{operation} in {region}", ylim=(0, 1.02))
+            ax.text(0.98, 0.04, "\n".join(notes), transform=ax.transAxes, ha="right",
+                    va="bottom", fontsize="x-small",
+                    bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85})
+        row[0].set_ylabel("share of requests")
+    for ax in axes[-1]:
+        ax.set_xlabel("ms")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="upper right")
+    fig.suptitle(f"MREC and MRSC side by side · {', '.join(regions)} on "
+                 f"{document['target']}")
+    fig.tight_layout(rect=(0, 0, 0.93, 1))
     return fig
 
 
