@@ -67,6 +67,18 @@ def test_the_conflict_sweep_figure_plots_the_share_lost_per_offset() -> None:
     assert list(points.get_xdata()) == [o["offset_ms"] for o in offsets]
     assert all(0 <= y <= 1 for y in points.get_ydata())
     assert "earlier write lost unseen" in points.get_label()
+    assert len(fig.axes) == 1  # the window alone: one trial beside it added little
+    # The legend sits under the axes, off the curves.
+    anchor = sweep.get_legend().get_bbox_to_anchor().transformed(
+        sweep.transAxes.inverted())
+    assert anchor.y0 < 0
+
+
+def test_conflict_timelines_keep_their_legends_beside_the_curves() -> None:
+    fig = figure(load("conflict.json"))
+    for ax in fig.axes:
+        anchor = ax.get_legend().get_bbox_to_anchor().transformed(ax.transAxes.inverted())
+        assert anchor.x0 >= 1.0
 
 
 def test_the_compare_figure_has_a_cdf_per_operation_and_region_for_both_kinds() -> None:
@@ -111,7 +123,7 @@ def test_the_outage_figure_shades_the_cut_and_plots_divergence() -> None:
     # Every region's rate is drawn, over whole seconds only (no partial first second).
     labels = [line.get_label() for line in bottom.get_lines()]
     assert [f"{r} acked" for r in document["regions"]] == labels
-    assert all(0 < y for line in bottom.get_lines() for y in line.get_ydata())
+    assert all(y > 0 for line in bottom.get_lines() for y in line.get_ydata())
     # Legends beside the data, never over it.
     for ax in (top, bottom):
         anchor = ax.get_legend().get_bbox_to_anchor().transformed(ax.transAxes.inverted())

@@ -118,7 +118,8 @@ def _timeline(ax: Any, trial: dict[str, Any], writers: list[str]) -> None:
         verdict += f", {increment['lost_updates']} updates lost"
     ax.set(title=f"trial {trial['index'] + 1}, offset {trial['offset_ms']:g} ms: {verdict}",
            xlabel="ms after the release", ylabel="Bookmark")
-    ax.legend(loc="best", fontsize="small")
+    # Beside the curves, never over them.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
 
 
 def _earlier_lag(trial: dict[str, Any]) -> float | None:
@@ -128,14 +129,15 @@ def _earlier_lag(trial: dict[str, Any]) -> float | None:
 
 
 def conflict_figure(document: dict[str, Any]) -> Any:
-    """A sweep: share of earlier writes lost unseen against the offset, beside the lag.
-    Otherwise: the first trials' timelines, per region, with the writes marked (▼)."""
+    """A sweep: share of earlier writes lost unseen against the offset, beside the lag
+    (the sweep's own figure: one trial's timeline beside it added little). Otherwise:
+    the first trials' timelines, per region, with the writes marked (▼)."""
     plt = _pyplot()
     writers = document["writers"]
     offsets = document["summary"]["offsets"]
     title = f"concurrent writes, {document['mode']} · {writers[0]} and {writers[1]}"
     if len(offsets) > 1:
-        fig, (sweep, first) = plt.subplots(1, 2, figsize=(15, 5))
+        fig, sweep = plt.subplots(1, 1, figsize=(11, 5.5))
         xs = [o["offset_ms"] for o in offsets]
         share = [o["earlier_discarded_unseen"] / o["trials"] if o["trials"] else 0.0
                  for o in offsets]
@@ -156,11 +158,11 @@ def conflict_figure(document: dict[str, Any]) -> Any:
         sweep.set(title="the conflict window", xlabel="offset between the writes (ms)",
                   ylabel="share of trials", ylim=(-0.02, 1.05))
         sweep.set_xticks(xs)
-        sweep.legend(loc="best", fontsize="small")
-        _timeline(first, document["trials"][0], writers)
+        sweep.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize="small",
+                     ncol=2)
     else:
         shown = document["trials"][:4]
-        fig, axes = plt.subplots(len(shown), 1, figsize=(12, 3.2 * len(shown)), squeeze=False,
+        fig, axes = plt.subplots(len(shown), 1, figsize=(13, 3.2 * len(shown)), squeeze=False,
                                  sharex=True)  # one time axis: trials compare at a glance
         for ax, trial in zip(axes[:, 0], shown, strict=True):
             _timeline(ax, trial, writers)
