@@ -177,5 +177,20 @@ def test_at_80_columns_the_race_table_keeps_its_essential_figures() -> None:
     pair = document["summary"]["pairs"][0]
     for key in ("p50_s", "p99_s", "max_s"):
         assert f"{pair[key]:.3f}" in text
-    assert "not shown at this width:" in text and "mean ± sd" in text
-    assert "not shown" not in render(document, width=160)
+    assert "hidden here:" in text and "mean ± sd" in text
+    assert "hidden here" not in render(document, width=160)
+
+
+def test_a_25_trial_sweep_reads_in_60_lines_at_80_columns() -> None:
+    """By default: one example timeline, a short line per other trial, the summary.
+    (It was 345 lines with every timeline.)"""
+    document = load("conflict-sweep.json")
+    trials = [dict(t, index=i) for i, t in enumerate(
+        (document["trials"] * 4)[:25])]
+    document["trials"] = trials
+    console = Console(width=80, record=True, file=io.StringIO())
+    for renderable in registry.get("conflict").call("terminal", document):
+        console.print(renderable)
+    lines = console.export_text().splitlines()
+    assert len(lines) <= 60, len(lines)
+    assert sum(1 for line in lines if line.startswith("trial ")) == 25

@@ -148,7 +148,7 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
         if verbose or (timelines and t["index"] == 0):
             terminal.print(report.trial_view(t, list(pair)))
         else:
-            terminal.print(f"trial {t['index'] + 1}: {report.trial_sentence(t)}")
+            terminal.print(report.trial_line(t))
 
     longest_s = max(abs(o) for o in offsets_ms) / 1000 + timeout_s + pace_ms * increments / 1000
     with session.measuring("conflict", trials * len(offsets_ms) * (longest_s + 2)):

@@ -120,5 +120,5 @@ class FitTable:
         yield table
         hidden = [self.columns[i].header for i in range(len(self.columns)) if i not in shown]
         if hidden:
-            yield Text(f"(not shown at this width: {', '.join(hidden)}; wider terminal or "
-                       "--markdown for every column)", style="dim")
+            yield Text(f"(hidden here: {', '.join(hidden)}; --markdown)",
+                       style="dim")

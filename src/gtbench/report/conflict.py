@@ -116,6 +116,32 @@ def trial_sentence(t: dict[str, Any]) -> str:
     return sentence + "."
 
 
+def trial_line(t: dict[str, Any]) -> str:
+    """One trial in one short line (most fit 80 columns): who won, how far apart the
+    writes were sent, and what became of the other; the full sentence otherwise."""
+    writes = {w["write_id"]: w for w in t["writes"]}
+    winner = writes.get(t.get("final_write") or "")
+    loser = writes.get(t.get("loser_write") or "")
+    if (not t["converged"] or winner is None or loser is None
+            or t.get("contested") is False or t.get("status") in ("failed", "indeterminate")):
+        return f"trial {t['index'] + 1}: {trial_sentence(t)}"
+    gap = (winner["sent"] - loser["sent"]) * 1000
+    when = f"{abs(gap):.{1 if abs(gap) < 10 else 0}f} ms {'later' if gap >= 0 else 'earlier'}"
+    if gap < 0 and t["later_write_won"]:
+        when += ", applied later"
+    visible = t["loser_visible_s"]
+    fate = ("the other was seen there too" if t["loser_seen_remotely"]
+            else "the other lost unseen" + (f" ({visible:.2f} s)" if visible is not None
+                                            else ""))
+    line = f"trial {t['index'] + 1}: {winner['region']} won, sent {when}; {fate}"
+    if t["later_write_won"] is False:
+        line += "; LWW did not hold"
+    if t["increment"] is not None:
+        i = t["increment"]
+        line += f"; {i['lost_updates']} of {i['updates']} updates lost"
+    return line
+
+
 def trial_view(t: dict[str, Any], writers: list[str]) -> Group:
     return Group(timeline_table(t, writers), Text(trial_sentence(t)), Text(""))
 
@@ -147,13 +173,11 @@ def conflict_tables(document: dict[str, Any]) -> list[Any]:
         source = ("the emulator's ground truth" if document["ground_truth"]
                   else "non-overlapping send-to-acknowledge windows")
         out.append(Text(
-            f"agreed: the regions converged · later/earlier applied won: which write "
-            f"survived, in the order the writes were applied ({source}; not always the "
-            "order they were sent) · lost unseen: the earlier write was never seen outside "
-            "its own region "
-            "· disagreed, earlier's lag: medians of how long the regions differed, and of the "
-            "earlier write's replication lag to the other region (what decides whether it is "
-            f"lost unseen; {_lag_source(document)})", style="dim"))
+            f"agreed: the regions converged · later/earlier applied won: the survivor, in "
+            f"the order the writes were applied ({source}), not always the send order · "
+            "lost unseen: the earlier write never left its region · disagreed, earlier's "
+            f"lag: medians (the lag decides what is lost unseen; {_lag_source(document)})",
+            style="dim"))
     if document["settings"].get("align") == "arrival":
         trips = ", ".join(f"{r} {v * 1000:.1f} ms" for r, v in
                           (document.get("round_trips_s") or {}).items())
@@ -230,6 +254,5 @@ def terminal_view(document: dict[str, Any]) -> list[Any]:
     """What the live run printed by default: the first trial's timeline as an example,
     a line for each other trial, then the summary."""
     writers = document["writers"]
-    return ([trial_view(t, writers) if t["index"] == 0
-             else f"trial {t['index'] + 1}: {trial_sentence(t)}" for t in document["trials"]]
-            + conflict_tables(document))
+    return ([trial_view(t, writers) if t["index"] == 0 else trial_line(t)
+             for t in document["trials"]] + conflict_tables(document))
