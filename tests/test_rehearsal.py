@@ -59,6 +59,19 @@ def test_an_unknown_round_trip_is_refused_with_the_fix(emulator: EmulatorServer,
     assert "--rtt sa-east-1=MS" in excinfo.value.response["Error"]["Message"]
 
 
+def test_local_status_shows_the_round_trip_to_every_region_it_knows(
+        emulator: EmulatorServer) -> None:
+    """A client placed in us-west-2, no table yet: status shows every region the
+    distance table knows from there (Ireland 118 ms), not only the client's own."""
+    from gtbench.cli.local import describe_distance
+
+    emulator.app.config.distance = Distance(A)
+    trips = control(emulator.url, "status")["distance"]["rtt_ms"]
+    assert trips[A] == 0 and trips[B] == 118 and trips["us-east-1"] == 64
+    said = describe_distance(control(emulator.url, "status")["distance"])
+    assert said.startswith(f"in {A}:") and f"{B} 118 ms" in said
+
+
 def test_pollers_are_chosen_to_keep_reads_evenly_spaced() -> None:
     near, far = schedule_for(0.004, 0.005), schedule_for(0.123, 0.005)
     assert (near.pollers, round(near.spacing_s, 6)) == (1, 0.005)

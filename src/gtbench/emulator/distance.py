@@ -67,9 +67,21 @@ class Distance:
             return 0.0
         return measured_rtt_ms(self.client_region, region)
 
+    def known_regions(self) -> set[str]:
+        """Every region with a known round trip from the client: the table's, overrides."""
+        out = set(self.overrides_ms)
+        if self.client_region is not None:
+            out.add(self.client_region)
+            out.update(r for pair in _MEASURED for r in pair
+                       if measured_rtt_ms(self.client_region, r) is not None)
+            if self.client_region in _EU:
+                out.update(_EU)
+        return out
+
     def describe(self, regions: list[str] | None = None) -> dict[str, Any]:
-        shown = sorted(set(regions or []) | set(self.overrides_ms)
-                       | ({self.client_region} if self.client_region else set()))
+        # Every region it knows a round trip to, and the regions asked about (None for
+        # one it does not know: a request there is refused until --rtt names it).
+        shown = sorted(set(regions or []) | self.known_regions())
         return {"client_region": self.client_region,
                 "overrides_ms": dict(self.overrides_ms),
                 "rtt_ms": {r: self.rtt_ms(r) for r in shown}}
