@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from gtbench.cli.options import (
+    DEMO_KEY,
     Finite,
     check_endpoint,
     json_option,
@@ -127,8 +128,11 @@ def compare_command(target: str, endpoint_url: str | None,
         waits.close()
     kept = [m.table for m in result.modes if not m.removed]
 
-    if target == LOCAL and endpoint_url is None and not kept:
-        stop_idle_emulator(client_regions, terminal)  # as teardown does
+    # As teardown does; inside the demo, its own clean-up decides (a line saying the
+    # emulator keeps running, just before the demo stops it, told the user wrong).
+    if target == LOCAL and endpoint_url is None and not kept \
+            and not click.get_current_context().meta.get(DEMO_KEY):
+        stop_idle_emulator(client_regions, terminal)
     session.conclude(result, lambda: document.compare_document(result, session.context),
                      report.compare_tables, done="the runs completed",
                      notes=[f"kept {', '.join(kept)}; remove each with " + " and ".join(

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from gtbench.awsrules import EVENTUAL, STRONG
-from gtbench.cli.options import SCRATCH_KEY, check_endpoint
+from gtbench.cli.options import DEMO_KEY, SCRATCH_KEY, check_endpoint
 from gtbench.regions import LOCAL, parse_regions
 from gtbench.terminal import Terminal
 
@@ -87,6 +87,7 @@ def demo_command(ctx: click.Context, endpoint_url: str | None, regions: str, tab
         out = Path(save_dir or scratch)
         out.mkdir(parents=True, exist_ok=True)
         ctx.meta[SCRATCH_KEY] = save_dir is None
+        ctx.meta[DEMO_KEY] = True  # its steps leave the emulator to its own clean-up
 
         _say(terminal, "1/6 a global table",
              f"A global table is one table with a full replica in each region. gtbench "

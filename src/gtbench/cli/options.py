@@ -14,6 +14,8 @@ from gtbench.regions import AWS, LOCAL, Settings, parse_regions
 F = TypeVar("F", bound=Callable[..., Any])
 # In click's context meta: results go to a scratch folder that will be deleted.
 SCRATCH_KEY = "gtbench.scratch_results"
+# In click's context meta: a step of `gtbench demo`, which cleans up the emulator itself.
+DEMO_KEY = "gtbench.demo"
 
 
 def regions_callback(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
