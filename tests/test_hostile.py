@@ -109,9 +109,8 @@ def _post(url: str, action: str, raw: str) -> tuple[int, Any]:
 
 
 def _raw(value: Any) -> str:
-    """``value`` as it would appear in a JSON body, NaN and Infinity literals included."""
-    if isinstance(value, float):
-        return json.dumps(value)  # Python writes NaN, Infinity: not JSON
+    """``value`` as it would appear in a JSON body: Python writes NaN and Infinity,
+    which are not JSON, as a careless client would."""
     return json.dumps(value)
 
 

@@ -25,17 +25,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from gtbench import conflict, provision, race, teardown
-from gtbench.awserrors import describe_aws_error
 from gtbench.awsrules import EVENTUAL, STRONG, Consistency
 from gtbench.conflict import ConflictPlan, ConflictResult
-from gtbench.errors import GtbenchError
 from gtbench.history import Op
 from gtbench.race import RacePlan, RaceResult
 from gtbench.regions import Regions, Settings
-from gtbench.trials import RunEnd
+from gtbench.trials import RUN_FAILURES, RunEnd, failure_message
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TagTypeDef
@@ -46,7 +42,6 @@ MODES: tuple[tuple[Consistency, str, str], ...] = (
 LABELS = {consistency: label for consistency, _, label in MODES}
 RUN_TAG = "gtbench:run"  # the run that made a table
 RUN_UNTIL_TAG = "gtbench:run-until"  # epoch seconds by which that run has surely ended
-FAILURES = (GtbenchError, BotoCoreError, ClientError)  # what ends a run, not the program
 
 
 @dataclass(frozen=True)
@@ -146,10 +141,6 @@ def ends_by(plan: ComparePlan, timing: provision.Timing) -> float:
     return time.time() + 2 * waits + 3600
 
 
-def _failure(exc: BaseException) -> str:
-    return describe_aws_error(exc) or str(exc)
-
-
 def run_compare(regions: Regions, settings: Settings, plan: ComparePlan, prefix: str,
                 progress: Progress | None = None, timing: provision.Timing | None = None,
                 run: str | None = None) -> CompareResult:
@@ -174,8 +165,8 @@ def run_compare(regions: Regions, settings: Settings, plan: ComparePlan, prefix:
                 provision.setup(scoped, mine, timing=timing, reporter=progress.reporter(),
                                 strong=consistency == STRONG, tags=tags)
                 _measure(scoped, mine, plan, mode, progress, result)
-            except FAILURES as exc:
-                result.stopped = f"{label}: {_failure(exc)}"
+            except RUN_FAILURES as exc:
+                result.stopped = f"{label}: {failure_message(exc)}"
             finally:
                 if not plan.keep:
                     _remove(scoped, mine, mode, timing, progress, result)
@@ -200,8 +191,8 @@ def _remove(regions: Regions, settings: Settings, mode: ModeRun, timing: provisi
         removal = teardown.plan(regions, settings, force=False)
         teardown.run(regions, settings, removal, timing=timing, reporter=progress.reporter())
         mode.removed = True
-    except FAILURES as exc:
-        left = f"could not remove {mode.table} ({_failure(exc)})"
+    except RUN_FAILURES as exc:
+        left = f"could not remove {mode.table} ({failure_message(exc)})"
         result.stopped = f"{result.stopped}; {left}" if result.stopped else left
 
 

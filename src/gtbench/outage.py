@@ -29,7 +29,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from gtbench import analysis, beats, heartbeat, outcomes, polling
 from gtbench.analysis import OutageWrite, Snapshot
-from gtbench.awserrors import describe_aws_error
 from gtbench.awsrules import EVENTUAL, STRONG
 from gtbench.errors import GtbenchError
 from gtbench.heartbeat import BeatSeen, ObservedCut
@@ -37,7 +36,7 @@ from gtbench.history import OK, Op
 from gtbench.local import truth
 from gtbench.race import check_pairs
 from gtbench.regions import Regions, Settings
-from gtbench.trials import RunEnd, timed_write
+from gtbench.trials import RUN_FAILURES, RunEnd, failure_message, timed_write
 
 OUTAGE_PK = beats.BEAT_PK  # the run's items and its heartbeats share a partition
 COUNTER = "counter"
@@ -346,10 +345,10 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
         result.interrupted = True
     except _Stopped:
         pass  # said in ``stopped``; the history is kept, no figure is made up
-    except (GtbenchError, BotoCoreError, ClientError) as exc:
+    except RUN_FAILURES as exc:
         # The cut could not be started or the table read (the endpoint gone, a refusal):
         # what was measured until then is kept, with the reason.
-        result.stopped = f"the run could not go on: {describe_aws_error(exc) or exc}"
+        result.stopped = f"the run could not go on: {failure_message(exc)}"
     finally:
         writing.set()
         reading.set()
@@ -359,7 +358,7 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
                 result.cut_ended_at = time.time()
             try:
                 cut.end()
-            except (GtbenchError, BotoCoreError, ClientError, OSError) as exc:
+            except (*RUN_FAILURES, OSError) as exc:
                 # The endpoint that would end it is gone (or refuses): say so, keep the run.
                 result.stopped = (result.stopped or "the run ended early") + (
                     f"; ending the cut failed ({exc}): check `gtbench local fault list` "

@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from gtbench import outcomes
+from gtbench.awserrors import describe_aws_error
+from gtbench.errors import GtbenchError
 from gtbench.history import OK, Op
 
 # A run stops after this many trials in a row that failed or could not be judged
@@ -26,6 +28,14 @@ MAX_BAD_IN_A_ROW = 3
 BAD = frozenset({"failed", "indeterminate"})
 
 T = TypeVar("T")
+# What ends a run early (the endpoint gone, a refusal) without ending the program: the
+# run keeps what it measured and says why in ``stopped``.
+RUN_FAILURES = (GtbenchError, BotoCoreError, ClientError)
+
+
+def failure_message(exc: BaseException) -> str:
+    """One line for a ``RUN_FAILURES`` error, in AWS's terms where it has them."""
+    return describe_aws_error(exc) or str(exc)
 
 
 @dataclass(kw_only=True)

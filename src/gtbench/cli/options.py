@@ -42,11 +42,10 @@ class Finite(click.FloatRange):
 
 def finite(text: str, *, low: float = 0.0, high: float = 3_600_000.0) -> float:
     """A number inside an option's own syntax (REGION=MS...); ValueError if it is not a
-    finite number in [low, high]."""
-    number = float(text)
-    if not math.isfinite(number) or not low <= number <= high:
-        raise ValueError(f"{text!r} is not a number from {low:g} to {high:g}")
-    return number
+    finite number in [low, high] (the emulator's own check, as its control API does)."""
+    from gtbench.emulator.values import number
+
+    return number(float(text), text, low=low, high=high)
 
 
 def check_endpoint(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -19,6 +19,7 @@ from gtbench.cli.session import RunSession
 from gtbench.errors import UsageError
 from gtbench.regions import Regions, Settings
 from gtbench.report import race as report
+from gtbench.report.common import plural
 from gtbench.terminal import Terminal
 
 
@@ -104,7 +105,7 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     plan = race.RacePlan(tuple((source, r) for r in readers), trials, pollers,
                          interval_ms / 1000.0, timeout_s,
                          None if fixed else resolution_ms / 1000.0, eventual)
-    how = (f"{pollers} poller{'' if pollers == 1 else 's'} every {interval_ms:g} ms" if fixed
+    how = (f"{plural(pollers, 'poller')} every {interval_ms:g} ms" if fixed
            else f"a read every {resolution_ms:g} ms")
     terminal.note(f"racing {trials} trials per pair: {how}, timeout {timeout_s:g} s")
     with session.measuring("race", trials * len(readers) * (timeout_s + 2)):

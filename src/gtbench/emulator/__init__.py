@@ -1,6 +1,8 @@
 """A local DynamoDB endpoint with real global-table replication, built on moto.
 
-``server`` is the WSGI middleware in front of moto's server app, ``replication``
+``app`` is the WSGI app in front of moto's server app (``requests``, ``strong``,
+``partiql`` and ``control`` are its parts), ``server`` serves it, ``replication`` holds
 the clock, queue and ground-truth log, ``replicas`` the replica lifecycle, and
-``lifecycle`` starts, finds and stops a background emulator.
+``store`` is the one doorway to moto. ``gtbench.local`` starts, finds and stops a
+background emulator from outside.
 """
