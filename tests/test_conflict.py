@@ -36,16 +36,18 @@ def table(emulator: EmulatorServer) -> EmulatorServer:
 @pytest.mark.parametrize(("offset", "later"), [("30", B), ("-30", A)])
 def test_a_later_write_inside_the_lag_wins_everywhere_and_the_other_vanishes(
         table: EmulatorServer, offset: str, later: str) -> None:
-    # 30 ms is well above the staging skew (< 2 ms) and well below the 300 ms lag.
+    # 30 ms is well above the staging skew on a quiet machine (< 2 ms) and well below the
+    # 300 ms lag. Beside a CPU hog a writer can be held past the offset: the order that
+    # counts is the one the trial measured, so that is what is checked.
     table.app.replicator.lag = LagModel(300, 20)
     document = conflict(table, "--trials", "3", "--offset-ms", offset)
-    earlier = A if later == B else B
     assert document["ground_truth"] is True
     for t in document["trials"]:
         assert set(t) >= REQUIRED_TRIAL_KEYS, t.keys()
-        assert t["converged"] and t["winner_region"] == later, t
+        sent_later = max(t["writes"], key=lambda w: w["sent"])
+        assert t["converged"] and t["winner_region"] == sent_later["region"], t
         assert t["later_write_won"] is True
-        winner = next(w for w in t["writes"] if w["region"] == later)
+        winner = sent_later
         assert t["final_value"] == winner["value"]
         assert t["loser_seen_remotely"] is False  # overwritten as if it never happened
         assert t["loser_delivered"] is False  # ground truth agrees: superseded on arrival
@@ -60,7 +62,6 @@ def test_a_later_write_inside_the_lag_wins_everywhere_and_the_other_vanishes(
     assert (s["trials"], s["converged"], s["lww_held"], s["lww_violated"], s["too_close"]) \
         == (3, 3, 3, 0, 0)
     assert s["earlier_discarded_unseen"] == 3
-    assert earlier not in {t["winner_region"] for t in document["trials"]}
 
 
 def test_an_offset_above_the_lag_is_no_conflict_the_earlier_write_is_seen_first(
