@@ -36,6 +36,10 @@ def test_compare_end_to_end(emulator: EmulatorServer, ddb: Callable[[str], Any],
     assert result.exit_code == 0, result.stderr
     document = json.loads(out.read_text())
     assert document["experiment"] == "compare"
+    # Where it runs names both tables it measures, each with its kind.
+    names = [m["table"] for m in document["summary"]["modes"]]
+    header = " ".join(result.stderr.split())
+    assert all(name in header for name in names) and "(MREC)" in header and "(MRSC)" in header
     modes = {m["consistency"]: m for m in document["summary"]["modes"]}
     mrec, mrsc = modes["EVENTUAL"], modes["STRONG"]
     # Strong reads after the acknowledgement: stale on MREC (the lag), never on MRSC.

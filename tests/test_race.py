@@ -73,8 +73,9 @@ def test_a_reader_that_is_not_a_replica_is_one_line(emulator: EmulatorServer,
     result = run(emulator, "race", "--to", C, regions=f"{A},{B},{C}")
     assert result.exit_code != 0
     assert result.stderr.strip().splitlines()[-1] == (
-        f"gtbench: error: {C} is not a replica of global-serverless in {A} "
-        "(add it with `gtbench setup --regions ...`)")
+        f"gtbench: error: {C} is not a replica of global-serverless in {A} (its regions: "
+        f"{A}, {B}) (run with `--regions {A},{B}`, or add {C} with "
+        f"`gtbench setup --regions {A},{B},{C}`)")
     missing = run(emulator, "race", "--table", "nope")
     assert "table nope does not exist" in missing.stderr
 

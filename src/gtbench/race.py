@@ -137,10 +137,16 @@ def check_pairs(regions: Regions, settings: Settings, pairs: Sequence[Pair]) -> 
         if description is None:
             raise GtbenchError(f"table {settings.table} does not exist in {source}",
                                hint="create it with `gtbench setup`")
-        replica = provision.replica_entries(description, source).get(target)
+        replicas = provision.replica_entries(description, source)
+        replica = replicas.get(target)
         if replica is None:
-            raise GtbenchError(f"{target} is not a replica of {settings.table} in {source}",
-                               hint="add it with `gtbench setup --regions ...`")
+            # Say what the table has: a table made for other regions (MRSC's default
+            # three) is the usual cause, and the fix is to name them.
+            held = ",".join([source, *sorted(r for r in replicas if r != source)])
+            raise GtbenchError(f"{target} is not a replica of {settings.table} in {source} "
+                               f"(its regions: {held.replace(',', ', ')})",
+                               hint=f"run with `--regions {held}`, or add {target} with "
+                                    f"`gtbench setup --regions {','.join(settings.regions)}`")
         if replica.get("ReplicaStatus") != "ACTIVE":
             raise GtbenchError(f"the replica in {target} is {replica.get('ReplicaStatus')}, "
                                "not ACTIVE", hint="wait for it with `gtbench setup`")

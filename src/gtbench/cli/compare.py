@@ -90,7 +90,8 @@ def compare_command(target: str, endpoint_url: str | None,
     problem = provision.strong_problem(settings, None)
     if problem:  # the MRSC table must be possible before the MREC one is made
         raise UsageError(problem)
-    session = RunSession(settings, json_path)
+    session = RunSession(settings, json_path,
+                         tables=f"tables {tables[0]} (MREC), {tables[1]} (MRSC)")
     terminal, client_regions, account = session.terminal, session.regions, session.account
     leftovers = compare.leftovers_note(client_regions, prefix)
     if leftovers:

@@ -24,8 +24,10 @@ STRONG_DEFAULT = ("us-west-2", "us-east-1", "us-east-2")
 AWS_TIMING = Timing(timeout_s=3600.0, poll_s=5.0)
 
 
-def connect(settings: Settings, terminal: Terminal) -> tuple[Regions, str | None]:
-    """Clients for ``settings`` and the one line that says where the command runs."""
+def connect(settings: Settings, terminal: Terminal, tables: str | None = None
+            ) -> tuple[Regions, str | None]:
+    """Clients for ``settings`` and the one line that says where the command runs
+    (``tables`` names them where a command uses more than ``settings.table``)."""
     regions = open_regions(settings, announce=terminal.note)
     if settings.target == LOCAL and regions.endpoint_url is not None:
         from gtbench.local import lifecycle
@@ -43,7 +45,7 @@ def connect(settings: Settings, terminal: Terminal) -> tuple[Regions, str | None
         where += f" via {settings.endpoint_url}"
     others = ", ".join(settings.replicas)
     terminal.note(f"gtbench → {where} · regions {settings.home} (home), {others} · "
-                  f"table {settings.table}" + _distance_note(settings, regions))
+                  + (tables or f"table {settings.table}") + _distance_note(settings, regions))
     return regions, account
 
 

@@ -30,7 +30,8 @@ class RunSession:
     """Connects to the target (starting the emulator on demand), and ends the run: the
     document saved first, whatever happens next, then shown, then the exit code."""
 
-    def __init__(self, settings: Settings, json_path: str | None) -> None:
+    def __init__(self, settings: Settings, json_path: str | None,
+                 tables: str | None = None) -> None:
         from gtbench.cli.provision import connect
         from gtbench.document import Context
 
@@ -38,7 +39,7 @@ class RunSession:
         self.json_path = json_path
         self.terminal = Terminal(stdout_is_data=json_path == "-")
         self.regions: Regions
-        self.regions, self.account = connect(settings, self.terminal)
+        self.regions, self.account = connect(settings, self.terminal, tables)
         self.context: Context = Context.of(settings, self.regions.endpoint_url)
         self._restore: Any = None  # the SIGINT handler before measuring()
         self._marked = False
