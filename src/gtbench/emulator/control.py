@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gtbench.emulator import mrsc, store
+from gtbench.emulator import agreement, mrsc, store
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.values import number, strict_json
 from gtbench.emulator.wire import Environ, Reply, json_reply, read_body
@@ -52,7 +52,80 @@ def _replications(app: EmulatorApp, r: Request) -> Reply:
         if "since" in r.query else None
     limit = int(r.query["limit"]) if "limit" in r.query else None
     return json_reply({"replications": app.replicator.records(
-        table=r.query.get("table"), since=since, limit=limit)})
+        table=r.query.get("table"), since=since, limit=limit,
+        images=r.query.get("images") in ("1", "true"))})
+
+
+def _differences(app: EmulatorApp, table: str | None) -> dict[str, list[dict[str, Any]]]:
+    """Where each replicated table's replicas differ (one table if named), every account."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for group in app.replicas.snapshot():
+        if table is None or group["table"] == table:
+            out.setdefault(group["table"], []).extend(
+                agreement.differences(app, group["account"], group["table"]))
+    return out
+
+
+def _agreement(app: EmulatorApp, r: Request) -> Reply:
+    differ = _differences(app, r.query.get("table"))
+    return json_reply({"agree": not any(differ.values()), "differences": differ})
+
+
+def _lost(app: EmulatorApp, r: Request) -> Reply:
+    return json_reply({"lost": agreement.lost_writes(app.replicator.records(
+        table=r.query.get("table"), images=True))})
+
+
+def _delivered(app: EmulatorApp, r: Request) -> Reply:
+    body = r.json() if r.environ.get("CONTENT_LENGTH") not in (None, "", "0") else {}
+    count = body.get("count") if isinstance(body, dict) else None
+    if count is not None and (not isinstance(count, int) or isinstance(count, bool)
+                              or count < 0):
+        raise ValueError(f"count must be a whole number of deliveries, not {count!r}")
+    delivered = app.replicator.deliver_next(count)
+    return json_reply({"delivered": delivered, "pending": app.replicator.pending_count(),
+                       "held": app.replicator.held_count()})
+
+
+def _settled(app: EmulatorApp, r: Request) -> Reply:
+    """Wait (up to ``timeout_s``) until every replication is applied, then say whether
+    the replicas agree. Paused replication cannot settle: that is said at once."""
+    body = r.json() if r.environ.get("CONTENT_LENGTH") not in (None, "", "0") else {}
+    timeout = number(body.get("timeout_s", 10.0), "timeout_s", low=0, high=HOUR_S)
+    replicator = app.replicator
+    idle = (not replicator.paused or not replicator.pending_count()) \
+        and replicator.wait_idle(timeout)
+    differ = _differences(app, body.get("table"))
+    return json_reply({"settled": idle and not any(differ.values()), "idle": idle,
+                       "paused": replicator.paused, "pending": replicator.pending_count(),
+                       "held": replicator.held_count(), "faults": app.faults.describe(),
+                       "differences": differ})
+
+
+def _lagged(app: EmulatorApp, r: Request) -> Reply:
+    """Set the lag: for every pair, or (``source`` and ``destination``) for one
+    direction; ``reset_pairs`` forgets every per-direction lag first."""
+    body = r.json()
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    unknown = sorted(set(body) - {"lag_ms", "jitter_ms", "source", "destination",
+                                  "reset_pairs"})
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r}")
+    high = SETTINGS["lag_ms"][1]
+    old = app.replicator.lag
+    lag = number(body.get("lag_ms", old.lag_ms), "lag_ms", low=0, high=high)
+    jitter = number(body.get("jitter_ms", 0.0), "jitter_ms", low=0, high=high)
+    pairs = {} if body.get("reset_pairs") else dict(old.pairs)
+    source, destination = body.get("source"), body.get("destination")
+    if (source is None) != (destination is None):
+        raise ValueError("a per-direction lag names both source and destination")
+    if source is not None:
+        pairs[(str(source), str(destination))] = (lag, jitter)
+        app.replicator.lag = LagModel(old.lag_ms, old.jitter_ms, pairs)
+    else:
+        app.replicator.lag = LagModel(lag, jitter, pairs)
+    return json_reply({"lag": app.replicator.lag.describe()})
 
 
 def _configured(app: EmulatorApp, r: Request) -> Reply:
@@ -108,6 +181,11 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "status"): _then_status(_nothing),
     ("GET", "replications"): _replications,
     ("DELETE", "replications"): _cleared_log,
+    ("GET", "agreement"): _agreement,
+    ("GET", "lost"): _lost,
+    ("POST", "deliver"): _delivered,
+    ("POST", "settle"): _settled,
+    ("POST", "lag"): _lagged,
     ("GET", "strong"): _strong_writes,
     ("POST", "pause"): _then_status(_pause),
     ("POST", "resume"): _then_status(_resume),

@@ -17,7 +17,8 @@ from typing import Any
 from gtbench import awsrules
 from gtbench.awsrules import known_regions
 from gtbench.emulator import mrsc, store
-from gtbench.emulator.replication import RegionLocks, Replicator, Stamps, item_key
+from gtbench.emulator.replication import Replicator, item_key
+from gtbench.emulator.stamps import RegionLocks, Stamps
 from gtbench.emulator.wire import Reply, error_reply, json_reply
 
 GLOBAL_TABLE_VERSION = "2019.11.21"

@@ -15,8 +15,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -32,25 +31,6 @@ DROPPED = "dropped"  # the target stopped being a replica before the delivery wa
 
 ItemKey = tuple[tuple[str, str, Any], ...]
 SETTLE_TIMEOUT_S = 30.0  # waiting for another thread's delivery: far beyond any real one
-
-
-class StampClock:
-    """Wall-clock nanoseconds that never repeat and never go back.
-
-    ``time.time_ns()`` can return the same value twice; last-writer-wins needs a
-    strict order, and the ground truth is compared with clients in other processes,
-    so it stays on the wall clock.
-    """
-
-    def __init__(self) -> None:
-        self._last = 0
-        self._lock = threading.Lock()
-
-    def now_ns(self) -> int:
-        with self._lock:
-            now = max(time.time_ns(), self._last + 1)
-            self._last = now
-            return now
 
 
 @dataclass(frozen=True)
@@ -128,8 +108,8 @@ class Delivery:
     def written_at(self) -> float:
         return self.stamp_ns / 1e9
 
-    def record(self) -> dict[str, Any]:
-        return {
+    def record(self, image: bool = False) -> dict[str, Any]:
+        return ({"image": self.image} if image else {}) | {
             "table": self.table,
             "key": self.key,
             "source_region": self.source_region,
@@ -143,57 +123,6 @@ class Delivery:
             "stamp_ns": self.stamp_ns,
             "parent_stamp_ns": self.parent_ns,
         }
-
-
-class RegionLocks:
-    """One re-entrant lock per (account, region): moto's backends are plain dicts."""
-
-    def __init__(self) -> None:
-        self._locks: dict[tuple[str, str], threading.RLock] = {}
-        self._guard = threading.Lock()
-
-    def get(self, account: str, region: str) -> threading.RLock:
-        with self._guard:
-            return self._locks.setdefault((account, region), threading.RLock())
-
-    @contextmanager
-    def hold(self, account: str, *regions: str) -> Iterator[None]:
-        # A fixed order, so two callers holding two regions cannot deadlock.
-        locks = [self.get(account, r) for r in sorted(set(regions))]
-        for lock in locks:
-            lock.acquire()
-        try:
-            yield
-        finally:
-            for lock in reversed(locks):
-                lock.release()
-
-
-class Stamps:
-    """The last-writer-wins stamp of every replicated item, per region (tombstones too).
-
-    Read and written only under the region lock of the region concerned.
-    """
-
-    def __init__(self) -> None:
-        self._stamps: dict[tuple[str, str, str, ItemKey], int] = {}
-
-    def get(self, account: str, region: str, table: str, ident: ItemKey) -> int | None:
-        return self._stamps.get((account, region, table, ident))
-
-    def set(self, account: str, region: str, table: str, ident: ItemKey, stamp: int) -> None:
-        self._stamps[(account, region, table, ident)] = stamp
-
-    def of_table(self, account: str, region: str, table: str) -> dict[ItemKey, int]:
-        return {k[3]: v for k, v in list(self._stamps.items())
-                if k[0] == account and k[1] == region and k[2] == table}
-
-    def forget_table(self, account: str, region: str, table: str) -> None:
-        for k in [k for k in list(self._stamps) if k[:3] == (account, region, table)]:
-            del self._stamps[k]
-
-    def clear(self) -> None:
-        self._stamps.clear()
 
 
 ApplyFn = Callable[[Delivery], str]
@@ -303,6 +232,10 @@ class _Applying:
             self._picked.pop(delivery.seq, None)
             self._cond.notify_all()
 
+    def busy(self) -> bool:
+        with self._cond:
+            return bool(self._picked)
+
     def wait(self, predicate: Callable[[Delivery], bool], timeout: float) -> bool:
         """Wait until no delivery ``predicate`` picks is being applied; False on timeout."""
         with self._cond:
@@ -332,6 +265,7 @@ class Replicator:
         self._log: deque[Delivery] = deque(maxlen=log_limit)
         self._log_lock = threading.Lock()
         self.applying = _Applying()
+        self._settled = threading.Condition()  # told whenever a delivery settles
 
     # -- scheduling ---------------------------------------------------------
     def schedule(self, *, account: str, table: str, key: dict[str, Any], ident: ItemKey,
@@ -398,6 +332,8 @@ class Replicator:
                 delivery.outcome, delivery.applied_at = outcome, time.time()
         finally:
             self.applying.leave(delivery)
+            with self._settled:
+                self._settled.notify_all()
         if self._on_settled is not None:
             self._on_settled(delivery)
 
@@ -423,6 +359,32 @@ class Replicator:
         if not self.applying.wait(predicate, SETTLE_TIMEOUT_S):
             log.error("a delivery took over %s s to apply", SETTLE_TIMEOUT_S)
         return count
+
+    def deliver_next(self, count: int | None = None) -> int:
+        """Apply the next ``count`` pending deliveries (all if None) in the calling thread,
+        in the order the lanes would (due time, then sequence), paused or not; one that a
+        fault holds stays held. Returns how many were applied."""
+        waiting = sorted((d for lane in self._all_lanes() for d in lane.pending()
+                          if not self.holds(d.source_region, d.target_region)),
+                         key=lambda d: (d.due_at, d.seq))
+        picked = {d.seq for d in (waiting if count is None else waiting[:count])}
+        claimed = [d for lane in self._all_lanes()
+                   for d in lane.remove(lambda d: d.seq in picked, claim=True)]
+        for delivery in sorted(claimed, key=lambda d: (d.due_at, d.seq)):
+            self.deliver(delivery)
+        return len(claimed)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until nothing is pending or being applied; False on timeout. Woken by each
+        delivery that settles (the short wait also sees a lane emptied another way)."""
+        deadline = time.monotonic() + timeout
+        with self._settled:
+            while self.pending_count() or self.applying.busy():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._settled.wait(min(left, 0.05))
+        return True
 
     # -- control ------------------------------------------------------------
     def pause(self) -> None:
@@ -465,9 +427,9 @@ class Replicator:
         return sum(lane.held_count() for lane in self._all_lanes())
 
     def records(self, *, table: str | None = None, since: float | None = None,
-                limit: int | None = None) -> list[dict[str, Any]]:
+                limit: int | None = None, images: bool = False) -> list[dict[str, Any]]:
         with self._log_lock:
-            rows = [d.record() for d in self._log
+            rows = [d.record(images) for d in self._log
                     if (table is None or d.table == table)
                     and (since is None or d.written_at >= since)]
         return rows[-limit:] if limit else rows
