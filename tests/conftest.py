@@ -13,6 +13,9 @@ from gtbench.emulator.replicas import ReplicaSettings
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorConfig, EmulatorServer
 
+# pytester: runs a test suite of an application's, as it would use gtbench.testing.
+pytest_plugins = ["pytester"]
+
 TEST_LAG_MS = 40.0
 TEST_JITTER_MS = 10.0
 

@@ -65,6 +65,25 @@ def test_the_client_reaches_the_emulator_only_over_the_wire(name: str) -> None:
     assert not [m for m in modules()[name] if _within(m, "gtbench.emulator")]
 
 
+def test_the_testing_package_imports_only_itself() -> None:
+    """An application's test suite loads gtbench.testing, not the CLI or the experiments."""
+    offenders = {name: sorted(m for m in imported if not _within(m, "gtbench.testing"))
+                 for name, imported in modules().items() if _within(name, "gtbench.testing")}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_pytest_plugin_loads_nothing_heavy() -> None:
+    """pytest loads the plugin in every run wherever gtbench is installed."""
+    import subprocess
+    import sys
+
+    heavy = ("boto3", "moto", "click", "rich", "gtbench.emulator")
+    done = subprocess.run([sys.executable, "-c", "import sys, gtbench.testing.plugin; print("
+                           f"[m for m in {heavy!r} if m in sys.modules])"],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 def test_the_walker_sees_imports_in_functions_and_relative_ones() -> None:
     source = "def f():\n    from gtbench.race import x\nfrom .. import regions\n"
     assert imports_of(source, "gtbench.emulator") == {"gtbench.race.x", "gtbench.regions"}

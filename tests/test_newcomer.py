@@ -29,7 +29,8 @@ README = (ROOT / "README.md").read_text()
 # The docs' commands first (the full story, in reading order), then the README's, whose
 # last block tears down: every command of both runs as printed.
 PAGES = [ROOT / "docs" / name for name in ("experiments.md", "json.md", "aws.md",
-                                           "emulator.md", "faults.md", "development.md")]
+                                           "emulator.md", "faults.md", "development.md",
+                                           "testing.md")]
 A, B, C = "us-west-2", "eu-west-1", "ap-northeast-1"
 
 
