@@ -382,7 +382,10 @@ def test_the_sweep_uses_the_earlier_writes_lag_in_its_own_direction(
     row = document["summary"]["offsets"][0]
     assert row["earlier_discarded_unseen"] == 2  # 150 ms < A's 800 ms lag: lost unseen
     assert 0.75 < row["median_earlier_lag_s"] < 0.85  # the yardstick that explains it
-    assert row["median_winner_lag_s"] < 0.15  # the other direction's lag does not
+    # The other direction's lag (40 ms) does not. It is measured, not taken from the
+    # truth, so a loaded machine widens it (once past 150 ms while the suite started
+    # emulator processes): half of A's 800 ms still tells the two directions apart.
+    assert row["median_winner_lag_s"] < 0.4
     assert all(t["earlier_write"] == f"{A}#0" for t in document["trials"])
 
 
