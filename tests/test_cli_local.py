@@ -54,6 +54,20 @@ def test_start_status_stop(env: dict[str, str]) -> None:
     assert after.stdout.strip() == "no emulator is running (start one with `gtbench local start`)"
 
 
+def test_a_started_emulator_is_recorded_once_by_the_command_that_started_it(
+        env: dict[str, str], tmp_path: Path) -> None:
+    """`local start` and the `local serve` it launched both wrote the record, through one
+    temporary file: the served process once died of the collision at start. Now the
+    launched process leaves the record to its launcher, which names who started it."""
+    started = gtbench("local", "start", "--port", str(free_port("127.0.0.1")), env=env)
+    assert started.returncode == 0, started.stderr
+    record = json.loads((tmp_path / "emulator.json").read_text())
+    assert record["started_by"] == "user" and record["log"]
+    log = Path(record["log"]).read_text()
+    assert "Traceback" not in log
+    assert not list(tmp_path.glob("*.tmp"))
+
+
 def test_busy_port_is_one_clear_line(env: dict[str, str]) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

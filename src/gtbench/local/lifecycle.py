@@ -69,6 +69,11 @@ class Running:
         return f"http://{host}:{self.port}"
 
 
+# Set for a `local serve` that `start` launched: `start` records it (with its log and who
+# started it), so the served process must not write a record of its own.
+RECORDED_BY_PARENT = "GTBENCH_SERVE_RECORDED_BY_PARENT"
+
+
 def read_state() -> Running | None:
     try:
         data = json.loads(state_file().read_text())
@@ -79,7 +84,9 @@ def read_state() -> Running | None:
 
 def _write_state(running: Running) -> None:
     _made_state_dir()
-    tmp = state_file().with_suffix(".tmp")
+    # One temporary file per writer: two processes writing at once (a command starting
+    # the emulator, and the emulator itself) once collided here and killed the emulator.
+    tmp = state_file().with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(asdict(running), indent=2))
     tmp.replace(state_file())
 
@@ -183,8 +190,9 @@ def find_or_start(announce: Callable[[str], None]) -> Running:
 
 def record_served(host: str, port: int) -> bool:
     """``local serve``: record this process as the emulator, so other commands find it,
-    unless another recorded emulator is alive. Returns whether it was recorded."""
-    if find_running() is not None:
+    unless another recorded emulator is alive, or the command that started it records
+    it (``local start``, on demand). Returns whether it was recorded."""
+    if os.environ.get(RECORDED_BY_PARENT) or find_running() is not None:
         return False
     _write_state(Running(os.getpid(), host, port, "serve", time.time(), ""))
     return True
@@ -232,7 +240,8 @@ def start(*, host: str = DEFAULT_HOST, port: int | None = None, serve_args: list
                "--port", str(port), *(serve_args or [])]
     with open(log_path, "ab") as log_file:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+                                   stderr=subprocess.STDOUT, start_new_session=True,
+                                   env={**os.environ, RECORDED_BY_PARENT: "1"})
     running = Running(process.pid, host, port, started_by, time.time(), str(log_path))
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
