@@ -37,6 +37,7 @@ def emulator(_server: EmulatorServer) -> Iterator[EmulatorServer]:
     _server.app.replicator.lag = LagModel(TEST_LAG_MS, TEST_JITTER_MS)
     _server.app.config.distance = Distance()  # every region on loopback
     _server.app.config.pair_rtt_ms = {}
+    _server.app.config.probe_skew_ms = {}
     yield _server
     _server.app.replicator.resume()
 

@@ -97,8 +97,8 @@ def race_trial(trial: Any) -> Document:
 
     return {"index": trial.index, "from_region": trial.from_region,
             "to_region": trial.to_region, "key": {"PK": RACE_PK, "SK": trial.sk},
-            "value": trial.value, **record(trial.verdict()),
-            "history": _history([trial.write, *trial.reads])}
+            "value": trial.value, "via": trial.via, **record(trial.verdict()),
+            "history": _history(trial.ops)}
 
 
 def race_document(result: Any, context: Context) -> Document:
@@ -143,10 +143,17 @@ def read_race(document: Document) -> Any:
                         stopped=document.get("stopped"))
     for t in document["trials"]:
         ops = [Op.from_json(o) for o in t["history"]]
-        (write,) = [o for o in ops if o.kind == "write"]
-        result.trials.append(Trial(t["index"], t["from_region"], t["to_region"],
-                                   t["key"]["SK"], t["value"], write,
-                                   [o for o in ops if o.kind == "read"], t.get("true_lag_s")))
+        source, target = t["from_region"], t["to_region"]
+        # The write is the source's; with probes the target echoes it (ping-pong) and
+        # the source reads the echo.
+        (write,) = [o for o in ops if o.kind == "write" and o.region == source]
+        echo = [o for o in ops if o.kind == "write" and o.region == target]
+        result.trials.append(Trial(
+            t["index"], source, target, t["key"]["SK"], t["value"], write,
+            [o for o in ops if o.kind == "read" and o.region == target], t.get("true_lag_s"),
+            via=str(t.get("via", "client")), clock_error_s=float(t.get("clock_error_s", 0.0)),
+            echo_write=echo[0] if echo else None,
+            echo_reads=[o for o in ops if o.kind == "read" and o.region == source]))
     for p in document["summary"]["pairs"]:
         if p.get("cloudwatch"):
             result.cloudwatch[(p["from_region"], p["to_region"])] = (

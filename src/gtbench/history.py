@@ -37,6 +37,10 @@ class Op:
     write_id: str | None = None  # the write's identity, or the identity a read saw
     error: str | None = None  # the error code of a call that was not ok
     consistent: bool = True  # a read's ConsistentRead (strongly consistent unless False)
+    # A probe's own monotonic clock (probes' sent_ns/received_ns are their synced wall
+    # clocks): durations within one probe that carry no clock error. None elsewhere.
+    mono_sent_ns: int | None = None
+    mono_received_ns: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -46,6 +50,9 @@ class Op:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         if self.consistent:
             del data["consistent"]  # the usual case: keep stored histories short
+        for name in ("mono_sent_ns", "mono_received_ns"):
+            if data[name] is None:
+                del data[name]
         return data
 
     @classmethod

@@ -95,13 +95,27 @@ class Trial:
     write: Op
     reads: list[Op]
     true_lag_s: float | None = None
+    # "client": every time on this process's monotonic clock. "probes": the write and
+    # the reads timed by probes in their regions, on wall clocks within clock_error_s,
+    # and the reader's echo of the write (ping-pong) with the writer's reads of it.
+    via: str = "client"
+    clock_error_s: float = 0.0
+    echo_write: Op | None = None
+    echo_reads: list[Op] = field(default_factory=list)
 
     @property
     def pair(self) -> Pair:
         return self.from_region, self.to_region
 
+    @property
+    def ops(self) -> list[Op]:
+        return [self.write, *self.reads, *([self.echo_write] if self.echo_write else []),
+                *self.echo_reads]
+
     def verdict(self) -> RaceVerdict:
-        return analysis.race_verdict(self.write, self.reads, self.value, self.true_lag_s)
+        echo = (self.echo_write, self.echo_reads) if self.echo_write is not None else None
+        return analysis.race_verdict(self.write, self.reads, self.value, self.true_lag_s,
+                                     self.clock_error_s, echo)
 
 
 @dataclass
@@ -124,7 +138,8 @@ def write_times(result: RaceResult) -> dict[Pair, list[float]]:
     out: dict[Pair, list[float]] = {}
     for trial in result.trials:
         out.setdefault(trial.pair, []).append(
-            result.started_at + (trial.write.sent_ns - result.started_ns) / 1e9)
+            trial.write.sent_ns / 1e9 if trial.via == "probes"  # a probe's wall clock
+            else result.started_at + (trial.write.sent_ns - result.started_ns) / 1e9)
     return out
 
 
@@ -239,7 +254,7 @@ def run_race(regions: Regions, settings: Settings, plan: RacePlan,
 
     run_trials((job(i, pair) for i in range(plan.trials) for pair in plan.pairs), result,
                result.trials, status=lambda t: t.verdict().status,
-               ops=lambda t: [t.write, *t.reads], pool=pool, prepare=prepare,
+               ops=lambda t: t.ops, pool=pool, prepare=prepare,
                on_trial=on_trial)
     return result
 

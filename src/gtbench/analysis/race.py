@@ -20,17 +20,57 @@ class LagBound(Bound):
     stale_reads: int
 
 
-def lag_bound(write: Op, reads: Sequence[Op], value: int) -> LagBound | None:
-    """The bound for ``write`` of ``value``, or None if no read saw it."""
+def lag_bound(write: Op, reads: Sequence[Op], value: int, clock_error_s: float = 0.0
+              ) -> LagBound | None:
+    """The bound for ``write`` of ``value``, or None if no read saw it. With the write
+    and the reads timed on two clocks (probes), each within ``clock_error_s`` of true
+    time, the window widens by twice that: ``[ss - wa - 2e, fr - ws + 2e]``."""
     ok = [r for r in reads if r.ok]
     fresh = [r for r in ok if r.value == value]
     if not fresh:
         return None
     stale = [r for r in ok if r.value != value]
-    window = (max(r.sent_ns for r in stale) if stale else write.received_ns,
-              min(r.received_ns for r in fresh))
+    slack = round(2 * clock_error_s * NS)
+    window = ((max(r.sent_ns for r in stale) if stale else write.received_ns) - slack,
+              min(r.received_ns for r in fresh) + slack)
     bound = Bound.after(write.sent_ns, write.received_ns, window)
     return LagBound(bound.low_s, bound.high_s, len(stale))
+
+
+def round_trip_bound(write: Op, reads: Sequence[Op], echo_write: Op, echo_reads: Sequence[Op],
+                     value: int) -> Bound | None:
+    """Ping-pong: A writes ``value`` (``write``), B reads until it sees it (``reads``) and
+    writes it back (``echo_write``), A reads until it sees that (``echo_reads``). The sum
+    lag(A to B) + lag(B to A) lies in
+
+        [(a_ss - a_wa) - (b_wa - b_ss), (a_fr - a_ws) - (b_ws - b_fr)]
+
+    with A's times on A's monotonic clock and B's on B's: each difference is taken on
+    one clock, so no clock error enters. None without both fresh reads."""
+    a = _mono_window(echo_reads, value)
+    b = _mono_window(reads, value)
+    if a is None or b is None or write.mono_sent_ns is None or not write.ok \
+            or not echo_write.ok or echo_write.mono_sent_ns is None:
+        return None
+    assert write.mono_received_ns is not None and echo_write.mono_received_ns is not None
+    (a_ss, a_fr), (b_ss, b_fr) = a, b
+    a_ss = max(a_ss, write.mono_received_ns)  # no stale read yet: the write's answer
+    low = (a_ss - write.mono_received_ns) - (echo_write.mono_received_ns - b_ss)
+    high = (a_fr - write.mono_sent_ns) - (echo_write.mono_sent_ns - b_fr)
+    return Bound(max(low, 0) / NS, high / NS)
+
+
+def _mono_window(reads: Sequence[Op], value: int) -> tuple[int, int] | None:
+    """(last stale read sent, first fresh read received) on the reader's monotonic clock;
+    the stale end is 0 when no read was stale."""
+    ok = [r for r in reads if r.ok and r.mono_sent_ns is not None]
+    fresh = [r.mono_received_ns for r in ok if r.value == value and r.mono_received_ns]
+    if not fresh:
+        return None
+    first = min(fresh)
+    stale = [r.mono_sent_ns for r in ok if r.value != value and r.mono_sent_ns is not None
+             and r.mono_sent_ns < first]
+    return (max(stale) if stale else 0), first
 
 
 RaceStatus = Literal["replicated", "timed_out", "indeterminate", "failed"]
@@ -69,6 +109,16 @@ class RaceVerdict:
     eventual_lag_low_s: float | None = None
     eventual_lag_high_s: float | None = None
     eventual_stale_after_ack: int = 0
+    # With probes (``via: "probes"``): the clock error the bound allows for, and the
+    # ping-pong: the write echoed back, the return lag, and the round trip (the sum of
+    # both lags) bounded on each probe's own clock. ``clocks_agree`` is False when the
+    # one-way bounds summed miss the round trip: the clock error was too small.
+    clock_error_s: float = 0.0
+    return_lag_low_s: float | None = None
+    return_lag_high_s: float | None = None
+    round_trip_low_s: float | None = None
+    round_trip_high_s: float | None = None
+    clocks_agree: bool | None = None
 
 
 def stale_after_ack(write: Op, reads: Sequence[Op], value: int) -> int:
@@ -78,10 +128,38 @@ def stale_after_ack(write: Op, reads: Sequence[Op], value: int) -> int:
     return sum(1 for r in reads if r.ok and r.value != value and r.sent_ns > write.received_ns)
 
 
+def echo_verdict(write: Op, reads: Sequence[Op], echo: tuple[Op, Sequence[Op]] | None,
+                 value: int, clock_error_s: float) -> dict[str, Any]:
+    """A probe trial's ping-pong: the return lag (two clocks), the round trip (one clock
+    each), and whether the one-way bounds summed meet the round trip."""
+    if echo is None:
+        return {}
+    echo_write, echo_reads = echo
+    forward = lag_bound(write, reads, value, clock_error_s) if write.ok else None
+    back = lag_bound(echo_write, echo_reads, value, clock_error_s) if echo_write.ok else None
+    trip = round_trip_bound(write, reads, echo_write, echo_reads, value)
+    # A constant offset between the clocks lengthens one direction as much as it
+    # shortens the other, so it cancels in the sum: the round trip catches clocks that
+    # drift or step during a trial, and an offset past the shorter lag (a lag that
+    # would have to be negative); a smaller steady offset only the clock error covers.
+    agree = None
+    if forward is not None and back is not None and trip is not None:
+        agree = (forward.high_s >= 0 and back.high_s >= 0
+                 and forward.low_s + back.low_s <= trip.high_s
+                 and trip.low_s <= forward.high_s + back.high_s)
+    return {"clock_error_s": clock_error_s,
+            "return_lag_low_s": back.low_s if back else None,
+            "return_lag_high_s": back.high_s if back else None,
+            "round_trip_low_s": trip.low_s if trip else None,
+            "round_trip_high_s": trip.high_s if trip else None, "clocks_agree": agree}
+
+
 def race_verdict(write: Op, all_reads: Sequence[Op], value: int,
-                 true_lag_s: float | None = None) -> RaceVerdict:
+                 true_lag_s: float | None = None, clock_error_s: float = 0.0,
+                 echo: tuple[Op, Sequence[Op]] | None = None) -> RaceVerdict:
     """The trial's status and lag come from its strongly consistent reads; its eventually
-    consistent reads, if any, are judged beside them."""
+    consistent reads, if any, are judged beside them. A probe trial's write and reads
+    were timed on two clocks within ``clock_error_s``, and ``echo`` is its ping-pong."""
     reads = [r for r in all_reads if r.consistent]
     eventual = [r for r in all_reads if not r.consistent]
     seen = lag_bound(write, eventual, value) if write.ok and eventual else None
@@ -90,10 +168,11 @@ def race_verdict(write: Op, all_reads: Sequence[Op], value: int,
         "eventual_lag_s": seen.point_s if seen else None,
         "eventual_lag_low_s": seen.low_s if seen else None,
         "eventual_lag_high_s": seen.high_s if seen else None,
-        "eventual_stale_after_ack": stale_after_ack(write, eventual, value)}
+        "eventual_stale_after_ack": stale_after_ack(write, eventual, value),
+        **echo_verdict(write, reads, echo, value, clock_error_s)}
     ok = [r for r in reads if r.ok]
     failed = len(reads) - len(ok)
-    bound = lag_bound(write, reads, value) if write.ok else None
+    bound = lag_bound(write, reads, value, clock_error_s) if write.ok else None
     rtt = (write.received_ns - write.sent_ns) / NS if write.ok else None
     after_ack = stale_after_ack(write, reads, value)
     if bound is not None:
@@ -213,6 +292,11 @@ class PairSummary(LagStats):
     eventual_p50_s: float | None = None
     eventual_p99_s: float | None = None
     eventual_stale_after_ack: int = 0
+    # With probes: the ping-pong round trip (no clock enters it), its bound width, and
+    # the trials whose one-way bounds summed missed it (the clock error too small).
+    round_trip_p50_s: float | None = None
+    round_trip_width_p50_s: float | None = None
+    clocks_disagree: int = 0
 
 
 def pair_summary(pair: tuple[str, str], verdicts: Sequence[RaceVerdict],
@@ -223,6 +307,8 @@ def pair_summary(pair: tuple[str, str], verdicts: Sequence[RaceVerdict],
     writes = [v.write_rtt_s for v in verdicts if v.write_rtt_s is not None]
     seen = [v.eventual_lag_s for v in verdicts if v.eventual_lag_s is not None]
     stats = lag_stats(verdicts)
+    trips = [(v.round_trip_low_s, v.round_trip_high_s) for v in verdicts
+             if v.round_trip_low_s is not None and v.round_trip_high_s is not None]
     return PairSummary(
         **vars(stats), from_region=pair[0], to_region=pair[1],
         median_bound_width_s=median(widths), median_abs_error_s=median(errors),
@@ -235,7 +321,12 @@ def pair_summary(pair: tuple[str, str], verdicts: Sequence[RaceVerdict],
         eventual_reads=sum(v.eventual_reads for v in verdicts),
         eventual_p50_s=percentile(seen, 50) if seen else None,
         eventual_p99_s=percentile(seen, 99) if seen else None,
-        eventual_stale_after_ack=sum(v.eventual_stale_after_ack for v in verdicts))
+        eventual_stale_after_ack=sum(v.eventual_stale_after_ack for v in verdicts),
+        round_trip_p50_s=percentile([(lo + hi) / 2 for lo, hi in trips], 50) if trips
+        else None,
+        round_trip_width_p50_s=percentile([hi - lo for lo, hi in trips], 50) if trips
+        else None,
+        clocks_disagree=sum(1 for v in verdicts if v.clocks_agree is False))
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,23 @@ def _rtts(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
     return out
 
 
+def _skews(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+           ) -> dict[str, float]:
+    """``REGION=MS``, each; MS may be negative (a clock behind)."""
+    out: dict[str, float] = {}
+    for value in values:
+        region, sep, figure = value.partition("=")
+        try:
+            ms = finite(figure.lstrip("-"), high=60_000) * (-1 if figure.startswith("-") else 1)
+        except ValueError:
+            ms = None
+        if not sep or not region.strip() or ms is None:
+            raise click.BadParameter(f"{value!r} is not REGION=MS, such as eu-west-1=3 or "
+                                     "eu-west-1=-3", ctx, param)
+        out[region.strip()] = ms
+    return out
+
+
 def _pair_rtts(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
                ) -> dict[tuple[str, str], float]:
     """``A:B=MS``, each: an MRSC round trip between two regions (either direction)."""
@@ -126,6 +143,11 @@ def _serve_options(command: Any) -> Any:
                      callback=_pair_rtts,
                      help="The round trip between two regions that an MRSC write or strong "
                           "read pays, over the built-in table. Repeatable."),
+        click.option("--probe-skew-ms", "probe_skews", metavar="REGION=MS", multiple=True,
+                     callback=_skews,
+                     help="Set the clock of the local probe in REGION this far off true time "
+                          "(negative: behind), to rehearse `race --probes` with clocks that "
+                          "err. Repeatable."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -135,7 +157,8 @@ def _serve_options(command: Any) -> Any:
 def _serve_args(lag_ms: float, jitter_ms: float, pair_lags: tuple[Any, ...],
                 replica_delay_s: float, seed: int | None, ttl_sweep_s: float,
                 fis_delay_s: float, client_region: str | None, rtts: dict[str, float],
-                pair_rtts: dict[tuple[str, str], float]) -> list[str]:
+                pair_rtts: dict[tuple[str, str], float], probe_skews: dict[str, float]
+                ) -> list[str]:
     args = ["--lag-ms", str(lag_ms), "--jitter-ms", str(jitter_ms),
             "--replica-delay-s", str(replica_delay_s), "--ttl-sweep-s", str(ttl_sweep_s),
             "--fis-delay-s", str(fis_delay_s)]
@@ -147,6 +170,8 @@ def _serve_args(lag_ms: float, jitter_ms: float, pair_lags: tuple[Any, ...],
         args += ["--pair-rtt", f"{a}:{b}={ms}"]
     for source, target, lag, jitter in pair_lags:
         args += ["--pair-lag", f"{source}:{target}={lag}" + (f"/{jitter}" if jitter else "")]
+    for region, ms in probe_skews.items():
+        args += ["--probe-skew-ms", f"{region}={ms}"]
     if seed is not None:
         args += ["--seed", str(seed)]
     return args
@@ -187,7 +212,7 @@ def serve(host: str, port: int, lag_ms: float, jitter_ms: float,
           pair_lags: tuple[Any, ...], replica_delay_s: float, seed: int | None,
           ttl_sweep_s: float, fis_delay_s: float, client_region: str | None,
           rtts: dict[str, float], pair_rtts: dict[tuple[str, str], float],
-          verbose: bool) -> None:
+          probe_skews: dict[str, float], verbose: bool) -> None:
     """Run the emulator in the foreground until Ctrl-C or SIGTERM."""
     import logging
 
@@ -202,7 +227,7 @@ def serve(host: str, port: int, lag_ms: float, jitter_ms: float,
                             replicas=ReplicaSettings(replica_delay_s, replica_delay_s),
                             distance=Distance(client_region, rtts), seed=seed,
                             ttl_sweep_s=ttl_sweep_s, pair_rtt_ms=pair_rtts,
-                            fis_delay_s=fis_delay_s)
+                            fis_delay_s=fis_delay_s, probe_skew_ms=probe_skews)
     # werkzeug prints its own two lines and exits on a busy port: check first.
     if port and not lifecycle.port_free(host, port):
         raise GtbenchError(f"port {port} on {host} is already in use",
@@ -260,7 +285,8 @@ def _loopback(host: str) -> bool:
 def start(host: str, port: int | None, lag_ms: float, jitter_ms: float,
           pair_lags: tuple[Any, ...], replica_delay_s: float, seed: int | None,
           ttl_sweep_s: float, fis_delay_s: float, client_region: str | None,
-          rtts: dict[str, float], pair_rtts: dict[tuple[str, str], float]) -> None:
+          rtts: dict[str, float], pair_rtts: dict[tuple[str, str], float],
+          probe_skews: dict[str, float]) -> None:
     """Start the emulator in the background (stop it with `gtbench local stop`)."""
     running = lifecycle.discover()
     if running is not None:
@@ -270,7 +296,7 @@ def start(host: str, port: int | None, lag_ms: float, jitter_ms: float,
                               serve_args=_serve_args(lag_ms, jitter_ms, pair_lags,
                                                      replica_delay_s, seed, ttl_sweep_s,
                                                      fis_delay_s, client_region, rtts,
-                                                     pair_rtts))
+                                                     pair_rtts, probe_skews))
     click.echo(f"started the emulator on {running.url} (pid {running.pid}); "
                f"log: {running.log}")
     click.echo(f"use it with: --endpoint-url {running.url}  or  "

@@ -58,6 +58,16 @@ from gtbench.terminal import Terminal
               default=900.0, show_default=True,
               help="Seconds to wait for CloudWatch's datapoints after the race (they arrive "
                    "minutes late); Ctrl-C stops waiting and keeps the race.")
+@click.option("--probes", "use_probes", is_flag=True,
+              help="Time from probes inside the regions instead of from here: the source "
+                   "region's probe writes, the target's polls every --interval-ms (5) and "
+                   "echoes the write back (ping-pong). On AWS they are Lambda functions "
+                   "(`gtbench probes deploy`); on the emulator, local workers placed in "
+                   "their regions. Bounds carry twice the clock error instead of the round "
+                   "trips.")
+@click.option("--clock-error-ms", type=Finite(min=0, max=60000), default=None,
+              help="With --probes: the error of each probe's clock [default: measured by "
+                   "each probe against time.aws.com on AWS; 1 ms on the emulator].")
 @json_option
 @yes_option
 def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...], table: str,
@@ -65,7 +75,8 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
                  to_regions: tuple[str, ...], resolution_ms: float, pollers: int | None,
                  interval_ms: float | None,
                  timeout_s: float, eventual: bool, cloudwatch: bool, cloudwatch_wait_s: float,
-                 json_path: str | None, yes: bool) -> None:
+                 use_probes: bool, clock_error_ms: float | None, json_path: str | None,
+                 yes: bool) -> None:
     """Write a new bookmark in one region, poll another, and time the replication.
 
     Each trial writes a unique value, then polls the reading region with strongly
@@ -95,27 +106,63 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     if eventual and pollers is not None and pollers > race.MAX_POLLERS // 2:
         raise UsageError(f"--pollers {pollers} with --eventual: at most "
                          f"{race.MAX_POLLERS // 2} per kind of read")
+    if use_probes and (eventual or pollers is not None):
+        raise UsageError("--probes polls with one strongly consistent reader per region: "
+                         "drop --eventual and --pollers")
+    if clock_error_ms is not None and not use_probes:
+        raise UsageError("--clock-error-ms is for --probes (one clock needs no error bound)")
     session = RunSession(settings, json_path)
     terminal, client_regions = session.terminal, session.regions
     confirm_billable(settings, session.account,
                      f"Write {trials * len(readers)} new items under PK={race.RACE_PK} in "
                      f"{source} and poll {', '.join(readers)} until each replicates", yes)
+    if use_probes:
+        run_probes = _probes(client_regions, settings, clock_error_ms)
+        interval_ms = interval_ms or 5.0
     fixed = pollers is not None or interval_ms is not None
-    pollers, interval_ms = pollers or 4, interval_ms or 100.0
+    pollers, interval_ms = pollers or (1 if use_probes else 4), interval_ms or 100.0
     plan = race.RacePlan(tuple((source, r) for r in readers), trials, pollers,
                          interval_ms / 1000.0, timeout_s,
                          None if fixed else resolution_ms / 1000.0, eventual)
-    how = (f"{plural(pollers, 'poller')} every {interval_ms:g} ms" if fixed
+    how = (f"probes in the regions, a read every {interval_ms:g} ms and the write echoed "
+           "back" if use_probes
+           else f"{plural(pollers, 'poller')} every {interval_ms:g} ms" if fixed
            else f"a read every {resolution_ms:g} ms")
     terminal.note(f"racing {trials} trials per pair: {how}, timeout {timeout_s:g} s")
+
+    def shown(trial: race.Trial) -> None:
+        terminal.print(report.trial_line(document.race_trial(trial)))
+
     with session.measuring("race", trials * len(readers) * (timeout_s + 2)):
-        result = race.run_race(client_regions, settings, plan, on_trial=lambda t: terminal.print(
-            report.trial_line(document.race_trial(t))))
+        result = (run_probes(plan, shown) if use_probes
+                  else race.run_race(client_regions, settings, plan, on_trial=shown))
     if cloudwatch and result.trials and not result.interrupted:
         result.cloudwatch = await_cloudwatch(client_regions, settings, session.context,
                                              result, cloudwatch_wait_s, terminal)
     session.conclude(result, lambda: document.race_document(result, session.context),
                      report.race_tables, done=f"{len(result.trials)} completed trials")
+
+
+def _probes(client_regions: Regions, settings: Settings, clock_error_ms: float | None
+            ) -> Any:
+    """The run for ``--probes``: local workers on the emulator, Lambda on AWS."""
+    from gtbench.probes import transport
+    from gtbench.probes.race import run_probe_race
+    from gtbench.regions import LOCAL
+
+    probes: transport.Probes
+    if settings.target == LOCAL and client_regions.endpoint_url is not None:
+        from gtbench.local import lifecycle
+
+        status = lifecycle.probe(client_regions.endpoint_url) or {}
+        probes = transport.LocalProbes(client_regions, client_regions.endpoint_url, status,
+                                       clock_error_ms)
+    else:
+        probes = transport.LambdaProbes(client_regions)
+
+    def run(plan: race.RacePlan, shown: Any) -> race.RaceResult:
+        return run_probe_race(client_regions, settings, plan, probes, clock_error_ms, shown)
+    return run
 
 
 def await_cloudwatch(client_regions: Regions, settings: Settings, context: document.Context,

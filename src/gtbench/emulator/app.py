@@ -21,7 +21,7 @@ from typing import Any
 
 from gtbench.awsrules import table_name_problem
 from gtbench.emulator import control, metrics, partiql, store
-from gtbench.emulator.distance import Distance
+from gtbench.emulator.distance import Distance, measured_rtt_ms
 from gtbench.emulator.faults import THROTTLE_MESSAGES, Fault, Faults
 from gtbench.emulator.health import Health
 from gtbench.emulator.replicas import ReplicaManager, ReplicaSettings
@@ -59,6 +59,10 @@ from gtbench.emulator.wire import (
 
 log = logging.getLogger(__name__)
 
+# The header a local probe sends with each request: the region it is placed in.
+PROBE_HEADER = "HTTP_X_GTBENCH_PROBE_REGION"
+
+
 @dataclass
 class EmulatorConfig:
     lag: LagModel = field(default_factory=LagModel)
@@ -73,6 +77,9 @@ class EmulatorConfig:
     metric_period_s: float = metrics.DEFAULT_PERIOD_S
     metric_delay_s: float = metrics.DEFAULT_DELAY_S
     fis_delay_s: float = 0.0  # an isolate fault takes hold up to this late (rehearsing FIS)
+    # Local probes' simulated clock errors, ms per region (served in the status: the
+    # probes run in the client's process and read it from there).
+    probe_skew_ms: dict[str, float] = field(default_factory=dict)
 
 
 class EmulatorApp:
@@ -114,17 +121,24 @@ class EmulatorApp:
             return self.moto(environ, start_response)  # type: ignore[no-any-return]
         op = target[len(DYNAMODB_PREFIX):]
         distance = self.config.distance
-        if not distance.on:
+        # A probe placed in a region (gtbench's local probes) says where it is: it is
+        # that region's round trip away, not the client's.
+        origin = environ.get(PROBE_HEADER)
+        if not distance.on and origin is None:
             return self._dynamodb(environ, op).send(start_response)
         # The client is far away: half the round trip on the way in, half on the way out.
         signature = parse_sigv4(environ.get("HTTP_AUTHORIZATION"))
-        rtt_ms = distance.rtt_ms(signature.region) if signature else 0.0
+        region = signature.region if signature else None
+        if origin is not None:
+            rtt_ms = measured_rtt_ms(origin, region) if region else 0.0
+        else:
+            rtt_ms = distance.rtt_ms(region) if region else 0.0
         if rtt_ms is None:
             return error_reply(
                 "ValidationException",
-                f"the gtbench emulator knows no round trip from {distance.client_region} to "
-                f"{signature.region if signature else '?'}: start it with --rtt "
-                f"{signature.region if signature else 'REGION'}=MS").send(start_response)
+                f"the gtbench emulator knows no round trip from "
+                f"{origin or distance.client_region} to {region or '?'}: start it with --rtt "
+                f"{region or 'REGION'}=MS").send(start_response)
         time.sleep(rtt_ms / 2000)
         reply = self._dynamodb(environ, op)
         time.sleep(rtt_ms / 2000)

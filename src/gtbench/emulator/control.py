@@ -245,6 +245,7 @@ def status(app: EmulatorApp) -> dict[str, Any]:
         "metric_period_s": app.latency.period_s,
         "metric_delay_s": app.latency.delay_s,
         "fis_delay_s": app.faults.fis_delay_s,
+        "probes": {"skew_ms": dict(app.config.probe_skew_ms)},
         "mrsc": {"pair_rtt_ms": {f"{a}:{b}": ms for (a, b), ms in
                                  app.config.pair_rtt_ms.items()},
                  "default_rtt_ms": mrsc.DEFAULT_RTT_MS},

@@ -41,6 +41,11 @@ def trial_line(trial: dict[str, Any]) -> str:
         line += f" · true {trial['true_lag_s']:.3f} s"
     if trial.get("eventual_lag_s") is not None:
         line += f" · eventual reads {trial['eventual_lag_s']:.3f} s"
+    if trial.get("round_trip_low_s") is not None:
+        line += (f" · round trip [{trial['round_trip_low_s']:.3f}, "
+                 f"{trial['round_trip_high_s']:.3f}]")
+        if trial.get("clocks_agree") is False:
+            line += " (the one-way lags cannot be right: clock error too small)"
     return line
 
 
@@ -82,7 +87,14 @@ def race_tables(document: dict[str, Any]) -> list[Any]:
     out.append(FitTable("replication lag in seconds (point estimates)", columns, rows))
     resolution = ", ".join(f"{r} {v * 1000:.1f} ms" for r, v in
                            document["resolution_s"].items())
-    out.append(Text(f"instrument resolution (median GetItem round trip): {resolution}"))
+    probes = [t for t in document["trials"] if t.get("via") == "probes"]
+    if probes:
+        errors = sorted({t["clock_error_s"] * 1000 for t in probes})
+        out.append(Text(
+            "measured by probes in the regions (ping-pong: the reader echoes each write); "
+            f"each bound allows for a clock error of {_ms_list(errors)} ms per probe, twice"))
+    else:
+        out.append(Text(f"instrument resolution (median GetItem round trip): {resolution}"))
     schedules = document.get("schedules") or {}
     if schedules:
         out.append(Text("reads: " + "; ".join(
@@ -95,6 +107,17 @@ def race_tables(document: dict[str, Any]) -> list[Any]:
         out.append(histogram_text(lags, f"{p['from_region']} → {p['to_region']}"))
         if p["median_bound_width_s"] is not None:
             out.append(Text(f"median bound width {p['median_bound_width_s'] * 1000:.1f} ms"))
+        if p.get("round_trip_p50_s") is not None:
+            out.append(Text(
+                f"round trip {p['from_region']} → {p['to_region']} → {p['from_region']} "
+                f"(ping-pong, no clock in it): {p['round_trip_p50_s']:.3f} s at the median, "
+                f"bound width {p['round_trip_width_p50_s'] * 1000:.1f} ms"))
+        if p.get("clocks_disagree"):
+            out.append(Text(
+                f"warning: in {plural(p['clocks_disagree'], 'trial')} the one-way lags "
+                "cannot be right (summed they miss the round trip, or one is below zero): "
+                "the probes' clocks err by more than the clock error allowed for "
+                "(raise --clock-error-ms)", style="bold red"))
         if has_truth and p["with_truth"]:
             out.append(Text(
                 f"against the emulator's ground truth: true lag inside the bound in "
@@ -113,6 +136,11 @@ def race_tables(document: dict[str, Any]) -> list[Any]:
         out.append(Text(race_sentence(p), style="bold"))
     out.extend(run_note(document))
     return out
+
+
+def _ms_list(values: list[float]) -> str:
+    return " to ".join(f"{v:g}" for v in (values if len(values) < 3 else
+                                          [values[0], values[-1]]))
 
 
 def _strong_verdict(p: dict[str, Any]) -> Text:

@@ -1,0 +1,198 @@
+"""A gtbench probe: runs beside a replica (on AWS Lambda, or as a local worker on the
+emulator) and times DynamoDB operations on its own clocks.
+
+This file is the whole Lambda function: it imports only the standard library and the
+boto3 that the Lambda runtime provides (gtbench zips it alone as ``gtbench_probe.py``).
+
+Every operation comes back with two pairs of times:
+- ``sent_ns``/``received_ns``: the probe's wall clock, corrected by its measured
+  offset, so probes in different regions share one time base up to their declared
+  clock errors (``clock.error_ns``);
+- ``mono_sent_ns``/``mono_received_ns``: its monotonic clock, for durations within one
+  probe that carry no clock error at all (the ping-pong).
+
+The clock error's source: an SNTP exchange with the Amazon Time Sync Service's public
+endpoint (``time.aws.com``) at the probe's first use. RFC 5905: the true offset lies
+within the measured offset plus or minus half the exchange's round-trip delay, to
+which the server's own error is added (``SERVER_ERROR_NS``). Without an answer the
+error is unknown (None) and the caller must supply one (``--clock-error-ms``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import time
+from collections.abc import Callable
+from typing import Any
+
+NTP_SERVER = "time.aws.com"
+NTP_EPOCH_OFFSET_S = 2_208_988_800  # 1900-01-01 to 1970-01-01
+SERVER_ERROR_NS = 1_000_000  # the server's own error, allowed for on top of delay / 2
+SAMPLES = 4  # SNTP exchanges; the one with the shortest delay is kept (least error)
+
+
+class Clock:
+    """Wall and monotonic nanoseconds; the wall clock corrected by ``offset_ns``."""
+
+    def __init__(self, offset_ns: int = 0, error_ns: int | None = None,
+                 source: str = "none", skew_ns: int = 0) -> None:
+        self.offset_ns = offset_ns  # subtracted: the local clock's lead over true time
+        self.error_ns = error_ns
+        self.source = source
+        self.skew_ns = skew_ns  # a simulated error (the emulator's --probe-skew-ms)
+
+    def wall_ns(self) -> int:
+        return time.time_ns() + self.skew_ns - self.offset_ns
+
+    @staticmethod
+    def mono_ns() -> int:
+        return time.perf_counter_ns()
+
+    def describe(self) -> dict[str, Any]:
+        return {"offset_ns": self.offset_ns, "error_ns": self.error_ns,
+                "source": self.source}
+
+
+def sntp_clock(server: str = NTP_SERVER, timeout_s: float = 1.0, port: int = 123) -> Clock:
+    """The local clock's offset from ``server`` and its error bound (RFC 5905's
+    offset and delay; the best of a few exchanges). An unreachable server gives a clock
+    with no correction and an unknown error."""
+    best: tuple[int, int] | None = None  # (delay, offset)
+    for _ in range(SAMPLES):
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.settimeout(timeout_s)
+                packet = b"\x23" + b"\0" * 47  # LI 0, version 4, mode 3 (client)
+                t1 = time.time_ns()
+                sock.sendto(packet, (server, port))
+                answer, _ = sock.recvfrom(48)
+                t4 = time.time_ns()
+        except OSError:
+            continue
+        if len(answer) < 48:
+            continue
+        t2 = _ntp_ns(answer[32:40])  # server received
+        t3 = _ntp_ns(answer[40:48])  # server sent
+        delay = (t4 - t1) - (t3 - t2)
+        offset = ((t2 - t1) + (t3 - t4)) // 2  # server minus local
+        if best is None or delay < best[0]:
+            best = (delay, offset)
+    if best is None:
+        return Clock(source=f"{server} unreachable: the clock error is unknown")
+    delay, offset = best
+    return Clock(offset_ns=-offset, error_ns=max(delay, 0) // 2 + SERVER_ERROR_NS,
+                 source=f"SNTP {server}: delay {delay / 1e6:.2f} ms")
+
+
+def _ntp_ns(field: bytes) -> int:
+    seconds, fraction = (int(x) for x in struct.unpack("!II", field))
+    return (seconds - NTP_EPOCH_OFFSET_S) * 1_000_000_000 + (fraction * 1_000_000_000 >> 32)
+
+
+# -- operations ---------------------------------------------------------------------
+
+def _op(kind: str, clock: Clock, call: Callable[[], Any], value: int | None = None
+        ) -> tuple[dict[str, Any], Any]:
+    sent, mono_sent = clock.wall_ns(), clock.mono_ns()
+    answer, result, error = None, "ok", None
+    try:
+        answer = call()
+    except Exception as exc:  # a result, not a crash: the history keeps it
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get(
+            "HTTPStatusCode")
+        # Refused with a 4xx: it did not happen. Anything else: unknown.
+        result = "fail" if isinstance(status, int) and 400 <= status < 500 else "info"
+        error = code or type(exc).__name__
+    mono_received, received = clock.mono_ns(), clock.wall_ns()
+    return ({"kind": kind, "sent_ns": sent, "received_ns": received,
+             "mono_sent_ns": mono_sent, "mono_received_ns": mono_received, "result": result,
+             "value": value, "error": error}, answer)
+
+
+def _write(client: Any, clock: Clock, table: str, key: dict[str, Any], attribute: str,
+           value: int) -> dict[str, Any]:
+    item = {**key, attribute: {"N": str(value)}}
+    op, _ = _op("write", clock, lambda: client.put_item(TableName=table, Item=item), value)
+    return op
+
+
+def _poll(client: Any, clock: Clock, table: str, key: dict[str, Any], attribute: str,
+          value: int, interval_ns: int, until_mono_ns: int, stop: Callable[[], bool]
+          ) -> list[dict[str, Any]]:
+    """Strongly consistent reads every ``interval_ns`` until one sees ``value``."""
+    reads: list[dict[str, Any]] = []
+    next_send = clock.mono_ns()
+    while clock.mono_ns() < until_mono_ns and not stop():
+        op, answer = _op("read", clock, lambda: client.get_item(
+            TableName=table, Key=key, ConsistentRead=True))
+        if answer is not None:
+            found = answer.get("Item", {}).get(attribute, {}).get("N")
+            op["value"] = int(found) if found is not None else None
+        reads.append(op)
+        if op["value"] == value:
+            break
+        next_send += interval_ns
+        time.sleep(max(0.0, (next_send - clock.mono_ns()) / 1e9))
+    return reads
+
+
+def _wait_until_wall(clock: Clock, at_ns: int | None) -> None:
+    if at_ns is not None:
+        time.sleep(max(0.0, (at_ns - clock.wall_ns()) / 1e9))
+
+
+def run(event: dict[str, Any], client: Any, clock: Clock,
+        stop: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+    """One plan. ``action``:
+    - ``clock``: the probe's clock and its error, nothing else;
+    - ``write``: at wall time ``at_ns``, write ``value`` to ``key``;
+    - ``poll``: from ``at_ns``, read ``key`` every ``interval_ms`` until it holds
+      ``value`` or ``timeout_s`` passes;
+    - ``ping``: at ``at_ns`` write ``value`` to ``key``, then poll ``echo_key`` for it;
+    - ``pong``: from ``at_ns`` poll ``key`` for ``value``; on seeing it, write it to
+      ``echo_key``.
+    """
+    action = event.get("action")
+    out: dict[str, Any] = {"region": event.get("region") or os.environ.get("AWS_REGION"),
+                           "clock": clock.describe(), "ops": []}
+    if action == "clock":
+        out.update(wall_ns=clock.wall_ns(), mono_ns=clock.mono_ns())
+        return out
+    if action not in ("write", "poll", "ping", "pong"):
+        raise ValueError(f"unknown action {action!r}")
+    table, attribute = str(event["table"]), str(event.get("attribute", "Value"))
+    key, value = event["key"], int(event["value"])
+    interval = int(float(event.get("interval_ms", 5)) * 1e6)
+    _wait_until_wall(clock, event.get("at_ns"))
+    until = clock.mono_ns() + int(float(event.get("timeout_s", 10)) * 1e9)
+    ops: list[dict[str, Any]] = out["ops"]
+    if action in ("write", "ping"):
+        ops.append(_write(client, clock, table, key, attribute, value))
+    if action in ("poll", "pong"):
+        ops += _poll(client, clock, table, key, attribute, value, interval, until, stop)
+    if action == "pong" and ops and ops[-1]["value"] == value:
+        ops.append(_write(client, clock, table, event["echo_key"], attribute, value))
+    if action == "ping" and ops[0]["result"] == "ok":
+        ops += _poll(client, clock, table, event["echo_key"], attribute, value, interval,
+                     until, stop)
+    return out
+
+
+# -- on AWS Lambda ------------------------------------------------------------------
+
+_STATE: dict[str, Any] = {}  # kept across invocations of one execution environment
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The Lambda entry point: a DynamoDB client in the function's own region, and the
+    clock measured once per execution environment (again with ``resync``)."""
+    if "client" not in _STATE:
+        import boto3
+
+        _STATE["client"] = boto3.client("dynamodb")
+    if "clock" not in _STATE or event.get("resync"):
+        _STATE["clock"] = sntp_clock()
+    return run(event, _STATE["client"], _STATE["clock"])

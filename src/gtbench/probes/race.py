@@ -1,0 +1,135 @@
+"""``race --probes``: the writer is the probe in the source region, the reader the probe
+in the target region, and the reader echoes the write back (ping-pong).
+
+Per trial, for the pair (A, B):
+- A's probe writes value v to key K at wall time ``at``, then reads key E until it
+  holds v;
+- B's probe reads K from just before ``at`` until it holds v, then writes v to E.
+
+The one-way lag A to B is bounded on the two probes' wall clocks, widened by twice the
+clock error; the return lag B to A the same way; their sum (the round trip) on each
+probe's own monotonic clock, with no clock error at all. The client only coordinates.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from gtbench import polling
+from gtbench.history import Op
+from gtbench.probes.transport import Probes, clock_error_s
+from gtbench.race import (
+    RACE_PK,
+    RacePlan,
+    RaceResult,
+    Schedule,
+    Trial,
+    attach_ground_truth,
+    check_pairs,
+)
+from gtbench.regions import LOCAL, Regions, Settings
+from gtbench.trials import run_trials
+
+EARLY_S = 0.02  # the reader starts polling this long before the write is due
+MARGIN_S = 0.05  # on top of the slowest invocation: every probe is ready at ``at``
+
+
+def to_op(row: dict[str, Any], region: str, process: int) -> Op:
+    """A probe's operation as an Op: wall-clock times (its synced clock) and its own
+    monotonic times beside them."""
+    return Op(region, row["kind"], int(row["sent_ns"]), int(row["received_ns"]),
+              row["result"], row.get("value"), process, error=row.get("error"),
+              mono_sent_ns=int(row["mono_sent_ns"]),
+              mono_received_ns=int(row["mono_received_ns"]))
+
+
+class Coordinator:
+    """What the client learns of each probe before the trials: its declared clock error,
+    how far its clock is from the client's, and how long an invocation takes to start."""
+
+    def __init__(self, probes: Probes, regions: list[str], override_ms: float | None) -> None:
+        self.probes = probes
+        self.error_s: dict[str, float] = {}
+        self.offset_ns: dict[str, int] = {}  # probe wall minus client wall
+        self.reach_s: dict[str, float] = {}
+        never = threading.Event()
+        for region in regions:
+            for _ in range(2):  # the first invocation may be a cold start
+                began_wall, began = time.time_ns(), time.perf_counter()
+                answer = probes.invoke(region, {"action": "clock"}, never)
+                took = time.perf_counter() - began
+            self.error_s[region] = clock_error_s(
+                answer, override_ms / 1000 if override_ms is not None else None)
+            self.offset_ns[region] = int(answer["wall_ns"]) - (began_wall + round(took * 5e8))
+            self.reach_s[region] = took
+
+    def start_at_ns(self, *regions: str) -> int:
+        """A wall time, on the probes' clocks, by which every probe named has started."""
+        lead = max(self.reach_s[r] for r in regions) + MARGIN_S
+        return time.time_ns() + self.offset_ns[regions[0]] + round(lead * 1e9)
+
+
+def run_probe_trial(probes: Probes, clocks: Coordinator, table: str, pair: tuple[str, str],
+                    index: int, run_id: str, plan: RacePlan, pool: ThreadPoolExecutor,
+                    stop: threading.Event) -> Trial:
+    source, target = pair
+    sk = f"{run_id}-{index:04d}-{target}"
+    key = {"PK": {"S": RACE_PK}, "SK": {"S": sk}}
+    echo = {"PK": {"S": RACE_PK}, "SK": {"S": f"{sk}-echo"}}
+    value = secrets.randbelow(10**12)
+    at = clocks.start_at_ns(source, target)
+    common = {"table": table, "attribute": polling.VALUE, "key": key, "echo_key": echo,
+              "value": value, "interval_ms": plan.interval_s * 1000,
+              "timeout_s": plan.timeout_s}
+    ping = pool.submit(probes.invoke, source, common | {"action": "ping", "at_ns": at}, stop)
+    pong = pool.submit(probes.invoke, target,
+                       common | {"action": "pong", "at_ns": at - round(EARLY_S * 1e9)}, stop)
+    a = [to_op(r, source, 0) for r in ping.result()["ops"]]
+    b = [to_op(r, target, 1) for r in pong.result()["ops"]]
+    write = a[0]
+    echo_write = b[-1] if b and b[-1].kind == "write" else None
+    return Trial(index, source, target, sk, value, write, [o for o in b if o.kind == "read"],
+                 via="probes", clock_error_s=max(clocks.error_s[source], clocks.error_s[target]),
+                 echo_write=echo_write, echo_reads=a[1:])
+
+
+def run_probe_race(regions: Regions, settings: Settings, plan: RacePlan, probes: Probes,
+                   clock_error_ms: float | None = None,
+                   on_trial: Callable[[Trial], None] | None = None) -> RaceResult:
+    """Every trial of ``plan`` through the probes; Ctrl-C and failing trials end it as
+    ``race.run_race`` does."""
+    consistency = check_pairs(regions, settings, plan.pairs)
+    involved = sorted({r for pair in plan.pairs for r in pair})
+    result = RaceResult(plan, {}, consistency=consistency)
+    result.started_at, result.started_ns = time.time(), time.perf_counter_ns()
+    run_id = f"{int(time.time())}-{secrets.token_hex(3)}"
+    local = settings.target == LOCAL and regions.endpoint_url is not None
+    pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="probe")
+    clocks: list[Coordinator] = []
+
+    def prepare() -> None:
+        clocks.append(Coordinator(probes, involved, clock_error_ms))
+        # A probe polls once per interval, next to the replica: that is its resolution.
+        result.resolution_s = {r: plan.interval_s for r in involved}
+        result.schedules = {t: Schedule(1, plan.interval_s) for _, t in plan.pairs}
+
+    def job(index: int, pair: tuple[str, str]) -> Callable[[threading.Event], Trial]:
+        def run(stop: threading.Event) -> Trial:
+            since = time.time() - 1
+            trial = run_probe_trial(probes, clocks[0], settings.table, pair, index, run_id,
+                                    plan, pool, stop)
+            if local:
+                attach_ground_truth([trial], str(regions.endpoint_url), settings.table,
+                                    since, plan.timeout_s)
+            return trial
+        return run
+
+    run_trials((job(i, pair) for i in range(plan.trials) for pair in plan.pairs), result,
+               result.trials, status=lambda t: t.verdict().status, ops=lambda t: t.ops,
+               pool=pool, prepare=prepare, on_trial=on_trial)
+    return result

@@ -1,0 +1,174 @@
+"""Probes inside the regions, rehearsed on the emulator: local workers placed in their
+regions, clocks skewed on demand, the ping-pong, and the probe's own clock measurement."""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from gtbench.analysis import race_verdict
+from gtbench.analysis.race import round_trip_bound
+from gtbench.cli import cli
+from gtbench.emulator.distance import Distance
+from gtbench.emulator.replication import LagModel
+from gtbench.emulator.server import EmulatorServer
+from gtbench.errors import GtbenchError
+from gtbench.history import Op
+from gtbench.probes import handler, transport
+from tests.helpers import run_cli
+
+A, B = "us-west-2", "eu-west-1"
+MS = 1_000_000
+
+
+def report(document: dict[str, Any], tmp_path: Path, *args: str) -> Any:
+    path = tmp_path / "race.json"
+    path.write_text(json.dumps(document))
+    return CliRunner().invoke(cli, ["report", str(path), *args])
+
+
+def probe_race(emulator: EmulatorServer, tmp_path: Path, *args: str) -> dict[str, Any]:
+    assert run_cli(emulator.url, "setup").exit_code == 0
+    result = run_cli(emulator.url, "race", "--probes", "--json", "-", *args)
+    assert result.exit_code == 0, result.stderr
+    document: dict[str, Any] = json.loads(result.stdout)
+    checked = report(document, tmp_path, "--check")  # every verdict follows again
+    assert checked.exit_code == 0, checked.stderr
+    return document
+
+
+def test_probes_bound_every_true_lag_and_echo_the_write(emulator: EmulatorServer,
+                                                        tmp_path: Path) -> None:
+    # The client in Oregon: Ireland is 118 ms away from it, but not from Ireland's probe.
+    emulator.app.config.distance = Distance(A)
+    emulator.app.replicator.lag = LagModel(150, 30)
+    document = probe_race(emulator, tmp_path, "--trials", "4")
+    trials = document["trials"]
+    assert [t["status"] for t in trials] == ["replicated"] * 4
+    assert all(t["via"] == "probes" and t["clock_error_s"] == 0.001 for t in trials)
+    assert all(t["true_in_bound"] for t in trials), [
+        (t["lag_low_s"], t["true_lag_s"], t["lag_high_s"]) for t in trials]
+    # The reader's echo came back: both one-way bounds and the round trip, consistent.
+    assert all(t["clocks_agree"] is True for t in trials)
+    for t in trials:
+        assert t["round_trip_low_s"] <= t["lag_high_s"] + t["return_lag_high_s"]
+        assert t["lag_low_s"] + t["return_lag_low_s"] <= t["round_trip_high_s"]
+    # Placed in Ireland, the reader's reads are not the client's 118 ms round trip.
+    reads = [o for t in trials for o in t["history"]
+             if o["kind"] == "read" and o["region"] == B]
+    fast = sorted(o["received_ns"] - o["sent_ns"] for o in reads)
+    assert fast[len(fast) // 2] < 59 * MS  # under half the client's round trip
+    pair = document["summary"]["pairs"][0]
+    assert pair["round_trip_p50_s"] is not None and pair["clocks_disagree"] == 0
+
+
+def test_a_skew_within_the_clock_error_keeps_the_truth_inside(
+        emulator: EmulatorServer, tmp_path: Path) -> None:
+    emulator.app.replicator.lag = LagModel(150, 30)
+    emulator.app.config.probe_skew_ms = {B: 0.8}  # under the 1 ms allowed per probe
+    document = probe_race(emulator, tmp_path, "--trials", "4")
+    assert all(t["true_in_bound"] for t in document["trials"])
+
+
+def test_a_skew_past_the_shorter_lag_trips_the_cross_check(emulator: EmulatorServer,
+                                                          tmp_path: Path) -> None:
+    emulator.app.replicator.lag = LagModel(100, 0)
+    emulator.app.config.probe_skew_ms = {B: 400.0}  # Ireland's clock 400 ms ahead
+    document = probe_race(emulator, tmp_path, "--trials", "3")
+    trials = document["trials"]
+    # Forward looks 400 ms too long, the echo 300 ms below zero: impossible, and said.
+    assert not any(t["true_in_bound"] for t in trials)
+    assert all(t["clocks_agree"] is False for t in trials)
+    assert document["summary"]["pairs"][0]["clocks_disagree"] == 3
+    shown = report(document, tmp_path)
+    assert "clock error allowed for" in " ".join(shown.stdout.split())
+
+
+def test_probes_refuse_what_they_cannot_do(emulator: EmulatorServer) -> None:
+    assert run_cli(emulator.url, "setup").exit_code == 0
+    eventual = run_cli(emulator.url, "race", "--probes", "--eventual")
+    assert eventual.exit_code == 2 and "drop --eventual" in eventual.stderr
+    alone = run_cli(emulator.url, "race", "--clock-error-ms", "2")
+    assert alone.exit_code == 2 and "is for --probes" in alone.stderr
+    unknown = {"region": B, "clock": {"error_ns": None, "source": "time.aws.com unreachable"}}
+    with pytest.raises(GtbenchError, match="could not measure its clock"):
+        transport.clock_error_s(unknown, None)
+    assert transport.clock_error_s(unknown, 0.004) == 0.004
+
+
+def op(region: str, kind: str, mono: tuple[int, int], value: int | None) -> Op:
+    sent, received = (m * MS for m in mono)
+    return Op(region, kind, sent, received, value=value,  # type: ignore[arg-type]
+              mono_sent_ns=sent, mono_received_ns=received)
+
+
+def test_the_round_trip_needs_no_common_clock() -> None:
+    # A (its own clock): writes at 0-10, sees the echo between its reads sent at 500
+    # (stale) and received at 520 (fresh). B (another clock, far off): its read sent at
+    # 10_000 was stale, the one received at 10_210 fresh; its echo took 10_220-10_230.
+    write = op(A, "write", (0, 10), 7)
+    reads = [op(B, "read", (10_000, 10_005), None), op(B, "read", (10_200, 10_210), 7)]
+    echo = op(B, "write", (10_220, 10_230), 7)
+    echo_reads = [op(A, "read", (500, 505), None), op(A, "read", (510, 520), 7)]
+    trip = round_trip_bound(write, reads, echo, echo_reads, 7)
+    assert trip is not None
+    # [(500 - 10) - (10_230 - 10_000), (520 - 0) - (10_220 - 10_210)] ms
+    assert (trip.low_s, trip.high_s) == pytest.approx((0.260, 0.510))
+    verdict = race_verdict(write, reads, 7, clock_error_s=0.002, echo=(echo, echo_reads))
+    assert verdict.round_trip_low_s == pytest.approx(0.260)
+    # One-way, the clocks disagree by 10 s: the echo's lag is "below zero", and said.
+    assert verdict.clocks_agree is False
+
+
+@pytest.fixture
+def fake_ntp() -> Iterator[tuple[str, int]]:
+    """An SNTP server on loopback whose clock is 5 s ahead of this machine's."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    done = threading.Event()
+
+    def ntp(ns: int) -> bytes:
+        seconds, rest = divmod(ns + 5_000_000_000, 1_000_000_000)
+        return struct.pack("!II", seconds + handler.NTP_EPOCH_OFFSET_S,
+                           (rest << 32) // 1_000_000_000)
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                _, sender = sock.recvfrom(48)
+            except OSError:
+                continue
+            received = time.time_ns()
+            sock.sendto(b"\x24" + b"\0" * 31 + ntp(received) + ntp(time.time_ns()), sender)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield sock.getsockname()
+    done.set()
+    thread.join()
+    sock.close()
+
+
+def test_a_probe_measures_its_clock_against_an_ntp_server(fake_ntp: tuple[str, int]) -> None:
+    host, port = fake_ntp
+    clock = handler.sntp_clock(host, timeout_s=1.0, port=port)
+    assert clock.error_ns is not None and clock.error_ns >= handler.SERVER_ERROR_NS
+    # Corrected, the probe's wall clock reads the server's time, within the error.
+    assert abs(clock.wall_ns() - (time.time_ns() + 5_000_000_000)) <= clock.error_ns + 5 * MS
+    assert f"SNTP {host}" in clock.source
+
+
+def test_an_unreachable_time_server_leaves_the_error_unknown() -> None:
+    clock = handler.sntp_clock("127.0.0.1", timeout_s=0.05)  # nothing answers on port 123
+    assert clock.error_ns is None and clock.offset_ns == 0
+    assert "unknown" in clock.source
