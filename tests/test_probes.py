@@ -3,6 +3,7 @@ regions, clocks skewed on demand, the ping-pong, and the probe's own clock measu
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import struct
@@ -172,3 +173,86 @@ def test_an_unreachable_time_server_leaves_the_error_unknown() -> None:
     clock = handler.sntp_clock("127.0.0.1", timeout_s=0.05)  # nothing answers on port 123
     assert clock.error_ns is None and clock.offset_ns == 0
     assert "unknown" in clock.source
+
+
+def test_deploy_status_and_remove_make_and_delete_only_their_own(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On moto's IAM and Lambda: deploy twice (idempotent), status, a stranger's function
+    left alone, remove."""
+    import boto3
+    from moto import mock_aws
+
+    from gtbench.probes import deploy
+
+    for name in ("GTBENCH_ENDPOINT_URL", "AWS_PROFILE", "AWS_ENDPOINT_URL_DYNAMODB"):
+        monkeypatch.delenv(name, raising=False)
+    aws = ["--target", "aws", "--regions", f"{A},{B}", "--table", "bookmarks"]
+    with mock_aws():
+        first = CliRunner().invoke(cli, ["probes", "deploy", *aws, "--yes"])
+        assert first.exit_code == 0, first.output
+        assert "creating IAM role gtbench-probe" in first.stderr
+        assert f"{A}: creating the probe" in first.stderr
+        again = CliRunner().invoke(cli, ["probes", "deploy", *aws, "--yes"])
+        assert again.exit_code == 0 and "creating" not in again.stderr
+        iam = boto3.client("iam", region_name=A)
+        granted = json.loads(json.dumps(iam.get_role_policy(
+            RoleName="gtbench-probe", PolicyName="gtbench-probe-access")["PolicyDocument"]))
+        resources = granted["Statement"][0]["Resource"]
+        assert resources == [f"arn:aws:dynamodb:{r}:123456789012:table/bookmarks"
+                             for r in (A, B)]
+        assert granted["Statement"][0]["Action"] == ["dynamodb:GetItem", "dynamodb:PutItem",
+                                                     "dynamodb:UpdateItem"]
+        code = boto3.client("lambda", region_name=B).get_function(
+            FunctionName="gtbench-probe")["Configuration"]
+        assert code["Handler"] == "gtbench_probe.handler"
+        assert code["CodeSha256"] == deploy.code_sha(deploy.package())
+        shown = CliRunner().invoke(cli, ["probes", "status", *aws])
+        assert f"{B}: Active, current code" in shown.stdout, shown.output
+        # A function of the same name that gtbench did not make is never touched.
+        stranger = boto3.client("lambda", region_name="us-east-1")
+        stranger.create_function(FunctionName="gtbench-probe", Runtime="python3.12",
+                                 Role=code["Role"], Handler="x.y",
+                                 Code={"ZipFile": deploy.package()})
+        gone = CliRunner().invoke(cli, ["probes", "remove", "--target", "aws", "--regions",
+                                        f"{A},{B},us-east-1", "--yes"])
+        assert gone.exit_code == 0, gone.output
+        assert "us-east-1: gtbench-probe was not made by gtbench: left as it is" in gone.stderr
+        assert stranger.get_function(FunctionName="gtbench-probe")
+        assert deploy.role_arn(iam) is None
+        assert "removed the probes in us-west-2, eu-west-1" in gone.stdout
+
+
+def test_a_lambda_probe_is_invoked_once_and_its_failure_is_one_line(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.stub import Stubber
+
+    from gtbench.regions import Settings, open_regions
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "stub")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "stub")
+
+    regions = open_regions(Settings("aws", None, (A, B), "bookmarks", None))
+    probes = transport.LambdaProbes(regions)
+    client = probes._clients[B]
+    answer = {"region": B, "clock": {"offset_ns": 0, "error_ns": 1_500_000,
+                                     "source": "SNTP"}, "ops": []}
+    with Stubber(client) as stub:
+        stub.add_response("invoke", {"StatusCode": 200, "Payload": _stream(answer)},
+                          {"FunctionName": "gtbench-probe", "InvocationType": "RequestResponse",
+                           "Payload": json.dumps({"action": "clock", "region": B}).encode()})
+        got = probes.invoke(B, {"action": "clock"}, threading.Event())
+        assert transport.clock_error_s(got, None) == 0.0015
+        stub.add_response("invoke", {"StatusCode": 200, "FunctionError": "Unhandled",
+                                     "Payload": _stream({"errorMessage": "AccessDenied"})})
+        with pytest.raises(GtbenchError, match=f"the probe in {B} failed: AccessDenied"):
+            probes.invoke(B, {"action": "clock"}, threading.Event())
+        stub.add_client_error("invoke", "ResourceNotFoundException", http_status_code=404)
+        with pytest.raises(GtbenchError, match=f"there is no probe in {B}"):
+            probes.invoke(B, {"action": "clock"}, threading.Event())
+
+
+def _stream(payload: Any) -> Any:
+    from botocore.response import StreamingBody
+
+    raw = json.dumps(payload).encode()
+    return StreamingBody(io.BytesIO(raw), len(raw))

@@ -41,6 +41,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "Re-render a result saved with --json: the same summary as the live run."),
     "teardown": ("gtbench.cli.provision", "teardown_command",
                  "Remove the replicas one at a time, then the table: only what gtbench created."),
+    "probes": ("gtbench.cli.probes", "probes_group",
+               "Probes inside the regions on AWS Lambda, for `race --probes`: deploy, status, "
+               "remove."),
     "local": ("gtbench.cli.local", "local_group",
               "The local global-tables emulator: a DynamoDB endpoint that really replicates."),
 }

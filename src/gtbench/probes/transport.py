@@ -115,9 +115,18 @@ class LambdaProbes:
 
     def invoke(self, region: str, event: dict[str, Any], stop: threading.Event
                ) -> dict[str, Any]:
-        answer = self._clients[region].invoke(
-            FunctionName=self.function, InvocationType="RequestResponse",
-            Payload=json.dumps(event | {"region": region}).encode())
+        from botocore.exceptions import ClientError
+
+        try:
+            answer = self._clients[region].invoke(
+                FunctionName=self.function, InvocationType="RequestResponse",
+                Payload=json.dumps(event | {"region": region}).encode())
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+                raise GtbenchError(f"there is no probe in {region}",
+                                   hint="deploy them with `gtbench probes deploy --target aws "
+                                        "--regions ...`") from None
+            raise
         payload = json.loads(answer["Payload"].read() or b"null")
         if answer.get("FunctionError") or not isinstance(payload, dict):
             message = payload.get("errorMessage") if isinstance(payload, dict) else payload

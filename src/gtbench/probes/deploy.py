@@ -1,0 +1,180 @@
+"""The probes on AWS: one Lambda function per region, ``gtbench-probe``, running
+``handler.py`` alone, and one IAM role for all of them with least privilege. Everything
+made is tagged, and ``remove`` deletes only what carries gtbench's tag.
+
+Deploy is idempotent: a function that exists gets the current code; the role's policy
+is put again (the table's ARNs may have changed).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import time
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from gtbench.errors import GtbenchError
+from gtbench.probes.transport import FUNCTION
+
+__all__ = ["FUNCTION", "ROLE", "deploy_one", "ensure_role", "package", "policy", "remove_one",
+           "remove_role", "role_arn", "state"]
+
+ROLE = "gtbench-probe"
+POLICY = "gtbench-probe-access"
+TAG_KEY, TAG_VALUE = "made-by", "gtbench"  # what remove looks for
+RUNTIME = "python3.12"
+MODULE = "gtbench_probe"  # handler.py's name inside the zip
+MEMORY_MB = 512  # Lambda's CPU grows with memory: a steadier poll than the 128 MB floor
+TIMEOUT_S = 900  # Lambda's maximum: a poll lasts up to the trial's --timeout
+ROLE_WAIT_S = 60.0  # a new IAM role takes seconds before Lambda may assume it
+TRUST = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+    "Action": "sts:AssumeRole"}]}
+
+
+def package() -> bytes:
+    """The function's zip: handler.py as ``gtbench_probe.py``, with fixed timestamps so
+    the same code always gives the same zip (and CodeSha256)."""
+    source = (Path(__file__).parent / "handler.py").read_bytes()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        info = zipfile.ZipInfo(f"{MODULE}.py", date_time=(2020, 1, 1, 0, 0, 0))
+        info.external_attr = 0o644 << 16
+        archive.writestr(info, source)
+    return buffer.getvalue()
+
+
+def code_sha(zipped: bytes) -> str:
+    """As Lambda reports it: base64 of the SHA-256."""
+    return base64.b64encode(hashlib.sha256(zipped).digest()).decode()
+
+
+def policy(account: str, table: str, regions: Sequence[str], partition: str = "aws"
+           ) -> dict[str, Any]:
+    """Least privilege: read and write the table's items in each region, and log."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem",
+                                       "dynamodb:UpdateItem"],
+         "Resource": [f"arn:{partition}:dynamodb:{r}:{account}:table/{table}"
+                      for r in regions]},
+        {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream",
+                                       "logs:PutLogEvents"],
+         "Resource": [f"arn:{partition}:logs:{r}:{account}:log-group:/aws/lambda/{FUNCTION}"
+                      f"{suffix}" for r in regions for suffix in ("", ":*")]}]}
+
+
+@dataclass(frozen=True)
+class ProbeState:
+    region: str
+    exists: bool
+    state: str | None = None  # Lambda's State: Pending, Active, Failed
+    current: bool = False  # its code is this gtbench's handler
+    ours: bool = False  # tagged by gtbench
+
+
+def _tags(client: Any, arn: str) -> dict[str, str]:
+    return dict(client.list_tags(Resource=arn).get("Tags") or {})
+
+
+def state(lambda_client: Any, region: str, zipped: bytes) -> ProbeState:
+    try:
+        found = lambda_client.get_function(FunctionName=FUNCTION)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+            return ProbeState(region, False)
+        raise
+    config = found["Configuration"]
+    return ProbeState(region, True, config.get("State"),
+                      config.get("CodeSha256") == code_sha(zipped),
+                      _tags(lambda_client, config["FunctionArn"]).get(TAG_KEY) == TAG_VALUE)
+
+
+def role_arn(iam: Any) -> str | None:
+    try:
+        return str(iam.get_role(RoleName=ROLE)["Role"]["Arn"])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "NoSuchEntity":
+            return None
+        raise
+
+
+def ensure_role(iam: Any, account: str, table: str, regions: Sequence[str], partition: str,
+                say: Callable[[str], None]) -> str:
+    arn = role_arn(iam)
+    if arn is None:
+        say(f"creating IAM role {ROLE}")
+        arn = str(iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(TRUST),
+                                  Description="gtbench's probes: read and write one table",
+                                  Tags=[{"Key": TAG_KEY, "Value": TAG_VALUE}])["Role"]["Arn"])
+    iam.put_role_policy(RoleName=ROLE, PolicyName=POLICY,
+                        PolicyDocument=json.dumps(policy(account, table, regions, partition)))
+    return arn
+
+
+def deploy_one(lambda_client: Any, region: str, role: str, zipped: bytes,
+               say: Callable[[str], None], sleep: Callable[[float], None] = time.sleep) -> None:
+    """Create or update the probe in ``region`` and wait until it is ready."""
+    current = state(lambda_client, region, zipped)
+    if current.exists:
+        if not current.ours:
+            raise GtbenchError(f"a function named {FUNCTION} in {region} was not made by "
+                               "gtbench: it is left as it is",
+                               hint="remove or rename it, then deploy again")
+        if not current.current:
+            say(f"{region}: updating the probe's code")
+            lambda_client.update_function_code(FunctionName=FUNCTION, ZipFile=zipped)
+        lambda_client.get_waiter("function_updated_v2").wait(FunctionName=FUNCTION)
+        return
+    say(f"{region}: creating the probe")
+    deadline = time.monotonic() + ROLE_WAIT_S
+    while True:
+        try:
+            lambda_client.create_function(
+                FunctionName=FUNCTION, Runtime=RUNTIME, Role=role, Handler=f"{MODULE}.handler",
+                Code={"ZipFile": zipped}, Timeout=TIMEOUT_S, MemorySize=MEMORY_MB,
+                Description="gtbench probe: times DynamoDB beside the replica",
+                Tags={TAG_KEY: TAG_VALUE})
+            break
+        except ClientError as exc:
+            # IAM is eventually consistent: a role made seconds ago cannot be assumed yet.
+            if (exc.response["Error"]["Code"] != "InvalidParameterValueException"
+                    or time.monotonic() > deadline):
+                raise
+            sleep(2.0)
+    lambda_client.get_waiter("function_active_v2").wait(FunctionName=FUNCTION)
+
+
+def remove_one(lambda_client: Any, region: str, say: Callable[[str], None]) -> bool:
+    """Delete the probe in ``region`` if gtbench made it; whether it did."""
+    current = state(lambda_client, region, b"")
+    if not current.exists:
+        return False
+    if not current.ours:
+        say(f"{region}: {FUNCTION} was not made by gtbench: left as it is")
+        return False
+    lambda_client.delete_function(FunctionName=FUNCTION)
+    say(f"{region}: deleted the probe")
+    return True
+
+
+def remove_role(iam: Any, say: Callable[[str], None]) -> bool:
+    arn = role_arn(iam)
+    if arn is None:
+        return False
+    tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=ROLE).get("Tags", [])}
+    if tags.get(TAG_KEY) != TAG_VALUE:
+        say(f"IAM role {ROLE} was not made by gtbench: left as it is")
+        return False
+    for name in iam.list_role_policies(RoleName=ROLE).get("PolicyNames", []):
+        iam.delete_role_policy(RoleName=ROLE, PolicyName=name)
+    iam.delete_role(RoleName=ROLE)
+    say(f"deleted IAM role {ROLE}")
+    return True
