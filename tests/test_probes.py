@@ -96,8 +96,8 @@ def test_a_skew_past_the_shorter_lag_trips_the_cross_check(emulator: EmulatorSer
 
 def test_probes_refuse_what_they_cannot_do(emulator: EmulatorServer) -> None:
     assert run_cli(emulator.url, "setup").exit_code == 0
-    eventual = run_cli(emulator.url, "race", "--probes", "--eventual")
-    assert eventual.exit_code == 2 and "drop --eventual" in eventual.stderr
+    pollers = run_cli(emulator.url, "race", "--probes", "--pollers", "3")
+    assert pollers.exit_code == 2 and "drop --pollers" in pollers.stderr
     alone = run_cli(emulator.url, "race", "--clock-error-ms", "2")
     assert alone.exit_code == 2 and "is for --probes" in alone.stderr
     unknown = {"region": B, "clock": {"error_ns": None, "source": "time.aws.com unreachable"}}
@@ -198,8 +198,8 @@ def test_deploy_status_and_remove_make_and_delete_only_their_own(
         granted = json.loads(json.dumps(iam.get_role_policy(
             RoleName="gtbench-probe", PolicyName="gtbench-probe-access")["PolicyDocument"]))
         resources = granted["Statement"][0]["Resource"]
-        assert resources == [f"arn:aws:dynamodb:{r}:123456789012:table/bookmarks"
-                             for r in (A, B)]
+        assert resources == [f"arn:aws:dynamodb:{r}:123456789012:table/{name}"
+                             for r in (A, B) for name in ("bookmarks", "gtbench-compare-*")]
         assert granted["Statement"][0]["Action"] == ["dynamodb:GetItem", "dynamodb:PutItem",
                                                      "dynamodb:UpdateItem"]
         code = boto3.client("lambda", region_name=B).get_function(
@@ -256,3 +256,22 @@ def _stream(payload: Any) -> Any:
 
     raw = json.dumps(payload).encode()
     return StreamingBody(io.BytesIO(raw), len(raw))
+
+
+def test_compare_with_probes_times_the_race_from_inside_the_regions(
+        emulator: EmulatorServer, tmp_path: Path) -> None:
+    regions = "us-west-2,us-east-1,us-east-2"
+    out = tmp_path / "compare.json"
+    result = run_cli(emulator.url, "compare", "--probes", "--trials", "1", "--conflicts", "1",
+                     "--increments", "1", "--json", str(out), regions=regions)
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(out.read_text())
+    for mode in document["modes"]:
+        trials = mode["race"]["trials"]
+        assert trials and all(t["via"] == "probes" for t in trials)
+        # Strong and eventual reads, both from the probe beside the replica.
+        kinds = {o.get("consistent", True) for t in trials for o in t["history"]
+                 if o["kind"] == "read"}
+        assert kinds == {True, False}
+        assert all(t["true_in_bound"] for t in trials if t["true_lag_s"] is not None)
+    assert CliRunner().invoke(cli, ["report", str(out), "--check"]).exit_code == 0

@@ -29,6 +29,7 @@ from gtbench import conflict, provision, race, teardown
 from gtbench.awsrules import EVENTUAL, STRONG, Consistency
 from gtbench.conflict import ConflictPlan, ConflictResult
 from gtbench.history import Op
+from gtbench.probes.transport import Probes
 from gtbench.race import RacePlan, RaceResult
 from gtbench.regions import Regions, Settings
 from gtbench.trials import RUN_FAILURES, RunEnd, failure_message
@@ -96,7 +97,7 @@ class ModeRun:
         out: list[Op] = []
         if self.race:
             for t in self.race.trials:
-                out += [t.write, *t.reads]
+                out += t.ops
         for run in (self.conflict, self.increment):
             for c in run.trials if run else []:
                 out += [*c.writes, *c.reads]
@@ -143,7 +144,8 @@ def ends_by(plan: ComparePlan, timing: provision.Timing) -> float:
 
 def run_compare(regions: Regions, settings: Settings, plan: ComparePlan, prefix: str,
                 progress: Progress | None = None, timing: provision.Timing | None = None,
-                run: str | None = None) -> CompareResult:
+                run: str | None = None, probes: Probes | None = None,
+                clock_error_ms: float | None = None) -> CompareResult:
     """Both modes, one after the other: create, measure, remove, on tables of this run's
     own. A Ctrl-C, a run of failed trials or a failure (the endpoint gone) ends it with
     what was measured; the tables are removed on every path unless ``plan.keep``, and
@@ -164,7 +166,7 @@ def run_compare(regions: Regions, settings: Settings, plan: ComparePlan, prefix:
                 progress.step(f"{label}: creating {mode.table} in {', '.join(plan.regions)}")
                 provision.setup(scoped, mine, timing=timing, reporter=progress.reporter(),
                                 strong=consistency == STRONG, tags=tags)
-                _measure(scoped, mine, plan, mode, progress, result)
+                _measure(scoped, mine, plan, mode, progress, result, probes, clock_error_ms)
             except RUN_FAILURES as exc:
                 result.stopped = f"{label}: {failure_message(exc)}"
             finally:
@@ -214,8 +216,10 @@ def stale_tables(regions: Regions, now: float | None = None) -> list[tuple[str, 
 
 
 def _measure(regions: Regions, settings: Settings, plan: ComparePlan, mode: ModeRun,
-             progress: Progress, result: CompareResult) -> None:
-    """The three workloads on one table; stops at the first that was cut short."""
+             progress: Progress, result: CompareResult, probes: Probes | None = None,
+             clock_error_ms: float | None = None) -> None:
+    """The three workloads on one table; stops at the first that was cut short. With
+    ``probes`` the race is timed from inside the regions."""
     label = mode.label
 
     def counter(title: str, total: int) -> Callable[[Any], None]:
@@ -228,8 +232,14 @@ def _measure(regions: Regions, settings: Settings, plan: ComparePlan, mode: Mode
 
     progress.step(f"{label}: race around {' → '.join(plan.regions)}, {plan.trials} trials "
                   "per pair, strong and eventual reads")
-    mode.race = race.run_race(regions, settings, plan.race_plan(), on_trial=counter(
-        f"{label} race trials", plan.trials * len(plan.pairs)))
+    counted = counter(f"{label} race trials", plan.trials * len(plan.pairs))
+    if probes is not None:
+        from gtbench.probes.race import run_probe_race
+
+        mode.race = run_probe_race(regions, settings, replace(
+            plan.race_plan(), interval_s=plan.resolution_s), probes, clock_error_ms, counted)
+    else:
+        mode.race = race.run_race(regions, settings, plan.race_plan(), on_trial=counted)
     if _ended(mode.race, result):
         return
     progress.step(f"{label}: {plan.conflicts} conflicting writes from "

@@ -49,12 +49,20 @@ DEFAULT_REGIONS = "us-west-2,us-east-1,us-east-2"
 @click.option("--timeout", "timeout_s", type=Finite(min=0.05, max=3600), default=10.0,
               show_default=True, help="Seconds a trial waits before timing out.")
 @click.option("--keep", is_flag=True, help="Leave both tables in place at the end.")
+@click.option("--probes", "use_probes", is_flag=True,
+              help="Time the race from probes inside the regions (as `race --probes`): "
+                   "latencies are then in-region, and each lag's bound carries the probes' "
+                   "clock error instead of the client's round trips.")
+@click.option("--clock-error-ms", type=Finite(min=0, max=60000), default=None,
+              help="With --probes: each probe's clock error [default: measured by each "
+                   "probe on AWS; 1 ms on the emulator].")
 @json_option
 @yes_option
 def compare_command(target: str, endpoint_url: str | None,
                     regions: tuple[str, ...], prefix: str, profile: str | None, trials: int,
                     conflicts: int, increments: int, resolution_ms: float, timeout_s: float,
-                    keep: bool, json_path: str | None, yes: bool) -> None:
+                    keep: bool, use_probes: bool, clock_error_ms: float | None,
+                    json_path: str | None, yes: bool) -> None:
     """Run the same workloads on an MREC and an MRSC table, and show them side by side.
 
     Which kind of global table should you use, and what does it cost? gtbench
@@ -104,6 +112,13 @@ def compare_command(target: str, endpoint_url: str | None,
             f"{(trials * len(regions) + conflicts * 2 + increments * 2) * 2 + 26} items and "
             f"read them many times; both {after}. This is billable (see Cost in docs/aws.md). "
             "Continue?", abort=True, err=True)
+    if clock_error_ms is not None and not use_probes:
+        raise UsageError("--clock-error-ms is for --probes (one clock needs no error bound)")
+    probes = None
+    if use_probes:
+        from gtbench.probes import transport
+
+        probes = transport.for_settings(client_regions, settings, clock_error_ms)
     plan = compare.ComparePlan(regions, trials, conflicts, increments,
                                resolution_s=resolution_ms / 1000, timeout_s=timeout_s,
                                keep=keep)
@@ -124,7 +139,8 @@ def compare_command(target: str, endpoint_url: str | None,
     try:
         with session.measuring():
             result = compare.run_compare(client_regions, settings, plan, prefix, Shown(),
-                                         timing=timing_for(settings, None), run=run)
+                                         timing=timing_for(settings, None), run=run,
+                                         probes=probes, clock_error_ms=clock_error_ms)
     finally:
         waits.close()
     kept = [m.table for m in result.modes if not m.removed]

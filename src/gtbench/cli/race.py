@@ -106,9 +106,9 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     if eventual and pollers is not None and pollers > race.MAX_POLLERS // 2:
         raise UsageError(f"--pollers {pollers} with --eventual: at most "
                          f"{race.MAX_POLLERS // 2} per kind of read")
-    if use_probes and (eventual or pollers is not None):
-        raise UsageError("--probes polls with one strongly consistent reader per region: "
-                         "drop --eventual and --pollers")
+    if use_probes and pollers is not None:
+        raise UsageError("--probes polls with one reader per region, every --interval-ms: "
+                         "drop --pollers")
     if clock_error_ms is not None and not use_probes:
         raise UsageError("--clock-error-ms is for --probes (one clock needs no error bound)")
     session = RunSession(settings, json_path)
@@ -148,17 +148,8 @@ def _probes(client_regions: Regions, settings: Settings, clock_error_ms: float |
     """The run for ``--probes``: local workers on the emulator, Lambda on AWS."""
     from gtbench.probes import transport
     from gtbench.probes.race import run_probe_race
-    from gtbench.regions import LOCAL
 
-    probes: transport.Probes
-    if settings.target == LOCAL and client_regions.endpoint_url is not None:
-        from gtbench.local import lifecycle
-
-        status = lifecycle.probe(client_regions.endpoint_url) or {}
-        probes = transport.LocalProbes(client_regions, client_regions.endpoint_url, status,
-                                       clock_error_ms)
-    else:
-        probes = transport.LambdaProbes(client_regions)
+    probes = transport.for_settings(client_regions, settings, clock_error_ms)
 
     def run(plan: race.RacePlan, shown: Any) -> race.RaceResult:
         return run_probe_race(client_regions, settings, plan, probes, clock_error_ms, shown)

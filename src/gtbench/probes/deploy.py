@@ -28,6 +28,7 @@ __all__ = ["FUNCTION", "ROLE", "deploy_one", "ensure_role", "package", "policy",
            "remove_role", "role_arn", "state"]
 
 ROLE = "gtbench-probe"
+COMPARE_PREFIX = "gtbench-compare"  # compare's default --prefix: its per-run tables
 POLICY = "gtbench-probe-access"
 TAG_KEY, TAG_VALUE = "made-by", "gtbench"  # what remove looks for
 RUNTIME = "python3.12"
@@ -59,12 +60,13 @@ def code_sha(zipped: bytes) -> str:
 
 def policy(account: str, table: str, regions: Sequence[str], partition: str = "aws"
            ) -> dict[str, Any]:
-    """Least privilege: read and write the table's items in each region, and log."""
+    """Least privilege: read and write the items of the table (and of the tables
+    `compare` makes for a run, ``gtbench-compare-*``) in each region, and log."""
     return {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem",
                                        "dynamodb:UpdateItem"],
-         "Resource": [f"arn:{partition}:dynamodb:{r}:{account}:table/{table}"
-                      for r in regions]},
+         "Resource": [f"arn:{partition}:dynamodb:{r}:{account}:table/{name}"
+                      for r in regions for name in (table, f"{COMPARE_PREFIX}-*")]},
         {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream",
                                        "logs:PutLogEvents"],
          "Resource": [f"arn:{partition}:logs:{r}:{account}:log-group:/aws/lambda/{FUNCTION}"

@@ -120,23 +120,32 @@ def _write(client: Any, clock: Clock, table: str, key: dict[str, Any], attribute
 
 
 def _poll(client: Any, clock: Clock, table: str, key: dict[str, Any], attribute: str,
-          value: int, interval_ns: int, until_mono_ns: int, stop: Callable[[], bool]
-          ) -> list[dict[str, Any]]:
-    """Strongly consistent reads every ``interval_ns`` until one sees ``value``."""
+          value: int, interval_ns: int, until_mono_ns: int, stop: Callable[[], bool],
+          eventual: bool = False) -> list[dict[str, Any]]:
+    """Strongly consistent reads every ``interval_ns`` until one sees ``value``; with
+    ``eventual``, an eventually consistent read beside each, until one of those sees it
+    too."""
     reads: list[dict[str, Any]] = []
+    waiting = {True, False} if eventual else {True}
     next_send = clock.mono_ns()
-    while clock.mono_ns() < until_mono_ns and not stop():
-        op, answer = _op("read", clock, lambda: client.get_item(
-            TableName=table, Key=key, ConsistentRead=True))
-        if answer is not None:
-            found = answer.get("Item", {}).get(attribute, {}).get("N")
-            op["value"] = int(found) if found is not None else None
-        reads.append(op)
-        if op["value"] == value:
-            break
+    while waiting and clock.mono_ns() < until_mono_ns and not stop():
+        for consistent in sorted(waiting, reverse=True):
+            op, answer = _op("read", clock, lambda c=consistent: client.get_item(  # type: ignore[misc]
+                TableName=table, Key=key, ConsistentRead=c))
+            if answer is not None:
+                found = answer.get("Item", {}).get(attribute, {}).get("N")
+                op["value"] = int(found) if found is not None else None
+            op["consistent"] = consistent
+            reads.append(op)
+            if op["value"] == value:
+                waiting.discard(consistent)
         next_send += interval_ns
         time.sleep(max(0.0, (next_send - clock.mono_ns()) / 1e9))
     return reads
+
+
+def _seen(reads: list[dict[str, Any]], value: int) -> bool:
+    return any(r["value"] == value and r["consistent"] for r in reads)
 
 
 def _wait_until_wall(clock: Clock, at_ns: int | None) -> None:
@@ -171,9 +180,11 @@ def run(event: dict[str, Any], client: Any, clock: Clock,
     ops: list[dict[str, Any]] = out["ops"]
     if action in ("write", "ping"):
         ops.append(_write(client, clock, table, key, attribute, value))
+    eventual = bool(event.get("eventual"))
     if action in ("poll", "pong"):
-        ops += _poll(client, clock, table, key, attribute, value, interval, until, stop)
-    if action == "pong" and ops and ops[-1]["value"] == value:
+        ops += _poll(client, clock, table, key, attribute, value, interval, until, stop,
+                     eventual)
+    if action == "pong" and _seen(ops, value):
         ops.append(_write(client, clock, table, event["echo_key"], attribute, value))
     if action == "ping" and ops[0]["result"] == "ok":
         ops += _poll(client, clock, table, event["echo_key"], attribute, value, interval,

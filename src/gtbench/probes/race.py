@@ -44,6 +44,7 @@ def to_op(row: dict[str, Any], region: str, process: int) -> Op:
     monotonic times beside them."""
     return Op(region, row["kind"], int(row["sent_ns"]), int(row["received_ns"]),
               row["result"], row.get("value"), process, error=row.get("error"),
+              consistent=bool(row.get("consistent", True)),
               mono_sent_ns=int(row["mono_sent_ns"]),
               mono_received_ns=int(row["mono_received_ns"]))
 
@@ -85,7 +86,7 @@ def run_probe_trial(probes: Probes, clocks: Coordinator, table: str, pair: tuple
     at = clocks.start_at_ns(source, target)
     common = {"table": table, "attribute": polling.VALUE, "key": key, "echo_key": echo,
               "value": value, "interval_ms": plan.interval_s * 1000,
-              "timeout_s": plan.timeout_s}
+              "timeout_s": plan.timeout_s, "eventual": plan.eventual}
     ping = pool.submit(probes.invoke, source, common | {"action": "ping", "at_ns": at}, stop)
     pong = pool.submit(probes.invoke, target,
                        common | {"action": "pong", "at_ns": at - round(EARLY_S * 1e9)}, stop)

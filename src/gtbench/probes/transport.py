@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from gtbench.errors import GtbenchError
 from gtbench.probes.handler import Clock, run
-from gtbench.regions import Regions
+from gtbench.regions import LOCAL, Regions, Settings
 
 FUNCTION = "gtbench-probe"
 # A local probe's clock is the host's, off by exactly its --probe-skew-ms. The error it
@@ -135,3 +135,14 @@ class LambdaProbes:
                                     f"{self.function}), or redeploy with `gtbench probes "
                                     "deploy`")
         return payload
+
+
+def for_settings(regions: Regions, settings: Settings, clock_error_ms: float | None
+                 ) -> Probes:
+    """Local workers on the emulator; the Lambda functions on AWS."""
+    if settings.target == LOCAL and regions.endpoint_url is not None:
+        from gtbench.local import lifecycle
+
+        return LocalProbes(regions, regions.endpoint_url,
+                           lifecycle.probe(regions.endpoint_url) or {}, clock_error_ms)
+    return LambdaProbes(regions)
