@@ -69,6 +69,8 @@ CASES: dict[str, tuple[str, list[str], str, Callable[[dict[str, Any]], int]]] = 
     # experiment: (regions, arguments, table part of the killing count, measured)
     "race": (TWO, ["race", "--trials", "200"], "global-serverless",
              lambda d: len(d["trials"])),
+    "race --probes": (TWO, ["race", "--probes", "--trials", "200"], "global-serverless",
+                      lambda d: len(d["trials"])),
     "conflict": (TWO, ["conflict", "--trials", "200", "--no-timelines"], "global-serverless",
                  lambda d: len(d["trials"])),
     "outage": (TWO, ["outage", "--duration", "30", "--lead", "1"], "global-serverless",
@@ -82,11 +84,11 @@ CASES: dict[str, tuple[str, list[str], str, Callable[[dict[str, Any]], int]]] = 
 def test_a_killed_emulator_ends_the_run_and_the_history_is_saved(
         doomed: EmulatorServer, tmp_path: Path, experiment: str) -> None:
     regions, args, table_part, measured = CASES[experiment]
-    if experiment != "compare":
+    if args[0] != "compare":
         _setup(doomed, regions)
     baseline = _replications(doomed, table_part)
     killed = _kill_when(doomed, lambda: _replications(doomed, table_part) >= baseline + 8)
-    out = tmp_path / f"{experiment}.json"
+    out = tmp_path / f"{args[0]}.json"
     result = CliRunner().invoke(cli, [*args, "--endpoint-url", doomed.url, "--regions",
                                       regions, "--json", str(out)])
     ended = time.monotonic()
@@ -96,7 +98,7 @@ def test_a_killed_emulator_ends_the_run_and_the_history_is_saved(
     # It stopped within a short time of the endpoint going away, not at a timeout.
     assert ended - killed["at"] < 60, ended - killed["at"]
     document = json.loads(out.read_text())
-    assert document["experiment"] == experiment and document["stopped"], document["stopped"]
+    assert document["experiment"] == args[0] and document["stopped"], document["stopped"]
     assert measured(document) > 0
     # What was saved is a history that checks clean.
     checked = CliRunner().invoke(cli, ["report", str(out), "--check"])

@@ -31,6 +31,7 @@ NTP_SERVER = "time.aws.com"
 NTP_EPOCH_OFFSET_S = 2_208_988_800  # 1900-01-01 to 1970-01-01
 SERVER_ERROR_NS = 1_000_000  # the server's own error, allowed for on top of delay / 2
 SAMPLES = 4  # SNTP exchanges; the one with the shortest delay is kept (least error)
+GIVE_UP_NS = 1_000_000_000  # reads failing this long without a break end a poll
 
 
 class Clock:
@@ -128,7 +129,10 @@ def _poll(client: Any, clock: Clock, table: str, key: dict[str, Any], attribute:
     reads: list[dict[str, Any]] = []
     waiting = {True, False} if eventual else {True}
     next_send = clock.mono_ns()
+    failing_since: int | None = None  # reads failing without a break: the region is gone
     while waiting and clock.mono_ns() < until_mono_ns and not stop():
+        if failing_since is not None and clock.mono_ns() - failing_since > GIVE_UP_NS:
+            break
         for consistent in sorted(waiting, reverse=True):
             op, answer = _op("read", clock, lambda c=consistent: client.get_item(  # type: ignore[misc]
                 TableName=table, Key=key, ConsistentRead=c))
@@ -137,6 +141,10 @@ def _poll(client: Any, clock: Clock, table: str, key: dict[str, Any], attribute:
                 op["value"] = int(found) if found is not None else None
             op["consistent"] = consistent
             reads.append(op)
+            if op["result"] == "ok":
+                failing_since = None
+            elif failing_since is None:
+                failing_since = op["mono_sent_ns"]
             if op["value"] == value:
                 waiting.discard(consistent)
         next_send += interval_ns
