@@ -121,7 +121,8 @@ def test_each_test_starts_empty(global_tables: GlobalTables) -> None:
         assert global_tables.client(region).list_tables()["TableNames"] == []
     status = global_tables._call("GET", "status")
     assert status["faults"] == [] and not status["paused"]
-    assert status["lag"] == {"lag_ms": 0, "jitter_ms": 0, "pairs": {}}
+    assert (status["lag"]["lag_ms"], status["lag"]["jitter_ms"], status["lag"]["pairs"],
+            status["lag"]["network"]) == (0, 0, {}, False)
     assert global_tables.history() == []
     global_tables.create_table("t-app")
     global_tables.hold()

@@ -419,6 +419,15 @@ def rebuild_race(document: Document, context: Context) -> Document:
     return race_document(read_race(document), context)
 
 
+def matrix_document(result: Any, context: Context) -> Document:
+    """A matrix is a race over every ordered pair: the race's document and keys."""
+    return {**race_document(result, context), "experiment": "matrix"}
+
+
+def rebuild_matrix(document: Document, context: Context) -> Document:
+    return matrix_document(read_race(document), context)
+
+
 def rebuild_conflict(document: Document, context: Context) -> Document:
     return conflict_document(read_conflict(document), context)
 

@@ -71,6 +71,15 @@ class RacePlan:
     # Also poll with eventually consistent reads (as many, on the same schedule): what a
     # reader that reads that way sees. A trial then runs until both kinds saw the write.
     eventual: bool = False
+    # Each round of trials starts one pair later than the one before (the matrix): no
+    # pair is measured first, or last, in every round.
+    turn: bool = False
+
+    def order(self) -> list[tuple[int, Pair]]:
+        """Every trial as (index, pair), round by round."""
+        n = len(self.pairs)
+        return [(i, self.pairs[(i + k) % n if self.turn else k])
+                for i in range(self.trials) for k in range(n)]
 
     @property
     def max_pollers(self) -> int:
@@ -252,7 +261,7 @@ def run_race(regions: Regions, settings: Settings, plan: RacePlan,
             return trial
         return run
 
-    run_trials((job(i, pair) for i in range(plan.trials) for pair in plan.pairs), result,
+    run_trials((job(i, pair) for i, pair in plan.order()), result,
                result.trials, status=lambda t: t.verdict().status,
                ops=lambda t: t.ops, pool=pool, prepare=prepare,
                on_trial=on_trial)

@@ -104,6 +104,11 @@ register(Experiment(
     markdown="gtbench.report.markdown:race_markdown",
     figure="gtbench.report.plot:race_figure"))
 register(Experiment(
+    "matrix", holds="trials", rebuild=f"{_DOC}:rebuild_matrix",
+    check=f"{_CHECK}:check_trials", terminal="gtbench.report.matrix:matrix_tables",
+    markdown="gtbench.report.matrix:matrix_markdown",
+    figure="gtbench.report.matrix:matrix_figure"))
+register(Experiment(
     "conflict", holds="trials", rebuild=f"{_DOC}:rebuild_conflict",
     check=f"{_CHECK}:check_trials", terminal="gtbench.report.conflict:terminal_view",
     markdown="gtbench.report.markdown:conflict_markdown",

@@ -37,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "outage": ("gtbench.cli.outage", "outage_command",
                "Cut a region off under a steady workload, and measure what is lost and how it "
                "heals."),
+    "matrix": ("gtbench.cli.matrix", "matrix_command",
+               "Time replication between every ordered pair of --regions, in one run."),
     "report": ("gtbench.cli.report", "report_command",
                "Re-render a result saved with --json: the same summary as the live run."),
     "teardown": ("gtbench.cli.provision", "teardown_command",

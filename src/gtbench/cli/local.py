@@ -143,6 +143,11 @@ def _serve_options(command: Any) -> Any:
                      callback=_pair_rtts,
                      help="The round trip between two regions that an MRSC write or strong "
                           "read pays, over the built-in table. Repeatable."),
+        click.option("--network-lag/--no-network-lag", default=True, show_default=True,
+                     help="Add half the round trip between two regions (the built-in table "
+                          "of measured medians) to every delivery between them: a write "
+                          "cannot arrive sooner than the network allows, so pairs across an "
+                          "ocean lag more than pairs within a continent."),
         click.option("--probe-skew-ms", "probe_skews", metavar="REGION=MS", multiple=True,
                      callback=_skews,
                      help="Set the clock of the local probe in REGION this far off true time "
@@ -157,9 +162,10 @@ def _serve_options(command: Any) -> Any:
 def _serve_args(lag_ms: float, jitter_ms: float, pair_lags: tuple[Any, ...],
                 replica_delay_s: float, seed: int | None, ttl_sweep_s: float,
                 fis_delay_s: float, client_region: str | None, rtts: dict[str, float],
-                pair_rtts: dict[tuple[str, str], float], probe_skews: dict[str, float]
-                ) -> list[str]:
+                pair_rtts: dict[tuple[str, str], float], probe_skews: dict[str, float],
+                network_lag: bool) -> list[str]:
     args = ["--lag-ms", str(lag_ms), "--jitter-ms", str(jitter_ms),
+            "--network-lag" if network_lag else "--no-network-lag",
             "--replica-delay-s", str(replica_delay_s), "--ttl-sweep-s", str(ttl_sweep_s),
             "--fis-delay-s", str(fis_delay_s)]
     if client_region:
@@ -212,7 +218,7 @@ def serve(host: str, port: int, lag_ms: float, jitter_ms: float,
           pair_lags: tuple[Any, ...], replica_delay_s: float, seed: int | None,
           ttl_sweep_s: float, fis_delay_s: float, client_region: str | None,
           rtts: dict[str, float], pair_rtts: dict[tuple[str, str], float],
-          probe_skews: dict[str, float], verbose: bool) -> None:
+          network_lag: bool, probe_skews: dict[str, float], verbose: bool) -> None:
     """Run the emulator in the foreground until Ctrl-C or SIGTERM."""
     import logging
 
@@ -223,7 +229,7 @@ def serve(host: str, port: int, lag_ms: float, jitter_ms: float,
 
     pairs = {(s, t): (lag, jitter_ms if jitter is None else jitter)
              for s, t, lag, jitter in pair_lags}
-    config = EmulatorConfig(lag=LagModel(lag_ms, jitter_ms, pairs),
+    config = EmulatorConfig(lag=LagModel(lag_ms, jitter_ms, pairs, network_lag),
                             replicas=ReplicaSettings(replica_delay_s, replica_delay_s),
                             distance=Distance(client_region, rtts), seed=seed,
                             ttl_sweep_s=ttl_sweep_s, pair_rtt_ms=pair_rtts,
@@ -286,7 +292,7 @@ def start(host: str, port: int | None, lag_ms: float, jitter_ms: float,
           pair_lags: tuple[Any, ...], replica_delay_s: float, seed: int | None,
           ttl_sweep_s: float, fis_delay_s: float, client_region: str | None,
           rtts: dict[str, float], pair_rtts: dict[tuple[str, str], float],
-          probe_skews: dict[str, float]) -> None:
+          network_lag: bool, probe_skews: dict[str, float]) -> None:
     """Start the emulator in the background (stop it with `gtbench local stop`)."""
     running = lifecycle.discover()
     if running is not None:
@@ -296,7 +302,8 @@ def start(host: str, port: int | None, lag_ms: float, jitter_ms: float,
                               serve_args=_serve_args(lag_ms, jitter_ms, pair_lags,
                                                      replica_delay_s, seed, ttl_sweep_s,
                                                      fis_delay_s, client_region, rtts,
-                                                     pair_rtts, probe_skews))
+                                                     pair_rtts, probe_skews,
+                                                     network_lag))
     click.echo(f"started the emulator on {running.url} (pid {running.pid}); "
                f"log: {running.log}")
     click.echo(f"use it with: --endpoint-url {running.url}  or  "
@@ -342,9 +349,14 @@ def status(as_json: bool) -> None:
     distance = document.get("distance") or {}
     click.echo("client placed " + describe_distance(distance) if distance.get("client_region")
                or distance.get("overrides_ms") else "client on loopback (no distance)")
-    click.echo(f"lag {lag['lag_ms']:g} ms ± {lag['jitter_ms']:g} ms; "
-               f"{document['pending']} deliveries pending"
+    click.echo(f"lag {lag['lag_ms']:g} ms ± {lag['jitter_ms']:g} ms"
+               + (" plus half the round trip between the regions" if lag.get("network")
+                  else "") + f"; {document['pending']} deliveries pending"
                + ("; deliveries PAUSED" if document["paused"] else ""))
+    medians = lag.get("median_ms") or {}
+    if medians:
+        click.echo("median lag per pair: " + ", ".join(
+            f"{pair.replace('>', ' → ')} {ms:g} ms" for pair, ms in sorted(medians.items())))
     for group in document["global_tables"]:
         replicas = ", ".join(f"{r['RegionName']} {r['ReplicaStatus']}" for r in group["replicas"])
         click.echo(f"table {group['table']}: {replicas}")

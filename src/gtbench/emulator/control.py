@@ -122,9 +122,9 @@ def _lagged(app: EmulatorApp, r: Request) -> Reply:
         raise ValueError("a per-direction lag names both source and destination")
     if source is not None:
         pairs[(str(source), str(destination))] = (lag, jitter)
-        app.replicator.lag = LagModel(old.lag_ms, old.jitter_ms, pairs)
+        app.replicator.lag = LagModel(old.lag_ms, old.jitter_ms, pairs, old.network)
     else:
-        app.replicator.lag = LagModel(lag, jitter, pairs)
+        app.replicator.lag = LagModel(lag, jitter, pairs, old.network)
     return json_reply({"lag": app.replicator.lag.describe()})
 
 
@@ -236,7 +236,8 @@ def status(app: EmulatorApp) -> dict[str, Any]:
         "pending": app.replicator.pending_count(),
         "held": app.replicator.held_count(),
         "faults": app.faults.describe(),
-        "lag": app.replicator.lag.describe(),
+        "lag": app.replicator.lag.describe(sorted({
+            r["RegionName"] for g in groups for r in g["replicas"]})),
         "distance": app.config.distance.describe(sorted({
             r["RegionName"] for g in groups for r in g["replicas"]})),
         "replica_create_delay_s": app.replicas.settings.create_delay_s,
@@ -267,7 +268,8 @@ def configure(app: EmulatorApp, changes: Any) -> None:
     lag = app.replicator.lag
     if "lag_ms" in values or "jitter_ms" in values:
         app.replicator.lag = LagModel(values.get("lag_ms", lag.lag_ms),
-                                      values.get("jitter_ms", lag.jitter_ms), lag.pairs)
+                                      values.get("jitter_ms", lag.jitter_ms), lag.pairs,
+                                      lag.network)
     settings = app.replicas.settings
     if "replica_create_delay_s" in values:
         settings.create_delay_s = values["replica_create_delay_s"]

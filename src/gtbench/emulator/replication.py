@@ -44,6 +44,10 @@ class LagModel:
     lag_ms: float = 1000.0
     jitter_ms: float = 250.0
     pairs: Mapping[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    # Add half the round trip between the two regions (the distance table): a write
+    # cannot arrive sooner than the network between them allows. Off for tests that set
+    # exact lags; on for `gtbench local serve`.
+    network: bool = False
 
     MAX_MS = 3_600_000.0  # an hour: past it a lag is a typo (and infinity kills a lane)
 
@@ -53,18 +57,33 @@ class LagModel:
                               for v in pair)]:
             number(value, name, low=0, high=self.MAX_MS)
 
+    def network_ms(self, source: str, target: str) -> float:
+        """The floor the network sets: half the pair's round trip, if counted and known."""
+        if not self.network:
+            return 0.0
+        from gtbench.emulator.distance import measured_rtt_ms
+
+        return (measured_rtt_ms(source, target) or 0.0) / 2
+
+    def median_ms(self, source: str, target: str) -> float:
+        lag, _ = self.pairs.get((source, target), (self.lag_ms, self.jitter_ms))
+        return lag + self.network_ms(source, target)
+
     def sample_s(self, source: str, target: str, rng: random.Random) -> float:
         lag, jitter = self.pairs.get((source, target), (self.lag_ms, self.jitter_ms))
-        if jitter <= 0:
-            return max(lag, 0.0) / 1000.0
-        return max(rng.gauss(lag, jitter), 0.0) / 1000.0
+        sampled = max(lag, 0.0) if jitter <= 0 else max(rng.gauss(lag, jitter), 0.0)
+        return (sampled + self.network_ms(source, target)) / 1000.0
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, regions: Sequence[str] = ()) -> dict[str, Any]:
+        """The model, and (for ``regions``) the median lag of each ordered pair."""
         return {
             "lag_ms": self.lag_ms,
             "jitter_ms": self.jitter_ms,
             "pairs": {f"{s}>{t}": {"lag_ms": lag, "jitter_ms": j}
                       for (s, t), (lag, j) in self.pairs.items()},
+            "network": self.network,
+            "median_ms": {f"{s}>{t}": self.median_ms(s, t)
+                          for s in regions for t in regions if s != t},
         }
 
 

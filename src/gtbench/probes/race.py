@@ -130,7 +130,7 @@ def run_probe_race(regions: Regions, settings: Settings, plan: RacePlan, probes:
             return trial
         return run
 
-    run_trials((job(i, pair) for i in range(plan.trials) for pair in plan.pairs), result,
+    run_trials((job(i, pair) for i, pair in plan.order()), result,
                result.trials, status=lambda t: t.verdict().status, ops=lambda t: t.ops,
                pool=pool, prepare=prepare, on_trial=on_trial)
     return result

@@ -1,0 +1,104 @@
+"""``gtbench matrix``: every ordered pair of regions, timed in one run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from gtbench.cli.options import (
+    Finite,
+    confirm_billable,
+    json_option,
+    settings_from,
+    target_options,
+    yes_option,
+)
+
+
+@click.command("matrix")
+@target_options
+@click.option("--trials", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Trials per ordered pair.")
+@click.option("--resolution-ms", type=Finite(min=0.5, max=10000), default=5.0,
+              show_default=True, help="The spacing between reads in each reading region.")
+@click.option("--timeout", "timeout_s", type=Finite(min=0.05, max=3600), default=10.0,
+              show_default=True, help="Seconds a trial waits for the value.")
+@click.option("--probes", "use_probes", is_flag=True,
+              help="Time from probes inside the regions (see `race --probes`): bounds "
+                   "without the client's round trips, and each pair's ping-pong.")
+@click.option("--clock-error-ms", type=Finite(min=0, max=60000), default=None,
+              help="With --probes: each probe's clock error [default: measured on AWS; "
+                   "1 ms on the emulator].")
+@click.option("--png", "png_path", metavar="PATH",
+              help="Also draw the matrix: p50 lag by source and destination (p99 in each "
+                   "cell), beside the bounds' widths.")
+@json_option
+@yes_option
+def matrix_command(target: str, endpoint_url: str | None, regions: tuple[str, ...],
+                   table: str, profile: str | None, trials: int, resolution_ms: float,
+                   timeout_s: float, use_probes: bool, clock_error_ms: float | None,
+                   png_path: str | None, json_path: str | None, yes: bool) -> None:
+    """Time replication between every ordered pair of --regions, in one run.
+
+    Which region sees a write from another soonest? gtbench makes (or completes) the
+    table with every region as a replica, as `gtbench setup` does, then races every
+    ordered pair, round by round (each round starts one pair later), so that no pair
+    is measured only early or only late. Each cell is a pair's p50 lag, with p99, max
+    and the median width of the bounds; with --probes also the round trip between the
+    two regions (ping-pong), and on an MRSC table write latency and stale strong reads.
+
+    The document is `experiment: "matrix"` with race's trial fields; `gtbench report`
+    shows it again, `--check` recomputes it, `--png` draws it.
+    """
+    from gtbench import document, matrix, provision
+    from gtbench.cli.provision import RichReporter, timing_for
+    from gtbench.cli.race import _probes
+    from gtbench.cli.session import RunSession
+    from gtbench.errors import UsageError
+    from gtbench.report import matrix as report
+    from gtbench.terminal import check_output_path
+
+    if clock_error_ms is not None and not use_probes:
+        raise UsageError("--clock-error-ms is for --probes (one clock needs no error bound)")
+    problem = check_output_path(png_path) if png_path else None
+    if problem:
+        raise UsageError(f"--png: {problem}: nothing was run")
+    settings = settings_from(target, endpoint_url, regions, table, profile)
+    session = RunSession(settings, json_path)
+    terminal, client_regions = session.terminal, session.regions
+    pairs = matrix.pairs_of(settings.regions)
+    confirm_billable(settings, session.account,
+                     f"Create or complete the table with replicas in every region, then write "
+                     f"{trials * len(pairs)} new items and poll each pair", yes)
+    reporter = RichReporter(terminal)
+    try:
+        provision.setup(client_regions, settings, timing=timing_for(settings, None),
+                        reporter=reporter)
+    finally:
+        reporter.close()
+    plan = matrix.matrix_plan(settings.regions, trials, timeout_s=timeout_s,
+                              resolution_s=None if use_probes else resolution_ms / 1000,
+                              interval_s=resolution_ms / 1000, pollers=1 if use_probes else 4)
+    terminal.note(f"racing {len(pairs)} ordered pairs, {trials} rounds, "
+                  + ("from probes in the regions" if use_probes else "from here"))
+    shown = report.progress_line(terminal, len(pairs) * trials)
+    with session.measuring("matrix", trials * len(pairs) * (timeout_s + 2)):
+        if use_probes:
+            result = _probes(client_regions, settings, clock_error_ms)(plan, shown)
+        else:
+            from gtbench import race
+
+            result = race.run_race(client_regions, settings, plan, on_trial=shown)
+
+    def render(saved: dict[str, Any]) -> list[Any]:
+        shown = report.matrix_tables(saved)
+        if png_path:  # after the document is saved: a figure that fails loses nothing
+            from gtbench.report.plot import save_png
+
+            save_png(saved, png_path)
+            shown.append(f"wrote {png_path}")
+        return shown
+
+    session.conclude(result, lambda: document.matrix_document(result, session.context),
+                     render, done=f"{len(result.trials)} completed trials")

@@ -1,0 +1,87 @@
+"""gtbench matrix: every ordered pair in one run, on the emulator's distance model."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from gtbench.cli import cli
+from gtbench.emulator.replication import LagModel
+from gtbench.emulator.server import EmulatorServer
+from gtbench.race import RacePlan
+from tests.helpers import control, run_cli
+
+EU, FRANKFURT, VIRGINIA = "eu-west-1", "eu-central-1", "us-east-1"
+THREE = f"{EU},{FRANKFURT},{VIRGINIA}"
+
+
+def test_each_round_starts_one_pair_later() -> None:
+    plan = RacePlan((("a", "b"), ("b", "a"), ("a", "c")), 3, turn=True)
+    firsts = [pair for k, (i, pair) in enumerate(plan.order()) if k % 3 == 0]
+    assert firsts == [("a", "b"), ("b", "a"), ("a", "c")]
+    assert sorted(plan.order()) == sorted((i, p) for i in range(3) for p in plan.pairs)
+
+
+def test_a_matrix_recovers_asymmetric_lags_and_the_oceans(emulator: EmulatorServer,
+                                                          tmp_path: Path) -> None:
+    # Base 30 ms, one direction slower, and the network: half the round trip between
+    # the regions (Ireland-Frankfurt 27 ms, to Virginia 70 and 93).
+    emulator.app.replicator.lag = LagModel(30, 3, {(VIRGINIA, EU): (200.0, 3.0)},
+                                           network=True)
+    out, png = tmp_path / "matrix.json", tmp_path / "matrix.png"
+    result = run_cli(emulator.url, "matrix", "--table", "gtbench-matrix", "--trials", "3",
+                     "--json", str(out), "--png", str(png), regions=THREE)
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(out.read_text())
+    assert document["experiment"] == "matrix"
+    trials = document["trials"]
+    assert len(trials) == 3 * 6 and all(t["status"] == "replicated" for t in trials)
+    # Every cell's truth lies inside its bound.
+    assert all(t["true_in_bound"] for t in trials), [
+        (t["from_region"], t["to_region"], t["lag_low_s"], t["true_lag_s"], t["lag_high_s"])
+        for t in trials if not t["true_in_bound"]]
+
+    def truth(source: str, target: str) -> float:
+        return statistics.median(float(t["true_lag_s"]) for t in trials
+                                 if (t["from_region"], t["to_region"]) == (source, target))
+
+    # The asymmetry, recovered: Virginia to Ireland far slower than the way back.
+    assert truth(VIRGINIA, EU) > truth(EU, VIRGINIA) + 0.1
+    # Across the ocean slower than within Europe, from the network alone: each delivery
+    # is due at the lag plus half the pair's round trip (when it is applied also depends
+    # on how busy this machine is, so the schedule is what is checked).
+    due: dict[tuple[str, str], list[float]] = {}
+    for row in control(emulator.url, "replications?table=gtbench-matrix")["replications"]:
+        due.setdefault((row["source_region"], row["target_region"]), []).append(
+            row["due_at"] - row["written_at"])
+    median = {pair: statistics.median(values) for pair, values in due.items()}
+    assert median[(EU, VIRGINIA)] > median[(EU, FRANKFURT)] + 0.015
+    assert median[(FRANKFURT, VIRGINIA)] > median[(FRANKFURT, EU)] + 0.015
+    assert abs(median[(EU, FRANKFURT)] - (0.030 + 0.0135)) < 0.006
+    # The matrix as printed: every cell, at 80 columns nothing cut.
+    flat = " ".join(result.stdout.split())
+    assert "p50 (p99), each row writes, each column reads" in flat and "…" not in flat
+    assert "Soonest:" in flat
+    checked = CliRunner().invoke(cli, ["report", str(out), "--check"])
+    assert checked.exit_code == 0, checked.stderr
+    assert png.stat().st_size > 0
+    # The figure shows each pair's p50 (p99) where its row writes and its column reads.
+    from gtbench.report.matrix import _cell, cells, matrix_figure
+
+    figure = matrix_figure(document)
+    shown = {text.get_text() for text in figure.axes[0].texts}
+    assert shown == {_cell(p) for p in cells(document).values()}
+    labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+    assert labels == THREE.split(",")
+    markdown = CliRunner().invoke(cli, ["report", str(out), "--markdown"]).stdout
+    assert f"| {VIRGINIA} |" in markdown
+
+
+def test_the_status_shows_the_lag_of_each_pair(emulator: EmulatorServer) -> None:
+    emulator.app.replicator.lag = LagModel(100, 0, network=True)
+    assert run_cli(emulator.url, "setup", regions=f"{EU},{VIRGINIA}").exit_code == 0
+    medians = control(emulator.url, "status")["lag"]["median_ms"]
+    assert medians == {f"{EU}>{VIRGINIA}": 135.0, f"{VIRGINIA}>{EU}": 135.0}
