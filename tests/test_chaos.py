@@ -97,6 +97,7 @@ def test_a_killed_emulator_ends_the_run_and_the_history_is_saved(
     assert "Traceback" not in result.stderr
     # It stopped within a short time of the endpoint going away, not at a timeout.
     assert ended - killed["at"] < 60, ended - killed["at"]
+    assert out.exists(), (result.stderr, repr(result.exception))
     document = json.loads(out.read_text())
     assert document["experiment"] == args[0] and document["stopped"], document["stopped"]
     assert measured(document) > 0

@@ -275,3 +275,33 @@ def test_compare_with_probes_times_the_race_from_inside_the_regions(
         assert kinds == {True, False}
         assert all(t["true_in_bound"] for t in trials if t["true_lag_s"] is not None)
     assert CliRunner().invoke(cli, ["report", str(out), "--check"]).exit_code == 0
+
+
+def test_a_probe_that_fails_mid_run_ends_it_with_the_trials_kept(
+        emulator: EmulatorServer) -> None:
+    from gtbench.local import lifecycle
+    from gtbench.probes.race import run_probe_race
+    from gtbench.race import RacePlan
+    from gtbench.regions import Settings, open_regions
+
+    assert run_cli(emulator.url, "setup").exit_code == 0
+    settings = Settings("local", emulator.url, (A, B), "global-serverless", None)
+    regions = open_regions(settings)
+    local = transport.LocalProbes(regions, emulator.url, lifecycle.probe(emulator.url) or {},
+                                  None)
+
+    class Failing:
+        via = "probes"
+        calls = 0
+
+        def invoke(self, region: str, event: dict[str, Any], stop: threading.Event
+                   ) -> dict[str, Any]:
+            self.calls += 1
+            if self.calls > 2 * 2 + 2 * 2:  # the clocks, then two trials
+                raise GtbenchError(f"the probe in {region} failed: Rate exceeded")
+            return local.invoke(region, event, stop)
+
+    result = run_probe_race(regions, settings, RacePlan(((A, B),), 10, 1, 0.005, 5.0),
+                            Failing())
+    assert len(result.trials) == 2 and result.stopped is not None
+    assert "Rate exceeded" in result.stopped

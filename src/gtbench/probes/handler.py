@@ -101,9 +101,10 @@ def _op(kind: str, clock: Clock, call: Callable[[], Any], value: int | None = No
     try:
         answer = call()
     except Exception as exc:  # a result, not a crash: the history keeps it
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-        status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get(
-            "HTTPStatusCode")
+        response = getattr(exc, "response", None)  # some errors carry response=None
+        response = response if isinstance(response, dict) else {}
+        code = response.get("Error", {}).get("Code")
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         # Refused with a 4xx: it did not happen. Anything else: unknown.
         result = "fail" if isinstance(status, int) and 400 <= status < 500 else "info"
         error = code or type(exc).__name__

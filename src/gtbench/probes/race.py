@@ -33,7 +33,7 @@ from gtbench.race import (
     check_pairs,
 )
 from gtbench.regions import LOCAL, Regions, Settings
-from gtbench.trials import run_trials
+from gtbench.trials import RUN_FAILURES, failure_message, run_trials
 
 EARLY_S = 0.02  # the reader starts polling this long before the write is due
 MARGIN_S = 0.05  # on top of the slowest invocation: every probe is ready at ``at``
@@ -130,7 +130,10 @@ def run_probe_race(regions: Regions, settings: Settings, plan: RacePlan, probes:
             return trial
         return run
 
-    run_trials((job(i, pair) for i, pair in plan.order()), result,
-               result.trials, status=lambda t: t.verdict().status, ops=lambda t: t.ops,
-               pool=pool, prepare=prepare, on_trial=on_trial)
+    try:
+        run_trials((job(i, pair) for i, pair in plan.order()), result,
+                   result.trials, status=lambda t: t.verdict().status, ops=lambda t: t.ops,
+                   pool=pool, prepare=prepare, on_trial=on_trial)
+    except RUN_FAILURES as exc:  # a probe that failed (Lambda refused, a function gone)
+        result.stopped = failure_message(exc)  # the trials measured so far are kept
     return result
