@@ -26,15 +26,15 @@ def test_every_part_of_every_record_resolves_to_a_function(name: str) -> None:
         assert callable(getattr(importlib.import_module(module), function)), target
 
 
-def test_the_registry_knows_the_four_experiments_and_refuses_others_in_one_line(
+def test_the_registry_knows_the_experiments_and_refuses_others_in_one_line(
         tmp_path: Path) -> None:
-    assert set(registry.names()) >= {"race", "conflict", "compare", "outage"}
+    assert set(registry.names()) >= {"race", "conflict", "compare", "outage", "matrix"}
     path = tmp_path / "future.json"
-    path.write_text(json.dumps({"experiment": "matrix", "format": 2, "trials": []}))
+    path.write_text(json.dumps({"experiment": "load", "format": 2, "trials": []}))
     result = CliRunner().invoke(cli, ["report", str(path)])
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
-        f"gtbench: error: {path}: unknown experiment 'matrix' (this gtbench knows "
+        f"gtbench: error: {path}: unknown experiment 'load' (this gtbench knows "
         f"{', '.join(registry.names())}) (upgrade gtbench, or check the file's "
         "\"experiment\" field)"]
 
