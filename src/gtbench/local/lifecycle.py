@@ -125,22 +125,13 @@ def probe(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
 
 def control(url: str, action: str, method: str = "GET", body: Any = None) -> Any:
     """One call to the emulator's control plane; its refusal becomes one GtbenchError."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{url}/_gtbench/{action}", data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+    from gtbench.testing.controller import EmulatorError, call
+
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            message = json.loads(exc.read()).get("error", exc.reason)
-        except ValueError:
-            message = exc.reason
-        raise GtbenchError(f"the emulator refused {method} /_gtbench/{action}: {message}"
-                           ) from None
-    except (OSError, ValueError) as exc:
-        raise GtbenchError(f"cannot reach the emulator at {url}: {exc}",
-                           hint="is it running? see `gtbench local status`") from None
+        return call(url, method, action, body, timeout=10)
+    except EmulatorError as exc:
+        raise GtbenchError(str(exc), hint=None if exc.reachable else
+                           "is it running? see `gtbench local status`") from None
 
 
 def find_running() -> Running | None:

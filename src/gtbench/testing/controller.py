@@ -23,6 +23,10 @@ _POLL_S = 0.01  # the emulator makes tables and replicas at once: poll close
 class EmulatorError(RuntimeError):
     """The emulator refused a control request, or could not be reached."""
 
+    def __init__(self, message: str, reachable: bool = True) -> None:
+        super().__init__(message)
+        self.reachable = reachable
+
 
 @dataclass(frozen=True)
 class LostWrite:
@@ -253,22 +257,28 @@ class GlobalTables:
         self._call("POST", "reset")
 
     def _call(self, method: str, path: str, body: Any = None, wait_s: float = 0.0) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.endpoint_url}/_gtbench/{path}", data=data,
-                                         method=method,
-                                         headers={"Content-Type": "application/json"})
+        return call(self.endpoint_url, method, path, body, timeout=30 + wait_s)
+
+
+def call(url: str, method: str, path: str, body: Any = None, timeout: float = 30.0) -> Any:
+    """One request to the emulator's control API (``/_gtbench/PATH``), its JSON answer;
+    EmulatorError with its reason otherwise (``reachable`` False: nothing answered)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{url}/_gtbench/{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
         try:
-            with urllib.request.urlopen(request, timeout=30 + wait_s) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            try:
-                message = json.loads(exc.read()).get("error", exc.reason)
-            except ValueError:
-                message = exc.reason
-            raise EmulatorError(f"the emulator refused {method} {path}: {message}") from None
-        except OSError as exc:
-            raise EmulatorError(f"cannot reach the emulator at {self.endpoint_url}: {exc}"
-                                ) from None
+            message = json.loads(exc.read()).get("error", exc.reason)
+        except ValueError:
+            message = exc.reason
+        raise EmulatorError(f"the emulator refused {method} /_gtbench/{path}: {message}"
+                            ) from None
+    except (OSError, ValueError) as exc:
+        raise EmulatorError(f"cannot reach the emulator at {url}: {exc}",
+                            reachable=False) from None
 
 
 def _count(n: int) -> str:
