@@ -14,6 +14,7 @@ from gtbench.cli.options import (
     yes_option,
 )
 from gtbench.errors import UsageError
+from gtbench.report.common import plural
 
 # Writes further apart than this are not concurrent; a run sleeps through each offset.
 MAX_OFFSET_MS = 60_000.0
@@ -154,5 +155,5 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
     with session.measuring("conflict", trials * len(offsets_ms) * (longest_s + 2)):
         result = conflict.run_conflict(client_regions, settings, plan, on_trial=show)
     session.conclude(result, lambda: document.conflict_document(result, session.context),
-                     report.conflict_tables, done=f"{len(result.trials)} completed trials")
+                     report.conflict_tables, done=plural(len(result.trials), "completed trial"))
 

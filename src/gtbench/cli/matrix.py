@@ -14,6 +14,7 @@ from gtbench.cli.options import (
     target_options,
     yes_option,
 )
+from gtbench.report.common import plural
 
 
 @click.command("matrix")
@@ -101,4 +102,4 @@ def matrix_command(target: str, endpoint_url: str | None, regions: tuple[str, ..
         return shown
 
     session.conclude(result, lambda: document.matrix_document(result, session.context),
-                     render, done=f"{len(result.trials)} completed trials")
+                     render, done=plural(len(result.trials), "completed trial"))

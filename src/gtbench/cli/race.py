@@ -140,7 +140,7 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
         result.cloudwatch = await_cloudwatch(client_regions, settings, session.context,
                                              result, cloudwatch_wait_s, terminal)
     session.conclude(result, lambda: document.race_document(result, session.context),
-                     report.race_tables, done=f"{len(result.trials)} completed trials")
+                     report.race_tables, done=plural(len(result.trials), "completed trial"))
 
 
 def _probes(client_regions: Regions, settings: Settings, clock_error_ms: float | None

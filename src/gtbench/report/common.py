@@ -43,7 +43,7 @@ def histogram_text(values: Sequence[float], title: str, width: int = 40,
 def run_note(document: dict[str, Any]) -> list[Text]:
     """Lines saying that the run ended early, and why, and that other gtbench runs
     wrote to the same table meanwhile, if they did."""
-    done = (f"after {len(document['trials'])} completed trials" if "trials" in document
+    done = (f"after {plural(len(document['trials']), 'completed trial')}" if "trials" in document
             else "part-way")  # compare and outage: their figures say how far they got
     out = []
     if document.get("interrupted"):
