@@ -315,4 +315,4 @@ def test_the_fault_commands_start_list_and_clear(emulator: EmulatorServer) -> No
     assert missing.exit_code == 1 and "no fault 999" in missing.stderr
     bad = local("pause", "us-west-2")
     assert bad.exit_code == 2 and "is not SRC:DST" in bad.stderr
-    assert "cleared 2 fault(s)" in local("clear").stdout
+    assert "cleared 2 faults" in local("clear").stdout

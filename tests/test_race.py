@@ -169,7 +169,7 @@ def test_a_race_on_a_table_another_run_writes_to_says_so(
     saved = json.loads(out.read_text())
     assert [(o["run"], o["experiment"]) for o in saved["concurrent_runs"]] == [
         (other.mine.run, "conflict")]
-    assert "shared table: 1 other gtbench run(s) wrote to global-serverless" in " ".join(
+    assert "shared table: 1 other gtbench run wrote to global-serverless" in " ".join(
         result.stdout.split())
     # The other run sees this race too.
     assert [o["experiment"] for o in other.finish() or []] == ["race"]

@@ -140,7 +140,8 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
                      f"from {pair[0]} and {pair[1]} and poll both until they agree", yes)
     what = (f"{increments} updates per region, {pace_ms:g} ms apart"
             if mode == "increment" else "one write per region")
-    terminal.note(f"staging {trials} trial(s) at offset(s) "
+    at = "offset" if len(offsets_ms) == 1 else "offsets"
+    terminal.note(f"staging {plural(trials, 'trial')} at {at} "
                   f"{', '.join(f'{o:g}' for o in offsets_ms)} ms between {pair[0]} and "
                   f"{pair[1]}: {what}")
 

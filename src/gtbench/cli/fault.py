@@ -175,7 +175,7 @@ def clear(fault_id: int | None, endpoint_url: str | None) -> None:
     url = _emulator(endpoint_url)
     if fault_id is None:
         cleared = lifecycle.control(url, "faults", "DELETE")["cleared"]
-        click.echo(f"cleared {cleared} fault(s)")
+        click.echo(f"cleared {cleared} fault{'' if cleared == 1 else 's'}")
     else:
         lifecycle.control(url, f"faults/{fault_id}", "DELETE")
         click.echo(f"cleared fault #{fault_id}")

@@ -351,7 +351,8 @@ def _remove_stale(client_regions: Regions, settings: Settings, account: str | No
     where = f"AWS account {account}" if account else "the local emulator"
     names = ", ".join(name for name, _ in found)
     if not yes:
-        click.confirm(f"Delete {len(found)} table(s) earlier runs left in {where} "
+        tables = f"{len(found)} table{'' if len(found) == 1 else 's'}"
+        click.confirm(f"Delete {tables} earlier runs left in {where} "
                       f"({settings.home}): {names}, with their replicas and items?",
                       abort=True, err=True)
     reporter = RichReporter(terminal)

@@ -55,7 +55,7 @@ def run_note(document: dict[str, Any]) -> list[Text]:
     others = document.get("concurrent_runs") or []
     if others:
         names = ", ".join(f"{o['experiment']} {o['run']}" for o in others)
-        out.append(Text(f"shared table: {len(others)} other gtbench run(s) wrote to "
+        out.append(Text(f"shared table: {plural(len(others), 'other gtbench run')} wrote to "
                         f"{document.get('table')} during this one ({names}); their traffic "
                         "is in these figures", style="bold yellow"))
     return out
