@@ -85,3 +85,17 @@ def test_the_status_shows_the_lag_of_each_pair(emulator: EmulatorServer) -> None
     assert run_cli(emulator.url, "setup", regions=f"{EU},{VIRGINIA}").exit_code == 0
     medians = control(emulator.url, "status")["lag"]["median_ms"]
     assert medians == {f"{EU}>{VIRGINIA}": 135.0, f"{VIRGINIA}>{EU}": 135.0}
+
+
+def test_a_matrix_from_probes_has_each_pairs_round_trip(emulator: EmulatorServer,
+                                                        tmp_path: Path) -> None:
+    emulator.app.replicator.lag = LagModel(60, 5)
+    out = tmp_path / "matrix.json"
+    result = run_cli(emulator.url, "matrix", "--probes", "--trials", "2", "--json", str(out),
+                     regions=f"{EU},{VIRGINIA}")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(out.read_text())
+    assert all(t["via"] == "probes" and t["true_in_bound"] for t in document["trials"])
+    assert all(p["round_trip_p50_s"] is not None for p in document["summary"]["pairs"])
+    assert "round trip" in result.stdout
+    assert CliRunner().invoke(cli, ["report", str(out), "--check"]).exit_code == 0
