@@ -48,22 +48,21 @@ def table_spec(name: str) -> dict[str, Any]:
 
 
 @contextmanager
-def emulator_process(extra: list[str] | None = None) -> Iterator[str]:
-    """An emulator in its own process, as users run it, so client and server don't share
-    one interpreter lock."""
+def server_process(arguments: list[str], ready_path: str) -> Iterator[str]:
+    """``python -m ARGUMENTS --port PORT`` on a free loopback port, once ``ready_path``
+    answers; stopped after."""
     port = free_port("127.0.0.1")
-    flags = extra or ["--lag-ms", "50", "--jitter-ms", "10"]
-    process = subprocess.Popen([sys.executable, "-m", "gtbench", "local", "serve", "--port",
-                                str(port), "--replica-delay-s", "0", *flags],
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen([sys.executable, "-m", *arguments, "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
         try:
-            urllib.request.urlopen(f"{url}/_gtbench/status", timeout=1).close()
+            urllib.request.urlopen(f"{url}{ready_path}", timeout=1).close()
             break
         except OSError:
             if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
                 raise
             time.sleep(0.1)
     try:
@@ -71,3 +70,13 @@ def emulator_process(extra: list[str] | None = None) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(10)
+
+
+@contextmanager
+def emulator_process(extra: list[str] | None = None) -> Iterator[str]:
+    """An emulator in its own process, as users run it, so client and server don't share
+    one interpreter lock."""
+    flags = extra or ["--lag-ms", "50", "--jitter-ms", "10"]
+    with server_process(["gtbench", "local", "serve", "--replica-delay-s", "0", *flags],
+                        "/_gtbench/status") as url:
+        yield url

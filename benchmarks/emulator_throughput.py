@@ -13,38 +13,19 @@ alternate between the two servers so that drift in the machine's load hits both.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from benchmarks.common import client, emulator_process, median, table_spec, verdict
-from gtbench.local.lifecycle import free_port
+from benchmarks.common import (
+    client,
+    emulator_process,
+    median,
+    server_process,
+    table_spec,
+    verdict,
+)
 
 REGIONS = ("us-west-2", "eu-west-1", "us-east-1", "us-east-2", "eu-central-1")
-
-
-@contextmanager
-def moto_process() -> Iterator[str]:
-    port = free_port("127.0.0.1")
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    try:
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def writes_per_second(url: str, table: str, seconds: float, threads: int) -> float:
@@ -86,7 +67,8 @@ def main() -> None:
     args = parser.parse_args()
     flags = ["--lag-ms", "300", "--jitter-ms", "50", "--no-network-lag"]
     results: dict[str, list[float]] = {}
-    with moto_process() as moto, emulator_process(flags) as emulator:
+    with server_process(["moto.server"], "/moto-api/") as moto, \
+            emulator_process(flags) as emulator:
         client(moto, REGIONS[0]).create_table(**table_spec("plain"))
         for replicas in (1, 3, 5):
             global_table(emulator, f"bench-{replicas}", replicas)
