@@ -8,6 +8,8 @@ from gtbench.cli.options import (
     DEMO_KEY,
     Finite,
     check_endpoint,
+    check_probe_flags,
+    clock_error_option,
     json_option,
     regions_callback,
     table_callback,
@@ -53,9 +55,7 @@ DEFAULT_REGIONS = "us-west-2,us-east-1,us-east-2"
               help="Time the race from probes inside the regions (as `race --probes`): "
                    "latencies are then in-region, and each lag's bound carries the probes' "
                    "clock error instead of the client's round trips.")
-@click.option("--clock-error-ms", type=Finite(min=0, max=60000), default=None,
-              help="With --probes: each probe's clock error [default: measured by each "
-                   "probe on AWS; 1 ms on the emulator].")
+@clock_error_option
 @json_option
 @yes_option
 def compare_command(target: str, endpoint_url: str | None,
@@ -112,8 +112,7 @@ def compare_command(target: str, endpoint_url: str | None,
             f"{(trials * len(regions) + conflicts * 2 + increments * 2) * 2 + 26} items and "
             f"read them many times; both {after}. This is billable (see Cost in docs/aws.md). "
             "Continue?", abort=True, err=True)
-    if clock_error_ms is not None and not use_probes:
-        raise UsageError("--clock-error-ms is for --probes (one clock needs no error bound)")
+    check_probe_flags(use_probes, clock_error_ms)
     probes = None
     if use_probes:
         from gtbench.probes import transport

@@ -8,6 +8,8 @@ import click
 
 from gtbench.cli.options import (
     Finite,
+    check_probe_flags,
+    clock_error_option,
     confirm_billable,
     json_option,
     settings_from,
@@ -28,9 +30,7 @@ from gtbench.report.common import plural
 @click.option("--probes", "use_probes", is_flag=True,
               help="Time from probes inside the regions (see `race --probes`): bounds "
                    "without the client's round trips, and each pair's ping-pong.")
-@click.option("--clock-error-ms", type=Finite(min=0, max=60000), default=None,
-              help="With --probes: each probe's clock error [default: measured on AWS; "
-                   "1 ms on the emulator].")
+@clock_error_option
 @click.option("--png", "png_path", metavar="PATH",
               help="Also draw the matrix: p50 lag by source and destination (p99 in each "
                    "cell), beside the bounds' widths.")
@@ -54,14 +54,13 @@ def matrix_command(target: str, endpoint_url: str | None, regions: tuple[str, ..
     """
     from gtbench import document, matrix, provision
     from gtbench.cli.provision import RichReporter, timing_for
-    from gtbench.cli.race import _probes
     from gtbench.cli.session import RunSession
     from gtbench.errors import UsageError
+    from gtbench.probes.race import run_race_via
     from gtbench.report import matrix as report
     from gtbench.terminal import check_output_path
 
-    if clock_error_ms is not None and not use_probes:
-        raise UsageError("--clock-error-ms is for --probes (one clock needs no error bound)")
+    check_probe_flags(use_probes, clock_error_ms)
     problem = check_output_path(png_path) if png_path else None
     if problem:
         raise UsageError(f"--png: {problem}: nothing was run")
@@ -85,12 +84,8 @@ def matrix_command(target: str, endpoint_url: str | None, regions: tuple[str, ..
                   + ("from probes in the regions" if use_probes else "from here"))
     shown = report.progress_line(terminal, len(pairs) * trials)
     with session.measuring("matrix", trials * len(pairs) * (timeout_s + 2)):
-        if use_probes:
-            result = _probes(client_regions, settings, clock_error_ms)(plan, shown)
-        else:
-            from gtbench import race
-
-            result = race.run_race(client_regions, settings, plan, on_trial=shown)
+        result = run_race_via(client_regions, settings, plan, use_probes, clock_error_ms,
+                              shown)
 
     def render(saved: dict[str, Any]) -> list[Any]:
         shown = report.matrix_tables(saved)

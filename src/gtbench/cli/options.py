@@ -120,6 +120,17 @@ def settings_from(target: str, endpoint_url: str | None, regions: tuple[str, ...
 yes_option = click.option("--yes", "-y", is_flag=True,
                           help="Do not ask for confirmation (for scripts).")
 
+clock_error_option = click.option(
+    "--clock-error-ms", type=Finite(min=0, max=60000), default=None,
+    help="With --probes: the error of each probe's clock [default: measured by each probe "
+         "against time.aws.com on AWS; 1 ms on the emulator].")
+
+
+def check_probe_flags(use_probes: bool, clock_error_ms: float | None) -> None:
+    if clock_error_ms is not None and not use_probes:
+        raise UsageError("--clock-error-ms is for --probes (one clock needs no error bound)")
+
+
 json_option = click.option(
     "--json", "json_path", metavar="PATH", callback=_output,
     help="Write the result document (its shape is in docs/json.md) to PATH; '-' writes it to "

@@ -9,6 +9,8 @@ import click
 from gtbench import document, race
 from gtbench.cli.options import (
     Finite,
+    check_probe_flags,
+    clock_error_option,
     confirm_billable,
     json_option,
     settings_from,
@@ -17,6 +19,7 @@ from gtbench.cli.options import (
 )
 from gtbench.cli.session import RunSession
 from gtbench.errors import UsageError
+from gtbench.probes.race import run_race_via
 from gtbench.regions import Regions, Settings
 from gtbench.report import race as report
 from gtbench.report.common import plural
@@ -65,9 +68,7 @@ from gtbench.terminal import Terminal
                    "(`gtbench probes deploy`); on the emulator, local workers placed in "
                    "their regions. Bounds carry twice the clock error instead of the round "
                    "trips.")
-@click.option("--clock-error-ms", type=Finite(min=0, max=60000), default=None,
-              help="With --probes: the error of each probe's clock [default: measured by "
-                   "each probe against time.aws.com on AWS; 1 ms on the emulator].")
+@clock_error_option
 @json_option
 @yes_option
 def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...], table: str,
@@ -109,15 +110,13 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     if use_probes and pollers is not None:
         raise UsageError("--probes polls with one reader per region, every --interval-ms: "
                          "drop --pollers")
-    if clock_error_ms is not None and not use_probes:
-        raise UsageError("--clock-error-ms is for --probes (one clock needs no error bound)")
+    check_probe_flags(use_probes, clock_error_ms)
     session = RunSession(settings, json_path)
     terminal, client_regions = session.terminal, session.regions
     confirm_billable(settings, session.account,
                      f"Write {trials * len(readers)} new items under PK={race.RACE_PK} in "
                      f"{source} and poll {', '.join(readers)} until each replicates", yes)
     if use_probes:
-        run_probes = _probes(client_regions, settings, clock_error_ms)
         interval_ms = interval_ms or 5.0
     fixed = pollers is not None or interval_ms is not None
     pollers, interval_ms = pollers or (1 if use_probes else 4), interval_ms or 100.0
@@ -134,26 +133,13 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
         terminal.print(report.trial_line(document.race_trial(trial)))
 
     with session.measuring("race", trials * len(readers) * (timeout_s + 2)):
-        result = (run_probes(plan, shown) if use_probes
-                  else race.run_race(client_regions, settings, plan, on_trial=shown))
+        result = run_race_via(client_regions, settings, plan, use_probes, clock_error_ms,
+                              shown)
     if cloudwatch and result.trials and not result.interrupted:
         result.cloudwatch = await_cloudwatch(client_regions, settings, session.context,
                                              result, cloudwatch_wait_s, terminal)
     session.conclude(result, lambda: document.race_document(result, session.context),
                      report.race_tables, done=plural(len(result.trials), "completed trial"))
-
-
-def _probes(client_regions: Regions, settings: Settings, clock_error_ms: float | None
-            ) -> Any:
-    """The run for ``--probes``: local workers on the emulator, Lambda on AWS."""
-    from gtbench.probes import transport
-    from gtbench.probes.race import run_probe_race
-
-    probes = transport.for_settings(client_regions, settings, clock_error_ms)
-
-    def run(plan: race.RacePlan, shown: Any) -> race.RaceResult:
-        return run_probe_race(client_regions, settings, plan, probes, clock_error_ms, shown)
-    return run
 
 
 def await_cloudwatch(client_regions: Regions, settings: Settings, context: document.Context,

@@ -43,6 +43,15 @@ class Request:
     def json(self) -> Any:
         return strict_json(read_body(self.environ))
 
+    def optional_json(self) -> dict[str, Any]:
+        """The body's JSON object, or {} for no body (ValueError for anything else)."""
+        if self.environ.get("CONTENT_LENGTH") in (None, "", "0"):
+            return {}
+        body = self.json()
+        if not isinstance(body, dict):
+            raise ValueError("the body must be a JSON object")
+        return body
+
 
 Handler = Callable[["EmulatorApp", Request], Reply]
 
@@ -77,8 +86,7 @@ def _lost(app: EmulatorApp, r: Request) -> Reply:
 
 
 def _delivered(app: EmulatorApp, r: Request) -> Reply:
-    body = r.json() if r.environ.get("CONTENT_LENGTH") not in (None, "", "0") else {}
-    count = body.get("count") if isinstance(body, dict) else None
+    count = r.optional_json().get("count")
     if count is not None and (not isinstance(count, int) or isinstance(count, bool)
                               or count < 0):
         raise ValueError(f"count must be a whole number of deliveries, not {count!r}")
@@ -90,7 +98,7 @@ def _delivered(app: EmulatorApp, r: Request) -> Reply:
 def _settled(app: EmulatorApp, r: Request) -> Reply:
     """Wait (up to ``timeout_s``) until every replication is applied, then say whether
     the replicas agree. Paused replication cannot settle: that is said at once."""
-    body = r.json() if r.environ.get("CONTENT_LENGTH") not in (None, "", "0") else {}
+    body = r.optional_json()
     timeout = number(body.get("timeout_s", 10.0), "timeout_s", low=0, high=HOUR_S)
     replicator = app.replicator
     idle = (not replicator.paused or not replicator.pending_count()) \

@@ -22,7 +22,7 @@ from typing import Any
 
 from gtbench import polling
 from gtbench.history import Op
-from gtbench.probes.transport import Probes, clock_error_s
+from gtbench.probes.transport import Probes, clock_error_s, for_settings
 from gtbench.race import (
     RACE_PK,
     RacePlan,
@@ -31,6 +31,7 @@ from gtbench.race import (
     Trial,
     attach_ground_truth,
     check_pairs,
+    run_race,
 )
 from gtbench.regions import LOCAL, Regions, Settings
 from gtbench.trials import RUN_FAILURES, failure_message, run_trials
@@ -137,3 +138,14 @@ def run_probe_race(regions: Regions, settings: Settings, plan: RacePlan, probes:
     except RUN_FAILURES as exc:  # a probe that failed (Lambda refused, a function gone)
         result.stopped = failure_message(exc)  # the trials measured so far are kept
     return result
+
+
+def run_race_via(regions: Regions, settings: Settings, plan: RacePlan, use_probes: bool,
+                 clock_error_ms: float | None = None,
+                 on_trial: Callable[[Trial], None] | None = None) -> RaceResult:
+    """The race from here (``race.run_race``), or from probes in the regions: local
+    workers on the emulator, the Lambda functions on AWS."""
+    if not use_probes:
+        return run_race(regions, settings, plan, on_trial=on_trial)
+    probes = for_settings(regions, settings, clock_error_ms)
+    return run_probe_race(regions, settings, plan, probes, clock_error_ms, on_trial)
