@@ -126,6 +126,8 @@ def test_the_round_trip_needs_no_common_clock() -> None:
     assert (trip.low_s, trip.high_s) == pytest.approx((0.260, 0.510))
     verdict = race_verdict(write, reads, 7, clock_error_s=0.002, echo=(echo, echo_reads))
     assert verdict.round_trip_low_s == pytest.approx(0.260)
+    # One way, across two clocks: [ss - wa - 2e, fr - ws + 2e] with e = 2 ms.
+    assert (verdict.lag_low_s, verdict.lag_high_s) == pytest.approx((9.986, 10.214))
     # One-way, the clocks disagree by 10 s: the echo's lag is "below zero", and said.
     assert verdict.clocks_agree is False
 
