@@ -4,6 +4,7 @@ regions, clocks skewed on demand, the ping-pong, and the probe's own clock measu
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import socket
 import struct
@@ -25,6 +26,7 @@ from gtbench.emulator.server import EmulatorServer
 from gtbench.errors import GtbenchError
 from gtbench.history import Op
 from gtbench.probes import handler, transport
+from gtbench.probes import race as race_ops
 from tests.helpers import run_cli
 
 A, B = "us-west-2", "eu-west-1"
@@ -76,8 +78,12 @@ def test_a_skew_within_the_clock_error_keeps_the_truth_inside(
         emulator: EmulatorServer, tmp_path: Path) -> None:
     emulator.app.replicator.lag = LagModel(150, 30)
     emulator.app.config.probe_skew_ms = {B: 0.8}  # under the 1 ms allowed per probe
-    document = probe_race(emulator, tmp_path, "--trials", "4")
+    # Two pollers per probe, staggered: each is a process of its own in the history.
+    document = probe_race(emulator, tmp_path, "--trials", "4", "--pollers", "2")
     assert all(t["true_in_bound"] for t in document["trials"])
+    readers = {o["process"] for t in document["trials"] for o in t["history"]
+               if o["kind"] == "read" and o["region"] == B}
+    assert readers == {1, 3}
 
 
 def test_a_skew_past_the_shorter_lag_trips_the_cross_check(emulator: EmulatorServer,
@@ -96,14 +102,61 @@ def test_a_skew_past_the_shorter_lag_trips_the_cross_check(emulator: EmulatorSer
 
 def test_probes_refuse_what_they_cannot_do(emulator: EmulatorServer) -> None:
     assert run_cli(emulator.url, "setup").exit_code == 0
-    pollers = run_cli(emulator.url, "race", "--probes", "--pollers", "3")
-    assert pollers.exit_code == 2 and "drop --pollers" in pollers.stderr
     alone = run_cli(emulator.url, "race", "--clock-error-ms", "2")
     assert alone.exit_code == 2 and "is for --probes" in alone.stderr
     unknown = {"region": B, "clock": {"error_ns": None, "source": "time.aws.com unreachable"}}
     with pytest.raises(GtbenchError, match="could not measure its clock"):
         transport.clock_error_s(unknown, None)
     assert transport.clock_error_s(unknown, 0.004) == 0.004
+
+
+class AppearsAfter:
+    """A DynamoDB client whose item holds the value once it has served ``n`` reads to
+    ``threads`` different threads (so however the machine schedules them, every poller
+    reads before the value arrives); writes are recorded. Thread-safe, as boto3's are."""
+
+    def __init__(self, n: int, threads: int) -> None:
+        self.n, self.threads, self.reads = n, threads, 0
+        self.readers: set[int] = set()
+        self.writes: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+
+    def get_item(self, **_: Any) -> dict[str, Any]:
+        with self.lock:
+            self.reads += 1
+            self.readers.add(threading.get_ident())
+            fresh = self.reads >= self.n and len(self.readers) >= self.threads
+        time.sleep(0.002)  # a read takes a while: the pollers overlap
+        return {"Item": {"Value": {"N": "7"}}} if fresh else {}
+
+    def put_item(self, **item: Any) -> dict[str, Any]:
+        with self.lock:
+            self.writes.append(item)
+        return {}
+
+
+def test_a_probes_pollers_are_staggered_processes_and_the_echo_goes_once() -> None:
+    client = AppearsAfter(12, threads=3)
+    answer = handler.run({"action": "pong", "table": "t", "key": {"PK": {"S": "k"}},
+                          "echo_key": {"PK": {"S": "e"}}, "value": 7, "interval_ms": 4,
+                          "pollers": 3, "timeout_s": 10}, client, handler.Clock(error_ns=MS))
+    reads = [o for o in answer["ops"] if o["kind"] == "read"]
+    echo = answer["ops"][-1]
+    # Every poller took part, and each read one at a time (a process of its own).
+    assert {r["poller"] for r in reads} == {0, 1, 2}
+    for k in range(3):
+        mine = [r for r in reads if r["poller"] == k]
+        assert all(a["mono_received_ns"] <= b["mono_sent_ns"]
+                   for a, b in itertools.pairwise(mine))
+    # The echo went out once, after the first fresh read came back, though more than
+    # one poller may have seen the value.
+    assert echo["kind"] == "write" and len(client.writes) == 1
+    assert client.writes[0]["Item"]["PK"] == {"S": "e"}
+    first_fresh = min(r["mono_received_ns"] for r in reads if r["value"] == 7)
+    assert echo["mono_sent_ns"] >= first_fresh
+    assert [r["mono_sent_ns"] for r in reads] == sorted(r["mono_sent_ns"] for r in reads)
+    ops = [race_ops.to_op(r, B, 1) for r in answer["ops"]]
+    assert {o.process for o in ops if o.kind == "read"} == {1, 3, 5}
 
 
 def op(region: str, kind: str, mono: tuple[int, int], value: int | None) -> Op:
@@ -208,6 +261,14 @@ def test_deploy_status_and_remove_make_and_delete_only_their_own(
             FunctionName="gtbench-probe")["Configuration"]
         assert code["Handler"] == "gtbench_probe.handler"
         assert code["CodeSha256"] == deploy.code_sha(deploy.package())
+        assert (code["MemorySize"], code["Timeout"]) == (1769, 900)  # one whole vCPU
+        # A probe an older gtbench made smaller is brought to this one's memory.
+        lam = boto3.client("lambda", region_name=B)
+        lam.update_function_configuration(FunctionName="gtbench-probe", MemorySize=512)
+        resized = CliRunner().invoke(cli, ["probes", "deploy", *aws, "--yes"])
+        assert f"{B}: setting the probe's memory (1769 MB)" in resized.stderr, resized.output
+        assert lam.get_function(FunctionName="gtbench-probe")["Configuration"][
+            "MemorySize"] == 1769
         shown = CliRunner().invoke(cli, ["probes", "status", *aws])
         assert f"{B}: Active, current code" in shown.stdout, shown.output
         # A function of the same name that gtbench did not make is never touched.

@@ -19,7 +19,7 @@ from gtbench.cli.options import (
 )
 from gtbench.cli.session import RunSession
 from gtbench.errors import UsageError
-from gtbench.probes.race import run_race_via
+from gtbench.probes.race import PROBE_INTERVAL_MS, PROBE_POLLERS, run_race_via
 from gtbench.regions import Regions, Settings
 from gtbench.report import race as report
 from gtbench.report.common import plural
@@ -63,11 +63,12 @@ from gtbench.terminal import Terminal
                    "minutes late); Ctrl-C stops waiting and keeps the race.")
 @click.option("--probes", "use_probes", is_flag=True,
               help="Time from probes inside the regions instead of from here: the source "
-                   "region's probe writes, the target's polls every --interval-ms (5) and "
-                   "echoes the write back (ping-pong). On AWS they are Lambda functions "
-                   "(`gtbench probes deploy`); on the emulator, local workers placed in "
-                   "their regions. Bounds carry twice the clock error instead of the round "
-                   "trips.")
+                   "region's probe writes, the target's polls (--pollers threads, "
+                   f"{PROBE_POLLERS} by default, each every --interval-ms, "
+                   f"{PROBE_INTERVAL_MS:g}) and echoes the write back (ping-pong). On AWS "
+                   "they are Lambda functions (`gtbench probes deploy`); on the emulator, "
+                   "local workers placed in their regions. Bounds carry twice the clock "
+                   "error instead of the round trips.")
 @clock_error_option
 @json_option
 @yes_option
@@ -107,24 +108,21 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     if eventual and pollers is not None and pollers > race.MAX_POLLERS // 2:
         raise UsageError(f"--pollers {pollers} with --eventual: at most "
                          f"{race.MAX_POLLERS // 2} per kind of read")
-    if use_probes and pollers is not None:
-        raise UsageError("--probes polls with one reader per region, every --interval-ms: "
-                         "drop --pollers")
     check_probe_flags(use_probes, clock_error_ms)
     session = RunSession(settings, json_path)
     terminal, client_regions = session.terminal, session.regions
     confirm_billable(settings, session.account,
                      f"Write {trials * len(readers)} new items under PK={race.RACE_PK} in "
                      f"{source} and poll {', '.join(readers)} until each replicates", yes)
-    if use_probes:
-        interval_ms = interval_ms or 5.0
+    if use_probes:  # next to the replica a read is quick: a few pollers read that often
+        pollers, interval_ms = pollers or PROBE_POLLERS, interval_ms or PROBE_INTERVAL_MS
     fixed = pollers is not None or interval_ms is not None
-    pollers, interval_ms = pollers or (1 if use_probes else 4), interval_ms or 100.0
+    pollers, interval_ms = pollers or 4, interval_ms or 100.0
     plan = race.RacePlan(tuple((source, r) for r in readers), trials, pollers,
                          interval_ms / 1000.0, timeout_s,
                          None if fixed else resolution_ms / 1000.0, eventual)
-    how = (f"probes in the regions, a read every {interval_ms:g} ms and the write echoed "
-           "back" if use_probes
+    how = (f"probes in the regions, {plural(pollers, 'poller')} every {interval_ms:g} ms "
+           "and the write echoed back" if use_probes
            else f"{plural(pollers, 'poller')} every {interval_ms:g} ms" if fixed
            else f"a read every {resolution_ms:g} ms")
     terminal.note(f"racing {trials} trials per pair: {how}, timeout {timeout_s:g} s")

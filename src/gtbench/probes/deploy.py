@@ -33,7 +33,9 @@ POLICY = "gtbench-probe-access"
 TAG_KEY, TAG_VALUE = "made-by", "gtbench"  # what remove looks for
 RUNTIME = "python3.12"
 MODULE = "gtbench_probe"  # handler.py's name inside the zip
-MEMORY_MB = 512  # Lambda's CPU grows with memory: a steadier poll than the 128 MB floor
+# Lambda's CPU grows with memory, and at 1,769 MB a function has one whole vCPU (Lambda
+# developer guide, "Configure Lambda function memory"): a probe's timing is its CPU's.
+MEMORY_MB = 1769
 TIMEOUT_S = 900  # Lambda's maximum: a poll lasts up to the trial's --timeout
 ROLE_WAIT_S = 60.0  # a new IAM role takes seconds before Lambda may assume it
 TRUST = {"Version": "2012-10-17", "Statement": [{
@@ -80,6 +82,7 @@ class ProbeState:
     state: str | None = None  # Lambda's State: Pending, Active, Failed
     current: bool = False  # its code is this gtbench's handler
     ours: bool = False  # tagged by gtbench
+    configured: bool = False  # its memory and timeout are this gtbench's
 
 
 def _tags(client: Any, arn: str) -> dict[str, str]:
@@ -96,7 +99,9 @@ def state(lambda_client: Any, region: str, zipped: bytes) -> ProbeState:
     config = found["Configuration"]
     return ProbeState(region, True, config.get("State"),
                       config.get("CodeSha256") == code_sha(zipped),
-                      _tags(lambda_client, config["FunctionArn"]).get(TAG_KEY) == TAG_VALUE)
+                      _tags(lambda_client, config["FunctionArn"]).get(TAG_KEY) == TAG_VALUE,
+                      (config.get("MemorySize"), config.get("Timeout")) == (MEMORY_MB,
+                                                                            TIMEOUT_S))
 
 
 def role_arn(iam: Any) -> str | None:
@@ -134,6 +139,11 @@ def deploy_one(lambda_client: Any, region: str, role: str, zipped: bytes,
             say(f"{region}: updating the probe's code")
             lambda_client.update_function_code(FunctionName=FUNCTION, ZipFile=zipped)
         lambda_client.get_waiter("function_updated_v2").wait(FunctionName=FUNCTION)
+        if not current.configured:  # one update at a time: Lambda refuses a second
+            say(f"{region}: setting the probe's memory ({MEMORY_MB} MB) and timeout")
+            lambda_client.update_function_configuration(
+                FunctionName=FUNCTION, MemorySize=MEMORY_MB, Timeout=TIMEOUT_S)
+            lambda_client.get_waiter("function_updated_v2").wait(FunctionName=FUNCTION)
         return
     say(f"{region}: creating the probe")
     deadline = time.monotonic() + ROLE_WAIT_S

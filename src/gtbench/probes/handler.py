@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -123,38 +124,62 @@ def _write(client: Any, clock: Clock, table: str, key: dict[str, Any], attribute
 
 def _poll(client: Any, clock: Clock, table: str, key: dict[str, Any], attribute: str,
           value: int, interval_ns: int, until_mono_ns: int, stop: Callable[[], bool],
-          eventual: bool = False) -> list[dict[str, Any]]:
-    """Strongly consistent reads every ``interval_ns`` until one sees ``value``; with
-    ``eventual``, an eventually consistent read beside each, until one of those sees it
-    too."""
+          eventual: bool = False, pollers: int = 1,
+          on_seen: Callable[[], None] | None = None) -> list[dict[str, Any]]:
+    """Strongly consistent reads until one sees ``value``: ``pollers`` threads, each
+    reading every ``interval_ns``, staggered by ``interval_ns / pollers`` so that
+    consecutive reads are that far apart even when one read takes longer than the
+    interval. With ``eventual``, an eventually consistent read beside each, until one of
+    those sees it too. ``on_seen`` runs once, in the thread whose strong read saw it
+    first (the pong's echo goes out at once, not after the other pollers finish)."""
     reads: list[dict[str, Any]] = []
+    lock = threading.Lock()
     waiting = {True, False} if eventual else {True}
-    next_send = clock.mono_ns()
-    failing_since: int | None = None  # reads failing without a break: the region is gone
-    while waiting and clock.mono_ns() < until_mono_ns and not stop():
-        if failing_since is not None and clock.mono_ns() - failing_since > GIVE_UP_NS:
-            break
-        for consistent in sorted(waiting, reverse=True):
-            op, answer = _op("read", clock, lambda c=consistent: client.get_item(  # type: ignore[misc]
-                TableName=table, Key=key, ConsistentRead=c))
-            if answer is not None:
-                found = answer.get("Item", {}).get(attribute, {}).get("N")
-                op["value"] = int(found) if found is not None else None
-            op["consistent"] = consistent
-            reads.append(op)
-            if op["result"] == "ok":
-                failing_since = None
-            elif failing_since is None:
-                failing_since = op["mono_sent_ns"]
-            if op["value"] == value:
-                waiting.discard(consistent)
-        next_send += interval_ns
+    failing_since: list[int | None] = [None]  # reads failing without a break: region gone
+    first = clock.mono_ns()
+
+    def over() -> bool:
+        with lock:
+            gone = (failing_since[0] is not None
+                    and clock.mono_ns() - failing_since[0] > GIVE_UP_NS)
+            return not waiting or gone or clock.mono_ns() >= until_mono_ns or stop()
+
+    def poller(k: int) -> None:
+        next_send = first + interval_ns * k // pollers
         time.sleep(max(0.0, (next_send - clock.mono_ns()) / 1e9))
-    return reads
+        while not over():
+            with lock:
+                kinds = sorted(waiting, reverse=True)
+            for consistent in kinds:
+                op, answer = _op("read", clock, lambda c=consistent: client.get_item(  # type: ignore[misc]
+                    TableName=table, Key=key, ConsistentRead=c))
+                if answer is not None:
+                    found = answer.get("Item", {}).get(attribute, {}).get("N")
+                    op["value"] = int(found) if found is not None else None
+                op["consistent"] = consistent
+                op["poller"] = k  # each poller reads one at a time: a process of its own
+                with lock:
+                    reads.append(op)
+                    if op["result"] == "ok":
+                        failing_since[0] = None
+                    elif failing_since[0] is None:
+                        failing_since[0] = op["mono_sent_ns"]
+                    first_to_see = op["value"] == value and consistent in waiting
+                    if op["value"] == value:
+                        waiting.discard(consistent)
+                if first_to_see and consistent and on_seen is not None:
+                    on_seen()
+            next_send += interval_ns
+            time.sleep(max(0.0, (next_send - clock.mono_ns()) / 1e9))
 
-
-def _seen(reads: list[dict[str, Any]], value: int) -> bool:
-    return any(r["value"] == value and r["consistent"] for r in reads)
+    threads = [threading.Thread(target=poller, args=(k,), name=f"gtbench-poller-{k}")
+               for k in range(1, pollers)]
+    for thread in threads:
+        thread.start()
+    poller(0)
+    for thread in threads:
+        thread.join()
+    return sorted(reads, key=lambda r: r["mono_sent_ns"])
 
 
 def _wait_until_wall(clock: Clock, at_ns: int | None) -> None:
@@ -167,11 +192,11 @@ def run(event: dict[str, Any], client: Any, clock: Clock,
     """One plan. ``action``:
     - ``clock``: the probe's clock and its error, nothing else;
     - ``write``: at wall time ``at_ns``, write ``value`` to ``key``;
-    - ``poll``: from ``at_ns``, read ``key`` every ``interval_ms`` until it holds
-      ``value`` or ``timeout_s`` passes;
+    - ``poll``: from ``at_ns``, read ``key`` every ``interval_ms`` (``pollers``
+      threads, staggered) until it holds ``value`` or ``timeout_s`` passes;
     - ``ping``: at ``at_ns`` write ``value`` to ``key``, then poll ``echo_key`` for it;
-    - ``pong``: from ``at_ns`` poll ``key`` for ``value``; on seeing it, write it to
-      ``echo_key``.
+    - ``pong``: from ``at_ns`` poll ``key`` for ``value``; on first seeing it, write it
+      to ``echo_key`` at once.
     """
     action = event.get("action")
     out: dict[str, Any] = {"region": event.get("region") or os.environ.get("AWS_REGION"),
@@ -189,15 +214,18 @@ def run(event: dict[str, Any], client: Any, clock: Clock,
     ops: list[dict[str, Any]] = out["ops"]
     if action in ("write", "ping"):
         ops.append(_write(client, clock, table, key, attribute, value))
-    eventual = bool(event.get("eventual"))
+    eventual, pollers = bool(event.get("eventual")), max(1, int(event.get("pollers", 1)))
     if action in ("poll", "pong"):
+        def echo() -> None:
+            ops.append(_write(client, clock, table, event["echo_key"], attribute, value))
+
+        echoes = echo if action == "pong" else None
         ops += _poll(client, clock, table, key, attribute, value, interval, until, stop,
-                     eventual)
-    if action == "pong" and _seen(ops, value):
-        ops.append(_write(client, clock, table, event["echo_key"], attribute, value))
+                     eventual, pollers, echoes)
+        ops.sort(key=lambda o: (o["kind"] == "write", o["mono_sent_ns"]))  # echo last
     if action == "ping" and ops[0]["result"] == "ok":
         ops += _poll(client, clock, table, event["echo_key"], attribute, value, interval,
-                     until, stop)
+                     until, stop, pollers=pollers)
     return out
 
 

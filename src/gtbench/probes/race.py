@@ -36,15 +36,23 @@ from gtbench.race import (
 from gtbench.regions import LOCAL, Regions, Settings
 from gtbench.trials import RUN_FAILURES, failure_message, run_trials
 
+# A probe's reader: one poller every 5 ms by default. More pollers (--pollers), staggered,
+# read more often when a read takes longer than the spacing wanted, if the probe has the
+# CPU: on a 2-core emulator host they only slowed every read (3 pollers: bounds 79 ms
+# wide instead of 46; see docs/probes.md).
+PROBE_POLLERS = 1
+PROBE_INTERVAL_MS = 5.0
 EARLY_S = 0.02  # the reader starts polling this long before the write is due
 MARGIN_S = 0.05  # on top of the slowest invocation: every probe is ready at ``at``
 
 
 def to_op(row: dict[str, Any], region: str, process: int) -> Op:
     """A probe's operation as an Op: wall-clock times (its synced clock) and its own
-    monotonic times beside them."""
+    monotonic times beside them. The writer's probe is process 0 and the reader's 1;
+    a probe's further pollers are processes of their own (2, 4, ... and 3, 5, ...)."""
     return Op(region, row["kind"], int(row["sent_ns"]), int(row["received_ns"]),
-              row["result"], row.get("value"), process, error=row.get("error"),
+              row["result"], row.get("value"), process + 2 * int(row.get("poller", 0)),
+              error=row.get("error"),
               consistent=bool(row.get("consistent", True)),
               mono_sent_ns=int(row["mono_sent_ns"]),
               mono_received_ns=int(row["mono_received_ns"]))
@@ -86,7 +94,7 @@ def run_probe_trial(probes: Probes, clocks: Coordinator, table: str, pair: tuple
     value = secrets.randbelow(10**12)
     at = clocks.start_at_ns(source, target)
     common = {"table": table, "attribute": polling.VALUE, "key": key, "echo_key": echo,
-              "value": value, "interval_ms": plan.interval_s * 1000,
+              "value": value, "interval_ms": plan.interval_s * 1000, "pollers": plan.pollers,
               "timeout_s": plan.timeout_s, "eventual": plan.eventual}
     ping = pool.submit(probes.invoke, source, common | {"action": "ping", "at_ns": at}, stop)
     pong = pool.submit(probes.invoke, target,
@@ -116,9 +124,10 @@ def run_probe_race(regions: Regions, settings: Settings, plan: RacePlan, probes:
 
     def prepare() -> None:
         clocks.append(Coordinator(probes, involved, clock_error_ms))
-        # A probe polls once per interval, next to the replica: that is its resolution.
-        result.resolution_s = {r: plan.interval_s for r in involved}
-        result.schedules = {t: Schedule(1, plan.interval_s) for _, t in plan.pairs}
+        # A probe's pollers read next to the replica, staggered: that is its resolution.
+        every = Schedule(plan.pollers, plan.interval_s)
+        result.resolution_s = {r: every.spacing_s for r in involved}
+        result.schedules = {t: every for _, t in plan.pairs}
 
     def job(index: int, pair: tuple[str, str]) -> Callable[[threading.Event], Trial]:
         def run(stop: threading.Event) -> Trial:
