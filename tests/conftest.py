@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 import pytest
 
+from gtbench.emulator.capacity import Capacity
 from gtbench.emulator.distance import Distance
 from gtbench.emulator.replicas import ReplicaSettings
 from gtbench.emulator.replication import LagModel
@@ -38,6 +39,7 @@ def emulator(_server: EmulatorServer) -> Iterator[EmulatorServer]:
     _server.app.config.distance = Distance()  # every region on loopback
     _server.app.config.pair_rtt_ms = {}
     _server.app.config.probe_skew_ms = {}
+    _server.app.replicator.capacity = Capacity()  # every replica on-demand
     yield _server
     _server.app.replicator.resume()
 

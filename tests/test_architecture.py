@@ -76,8 +76,8 @@ def test_the_probe_handler_stands_alone() -> None:
     """It is deployed as one file: nothing of gtbench, nothing beyond the runtime's."""
     path = SRC / "gtbench" / "probes" / "handler.py"
     assert imports_of(path.read_text(), "gtbench.probes") == set()
-    assert _third_party_imports(path) <= {"__future__", "os", "socket", "struct", "time",
-                                          "collections", "typing", "boto3"}
+    assert _third_party_imports(path) <= {"__future__", "os", "socket", "struct", "threading",
+                                          "time", "collections", "typing", "boto3"}
 
 
 def test_the_pytest_plugin_loads_nothing_heavy() -> None:

@@ -98,6 +98,7 @@ def race_trial(trial: Any) -> Document:
     return {"index": trial.index, "from_region": trial.from_region,
             "to_region": trial.to_region, "key": {"PK": RACE_PK, "SK": trial.sk},
             "value": trial.value, "via": trial.via, **record(trial.verdict()),
+            **({"load_wps": trial.load_wps} if trial.load_wps is not None else {}),
             "history": _history(trial.ops)}
 
 
@@ -119,12 +120,23 @@ def race_document(result: Any, context: Context) -> Document:
                                "spacing_ms": s.spacing_s * 1000}
                       for region, s in result.schedules.items()},
         "trials": [race_trial(t) for t in result.trials],
-        "summary": record(summary),
+        "summary": record(summary) | _load_summary(result),
+        **({"load": [step.to_json() for step in result.load]} if result.load else {}),
     }
+
+
+def _load_summary(result: Any) -> Document:
+    """race --load: lag per step, beside the rate each step's load reached."""
+    if not result.load:
+        return {}
+    reached = {step.rate_wps: step.reached_wps for step in result.load}
+    return {"load": [record(s) for s in analysis.load_summary(
+        [(t.load_wps, t.verdict()) for t in result.trials], reached)]}
 
 
 def read_race(document: Document) -> Any:
     """The RaceResult a race document was made from: plan, histories and truth."""
+    from gtbench.load import LoadStep
     from gtbench.race import RacePlan, RaceResult, Schedule, Trial
 
     s = document["settings"]
@@ -140,7 +152,8 @@ def read_race(document: Document) -> Any:
                         consistency=str(document.get("consistency") or EVENTUAL),
                         started_at=document["started_at"], ended_at=document["ended_at"],
                         interrupted=bool(document.get("interrupted")),
-                        stopped=document.get("stopped"))
+                        stopped=document.get("stopped"),
+                        load=[LoadStep.from_json(step) for step in document.get("load") or []])
     for t in document["trials"]:
         ops = [Op.from_json(o) for o in t["history"]]
         source, target = t["from_region"], t["to_region"]
@@ -153,7 +166,8 @@ def read_race(document: Document) -> Any:
             [o for o in ops if o.kind == "read" and o.region == target], t.get("true_lag_s"),
             via=str(t.get("via", "client")), clock_error_s=float(t.get("clock_error_s", 0.0)),
             echo_write=echo[0] if echo else None,
-            echo_reads=[o for o in ops if o.kind == "read" and o.region == source]))
+            echo_reads=[o for o in ops if o.kind == "read" and o.region == source],
+            load_wps=t.get("load_wps")))
     for p in document["summary"]["pairs"]:
         if p.get("cloudwatch"):
             result.cloudwatch[(p["from_region"], p["to_region"])] = (

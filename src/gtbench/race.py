@@ -24,6 +24,7 @@ from gtbench.analysis import CloudWatchStats, RaceVerdict
 from gtbench.awsrules import EVENTUAL, STRONG, Consistency
 from gtbench.errors import GtbenchError
 from gtbench.history import FAIL, Op
+from gtbench.load import LoadStep
 from gtbench.local import truth
 from gtbench.regions import LOCAL, Regions, Settings
 from gtbench.trials import RunEnd, run_trials, timed_write
@@ -111,6 +112,7 @@ class Trial:
     clock_error_s: float = 0.0
     echo_write: Op | None = None
     echo_reads: list[Op] = field(default_factory=list)
+    load_wps: float | None = None  # race --load: the background write rate meanwhile
 
     @property
     def pair(self) -> Pair:
@@ -139,6 +141,7 @@ class RaceResult(RunEnd):
     schedules: dict[str, Schedule] = field(default_factory=dict)  # per reading region
     consistency: str = EVENTUAL  # the table's MultiRegionConsistency
     cloudwatch: dict[Pair, CloudWatchStats] = field(default_factory=dict)
+    load: list[LoadStep] = field(default_factory=list)  # race --load: each step's load
 
 
 def write_times(result: RaceResult) -> dict[Pair, list[float]]:

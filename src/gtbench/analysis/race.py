@@ -355,3 +355,32 @@ def race_summary(trials: Sequence[tuple[tuple[str, str], RaceVerdict]],
         p90_s=every.p90_s, p99_s=every.p99_s, max_s=every.max_s,
         pairs=[pair_summary(pair, [v for p, v in trials if p == pair],
                             (cloudwatch or {}).get(pair)) for pair in pairs])
+
+
+@dataclass(frozen=True)
+class LoadSummary(LagStats):
+    """One step of ``race --load``: lag at a background write rate. ``reached_wps`` is
+    the load's own count (acknowledged writes per second over the step)."""
+
+    rate_wps: float
+    reached_wps: float | None
+    median_bound_width_s: float | None
+    true_p50_s: float | None  # the emulator's ground truth, where known
+
+
+def load_summary(trials: Sequence[tuple[float | None, RaceVerdict]],
+                 reached: Mapping[float, float]) -> list[LoadSummary]:
+    """Per rate, in the order first run: ``trials`` are (rate, verdict), ``reached`` the
+    rate each step reached."""
+    rates = list(dict.fromkeys(r for r, _ in trials if r is not None))
+    out = []
+    for rate in rates:
+        verdicts = [v for r, v in trials if r == rate]
+        widths = [v.lag_high_s - v.lag_low_s for v in verdicts
+                  if v.lag_high_s is not None and v.lag_low_s is not None]
+        truths = [v.true_lag_s for v in verdicts if v.true_lag_s is not None]
+        out.append(LoadSummary(**vars(lag_stats(verdicts)), rate_wps=rate,
+                               reached_wps=reached.get(rate),
+                               median_bound_width_s=median(widths),
+                               true_p50_s=percentile(truths, 50) if truths else None))
+    return out

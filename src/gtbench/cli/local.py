@@ -67,6 +67,25 @@ def _skews(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
     return out
 
 
+def _wcus(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+          ) -> dict[str, float]:
+    """``REGION=WCU``, each: a provisioned replica's write units per second."""
+    from gtbench.emulator.capacity import MAX_WCU
+
+    out: dict[str, float] = {}
+    for value in values:
+        region, sep, figure = value.partition("=")
+        try:
+            wcu = finite(figure, high=MAX_WCU)
+        except ValueError:
+            wcu = 0.0
+        if not sep or not region.strip() or wcu < 0.1:
+            raise click.BadParameter(f"{value!r} is not REGION=WCU, such as eu-west-1=50 "
+                                     f"(0.1 to {MAX_WCU:g})", ctx, param)
+        out[region.strip()] = wcu
+    return out
+
+
 def _pair_rtts(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
                ) -> dict[tuple[str, str], float]:
     """``A:B=MS``, each: an MRSC round trip between two regions (either direction)."""
@@ -153,6 +172,13 @@ def _serve_options(command: Any) -> Any:
                      help="Set the clock of the local probe in REGION this far off true time "
                           "(negative: behind), to rehearse `race --probes` with clocks that "
                           "err. Repeatable."),
+        click.option("--replica-wcu", "replica_wcus", metavar="REGION=WCU", multiple=True,
+                     callback=_wcus,
+                     help="Make each table's replica in REGION provisioned with WCU write "
+                          "units per second: replicated writes (1 unit per KB) queue for "
+                          "it, and when they come faster the replica falls behind and lag "
+                          "grows, as on AWS [default: on-demand, which keeps up]. "
+                          "Repeatable."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -163,7 +189,7 @@ def _serve_args(lag_ms: float, jitter_ms: float, pair_lags: tuple[Any, ...],
                 replica_delay_s: float, seed: int | None, ttl_sweep_s: float,
                 fis_delay_s: float, client_region: str | None, rtts: dict[str, float],
                 pair_rtts: dict[tuple[str, str], float], probe_skews: dict[str, float],
-                network_lag: bool) -> list[str]:
+                network_lag: bool, replica_wcus: dict[str, float]) -> list[str]:
     args = ["--lag-ms", str(lag_ms), "--jitter-ms", str(jitter_ms),
             "--network-lag" if network_lag else "--no-network-lag",
             "--replica-delay-s", str(replica_delay_s), "--ttl-sweep-s", str(ttl_sweep_s),
@@ -178,6 +204,8 @@ def _serve_args(lag_ms: float, jitter_ms: float, pair_lags: tuple[Any, ...],
         args += ["--pair-lag", f"{source}:{target}={lag}" + (f"/{jitter}" if jitter else "")]
     for region, ms in probe_skews.items():
         args += ["--probe-skew-ms", f"{region}={ms}"]
+    for region, wcu in replica_wcus.items():
+        args += ["--replica-wcu", f"{region}={wcu}"]
     if seed is not None:
         args += ["--seed", str(seed)]
     return args
@@ -218,7 +246,8 @@ def serve(host: str, port: int, lag_ms: float, jitter_ms: float,
           pair_lags: tuple[Any, ...], replica_delay_s: float, seed: int | None,
           ttl_sweep_s: float, fis_delay_s: float, client_region: str | None,
           rtts: dict[str, float], pair_rtts: dict[tuple[str, str], float],
-          network_lag: bool, probe_skews: dict[str, float], verbose: bool) -> None:
+          network_lag: bool, probe_skews: dict[str, float], replica_wcus: dict[str, float],
+          verbose: bool) -> None:
     """Run the emulator in the foreground until Ctrl-C or SIGTERM."""
     import logging
 
@@ -233,7 +262,8 @@ def serve(host: str, port: int, lag_ms: float, jitter_ms: float,
                             replicas=ReplicaSettings(replica_delay_s, replica_delay_s),
                             distance=Distance(client_region, rtts), seed=seed,
                             ttl_sweep_s=ttl_sweep_s, pair_rtt_ms=pair_rtts,
-                            fis_delay_s=fis_delay_s, probe_skew_ms=probe_skews)
+                            fis_delay_s=fis_delay_s, probe_skew_ms=probe_skews,
+                            replica_wcu=replica_wcus)
     # werkzeug prints its own two lines and exits on a busy port: check first.
     if port and not lifecycle.port_free(host, port):
         raise GtbenchError(f"port {port} on {host} is already in use",
@@ -292,7 +322,8 @@ def start(host: str, port: int | None, lag_ms: float, jitter_ms: float,
           pair_lags: tuple[Any, ...], replica_delay_s: float, seed: int | None,
           ttl_sweep_s: float, fis_delay_s: float, client_region: str | None,
           rtts: dict[str, float], pair_rtts: dict[tuple[str, str], float],
-          network_lag: bool, probe_skews: dict[str, float]) -> None:
+          network_lag: bool, probe_skews: dict[str, float],
+          replica_wcus: dict[str, float]) -> None:
     """Start the emulator in the background (stop it with `gtbench local stop`)."""
     running = lifecycle.discover()
     if running is not None:
@@ -303,7 +334,7 @@ def start(host: str, port: int | None, lag_ms: float, jitter_ms: float,
                                                      replica_delay_s, seed, ttl_sweep_s,
                                                      fis_delay_s, client_region, rtts,
                                                      pair_rtts, probe_skews,
-                                                     network_lag))
+                                                     network_lag, replica_wcus))
     click.echo(f"started the emulator on {running.url} (pid {running.pid}); "
                f"log: {running.log}")
     click.echo(f"use it with: --endpoint-url {running.url}  or  "
@@ -357,6 +388,12 @@ def status(as_json: bool) -> None:
     if medians:
         click.echo("median lag per pair: " + ", ".join(
             f"{pair.replace('>', ' → ')} {ms:g} ms" for pair, ms in sorted(medians.items())))
+    capacity = document.get("capacity") or {}
+    if capacity.get("wcu"):
+        backlog = capacity.get("backlog_s") or {}
+        click.echo("provisioned replicas (replicated writes queue): " + ", ".join(
+            f"{region} {wcu:g} WCU, {backlog.get(region, 0.0):.1f} s behind"
+            for region, wcu in sorted(capacity["wcu"].items())) + "; others on-demand")
     for group in document["global_tables"]:
         replicas = ", ".join(f"{r['RegionName']} {r['ReplicaStatus']}" for r in group["replicas"])
         click.echo(f"table {group['table']}: {replicas}")

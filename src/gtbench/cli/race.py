@@ -19,11 +19,13 @@ from gtbench.cli.options import (
 )
 from gtbench.cli.session import RunSession
 from gtbench.errors import UsageError
+from gtbench.load import DEFAULT_RATES, LOAD_PK, WARM_UP_S, parse_rates
 from gtbench.probes.race import PROBE_INTERVAL_MS, PROBE_POLLERS, run_race_via
 from gtbench.regions import Regions, Settings
 from gtbench.report import race as report
 from gtbench.report.common import plural
-from gtbench.terminal import Terminal
+from gtbench.sweep import run_race_under_load
+from gtbench.terminal import Terminal, check_output_path
 
 
 @click.command("race")
@@ -69,6 +71,20 @@ from gtbench.terminal import Terminal
                    "they are Lambda functions (`gtbench probes deploy`); on the emulator, "
                    "local workers placed in their regions. Bounds carry twice the clock "
                    "error instead of the round trips.")
+@click.option("--load", "load_rates", metavar="RATE[,RATE...]", is_flag=False,
+              flag_value=DEFAULT_RATES, default=None,
+              help="Lag under load: run the trials once per rate, while background "
+                   "writers keep that many writes per second on keys of their own in the "
+                   "source region; the summary shows lag against rate. Alone, --load runs "
+                   f"{DEFAULT_RATES}. A provisioned replica falls behind when replicated "
+                   "writes exceed its capacity (rehearse it with `gtbench local start "
+                   "--replica-wcu REGION=WCU`); an on-demand one keeps up.")
+@click.option("--load-warm-up", "load_warm_up_s", type=Finite(min=0, max=3600),
+              default=WARM_UP_S, show_default=True,
+              help="Seconds each load step runs before its first trial.")
+@click.option("--png", "png_path", metavar="PATH",
+              help="With --load: draw lag against rate (p50 and p99, with the rate each "
+                   "step reached) to this PNG file.")
 @clock_error_option
 @json_option
 @yes_option
@@ -77,8 +93,9 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
                  to_regions: tuple[str, ...], resolution_ms: float, pollers: int | None,
                  interval_ms: float | None,
                  timeout_s: float, eventual: bool, cloudwatch: bool, cloudwatch_wait_s: float,
-                 use_probes: bool, clock_error_ms: float | None, json_path: str | None,
-                 yes: bool) -> None:
+                 use_probes: bool, load_rates: str | None, load_warm_up_s: float,
+                 png_path: str | None,
+                 clock_error_ms: float | None, json_path: str | None, yes: bool) -> None:
     """Write a new bookmark in one region, poll another, and time the replication.
 
     Each trial writes a unique value, then polls the reading region with strongly
@@ -109,11 +126,27 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
         raise UsageError(f"--pollers {pollers} with --eventual: at most "
                          f"{race.MAX_POLLERS // 2} per kind of read")
     check_probe_flags(use_probes, clock_error_ms)
+    rates = parse_rates(load_rates) if load_rates is not None else ()
+    if png_path and not rates:
+        raise UsageError("--png draws lag against rate: it needs --load")
+    problem = check_output_path(png_path) if png_path else None
+    if problem:
+        raise UsageError(f"--png: {problem}: nothing was run")
+    if rates and use_probes:
+        raise UsageError("--load writes from here, not from probes: drop --probes, or "
+                         "run --load without it")
     session = RunSession(settings, json_path)
     terminal, client_regions = session.terminal, session.regions
+    steps = max(1, len(rates))
     confirm_billable(settings, session.account,
-                     f"Write {trials * len(readers)} new items under PK={race.RACE_PK} in "
-                     f"{source} and poll {', '.join(readers)} until each replicates", yes)
+                     f"Write {trials * len(readers) * steps} new items under "
+                     f"PK={race.RACE_PK} in {source} and poll {', '.join(readers)} until "
+                     "each replicates" + (
+                         f", beside background writes under PK={LOAD_PK} at "
+                         f"{', '.join(f'{r:g}' for r in rates)} writes/s (about "
+                         f"{_load_writes(rates, trials * len(readers), load_warm_up_s):,} "
+                         "items)"
+                         if rates else ""), yes)
     if use_probes:  # next to the replica a read is quick: a few pollers read that often
         pollers, interval_ms = pollers or PROBE_POLLERS, interval_ms or PROBE_INTERVAL_MS
     fixed = pollers is not None or interval_ms is not None
@@ -130,14 +163,35 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     def shown(trial: race.Trial) -> None:
         terminal.print(report.trial_line(document.race_trial(trial)))
 
-    with session.measuring("race", trials * len(readers) * (timeout_s + 2)):
-        result = run_race_via(client_regions, settings, plan, use_probes, clock_error_ms,
-                              shown)
+    with session.measuring("race", trials * len(readers) * (timeout_s + 2) * steps):
+        if rates:
+            result = run_race_under_load(client_regions, settings, plan, rates, use_probes,
+                                         clock_error_ms, shown, terminal.note,
+                                         load_warm_up_s)
+        else:
+            result = run_race_via(client_regions, settings, plan, use_probes,
+                                  clock_error_ms, shown)
     if cloudwatch and result.trials and not result.interrupted:
         result.cloudwatch = await_cloudwatch(client_regions, settings, session.context,
                                              result, cloudwatch_wait_s, terminal)
+
+    def render(saved: dict[str, Any]) -> list[Any]:
+        shown = report.race_tables(saved)
+        if png_path:  # after the document is saved: a figure that fails loses nothing
+            from gtbench.report.plot import save_png
+
+            save_png(saved, png_path)
+            shown.append(f"wrote {png_path}")
+        return shown
+
     session.conclude(result, lambda: document.race_document(result, session.context),
-                     report.race_tables, done=plural(len(result.trials), "completed trial"))
+                     render, done=plural(len(result.trials), "completed trial"))
+
+
+def _load_writes(rates: tuple[float, ...], trials: int, warm_up_s: float) -> int:
+    """About how many items a load sweep writes: each step lasts its warm-up and about
+    two seconds a trial."""
+    return round(sum(rate * (warm_up_s + 2.0 * trials) for rate in rates))
 
 
 def await_cloudwatch(client_regions: Regions, settings: Settings, context: document.Context,

@@ -21,6 +21,7 @@ from typing import Any
 
 from gtbench.awsrules import table_name_problem
 from gtbench.emulator import control, metrics, partiql, store
+from gtbench.emulator.capacity import Capacity
 from gtbench.emulator.distance import Distance, measured_rtt_ms
 from gtbench.emulator.faults import THROTTLE_MESSAGES, Fault, Faults
 from gtbench.emulator.health import Health
@@ -80,6 +81,9 @@ class EmulatorConfig:
     # Local probes' simulated clock errors, ms per region (served in the status: the
     # probes run in the client's process and read it from there).
     probe_skew_ms: dict[str, float] = field(default_factory=dict)
+    # Provisioned replicas: write units per second for each table's replica in a region
+    # (absent: on-demand). Replicated writes queue for it (``capacity``).
+    replica_wcu: dict[str, float] = field(default_factory=dict)
 
 
 class EmulatorApp:
@@ -97,7 +101,8 @@ class EmulatorApp:
         self.faults.fis_delay_s = self.config.fis_delay_s
         self.replicator = Replicator(self._apply, self.config.lag, seed=self.config.seed,
                                      log_limit=self.config.log_limit, holds=self.faults.holds,
-                                     on_settled=self._published, health=self.health)
+                                     on_settled=self._published, health=self.health,
+                                     capacity=Capacity(self.config.replica_wcu))
         self._ttl_tables: set[tuple[str, str, str]] = set()  # (account, region, table)
         self.strong = StrongConsistency(self, self.config.log_limit)
         self.ttl_sweeper = TtlSweeper(self.sweep_ttl, self.config.ttl_sweep_s,

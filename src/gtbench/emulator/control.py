@@ -5,6 +5,7 @@ handler takes the app and the request and returns JSON."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -136,6 +137,19 @@ def _lagged(app: EmulatorApp, r: Request) -> Reply:
     return json_reply({"lag": app.replicator.lag.describe()})
 
 
+def _capacity(app: EmulatorApp, r: Request) -> Reply:
+    """Make each table's replica in ``region`` provisioned with ``wcu`` write units per
+    second for replicated writes, or on-demand again (``wcu`` null)."""
+    body = r.json()
+    if not isinstance(body, dict) or not isinstance(body.get("region"), str):
+        raise ValueError("the body must be a JSON object naming a region")
+    unknown = sorted(set(body) - {"region", "wcu"})
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r}")
+    app.replicator.capacity.set(body["region"], body.get("wcu"))
+    return json_reply({"capacity": app.replicator.capacity.describe(time.time())})
+
+
 def _configured(app: EmulatorApp, r: Request) -> Reply:
     configure(app, r.json())
     return json_reply(status(app))
@@ -194,6 +208,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "deliver"): _delivered,
     ("POST", "settle"): _settled,
     ("POST", "lag"): _lagged,
+    ("POST", "capacity"): _capacity,
     ("GET", "strong"): _strong_writes,
     ("POST", "pause"): _then_status(_pause),
     ("POST", "resume"): _then_status(_resume),
@@ -255,6 +270,7 @@ def status(app: EmulatorApp) -> dict[str, Any]:
         "metric_delay_s": app.latency.delay_s,
         "fis_delay_s": app.faults.fis_delay_s,
         "probes": {"skew_ms": dict(app.config.probe_skew_ms)},
+        "capacity": app.replicator.capacity.describe(time.time()),
         "mrsc": {"pair_rtt_ms": {f"{a}:{b}": ms for (a, b), ms in
                                  app.config.pair_rtt_ms.items()},
                  "default_rtt_ms": mrsc.DEFAULT_RTT_MS},

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from gtbench.emulator.capacity import Capacity, write_units
 from gtbench.emulator.health import Health
 from gtbench.emulator.values import number
 
@@ -269,8 +270,9 @@ class Replicator:
                  log_limit: int = 100_000,
                  holds: Callable[[str, str], bool] = lambda source, target: False,
                  on_settled: Callable[[Delivery], None] | None = None,
-                 health: Health | None = None) -> None:
+                 health: Health | None = None, capacity: Capacity | None = None) -> None:
         self.lag = lag
+        self.capacity = capacity or Capacity()  # provisioned replicas fall behind
         self.health = health or Health()
         self.holds = holds  # whether a (source, target) link is cut right now
         self._on_settled = on_settled  # told of each delivery once its outcome is logged
@@ -290,10 +292,13 @@ class Replicator:
     def schedule(self, *, account: str, table: str, key: dict[str, Any], ident: ItemKey,
                  source: str, targets: Sequence[str], image: dict[str, Any] | None,
                  stamp_ns: int, parent_ns: int | None = None) -> list[Delivery]:
-        """Queue one delivery of a write to each target, each with its own lag."""
+        """Queue one delivery of a write to each target, each with its own lag, and
+        behind the writes a provisioned target is still applying."""
         out = []
+        units = write_units(image)
         for target in targets:
-            due = stamp_ns / 1e9 + self.lag.sample_s(source, target, self._rng)
+            arrives = stamp_ns / 1e9 + self.lag.sample_s(source, target, self._rng)
+            due = self.capacity.admit(account, table, target, arrives, units)
             delivery = Delivery(next(self._seq), account, table, key, ident, source, target,
                                 image, stamp_ns, due, parent_ns=parent_ns)
             out.append(delivery)
@@ -432,6 +437,7 @@ class Replicator:
             lane.clear()
         with self._log_lock:
             self._log.clear()
+        self.capacity.clear()
         self.paused = False
 
     def _all_lanes(self) -> list[_Lane]:

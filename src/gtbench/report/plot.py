@@ -24,7 +24,10 @@ def _pyplot() -> Any:
 
 
 def race_figure(document: dict[str, Any]) -> Any:
-    """Per pair: a histogram and a CDF of the lag with p50 and p99, and every bound."""
+    """Per pair: a histogram and a CDF of the lag with p50 and p99, and every bound; with
+    ``race --load``, lag against rate instead."""
+    if (document.get("summary") or {}).get("load"):
+        return load_figure(document)
     plt = _pyplot()
     pairs = document["summary"]["pairs"]
     fig, axes = plt.subplots(len(pairs), 3, figsize=(15, 4 * len(pairs)), squeeze=False)
@@ -71,6 +74,38 @@ def race_figure(document: dict[str, Any]) -> Any:
             bars.text(0.5, 0.5, f"no trial replicated\n({_ended(trials)})",
                       transform=bars.transAxes, ha="center", va="center", fontsize=12)
     fig.suptitle(f"replication lag · {document['table']} on {document['target']}")
+    fig.tight_layout()
+    return fig
+
+
+def load_figure(document: dict[str, Any]) -> Any:
+    """Lag against the background write rate: p50 and p99 per step at the rate asked,
+    each trial's lag as a dot, and the rate each step reached."""
+    plt = _pyplot()
+    steps = document["summary"]["load"]
+    fig, (lag, reach) = plt.subplots(1, 2, figsize=(13, 4.5))
+    for q, style in (("p50_s", "o-"), ("p99_s", "s--")):
+        points = [(s["rate_wps"], s[q]) for s in steps if s[q] is not None]
+        if points:
+            lag.plot(*zip(*points, strict=True), style, color=COLORS[0] if q == "p50_s"
+                     else COLORS[1], label=q.removesuffix("_s"))
+    dots = [(t["load_wps"], t["lag_s"]) for t in document["trials"]
+            if t.get("load_wps") is not None and t["lag_s"] is not None]
+    if dots:
+        lag.plot(*zip(*dots, strict=True), ".", color="grey", alpha=0.5, label="each trial")
+    lag.set(title="replication lag under load", xlabel="background writes per second",
+            ylabel="lag (s)")
+    lag.legend(loc="best")
+    asked = [s["rate_wps"] for s in steps]
+    reach.plot(asked, asked, ":", color="black", label="asked")
+    reach.plot(asked, [s["reached_wps"] or 0 for s in steps], "o-", color=COLORS[2],
+               label="reached")
+    reach.set(title="the load each step reached", xlabel="writes per second asked",
+              ylabel="writes per second acknowledged")
+    reach.legend(loc="best")
+    pairs = ", ".join(f"{p['from_region']} → {p['to_region']}"
+                      for p in document["summary"]["pairs"])
+    fig.suptitle(f"lag under load · {pairs} · {document['table']} on {document['target']}")
     fig.tight_layout()
     return fig
 

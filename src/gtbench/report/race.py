@@ -7,6 +7,7 @@ from typing import Any
 from rich.text import Text
 
 from gtbench.awsrules import STRONG
+from gtbench.load import SHORT
 from gtbench.report.common import (
     Column,
     FitTable,
@@ -134,7 +135,39 @@ def race_tables(document: dict[str, Any]) -> list[Any]:
         if p.get("eventual_reads"):
             out.append(Text(eventual_sentence(p)))
         out.append(Text(race_sentence(p), style="bold"))
+    out.extend(load_tables(document))
     out.extend(run_note(document))
+    return out
+
+
+def load_tables(document: dict[str, Any]) -> list[Any]:
+    """race --load: lag against the background write rate, one row per step."""
+    steps = (document.get("summary") or {}).get("load") or []
+    if not steps:
+        return []
+    columns = [Column("writes/s"), Column("reached"), Column("trials"), Column("ok"),
+               Column("p50"), Column("p99"), Column("max", False, rank=1),
+               Column("width", False, rank=2), Column("true p50", False, rank=3)]
+    rows = [[f"{s['rate_wps']:g}", "-" if s["reached_wps"] is None
+             else f"{s['reached_wps']:.0f}", str(s["trials"]), str(s["replicated"]),
+             plain(s["p50_s"]), plain(s["p99_s"]), plain(s["max_s"]),
+             "-" if s["median_bound_width_s"] is None
+             else f"{s['median_bound_width_s'] * 1000:.0f} ms", plain(s["true_p50_s"])]
+            for s in steps]
+    out: list[Any] = [FitTable("lag under load (seconds): background writes per second in "
+                               "the source region", columns, rows)]
+    short = [s for s in steps if s["reached_wps"] is not None and s["rate_wps"] > 0
+             and s["reached_wps"] < SHORT * s["rate_wps"]]
+    for s in short:
+        out.append(Text(f"warning: the {s['rate_wps']:g} writes/s step reached "
+                        f"{s['reached_wps']:.0f}: it measured a lighter load than asked",
+                        style="bold red"))
+    measured = [s for s in steps if s["p50_s"] is not None]
+    if len(measured) > 1:
+        first, last = measured[0], measured[-1]
+        out.append(Text(f"from {first['rate_wps']:g} to {last['rate_wps']:g} writes/s the "
+                        f"median lag went from {first['p50_s']:.3f} s to "
+                        f"{last['p50_s']:.3f} s", style="bold"))
     return out
 
 

@@ -1,0 +1,113 @@
+"""Lag under load (`race --load`) and the replica capacity behind it: a provisioned
+replica falls behind when replicated writes come faster than its write capacity; an
+on-demand one keeps up."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from gtbench.cli import cli
+from gtbench.emulator.capacity import Capacity, write_units
+from gtbench.emulator.replication import LagModel, Replicator
+from gtbench.emulator.server import EmulatorServer
+from gtbench.errors import UsageError
+from gtbench.load import parse_rates
+from tests.helpers import control, run_cli
+
+B = "eu-west-1"
+
+
+def test_a_provisioned_replica_applies_replicated_writes_at_its_capacity() -> None:
+    capacity = Capacity({B: 10})
+    # Five 1-unit writes arriving together: one every 0.1 s, in arrival order.
+    assert [capacity.admit("a", "t", B, 100.0, 1) for _ in range(5)] == pytest.approx(
+        [100.0, 100.1, 100.2, 100.3, 100.4])
+    # A 3 KB item costs 3 units (0.3 s); another table's replica has its own queue;
+    # an on-demand region never waits.
+    assert write_units({"PK": {"S": "x" * 3000}}) == 3
+    assert capacity.admit("a", "t", B, 100.0, 3) == pytest.approx(100.5)
+    assert capacity.admit("a", "other", B, 100.0, 1) == 100.0
+    assert capacity.admit("a", "t", "us-west-2", 100.0, 1) == 100.0
+    assert capacity.backlog_s(100.0)[B] == pytest.approx(0.8)
+    # A write arriving after the queue emptied waits for nothing.
+    assert capacity.admit("a", "t", B, 200.0, 1) == 200.0
+    capacity.set(B, None)
+    assert capacity.admit("a", "t", B, 200.0, 1) == 200.0
+
+
+def test_the_replicator_queues_deliveries_behind_a_provisioned_replica() -> None:
+    replicator = Replicator(lambda d: "applied", LagModel(0, 0), capacity=Capacity({B: 4}))
+    replicator.pause()
+    try:
+        dues = [replicator.schedule(account="a", table="t", key={}, ident=(), source="us-west-2",
+                                    targets=[B, "us-east-1"], image={"PK": {"S": str(n)}},
+                                    stamp_ns=10**9 * 50)
+                for n in range(4)]
+        assert [d[0].due_at for d in dues] == pytest.approx([50.0, 50.25, 50.5, 50.75])
+        assert [d[1].due_at for d in dues] == [50.0] * 4  # us-east-1 is on-demand
+    finally:
+        replicator.stop()
+
+
+def test_bad_rates_are_one_clear_error() -> None:
+    assert parse_rates("0, 25,50") == (0.0, 25.0, 50.0)
+    for bad in ("", "10,,20", "-5", "fast", "nan", "5000"):
+        with pytest.raises(UsageError, match="writes per second from 0 to 4000"):
+            parse_rates(bad)
+
+
+def sweep(emulator: EmulatorServer, tmp_path: Path, *args: str) -> dict[str, Any]:
+    assert run_cli(emulator.url, "setup").exit_code == 0
+    out = tmp_path / "load.json"
+    result = run_cli(emulator.url, "race", "--json", str(out), "--load-warm-up", "0.5",
+                     *args)
+    assert result.exit_code == 0, result.stderr
+    document: dict[str, Any] = json.loads(out.read_text())
+    checked = CliRunner().invoke(cli, ["report", str(out), "--check"])
+    assert checked.exit_code == 0, checked.output  # every verdict and step follows again
+    return document
+
+
+def by_rate(document: dict[str, Any]) -> dict[float, dict[str, Any]]:
+    return {s["rate_wps"]: s for s in document["summary"]["load"]}
+
+
+def test_lag_rises_with_the_rate_on_an_under_provisioned_replica(
+        emulator: EmulatorServer, tmp_path: Path) -> None:
+    emulator.app.replicator.lag = LagModel(50, 5)
+    control(emulator.url, "capacity", "POST", {"region": B, "wcu": 4})
+    document = sweep(emulator, tmp_path, "--trials", "1", "--load", "0,20")
+    steps = by_rate(document)
+    assert [t["load_wps"] for t in document["trials"]] == [0.0, 20.0]
+    assert all(t["true_in_bound"] for t in document["trials"])
+    # 0.5 s of load before the trial: whatever rate above 8 writes/s it reached, at 4
+    # units a second the trial's write queued behind at least 2 others (0.5 s).
+    reached = document["load"][1]["reached_wps"]
+    assert reached > 8, reached
+    assert steps[20.0]["p50_s"] > steps[0.0]["p50_s"] + 0.3
+    assert steps[20.0]["true_p50_s"] > 0.35  # the emulator's own log agrees
+    shown = CliRunner().invoke(cli, ["report", str(tmp_path / "load.json")])
+    assert "lag under load" in shown.output and "from 0 to 20 writes/s" in shown.output
+
+
+def test_lag_stays_flat_on_demand(emulator: EmulatorServer, tmp_path: Path) -> None:
+    emulator.app.replicator.lag = LagModel(50, 5)
+    document = sweep(emulator, tmp_path, "--trials", "2", "--load", "0,20")
+    steps = by_rate(document)
+    assert steps[20.0]["trials"] == 2 and steps[20.0]["replicated"] == 2
+    assert steps[20.0]["p50_s"] < steps[0.0]["p50_s"] + 0.25
+
+
+def test_load_refuses_what_it_cannot_do(emulator: EmulatorServer, tmp_path: Path) -> None:
+    for args, said in ((("--load", "ten"), "writes per second from 0 to 4000"),
+                       (("--png", str(tmp_path / "x.png")), "--png draws lag against rate"),
+                       (("--load", "--probes"), "drop --probes")):
+        result = run_cli(emulator.url, "race", *args)
+        assert result.exit_code == 2, result.output
+        assert said in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "x.png").exists()
