@@ -124,10 +124,26 @@ def test_each_test_starts_empty(global_tables: GlobalTables) -> None:
     assert (status["lag"]["lag_ms"], status["lag"]["jitter_ms"], status["lag"]["pairs"],
             status["lag"]["network"]) == (0, 0, {}, False)
     assert global_tables.history() == []
+    assert status["capacity"]["wcu"] == {}  # every replica on-demand
     global_tables.create_table("t-app")
     global_tables.hold()
     global_tables.lag(100)
     global_tables.isolate(B)
+    global_tables.capacity(B, 5)
+
+
+def test_a_provisioned_replica_falls_behind(global_tables: GlobalTables) -> None:
+    global_tables.create_table("t-app")
+    global_tables.capacity(B, 4)  # 4 write units a second in Ireland; Oregon on-demand
+    for n in range(4):
+        put(A, f"k{n}", n)
+    put(B, "back", 1)
+    global_tables.settle()
+    rows = global_tables.history("t-app")
+    to_b = sorted(r["due_at"] - r["written_at"] for r in rows if r["target_region"] == B)
+    assert to_b[-1] >= 0.5  # the last of four waited behind the others' quarter seconds
+    assert [r["due_at"] - r["written_at"] for r in rows
+            if r["target_region"] == A] == [pytest.approx(0.0, abs=1e-3)]
 
 
 def test_a_strong_table_reads_the_latest_write_while_replication_is_held(

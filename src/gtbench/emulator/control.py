@@ -139,14 +139,22 @@ def _lagged(app: EmulatorApp, r: Request) -> Reply:
 
 def _capacity(app: EmulatorApp, r: Request) -> Reply:
     """Make each table's replica in ``region`` provisioned with ``wcu`` write units per
-    second for replicated writes, or on-demand again (``wcu`` null)."""
+    second for replicated writes, or on-demand again (``wcu`` null); ``on_demand``:
+    every replica on-demand."""
     body = r.json()
-    if not isinstance(body, dict) or not isinstance(body.get("region"), str):
-        raise ValueError("the body must be a JSON object naming a region")
-    unknown = sorted(set(body) - {"region", "wcu"})
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    unknown = sorted(set(body) - {"region", "wcu", "on_demand"})
     if unknown:
         raise ValueError(f"unknown field {unknown[0]!r}")
-    app.replicator.capacity.set(body["region"], body.get("wcu"))
+    capacity = app.replicator.capacity
+    if body.get("on_demand") is True:
+        for region in list(capacity.describe(time.time())["wcu"]):
+            capacity.set(region, None)
+    elif isinstance(body.get("region"), str):
+        capacity.set(body["region"], body.get("wcu"))
+    else:
+        raise ValueError("name a region (and its wcu), or say on_demand: true")
     return json_reply({"capacity": app.replicator.capacity.describe(time.time())})
 
 

@@ -150,6 +150,12 @@ class GlobalTables:
             body.update(source=source, destination=destination)
         self._call("POST", "lag", body)
 
+    def capacity(self, region: str, wcu: float | None) -> None:
+        """Make each table's replica in ``region`` provisioned with ``wcu`` write units a
+        second: replicated writes (1 unit per KB) queue for it, so when they come faster
+        replication falls behind, as on AWS. None: on-demand again (the default)."""
+        self._call("POST", "capacity", {"region": region, "wcu": wcu})
+
     def hold(self) -> None:
         """Replication waits: each replica keeps its own writes until ``release()`` or
         ``deliver()``. (An MRSC write still reaches its nearest replica before it
@@ -254,6 +260,7 @@ class GlobalTables:
         self._call("POST", "config", {"replica_create_delay_s": 0, "replica_delete_delay_s": 0,
                                       "fis_delay_s": 0})
         self._call("POST", "lag", {"lag_ms": 0, "jitter_ms": 0, "reset_pairs": True})
+        self._call("POST", "capacity", {"on_demand": True})
         self._call("POST", "reset")
 
     def _call(self, method: str, path: str, body: Any = None, wait_s: float = 0.0) -> Any:
