@@ -123,6 +123,7 @@ def test_every_local_command_in_the_readme_runs_as_printed(
         assert "wrote" not in ran["gtbench demo"].stderr  # its results folder is gone after
     for line, made in (("gtbench race --trials 20 --json race.json", "race.json"),
                        ("gtbench report outage.json --png outage.png", "outage.png"),
+                       ("gtbench race --load 0,25,50 --trials 3 --png load.png", "load.png"),
                        ("gtbench report conflict.json --png conflict.png", "conflict.png")):
         if line in ran:
             assert (tmp_path / made).exists(), made
