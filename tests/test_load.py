@@ -103,10 +103,22 @@ def test_lag_stays_flat_on_demand(emulator: EmulatorServer, tmp_path: Path) -> N
     assert steps[20.0]["p50_s"] < steps[0.0]["p50_s"] + 0.25
 
 
+def test_a_load_sweep_timed_by_probes(emulator: EmulatorServer, tmp_path: Path) -> None:
+    # The load comes from the client; the trials from the probes beside the replicas.
+    emulator.app.replicator.lag = LagModel(50, 5)
+    control(emulator.url, "capacity", "POST", {"region": B, "wcu": 4})
+    document = sweep(emulator, tmp_path, "--trials", "1", "--load", "0,20", "--probes")
+    assert [(t["via"], t["load_wps"]) for t in document["trials"]] == [
+        ("probes", 0.0), ("probes", 20.0)]
+    assert all(t["true_in_bound"] for t in document["trials"])
+    steps = by_rate(document)
+    assert steps[20.0]["p50_s"] > steps[0.0]["p50_s"] + 0.3
+
+
 def test_load_refuses_what_it_cannot_do(emulator: EmulatorServer, tmp_path: Path) -> None:
     for args, said in ((("--load", "ten"), "writes per second from 0 to 4000"),
                        (("--png", str(tmp_path / "x.png")), "--png draws lag against rate"),
-                       (("--load", "--probes"), "drop --probes")):
+                       (("--load", "5,x"), "separated by commas")):
         result = run_cli(emulator.url, "race", *args)
         assert result.exit_code == 2, result.output
         assert said in result.stderr and "Traceback" not in result.stderr

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from gtbench.cli.options import (
@@ -54,7 +52,7 @@ def matrix_command(target: str, endpoint_url: str | None, regions: tuple[str, ..
     """
     from gtbench import document, matrix, provision
     from gtbench.cli.provision import RichReporter, timing_for
-    from gtbench.cli.session import RunSession
+    from gtbench.cli.session import RunSession, with_png
     from gtbench.errors import UsageError
     from gtbench.probes.race import run_race_via
     from gtbench.report import matrix as report
@@ -87,14 +85,6 @@ def matrix_command(target: str, endpoint_url: str | None, regions: tuple[str, ..
         result = run_race_via(client_regions, settings, plan, use_probes, clock_error_ms,
                               shown)
 
-    def render(saved: dict[str, Any]) -> list[Any]:
-        shown = report.matrix_tables(saved)
-        if png_path:  # after the document is saved: a figure that fails loses nothing
-            from gtbench.report.plot import save_png
-
-            save_png(saved, png_path)
-            shown.append(f"wrote {png_path}")
-        return shown
-
     session.conclude(result, lambda: document.matrix_document(result, session.context),
-                     render, done=plural(len(result.trials), "completed trial"))
+                     with_png(report.matrix_tables, png_path),
+                     done=plural(len(result.trials), "completed trial"))

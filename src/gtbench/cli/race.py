@@ -17,7 +17,7 @@ from gtbench.cli.options import (
     target_options,
     yes_option,
 )
-from gtbench.cli.session import RunSession
+from gtbench.cli.session import RunSession, with_png
 from gtbench.errors import UsageError
 from gtbench.load import DEFAULT_RATES, LOAD_PK, WARM_UP_S, parse_rates
 from gtbench.probes.race import PROBE_INTERVAL_MS, PROBE_POLLERS, run_race_via
@@ -132,9 +132,6 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     problem = check_output_path(png_path) if png_path else None
     if problem:
         raise UsageError(f"--png: {problem}: nothing was run")
-    if rates and use_probes:
-        raise UsageError("--load writes from here, not from probes: drop --probes, or "
-                         "run --load without it")
     session = RunSession(settings, json_path)
     terminal, client_regions = session.terminal, session.regions
     steps = max(1, len(rates))
@@ -174,18 +171,9 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     if cloudwatch and result.trials and not result.interrupted:
         result.cloudwatch = await_cloudwatch(client_regions, settings, session.context,
                                              result, cloudwatch_wait_s, terminal)
-
-    def render(saved: dict[str, Any]) -> list[Any]:
-        shown = report.race_tables(saved)
-        if png_path:  # after the document is saved: a figure that fails loses nothing
-            from gtbench.report.plot import save_png
-
-            save_png(saved, png_path)
-            shown.append(f"wrote {png_path}")
-        return shown
-
     session.conclude(result, lambda: document.race_document(result, session.context),
-                     render, done=plural(len(result.trials), "completed trial"))
+                     with_png(report.race_tables, png_path),
+                     done=plural(len(result.trials), "completed trial"))
 
 
 def _load_writes(rates: tuple[float, ...], trials: int, warm_up_s: float) -> int:

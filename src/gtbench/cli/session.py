@@ -120,6 +120,21 @@ class RunSession:
         finish(result, self.json_path, done)
 
 
+def with_png(tables: Callable[[dict[str, Any]], list[Any]], png_path: str | None
+             ) -> Callable[[dict[str, Any]], list[Any]]:
+    """A renderer for ``conclude``: ``tables``, then the figure drawn to ``png_path``
+    from the saved document (after saving: a figure that fails loses nothing)."""
+    def render(saved: dict[str, Any]) -> list[Any]:
+        shown = tables(saved)
+        if png_path:
+            from gtbench.report.plot import save_png
+
+            save_png(saved, png_path)
+            shown.append(f"wrote {png_path}")
+        return shown
+    return render
+
+
 def finish(result: RunEnd, json_path: str | None, done: str) -> None:
     """Exit as the run ended: 130 after Ctrl-C, 1 after a run of failed trials."""
     where = f" and saved to {json_path}" if json_path and json_path != "-" else ""
