@@ -33,21 +33,27 @@ def _pair_lags(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
     return out
 
 
+def _per_region(values: tuple[str, ...], low: float, high: float, example: str,
+                ctx: click.Context, param: click.Parameter) -> dict[str, float]:
+    """``REGION=FIGURE``, each, the figure from ``low`` to ``high``."""
+    out: dict[str, float] = {}
+    for value in values:
+        region, sep, text = value.partition("=")
+        try:
+            figure = finite(text, high=high)
+        except ValueError:
+            figure = low - 1
+        if not sep or not region.strip() or figure < low:
+            raise click.BadParameter(f"{value!r} is not {param.metavar}, such as {example}",
+                                     ctx, param)
+        out[region.strip()] = figure
+    return out
+
+
 def _rtts(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
           ) -> dict[str, float]:
     """``REGION=MS``, each."""
-    out: dict[str, float] = {}
-    for value in values:
-        region, sep, figure = value.partition("=")
-        try:
-            ms = finite(figure, high=60_000)
-        except ValueError:
-            ms = -1.0
-        if not sep or not region.strip() or ms < 0:
-            raise click.BadParameter(f"{value!r} is not REGION=MS, such as eu-west-1=118",
-                                     ctx, param)
-        out[region.strip()] = ms
-    return out
+    return _per_region(values, 0, 60_000, "eu-west-1=118", ctx, param)
 
 
 def _skews(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
@@ -72,18 +78,8 @@ def _wcus(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
     """``REGION=WCU``, each: a provisioned replica's write units per second."""
     from gtbench.emulator.capacity import MAX_WCU
 
-    out: dict[str, float] = {}
-    for value in values:
-        region, sep, figure = value.partition("=")
-        try:
-            wcu = finite(figure, high=MAX_WCU)
-        except ValueError:
-            wcu = 0.0
-        if not sep or not region.strip() or wcu < 0.1:
-            raise click.BadParameter(f"{value!r} is not REGION=WCU, such as eu-west-1=50 "
-                                     f"(0.1 to {MAX_WCU:g})", ctx, param)
-        out[region.strip()] = wcu
-    return out
+    return _per_region(values, 0.1, MAX_WCU, f"eu-west-1=50 (0.1 to {MAX_WCU:g})", ctx,
+                       param)
 
 
 def _pair_rtts(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
