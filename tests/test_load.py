@@ -5,10 +5,12 @@ on-demand one keeps up."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from gtbench.cli import cli
@@ -17,6 +19,7 @@ from gtbench.emulator.replication import LagModel, Replicator
 from gtbench.emulator.server import EmulatorServer
 from gtbench.errors import UsageError
 from gtbench.load import parse_rates
+from gtbench.probes.handler import write_at_rate
 from tests.helpers import control, run_cli
 
 B = "eu-west-1"
@@ -52,6 +55,40 @@ def test_the_replicator_queues_deliveries_behind_a_provisioned_replica() -> None
         assert [d[1].due_at for d in dues] == [50.0] * 4  # us-east-1 is on-demand
     finally:
         replicator.stop()
+
+
+class Refuses:
+    """A DynamoDB client: every third write refused (400), every fifth unanswered (a
+    500), the rest acknowledged; it records what it was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+
+    def put_item(self, **request: Any) -> dict[str, Any]:
+        with self.lock:
+            self.sent.append(request)
+            n = len(self.sent)
+        if n % 3 == 0 or n % 5 == 0:
+            response: Any = {"Error": {"Code": "ValidationException" if n % 3 == 0
+                                       else "InternalServerError"},
+                             "ResponseMetadata": {"HTTPStatusCode": 400 if n % 3 == 0
+                                                  else 500}}
+            raise ClientError(response, "PutItem")
+        return {}
+
+
+def test_the_load_counts_every_outcome_and_stops_when_told() -> None:
+    client = Refuses()
+    # Told to stop once 30 writes went out (the writers in flight then finish theirs).
+    counts = write_at_rate(client, "t", 200, 2, "p", lambda: len(client.sent) >= 30)
+    n = len(client.sent)
+    assert 30 <= n <= 32 and counts["ok"] + counts["failed"] + counts["unknown"] == n
+    assert counts["failed"] == n // 3 and counts["unknown"] == n // 5 - n // 15
+    keys = [r["Item"]["SK"]["S"] for r in client.sent]
+    assert len(set(keys)) == n and all(k.startswith("p-") for k in keys)
+    assert {r["Item"]["PK"]["S"] for r in client.sent} == {"gtbench-load"}
+    assert counts["last_key"]["SK"]["S"] in keys and counts["seconds"] > 0
 
 
 def test_bad_rates_are_one_clear_error() -> None:

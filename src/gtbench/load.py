@@ -2,31 +2,34 @@
 second on keys of their own in the source region, while the race's trials time
 replication beside them.
 
-Each rate is a step. The writers send on a fixed schedule (open loop: writer ``k`` of
-``n`` sends its ``i``th write at ``start + (k + i n) / rate``), so a slow answer does not
-lower the rate asked, only what is reached; the step records what it reached and the
-run warns when that falls short. A step's writes are counted, not kept one by one:
+Each rate is a step. The writers (``handler.write_at_rate``, the probe's own loop, run
+here or in the source region's probe) send on a fixed schedule, so a slow answer does
+not lower the rate asked, only what is reached; the step records what it reached and
+the run warns when that falls short. A step's writes are counted, not kept one by one:
 they are the load, not the history under test (the race's trials are).
 """
 
 from __future__ import annotations
 
 import math
-import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gtbench import outcomes
 from gtbench.errors import UsageError
-from gtbench.history import FAIL, OK
+from gtbench.probes.handler import write_at_rate
 
-LOAD_PK = "gtbench-load"
+if TYPE_CHECKING:
+    from gtbench.probes.transport import Probes
+
+LOAD_PK = "gtbench-load"  # the load's items (the probe handler writes the same)
 DEFAULT_RATES = "0,25,50,100"  # writes per second: below what the emulator sustains
 MAX_RATE = 4000.0  # a new on-demand table takes 4,000 write units at once
 MAX_WRITERS = 32
+PROBE_WRITE_S = 0.015  # an in-region write, for a probe's writer count (AWS: 5-8 ms)
+PROBE_SLICE_S = 5.0  # a probe's load runs in invocations this long
 SHORT = 0.9  # a step that reached under this share of its rate is warned about
 WARM_UP_S = 2.0  # load runs this long before a step's first trial
 
@@ -84,61 +87,75 @@ class LoadStep:
 
 
 class Load:
-    """The writers of one step, running until ``stop``. ``client_for`` makes one client
-    per writer (each has its own connections, so none waits for another's)."""
+    """One step's load, running in the background until ``stop``: from here
+    (``client``) or from the probe in the source region (``ClientLoad``,
+    ``ProbeLoad``). Both run the probe's own writer loop (``handler.write_at_rate``),
+    so the load is the same code wherever it runs."""
 
-    def __init__(self, client_for: Callable[[], Any], table: str, rate_wps: float,
-                 writers: int, run_id: str) -> None:
+    def __init__(self, rate_wps: float, writers: int) -> None:
         self.step = LoadStep(rate_wps, writers if rate_wps > 0 else 0)
         self.last_key: dict[str, Any] | None = None  # the latest acknowledged write's
-        self._table, self._run = table, run_id
-        self._clients = [client_for() for _ in range(self.step.writers)]
         self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
-        self._began = 0.0
+        self._thread = threading.Thread(target=self._run, daemon=True, name="gtbench-load")
 
     def start(self) -> Load:
-        self.step.started_at, self._began = time.time(), time.monotonic()
-        self._threads = [threading.Thread(target=self._write, args=(k,), daemon=True,
-                                          name=f"gtbench-load-{k}")
-                         for k in range(self.step.writers)]
-        for thread in self._threads:
-            thread.start()
+        self.step.started_at = time.time()
+        self._thread.start()
         return self
 
     def stop(self) -> LoadStep:
         self._stop.set()
-        for thread in self._threads:
-            thread.join(30)
-        self.step.seconds = time.monotonic() - self._began
+        self._thread.join()
         return self.step
 
-    def _write(self, k: int) -> None:
-        client, n, rate = self._clients[k], self.step.writers, self.step.rate_wps
-        tag = secrets.token_hex(2)
-        i = 0
-        while True:
-            due = self._began + (k + i * n) / rate
-            if self._stop.wait(max(0.0, due - time.monotonic())):
-                return
-            key = {"PK": {"S": LOAD_PK}, "SK": {"S": f"{self._run}-{k:02d}{tag}-{i:08d}"}}
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def _add(self, counts: dict[str, Any]) -> None:
+        self.step.ok += int(counts["ok"])
+        self.step.failed += int(counts["failed"])
+        self.step.unknown += int(counts["unknown"])
+        self.step.seconds += float(counts["seconds"])
+        self.last_key = counts.get("last_key") or self.last_key
+
+
+class ClientLoad(Load):
+    """The writers in this process, with one client (boto3's are thread-safe)."""
+
+    def __init__(self, client: Any, table: str, rate_wps: float, writers: int,
+                 prefix: str) -> None:
+        super().__init__(rate_wps, writers)
+        self._client, self._table, self._prefix = client, table, prefix
+
+    def _run(self) -> None:
+        self._add(write_at_rate(self._client, self._table, self.step.rate_wps,
+                                self.step.writers, self._prefix, self._stop.is_set))
+
+
+class ProbeLoad(Load):
+    """The writers in the source region's probe: invoked for ``slice_s`` at a time
+    until stopped (a Lambda invocation cannot be stopped from outside, so a step's
+    load may outlast it by up to one slice; the next step's drain covers that)."""
+
+    def __init__(self, probes: Probes, region: str, table: str, rate_wps: float,
+                 writers: int, prefix: str, slice_s: float = PROBE_SLICE_S) -> None:
+        super().__init__(rate_wps, writers)
+        self._probes, self._region = probes, region
+        self._event = {"action": "load", "table": table, "rate_wps": rate_wps,
+                       "writers": self.step.writers, "seconds": slice_s}
+        self._prefix = prefix
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.is_set():
             try:
-                client.put_item(TableName=self._table,
-                                Item={**key, "At": {"N": f"{time.time():.6f}"}})
-                result = OK
-            except Exception as exc:  # a write's end is counted, never raised
-                known = outcomes.classify(exc)
-                result = known[0] if known is not None else FAIL
-            with self._lock:
-                if result == OK:
-                    self.step.ok += 1
-                    self.last_key = key
-                elif result == FAIL:
-                    self.step.failed += 1
-                else:
-                    self.step.unknown += 1
-            i += 1
+                answer = self._probes.invoke(
+                    self._region, self._event | {"prefix": f"{self._prefix}-{n}"},
+                    self._stop)
+            except KeyboardInterrupt:  # stopped before the invocation began
+                return
+            self._add(answer["load"])
+            n += 1
 
 
 def drain(read: Callable[[dict[str, Any]], bool], key: dict[str, Any] | None,

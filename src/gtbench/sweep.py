@@ -1,23 +1,35 @@
 """``race --load``: the race once per load step, with background writers keeping each
 step's rate in the source region, and every step's trials in one result.
 
-Per step: the load starts and runs ``warm_up_s`` before the first trial (so a trial
-meets the load, not its start), the step's trials run (each pair ``plan.trials``
-times), the load stops, and the sweep waits until the target regions hold the step's
-last load write, so that no step inherits the last one's backlog. Ctrl-C or a run that
-stops early ends the sweep with every trial measured so far.
+The load runs from here, or with ``--probes`` from the source region's probe (the
+same writer loop, ``handler.write_at_rate``). Per step: the load starts and runs
+``warm_up_s`` before the first trial (so a trial meets the load, not its start), the
+step's trials run (each pair ``plan.trials`` times), the load stops, and the sweep
+waits until the target regions hold the step's last load write, so that no step
+inherits the last one's backlog. Ctrl-C or a run that stops early ends the sweep with
+every trial measured so far.
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from gtbench import polling
-from gtbench.load import WARM_UP_S, Load, drain, writers_for
+from gtbench.load import (
+    PROBE_WRITE_S,
+    WARM_UP_S,
+    ClientLoad,
+    Load,
+    ProbeLoad,
+    drain,
+    writers_for,
+)
 from gtbench.probes.race import run_race_via
+from gtbench.probes.transport import for_settings
 from gtbench.race import RaceResult, Trial, check_pairs
 from gtbench.regions import Regions, Settings
 from gtbench.trials import timed_write
@@ -49,8 +61,20 @@ def run_race_under_load(regions: Regions, settings: Settings, plan: Any,
     check_pairs(regions, settings, plan.pairs)
     source = plan.pairs[0][0]
     targets = sorted({t for _, t in plan.pairs})
-    write_s = write_round_trip_s(regions, settings, source)
-    run_id = f"{int(time.time())}-load"
+    run_id = f"{int(time.time())}-{secrets.token_hex(3)}"
+    if use_probes:  # the load from the source region's probe, beside its replica
+        probes = for_settings(regions, settings, clock_error_ms)
+
+        def load_for(rate: float, prefix: str) -> Load:
+            return ProbeLoad(probes, source, settings.table, rate,
+                             writers_for(rate, PROBE_WRITE_S), prefix)
+    else:  # from here: as many writers as the round trip to the source region needs
+        write_s = write_round_trip_s(regions, settings, source)
+        client = regions.own_client(source, attempts=1)
+
+        def load_for(rate: float, prefix: str) -> Load:
+            return ClientLoad(client, settings.table, rate, writers_for(rate, write_s),
+                              prefix)
     merged: RaceResult | None = None
     stop = threading.Event()
 
@@ -66,10 +90,10 @@ def run_race_under_load(regions: Regions, settings: Settings, plan: Any,
         return read
 
     for step, rate in enumerate(rates):
-        load = Load(lambda: regions.own_client(source, attempts=1), settings.table, rate,
-                    writers_for(rate, write_s), f"{run_id}-{step}")
+        load = load_for(rate, f"{run_id}-{step}")
         say(f"step {step + 1} of {len(rates)}: {rate:g} writes/s in {source}"
-            + (f" ({load.step.writers} writers)" if rate > 0 else ""))
+            + (f" ({load.step.writers} writers{' in its probe' if use_probes else ''})"
+               if rate > 0 else ""))
         load.start()
         interrupted = False
         try:

@@ -95,6 +95,17 @@ def _ntp_ns(field: bytes) -> int:
 
 # -- operations ---------------------------------------------------------------------
 
+def _outcome(exc: Exception) -> tuple[str, str]:
+    """A failed call's result and error code: refused with a 4xx, it did not happen
+    (``fail``); anything else is unknown (``info``)."""
+    response = getattr(exc, "response", None)  # some errors carry response=None
+    response = response if isinstance(response, dict) else {}
+    code = response.get("Error", {}).get("Code")
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    result = "fail" if isinstance(status, int) and 400 <= status < 500 else "info"
+    return result, code or type(exc).__name__
+
+
 def _op(kind: str, clock: Clock, call: Callable[[], Any], value: int | None = None
         ) -> tuple[dict[str, Any], Any]:
     sent, mono_sent = clock.wall_ns(), clock.mono_ns()
@@ -102,13 +113,7 @@ def _op(kind: str, clock: Clock, call: Callable[[], Any], value: int | None = No
     try:
         answer = call()
     except Exception as exc:  # a result, not a crash: the history keeps it
-        response = getattr(exc, "response", None)  # some errors carry response=None
-        response = response if isinstance(response, dict) else {}
-        code = response.get("Error", {}).get("Code")
-        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        # Refused with a 4xx: it did not happen. Anything else: unknown.
-        result = "fail" if isinstance(status, int) and 400 <= status < 500 else "info"
-        error = code or type(exc).__name__
+        result, error = _outcome(exc)
     mono_received, received = clock.mono_ns(), clock.wall_ns()
     return ({"kind": kind, "sent_ns": sent, "received_ns": received,
              "mono_sent_ns": mono_sent, "mono_received_ns": mono_received, "result": result,
@@ -182,6 +187,50 @@ def _poll(client: Any, clock: Clock, table: str, key: dict[str, Any], attribute:
     return sorted(reads, key=lambda r: r["mono_sent_ns"])
 
 
+def write_at_rate(client: Any, table: str, rate_wps: float, writers: int, prefix: str,
+                  stop: Callable[[], bool]) -> dict[str, Any]:
+    """Background load: ``writers`` threads put new items under ``PK=gtbench-load`` at
+    ``rate_wps`` in all, on a fixed schedule (writer ``k`` of ``n`` sends its ``i``th
+    write at ``start + (k + i n) / rate``: a slow answer lowers what is reached, not
+    what is asked), until ``stop()``. Returns the count of each outcome, the seconds it
+    ran, and the key of the latest acknowledged write (None if none was)."""
+    counts = {"ok": 0, "fail": 0, "info": 0}
+    latest: dict[str, Any] = {"due": -1.0, "key": None}  # the latest-scheduled ok write
+    lock = threading.Lock()
+    began = time.perf_counter()
+
+    def writer(k: int) -> None:
+        i = 0
+        while True:
+            due = began + (k + i * writers) / rate_wps
+            while not stop() and time.perf_counter() < due:
+                time.sleep(min(0.05, max(0.0, due - time.perf_counter())))
+            if stop():
+                return
+            key = {"PK": {"S": "gtbench-load"}, "SK": {"S": f"{prefix}-{k:02d}-{i:08d}"}}
+            try:
+                client.put_item(TableName=table, Item={**key, "At": {"N": str(time.time())}})
+                result = "ok"
+            except Exception as exc:  # counted, never raised: it is the load
+                result = _outcome(exc)[0]
+            with lock:
+                counts[result] += 1
+                if result == "ok" and due > latest["due"]:
+                    latest.update(due=due, key=key)
+            i += 1
+
+    threads = [threading.Thread(target=writer, args=(k,), name=f"gtbench-load-{k}",
+                                daemon=True) for k in range(writers if rate_wps > 0 else 0)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    while not threads and not stop():  # no load: only the time passes
+        time.sleep(0.05)
+    return {"ok": counts["ok"], "failed": counts["fail"], "unknown": counts["info"],
+            "seconds": time.perf_counter() - began, "last_key": latest["key"]}
+
+
 def _wait_until_wall(clock: Clock, at_ns: int | None) -> None:
     if at_ns is not None:
         time.sleep(max(0.0, (at_ns - clock.wall_ns()) / 1e9))
@@ -196,13 +245,21 @@ def run(event: dict[str, Any], client: Any, clock: Clock,
       threads, staggered) until it holds ``value`` or ``timeout_s`` passes;
     - ``ping``: at ``at_ns`` write ``value`` to ``key``, then poll ``echo_key`` for it;
     - ``pong``: from ``at_ns`` poll ``key`` for ``value``; on first seeing it, write it
-      to ``echo_key`` at once.
+      to ``echo_key`` at once;
+    - ``load``: ``write_at_rate`` for ``seconds`` (``table``, ``rate_wps``,
+      ``writers``, ``prefix``), its counts under ``load``.
     """
     action = event.get("action")
     out: dict[str, Any] = {"region": event.get("region") or os.environ.get("AWS_REGION"),
                            "clock": clock.describe(), "ops": []}
     if action == "clock":
         out.update(wall_ns=clock.wall_ns(), mono_ns=clock.mono_ns())
+        return out
+    if action == "load":
+        until = time.perf_counter() + float(event["seconds"])
+        out["load"] = write_at_rate(
+            client, str(event["table"]), float(event["rate_wps"]), int(event["writers"]),
+            str(event["prefix"]), lambda: stop() or time.perf_counter() >= until)
         return out
     if action not in ("write", "poll", "ping", "pong"):
         raise ValueError(f"unknown action {action!r}")

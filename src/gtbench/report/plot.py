@@ -93,6 +93,12 @@ def load_figure(document: dict[str, Any]) -> Any:
             if t.get("load_wps") is not None and t["lag_s"] is not None]
     if dots:
         lag.plot(*zip(*dots, strict=True), ".", color="grey", alpha=0.5, label="each trial")
+    for s in steps:  # a step's lags leave out the trials that never saw the write
+        missed = s["trials"] - s["replicated"]
+        if missed:
+            lag.annotate(f"{missed} of {s['trials']} not seen", (s["rate_wps"], s["p50_s"] or 0),
+                         textcoords="offset points", xytext=(0, -14), ha="center",
+                         color=COLORS[3], fontsize=9)
     lag.set(title="replication lag under load", xlabel="background writes per second",
             ylabel="lag (s)")
     lag.legend(loc="best")
