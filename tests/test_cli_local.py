@@ -29,7 +29,8 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 def test_start_status_stop(env: dict[str, str]) -> None:
     port = free_port("127.0.0.1")
-    started = gtbench("local", "start", "--port", str(port), "--lag-ms", "123", env=env)
+    started = gtbench("local", "start", "--port", str(port), "--lag-ms", "123",
+                      "--replica-wcu", "eu-west-1=20", env=env)
     assert started.returncode == 0, started.stderr
     assert f"http://127.0.0.1:{port}" in started.stdout
 
@@ -39,12 +40,15 @@ def test_start_status_stop(env: dict[str, str]) -> None:
     status = json.loads(gtbench("local", "status", "--json", env=env).stdout)
     assert status["running"] is True
     assert status["emulator"]["lag"]["lag_ms"] == 123
+    assert status["emulator"]["capacity"]["wcu"] == {"eu-west-1": 20}
     # The faults in force, each with when it ends.
     assert gtbench("local", "fault", "pause", "us-west-2:eu-west-1", "--for", "60",
                    env=env).returncode == 0
     shown = gtbench("local", "status", env=env).stdout
     assert "faults in force: 1" in shown and "replication paused from us-west-2 to " \
         "eu-west-1, ends in" in shown
+    assert "provisioned replicas (replicated writes queue): eu-west-1 20 WCU, 0.0 s " \
+        "behind; others on-demand" in shown
 
     stopped = gtbench("local", "stop", env=env)
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
