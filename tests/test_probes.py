@@ -110,6 +110,17 @@ def test_probes_refuse_what_they_cannot_do(emulator: EmulatorServer) -> None:
     assert transport.clock_error_s(unknown, 0.004) == 0.004
 
 
+def test_the_lambda_entry_gives_each_thread_a_connection(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", B)  # as Lambda sets it
+    monkeypatch.setenv("AWS_DEFAULT_REGION", B)
+    monkeypatch.setattr(handler, "_STATE", {"clock": handler.Clock(error_ns=MS)})
+    assert handler.handler({"action": "clock"}, None)["region"] == B
+    assert handler._STATE["client"].meta.config.max_pool_connections == 10
+    handler.handler({"action": "clock", "writers": 24}, None)  # a load of 24 writers
+    assert handler._STATE["client"].meta.config.max_pool_connections == 24
+
+
 class AppearsAfter:
     """A DynamoDB client whose item holds the value once it has served ``n`` reads to
     ``threads`` different threads (so however the machine schedules them, every poller

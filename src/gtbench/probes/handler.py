@@ -294,10 +294,16 @@ _STATE: dict[str, Any] = {}  # kept across invocations of one execution environm
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The Lambda entry point: a DynamoDB client in the function's own region, and the
     clock measured once per execution environment (again with ``resync``)."""
-    if "client" not in _STATE:
-        import boto3
+    import boto3
+    from botocore.config import Config
 
-        _STATE["client"] = boto3.client("dynamodb")
+    # One connection per thread that may call at once (a load's writers, or pollers):
+    # botocore keeps 10 by default and opens and drops the rest on every call.
+    pool = max(10, int(event.get("writers", 0)), int(event.get("pollers", 0)))
+    if _STATE.get("pool", 0) < pool:
+        _STATE["client"] = boto3.client("dynamodb",
+                                        config=Config(max_pool_connections=pool))
+        _STATE["pool"] = pool
     if "clock" not in _STATE or event.get("resync"):
         _STATE["clock"] = sntp_clock()
     return run(event, _STATE["client"], _STATE["clock"])
