@@ -17,8 +17,8 @@ from gtbench.cli import cli
 from gtbench.emulator.capacity import Capacity, write_units
 from gtbench.emulator.replication import LagModel, Replicator
 from gtbench.emulator.server import EmulatorServer
-from gtbench.errors import UsageError
-from gtbench.load import parse_rates
+from gtbench.errors import GtbenchError, UsageError
+from gtbench.load import PROBE_SLICE_S, LoadStep, ProbeLoad, parse_rates
 from gtbench.probes.handler import write_at_rate
 from tests.helpers import control, run_cli
 
@@ -89,6 +89,38 @@ def test_the_load_counts_every_outcome_and_stops_when_told() -> None:
     assert len(set(keys)) == n and all(k.startswith("p-") for k in keys)
     assert {r["Item"]["PK"]["S"] for r in client.sent} == {"gtbench-load"}
     assert counts["last_key"]["SK"]["S"] in keys and counts["seconds"] > 0
+
+
+class FailingProbe:
+    """A probe that answers one load slice, then fails as a Lambda function would."""
+
+    via = "probes"
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def invoke(self, region: str, event: dict[str, Any], stop: threading.Event
+               ) -> dict[str, Any]:
+        self.calls.append(event)
+        if len(self.calls) > 1:
+            raise GtbenchError(f"the probe in {region} failed: Task timed out")
+        return {"load": {"ok": 10, "failed": 0, "unknown": 1, "seconds": 1.0,
+                         "last_key": {"PK": {"S": "gtbench-load"}, "SK": {"S": "x"}}}}
+
+
+def test_a_probes_load_runs_in_slices_and_a_failure_stops_it_and_is_said() -> None:
+    probe = FailingProbe()
+    load = ProbeLoad(probe, "us-west-2", "t", 10, 2, "run-0").start()
+    load._thread.join(10)  # it ends by itself: the second slice failed
+    step = load.stop()
+    assert [c["prefix"] for c in probe.calls] == ["run-0-0", "run-0-1"]
+    assert probe.calls[0] | {"prefix": None} == {
+        "action": "load", "table": "t", "rate_wps": 10, "writers": 2,
+        "seconds": PROBE_SLICE_S, "prefix": None}
+    assert (step.ok, step.unknown, step.seconds) == (10, 1, 1.0)
+    assert step.stopped == "the probe in us-west-2 failed: Task timed out"
+    assert load.last_key == {"PK": {"S": "gtbench-load"}, "SK": {"S": "x"}}
+    assert LoadStep.from_json(step.to_json()) == step
 
 
 def test_bad_rates_are_one_clear_error() -> None:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from gtbench.errors import UsageError
 from gtbench.probes.handler import write_at_rate
+from gtbench.trials import RUN_FAILURES, failure_message
 
 if TYPE_CHECKING:
     from gtbench.probes.transport import Probes
@@ -67,6 +68,7 @@ class LoadStep:
     ok: int = 0
     failed: int = 0
     unknown: int = 0  # no answer: may or may not have been written
+    stopped: str | None = None  # why the load stopped before the step ended, if it did
 
     @property
     def reached_wps(self) -> float:
@@ -83,7 +85,8 @@ class LoadStep:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LoadStep:
         return cls(**{k: data[k] for k in ("rate_wps", "writers", "started_at", "seconds",
-                                           "ok", "failed", "unknown")})
+                                           "ok", "failed", "unknown")},
+                   stopped=data.get("stopped"))
 
 
 class Load:
@@ -154,12 +157,15 @@ class ProbeLoad(Load):
                     self._stop)
             except KeyboardInterrupt:  # stopped before the invocation began
                 return
+            except RUN_FAILURES as exc:  # the probe failed: the step says so
+                self.step.stopped = failure_message(exc)
+                return
             self._add(answer["load"])
             n += 1
 
 
 def drain(read: Callable[[dict[str, Any]], bool], key: dict[str, Any] | None,
-          timeout_s: float, stop: threading.Event) -> bool:
+          timeout_s: float) -> bool:
     """Wait until the target region holds the step's last acknowledged load write
     (``read`` tells), so the next step starts without the last one's backlog; False if
     it did not arrive within ``timeout_s``."""
@@ -169,10 +175,5 @@ def drain(read: Callable[[dict[str, Any]], bool], key: dict[str, Any] | None,
     while time.monotonic() < deadline:
         if read(key):
             return True
-        if stop.wait(0.05):
-            raise KeyboardInterrupt
+        time.sleep(0.05)
     return False
-
-
-def steps_json(steps: Sequence[LoadStep]) -> list[dict[str, Any]]:
-    return [s.to_json() for s in steps]

@@ -13,7 +13,6 @@ every trial measured so far.
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -76,7 +75,6 @@ def run_race_under_load(regions: Regions, settings: Settings, plan: Any,
             return ClientLoad(client, settings.table, rate, writers_for(rate, write_s),
                               prefix)
     merged: RaceResult | None = None
-    stop = threading.Event()
 
     def holds(region: str) -> Callable[[dict[str, Any]], bool]:
         reader = regions.reader(region)
@@ -97,8 +95,8 @@ def run_race_under_load(regions: Regions, settings: Settings, plan: Any,
         load.start()
         interrupted = False
         try:
-            if rate > 0 and stop.wait(warm_up_s):
-                raise KeyboardInterrupt
+            if rate > 0:
+                time.sleep(warm_up_s)  # Ctrl-C ends it, as any wait in the main thread
             result = run_race_via(regions, settings, plan, use_probes, clock_error_ms,
                                   on_trial=_tagged(rate, on_trial))
         except KeyboardInterrupt:
@@ -110,14 +108,16 @@ def run_race_under_load(regions: Regions, settings: Settings, plan: Any,
             merged.interrupted = True
         if merged.interrupted or merged.stopped:
             break
-        if load.step.short:
+        if load.step.stopped:
+            say(f"warning: the load stopped early: {load.step.stopped}")
+        elif load.step.short:
             say(f"warning: {rate:g} writes/s asked, {load.step.reached_wps:.0f} reached: "
                 "the step measured a lighter load than asked")
         if step == len(rates) - 1:
             break  # no next step to protect from this one's backlog
         for target in targets:
             try:
-                arrived = drain(holds(target), load.last_key, DRAIN_TIMEOUT_S, stop)
+                arrived = drain(holds(target), load.last_key, DRAIN_TIMEOUT_S)
             except KeyboardInterrupt:
                 merged.interrupted = True
                 break

@@ -162,6 +162,10 @@ def load_tables(document: dict[str, Any]) -> list[Any]:
         out.append(Text(f"warning: the {s['rate_wps']:g} writes/s step reached "
                         f"{s['reached_wps']:.0f}: it measured a lighter load than asked",
                         style="bold red"))
+    for step in document.get("load") or []:
+        if step.get("stopped"):
+            out.append(Text(f"warning: the {step['rate_wps']:g} writes/s load stopped "
+                            f"early: {step['stopped']}", style="bold red"))
     measured = [s for s in steps if s["p50_s"] is not None]
     if len(measured) > 1:
         first, last = measured[0], measured[-1]
