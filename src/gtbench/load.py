@@ -100,15 +100,20 @@ class Load:
         self.last_key: dict[str, Any] | None = None  # the latest acknowledged write's
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="gtbench-load")
+        self._began = 0.0
 
     def start(self) -> Load:
-        self.step.started_at = time.time()
-        self._thread.start()
+        self.step.started_at, self._began = time.time(), time.monotonic()
+        if self.step.rate_wps > 0:  # no load: nothing to run, only the time to count
+            self._thread.start()
         return self
 
     def stop(self) -> LoadStep:
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
+        if self.step.rate_wps == 0:
+            self.step.seconds = time.monotonic() - self._began
         return self.step
 
     def _run(self) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from gtbench import polling
 from gtbench.load import (
+    LOAD_PK,
     PROBE_WRITE_S,
     WARM_UP_S,
     ClientLoad,
@@ -39,7 +40,7 @@ DRAIN_TIMEOUT_S = 120.0  # a backlog of minutes is a finding; the next step star
 def write_round_trip_s(regions: Regions, settings: Settings, region: str) -> float:
     """A write's round trip to ``region`` (median of 5): how many writers a rate needs."""
     client = regions.writer(region)
-    key = {"PK": {"S": "gtbench-load"}, "SK": {"S": "round-trip"}}
+    key = {"PK": {"S": LOAD_PK}, "SK": {"S": "round-trip"}}
     times = []
     for n in range(5):
         op = timed_write(lambda n=n: client.put_item(  # type: ignore[misc]

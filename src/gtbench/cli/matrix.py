@@ -10,6 +10,7 @@ from gtbench.cli.options import (
     clock_error_option,
     confirm_billable,
     json_option,
+    png_option,
     settings_from,
     target_options,
     yes_option,
@@ -29,9 +30,8 @@ from gtbench.report.common import plural
               help="Time from probes inside the regions (see `race --probes`): bounds "
                    "without the client's round trips, and each pair's ping-pong.")
 @clock_error_option
-@click.option("--png", "png_path", metavar="PATH",
-              help="Also draw the matrix: p50 lag by source and destination (p99 in each "
-                   "cell), beside the bounds' widths.")
+@png_option("Also draw the matrix: p50 lag by source and destination (p99 in each cell), "
+            "beside the bounds' widths.")
 @json_option
 @yes_option
 def matrix_command(target: str, endpoint_url: str | None, regions: tuple[str, ...],
@@ -53,15 +53,10 @@ def matrix_command(target: str, endpoint_url: str | None, regions: tuple[str, ..
     from gtbench import document, matrix, provision
     from gtbench.cli.provision import RichReporter, timing_for
     from gtbench.cli.session import RunSession, with_png
-    from gtbench.errors import UsageError
     from gtbench.probes.race import run_race_via
     from gtbench.report import matrix as report
-    from gtbench.terminal import check_output_path
 
     check_probe_flags(use_probes, clock_error_ms)
-    problem = check_output_path(png_path) if png_path else None
-    if problem:
-        raise UsageError(f"--png: {problem}: nothing was run")
     settings = settings_from(target, endpoint_url, regions, table, profile)
     session = RunSession(settings, json_path)
     terminal, client_regions = session.terminal, session.regions

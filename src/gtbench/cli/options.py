@@ -137,6 +137,11 @@ json_option = click.option(
          "stdout and everything else to stderr. `gtbench report PATH` shows it again.")
 
 
+def png_option(help: str) -> Callable[[F], F]:
+    """``--png PATH``: a figure, its path checked before the run as ``--json``'s is."""
+    return click.option("--png", "png_path", metavar="PATH", callback=_output, help=help)
+
+
 def confirm_billable(settings: Settings, account: str | None, what: str, yes: bool) -> None:
     """On AWS, say what an experiment will write and where, and ask (``--yes`` skips)."""
     if settings.target != AWS or yes:

@@ -13,6 +13,7 @@ from gtbench.cli.options import (
     clock_error_option,
     confirm_billable,
     json_option,
+    png_option,
     settings_from,
     target_options,
     yes_option,
@@ -25,7 +26,7 @@ from gtbench.regions import Regions, Settings
 from gtbench.report import race as report
 from gtbench.report.common import plural
 from gtbench.sweep import run_race_under_load
-from gtbench.terminal import Terminal, check_output_path
+from gtbench.terminal import Terminal
 
 
 @click.command("race")
@@ -82,9 +83,8 @@ from gtbench.terminal import Terminal, check_output_path
 @click.option("--load-warm-up", "load_warm_up_s", type=Finite(min=0, max=3600),
               default=WARM_UP_S, show_default=True,
               help="Seconds each load step runs before its first trial.")
-@click.option("--png", "png_path", metavar="PATH",
-              help="With --load: draw lag against rate (p50 and p99, with the rate each "
-                   "step reached) to this PNG file.")
+@png_option("With --load: draw lag against rate (p50 and p99, with the rate each step "
+            "reached) to this PNG file.")
 @clock_error_option
 @json_option
 @yes_option
@@ -129,9 +129,6 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     rates = parse_rates(load_rates) if load_rates is not None else ()
     if png_path and not rates:
         raise UsageError("--png draws lag against rate: it needs --load")
-    problem = check_output_path(png_path) if png_path else None
-    if problem:
-        raise UsageError(f"--png: {problem}: nothing was run")
     session = RunSession(settings, json_path)
     terminal, client_regions = session.terminal, session.regions
     steps = max(1, len(rates))

@@ -63,6 +63,11 @@ class Capacity:
             else:
                 self._wcu[region] = number(wcu, f"wcu {region}", low=0.1, high=MAX_WCU)
 
+    def on_demand(self) -> None:
+        """Every replica on-demand again."""
+        with self._lock:
+            self._wcu.clear()
+
     def admit(self, account: str, table: str, region: str, arrives_at: float,
               units: int) -> float:
         """When a replicated write that reaches the replica at ``arrives_at`` is applied:

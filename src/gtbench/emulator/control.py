@@ -149,8 +149,7 @@ def _capacity(app: EmulatorApp, r: Request) -> Reply:
         raise ValueError(f"unknown field {unknown[0]!r}")
     capacity = app.replicator.capacity
     if body.get("on_demand") is True:
-        for region in list(capacity.describe(time.time())["wcu"]):
-            capacity.set(region, None)
+        capacity.on_demand()
     elif isinstance(body.get("region"), str):
         capacity.set(body["region"], body.get("wcu"))
     else:

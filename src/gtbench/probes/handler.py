@@ -190,7 +190,7 @@ def _poll(client: Any, clock: Clock, table: str, key: dict[str, Any], attribute:
 def write_at_rate(client: Any, table: str, rate_wps: float, writers: int, prefix: str,
                   stop: Callable[[], bool]) -> dict[str, Any]:
     """Background load: ``writers`` threads put new items under ``PK=gtbench-load`` at
-    ``rate_wps`` in all, on a fixed schedule (writer ``k`` of ``n`` sends its ``i``th
+    ``rate_wps`` (above 0) in all, on a fixed schedule (writer ``k`` of ``n`` sends its ``i``th
     write at ``start + (k + i n) / rate``: a slow answer lowers what is reached, not
     what is asked), until ``stop()``. Returns the count of each outcome, the seconds it
     ran, and the key of the latest acknowledged write (None if none was)."""
@@ -220,13 +220,11 @@ def write_at_rate(client: Any, table: str, rate_wps: float, writers: int, prefix
             i += 1
 
     threads = [threading.Thread(target=writer, args=(k,), name=f"gtbench-load-{k}",
-                                daemon=True) for k in range(writers if rate_wps > 0 else 0)]
+                                daemon=True) for k in range(writers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    while not threads and not stop():  # no load: only the time passes
-        time.sleep(0.05)
     return {"ok": counts["ok"], "failed": counts["fail"], "unknown": counts["info"],
             "seconds": time.perf_counter() - began, "last_key": latest["key"]}
 
