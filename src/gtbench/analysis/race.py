@@ -299,10 +299,14 @@ class PairSummary(LagStats):
     clocks_disagree: int = 0
 
 
+def median_width(verdicts: Sequence[RaceVerdict]) -> float | None:
+    """The median width of the trials' lag bounds (None if no trial has one)."""
+    return median([v.lag_high_s - v.lag_low_s for v in verdicts
+                   if v.lag_high_s is not None and v.lag_low_s is not None])
+
+
 def pair_summary(pair: tuple[str, str], verdicts: Sequence[RaceVerdict],
                  cloudwatch: CloudWatchStats | None = None) -> PairSummary:
-    widths = [v.lag_high_s - v.lag_low_s for v in verdicts
-              if v.lag_high_s is not None and v.lag_low_s is not None]
     errors = [abs(v.error_s) for v in verdicts if v.error_s is not None]
     writes = [v.write_rtt_s for v in verdicts if v.write_rtt_s is not None]
     seen = [v.eventual_lag_s for v in verdicts if v.eventual_lag_s is not None]
@@ -311,7 +315,7 @@ def pair_summary(pair: tuple[str, str], verdicts: Sequence[RaceVerdict],
              if v.round_trip_low_s is not None and v.round_trip_high_s is not None]
     return PairSummary(
         **vars(stats), from_region=pair[0], to_region=pair[1],
-        median_bound_width_s=median(widths), median_abs_error_s=median(errors),
+        median_bound_width_s=median_width(verdicts), median_abs_error_s=median(errors),
         true_in_bound=sum(1 for v in verdicts if v.true_in_bound),
         with_truth=sum(1 for v in verdicts if v.true_lag_s is not None and v.lag_s is not None),
         cloudwatch=cloudwatch,
@@ -376,11 +380,9 @@ def load_summary(trials: Sequence[tuple[float | None, RaceVerdict]],
     out = []
     for rate in rates:
         verdicts = [v for r, v in trials if r == rate]
-        widths = [v.lag_high_s - v.lag_low_s for v in verdicts
-                  if v.lag_high_s is not None and v.lag_low_s is not None]
         truths = [v.true_lag_s for v in verdicts if v.true_lag_s is not None]
         out.append(LoadSummary(**vars(lag_stats(verdicts)), rate_wps=rate,
                                reached_wps=reached.get(rate),
-                               median_bound_width_s=median(widths),
+                               median_bound_width_s=median_width(verdicts),
                                true_p50_s=percentile(truths, 50) if truths else None))
     return out

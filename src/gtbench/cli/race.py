@@ -141,7 +141,7 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
                          f"{_load_writes(rates, trials * len(readers), load_warm_up_s):,} "
                          "items)"
                          if rates else ""), yes)
-    if use_probes:  # next to the replica a read is quick: a few pollers read that often
+    if use_probes:  # the probes' own default: reads beside the replica, every 5 ms
         pollers, interval_ms = pollers or PROBE_POLLERS, interval_ms or PROBE_INTERVAL_MS
     fixed = pollers is not None or interval_ms is not None
     pollers, interval_ms = pollers or 4, interval_ms or 100.0

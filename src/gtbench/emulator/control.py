@@ -44,6 +44,16 @@ class Request:
     def json(self) -> Any:
         return strict_json(read_body(self.environ))
 
+    def fields(self, allowed: set[str]) -> dict[str, Any]:
+        """The body's JSON object, with only ``allowed`` keys (ValueError otherwise)."""
+        body = self.json()
+        if not isinstance(body, dict):
+            raise ValueError("the body must be a JSON object")
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r}")
+        return body
+
     def optional_json(self) -> dict[str, Any]:
         """The body's JSON object, or {} for no body (ValueError for anything else)."""
         if self.environ.get("CONTENT_LENGTH") in (None, "", "0"):
@@ -114,13 +124,7 @@ def _settled(app: EmulatorApp, r: Request) -> Reply:
 def _lagged(app: EmulatorApp, r: Request) -> Reply:
     """Set the lag: for every pair, or (``source`` and ``destination``) for one
     direction; ``reset_pairs`` forgets every per-direction lag first."""
-    body = r.json()
-    if not isinstance(body, dict):
-        raise ValueError("the body must be a JSON object")
-    unknown = sorted(set(body) - {"lag_ms", "jitter_ms", "source", "destination",
-                                  "reset_pairs"})
-    if unknown:
-        raise ValueError(f"unknown field {unknown[0]!r}")
+    body = r.fields({"lag_ms", "jitter_ms", "source", "destination", "reset_pairs"})
     high = SETTINGS["lag_ms"][1]
     old = app.replicator.lag
     lag = number(body.get("lag_ms", old.lag_ms), "lag_ms", low=0, high=high)
@@ -141,12 +145,7 @@ def _capacity(app: EmulatorApp, r: Request) -> Reply:
     """Make each table's replica in ``region`` provisioned with ``wcu`` write units per
     second for replicated writes, or on-demand again (``wcu`` null); ``on_demand``:
     every replica on-demand."""
-    body = r.json()
-    if not isinstance(body, dict):
-        raise ValueError("the body must be a JSON object")
-    unknown = sorted(set(body) - {"region", "wcu", "on_demand"})
-    if unknown:
-        raise ValueError(f"unknown field {unknown[0]!r}")
+    body = r.fields({"region", "wcu", "on_demand"})
     capacity = app.replicator.capacity
     if body.get("on_demand") is True:
         capacity.on_demand()

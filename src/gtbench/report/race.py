@@ -7,7 +7,7 @@ from typing import Any
 from rich.text import Text
 
 from gtbench.awsrules import STRONG
-from gtbench.load import SHORT
+from gtbench.load import LoadStep
 from gtbench.report.common import (
     Column,
     FitTable,
@@ -156,16 +156,14 @@ def load_tables(document: dict[str, Any]) -> list[Any]:
             for s in steps]
     out: list[Any] = [FitTable("lag under load (seconds): background writes per second in "
                                "the source region", columns, rows)]
-    short = [s for s in steps if s["reached_wps"] is not None and s["rate_wps"] > 0
-             and s["reached_wps"] < SHORT * s["rate_wps"]]
-    for s in short:
-        out.append(Text(f"warning: the {s['rate_wps']:g} writes/s step reached "
-                        f"{s['reached_wps']:.0f}: it measured a lighter load than asked",
-                        style="bold red"))
-    for step in document.get("load") or []:
-        if step.get("stopped"):
-            out.append(Text(f"warning: the {step['rate_wps']:g} writes/s load stopped "
-                            f"early: {step['stopped']}", style="bold red"))
+    for step in (LoadStep.from_json(s) for s in document.get("load") or []):
+        if step.stopped:
+            out.append(Text(f"warning: the {step.rate_wps:g} writes/s load stopped early: "
+                            f"{step.stopped}", style="bold red"))
+        elif step.short:
+            out.append(Text(f"warning: the {step.rate_wps:g} writes/s step reached "
+                            f"{step.reached_wps:.0f}: it measured a lighter load than asked",
+                            style="bold red"))
     measured = [s for s in steps if s["p50_s"] is not None]
     if len(measured) > 1:
         first, last = measured[0], measured[-1]
