@@ -19,6 +19,43 @@ REQUIRED_TRIAL_KEYS = {"offset_ms", "writes", "converged", "final_value", "winne
                        "later_write_won", "converge_s", "loser_seen_remotely", "timeline"}
 
 
+def _reads(trial: dict[str, Any], region: str) -> list[Op]:
+    ops = (Op.from_json(o) for o in trial["history"])
+    return sorted((o for o in ops if o.kind == "read" and o.region == region),
+                  key=lambda o: o.sent_ns)
+
+
+def _resolution_s(trial: dict[str, Any]) -> float:
+    """How far polling can place a change from when it happened: the longest span of two
+    consecutive reads in one region (a loaded machine stretches it; the checks follow)."""
+    spans = [b.received_ns - a.sent_ns for r in (A, B)
+             for a, b in zip(_reads(trial, r), _reads(trial, r)[1:], strict=False)]
+    return max(spans) / 1e9
+
+
+def _read_between(trial: dict[str, Any], region: str, after_s: float, before_s: float) -> bool:
+    """Was ``region`` read wholly between two instants (seconds after the trial's release)?"""
+    release = trial["release_ns"]
+    return any((o.sent_ns - release) / 1e9 >= after_s and (o.received_ns - release) / 1e9
+               <= before_s for o in _reads(trial, region))
+
+
+def _check_lost_unseen_against_truth(trial: dict[str, Any]) -> None:
+    """"Lost unseen" is read from polls; the emulator's log says what really happened.
+
+    Never applied elsewhere: it must be counted lost unseen. Applied elsewhere before the
+    later write was sent, and the other region read in between: it must have been seen.
+    """
+    earlier = next(w for w in trial["writes"] if w["write_id"] == trial["earlier_write"])
+    later = next(w for w in trial["writes"] if w["write_id"] != trial["earlier_write"])
+    truth = trial["truth"][earlier["write_id"]]
+    if not truth["delivered"]:
+        assert trial["earlier_discarded_unseen"] is True, trial
+    elif _read_between(trial, later["region"], earlier["acked"] + truth["lag_s"],
+                       later["sent"]):
+        assert trial["earlier_discarded_unseen"] is False, trial
+
+
 def conflict(emulator: EmulatorServer, *args: str) -> dict[str, Any]:
     result = run_cli(emulator.url, "conflict", "--json", "-", "--no-timelines", *args)
     assert result.exit_code == 0, result.stderr
@@ -37,31 +74,46 @@ def table(emulator: EmulatorServer) -> EmulatorServer:
 def test_a_later_write_inside_the_lag_wins_everywhere_and_the_other_vanishes(
         table: EmulatorServer, offset: str, later: str) -> None:
     # 30 ms is well above the staging skew on a quiet machine (< 2 ms) and well below the
-    # 300 ms lag. Beside a CPU hog a writer can be held past the offset: the order that
-    # counts is the one the trial measured, so that is what is checked.
-    table.app.replicator.lag = LagModel(300, 20)
+    # 500 ms lag. Beside a CPU hog a writer can be held past the offset, or even past the
+    # lag: the order that counts is the one the trial measured, whether the later write
+    # overtook the earlier one in flight is the emulator's log's to say, and the time the
+    # regions disagreed is judged against that log within the trial's polling resolution.
+    table.app.replicator.lag = LagModel(500, 20)
     document = conflict(table, "--trials", "3", "--offset-ms", offset)
     assert document["ground_truth"] is True
     for t in document["trials"]:
         assert set(t) >= REQUIRED_TRIAL_KEYS, t.keys()
-        sent_later = max(t["writes"], key=lambda w: w["sent"])
-        assert t["converged"] and t["winner_region"] == sent_later["region"], t
+        winner = max(t["writes"], key=lambda w: w["sent"])  # the later one sent
+        assert t["converged"] and t["winner_region"] == winner["region"], t
         assert t["later_write_won"] is True
-        winner = sent_later
         assert t["final_value"] == winner["value"]
-        assert t["loser_seen_remotely"] is False  # overwritten as if it never happened
-        assert t["loser_delivered"] is False  # ground truth agrees: superseded on arrival
         # What each region showed last is the winner's value.
         last = {r: [e for e in t["timeline"] if e["region"] == r][-1]["value"] for r in (A, B)}
         assert last == {A: winner["value"], B: winner["value"]}
-        assert 0.2 < t["disagreed_s"] < 0.6
         assert t["converge_low_s"] <= t["converge_s"] <= t["converge_high_s"]
         # The winner's lag to the losing region, bounded from reads, holds the truth.
         assert t["winner_lag_low_s"] <= t["winner_true_lag_s"] <= t["winner_lag_high_s"]
+        _check_lost_unseen_against_truth(t)
+        truth = t["truth"]
+        loser, winner_truth = truth[t["loser_write"]], truth[winner["write_id"]]
+        apart = winner_truth["stamp"] - loser["stamp"]
+        if loser["due_lag_s"] <= apart:
+            continue  # the earlier write arrived first: no conflict in flight (see below)
+        # Overtaken in flight (every trial, unless a writer was held 500 ms): the loser was
+        # overwritten as if it never happened, and the emulator's log agrees.
+        assert t["loser_seen_remotely"] is False and t["loser_delivered"] is False, t
+        # Truly the loser's region held the loser from its stamp until the winner arrived;
+        # the winner's region held nothing, then the winner.
+        disagreed = apart + winner_truth["lag_s"]
+        # Each end is placed by polling (one span of reads) and the start may fall back to
+        # the first write's send (one round trip).
+        slack = 2 * _resolution_s(t) + max(w["acked"] - w["sent"] for w in t["writes"])
+        assert abs(t["disagreed_s"] - disagreed) <= slack, (t["disagreed_s"], disagreed, slack)
     s = document["summary"]
     assert (s["trials"], s["converged"], s["lww_held"], s["lww_violated"], s["too_close"]) \
         == (3, 3, 3, 0, 0)
-    assert s["earlier_discarded_unseen"] == 3
+    assert s["earlier_discarded_unseen"] == sum(t["earlier_discarded_unseen"]
+                                                for t in document["trials"])
 
 
 def test_an_offset_above_the_lag_is_no_conflict_the_earlier_write_is_seen_first(
@@ -84,13 +136,20 @@ def test_a_sweep_reports_each_offset(table: EmulatorServer) -> None:
     document = conflict(table, "--trials", "2", "--offsets", "0,400")
     rows = {o["offset_ms"]: o for o in document["summary"]["offsets"]}
     assert set(rows) == {0.0, 400.0}
-    assert rows[0.0]["earlier_discarded_unseen"] == 2
-    assert rows[400.0]["earlier_discarded_unseen"] == 0
-    assert 0.1 < rows[400.0]["median_winner_lag_s"] < 0.25
+    for offset, row in rows.items():
+        trials = [t for t in document["trials"] if t["offset_ms"] == offset]
+        assert row["trials"] == len(trials) == 2
+        assert row["earlier_discarded_unseen"] == sum(t["earlier_discarded_unseen"]
+                                                      for t in trials)
+        for t in trials:
+            _check_lost_unseen_against_truth(t)
+            assert t["winner_lag_low_s"] <= t["winner_true_lag_s"] <= t["winner_lag_high_s"]
 
 
 def test_increments_are_lost_when_the_lag_outlasts_the_writes(table: EmulatorServer) -> None:
-    table.app.replicator.lag = LagModel(400, 20)
+    # Each run of four read-modify-writes takes about 0.2 s on a quiet machine; a lag of
+    # 1 s leaves room for a loaded one before the other region's first write arrives.
+    table.app.replicator.lag = LagModel(1000, 20)
     document = conflict(table, "--mode", "increment", "--trials", "2", "--increments", "4",
                         "--pace-ms", "20")
     for t in document["trials"]:
