@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from gtbench.cli import cli
+from gtbench.cli.demo import window_offsets
 from gtbench.emulator.server import EmulatorServer
 from gtbench.local.lifecycle import free_port
 from tests.helpers import control, make_table, run_cli, wait_until
@@ -114,6 +115,11 @@ def test_every_local_command_in_the_readme_runs_as_printed(
         assert sorted(p.name for p in (tmp_path / "results").glob("*.json")) == [
             "compare.json", "conflict-increment.json", "conflict-sweep.json",
             "conflict.json", "race.json"]
+        # The conflict window is swept around the lag the demo's race measured.
+        raced = json.loads((tmp_path / "results" / "race.json").read_text())["summary"]
+        swept = json.loads((tmp_path / "results" / "conflict-sweep.json").read_text())
+        assert tuple(swept["settings"]["offsets_ms"]) \
+            == window_offsets(raced["p50_s"], raced["max_s"])
     strong = "gtbench outage --table strong --regions us-west-2,us-east-1,us-east-2 --duration 4"
     if strong in ran:  # the MRSC outage: the cut region fails its writes, nothing is lost
         said = " ".join(ran[strong].stdout.split())
@@ -266,6 +272,14 @@ def test_no_network_to_aws_is_said_in_aws_terms() -> None:
 
 
 # -- what the results say ----------------------------------------------------------------
+
+
+def test_the_demos_conflict_window_opens_and_closes_at_the_measured_lag() -> None:
+    # Half the median lag is inside the window; half a median past the slowest, outside.
+    assert window_offsets(1.02, 1.41) == (0.0, 510.0, 1000.0, 1900.0)
+    assert window_offsets(0.041, 0.055) == (0.0, 20.0, 41.0, 76.0)
+    assert window_offsets(5.2, 6.0)[-1] > 6000 > window_offsets(5.2, 6.0)[1]
+    assert window_offsets(None, None) == (0.0, 500.0, 1000.0, 2000.0)  # nothing measured
 
 
 def test_the_demo_names_no_file_it_will_delete(emulator: EmulatorServer,

@@ -14,6 +14,23 @@ from gtbench.regions import LOCAL, parse_regions
 from gtbench.terminal import Terminal
 
 STRONG_REGIONS = ("us-west-2", "us-east-1", "us-east-2")
+# The conflict window's offsets when the race measured no lag (the emulator's default
+# lag is 1 s).
+WINDOW_OFFSETS_MS = (0.0, 500.0, 1000.0, 2000.0)
+
+
+def window_offsets(p50_s: float | None, max_s: float | None) -> tuple[float, ...]:
+    """Offsets (ms) that open and close the conflict window at the lag just measured:
+    none, half the median lag, the median, and half a median past the slowest.
+
+    Fixed offsets would all fall inside a long lag (``local start --lag-ms 5000``) or
+    all outside a short one, and the step would show nothing; rounded to two figures
+    so that they read as chosen numbers.
+    """
+    if not p50_s or not max_s:
+        return WINDOW_OFFSETS_MS
+    picks = (p50_s / 2, p50_s, max_s + p50_s / 2)
+    return (0.0, *sorted({float(f"{s * 1000:.2g}") for s in picks}))
 
 
 def contrast(document: dict[str, Any]) -> str | None:
@@ -126,10 +143,12 @@ def demo_command(ctx: click.Context, endpoint_url: str | None, regions: str, tab
                   if c["median_disagreed_s"] is not None else "a while."))
 
         _say(terminal, "4/6 the conflict window",
-             "The same, with the second write sent later and later. Once it is sent after "
+             "The same, with the second write sent later and later: up to half the median "
+             "lag just measured, the median, and past the slowest. Once it is sent after "
              "the first write has replicated, there is no conflict: the first is seen, "
              "then replaced.")
-        ctx.invoke(conflict_command, **common, trials=2, offsets=(0.0, 500.0, 1000.0, 2000.0),
+        ctx.invoke(conflict_command, **common, trials=2,
+                   offsets=window_offsets(race["p50_s"], race["max_s"]),
                    timelines=False, json_path=str(out / "conflict-sweep.json"))
         sweep = _load(out / "conflict-sweep.json")["summary"]
         if sweep["median_earlier_lag_s"] is not None:
