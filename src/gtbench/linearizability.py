@@ -14,17 +14,34 @@ at a time (P-compositionality: a history is linearizable iff each item's is).
 
 Values are unique per write, so a read names the write it saw: the check is fast and a
 violation names the calls involved. Pure: no boto3, no clock.
+
+Calls of unknown outcome that never returned (a region cut off) make the plain search
+exponential: any subset of them may have taken effect at any point. Two exact
+reductions keep it small. A value nothing observed (no read returned it, no condition
+expected it) is indistinguishable from any other such value, so all of them are one
+state, UNSEEN. And among unknown calls that would write such a value under the same
+condition, the search places only the one invoked last: the others, invoked earlier,
+can take its place anywhere later, so leaving them unplaced loses nothing. An unknown
+call that would change nothing is not placed at all (never taking effect is allowed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 Kind = Literal["read", "write", "cas"]
 Result = Literal["ok", "fail", "info"]
 ABSENT: None = None  # the value of an item that does not exist
+
+
+class _Unseen:
+    def __repr__(self) -> str:
+        return "<a value nothing observed>"
+
+
+UNSEEN = _Unseen()  # stands for every such value (module docstring)
 DEFAULT_BUDGET = 2_000_000  # search steps per register before the answer is "unknown"
 
 
@@ -77,6 +94,17 @@ class Verdict:
         return f"not linearizable: item {self.key!r}: {what} cannot be placed"
 
 
+def _observed(calls: Sequence[Call]) -> set[Hashable]:
+    """The values some call saw: what ok reads returned and what conditions expected."""
+    return ({c.value for c in calls if c.kind == "read" and c.result == "ok"}
+            | {c.expected for c in calls if c.kind == "cas"})
+
+
+def _condition(call: Call) -> tuple[Kind, Hashable]:
+    """Calls with equal conditions can stand in for each other (see ``_check_one``)."""
+    return call.kind, call.expected if call.kind == "cas" else None
+
+
 def _step(state: Hashable, call: Call) -> tuple[bool, Hashable]:
     """The register model: may ``call`` take effect in ``state``, and the state after."""
     if call.kind == "read":
@@ -114,6 +142,10 @@ def _relevant(call: Call) -> bool:
 def _check_one(calls: Sequence[Call], initial: Hashable, budget: int
                ) -> tuple[bool | None, int, Call | None]:
     """Wing-Gong-Lowe over one register. Returns (valid, steps, a call that was stuck)."""
+    observed = _observed(calls)
+    originals = calls  # for the stuck call named in a verdict
+    calls = [c if c.kind == "read" or c.value in observed else replace(c, value=UNSEEN)
+             for c in calls]
     events: list[tuple[int, int, _Entry]] = []
     for ident, call in enumerate(calls):
         start = _Entry(call, ident, True)
@@ -130,6 +162,18 @@ def _check_one(calls: Sequence[Call], initial: Hashable, budget: int
     for _, _, event in events:
         last.next, event.prev = event, last
         last = event
+
+    def _stand_in_later(entry: _Entry) -> bool:
+        """Is an unknown call under the same condition, writing an unobserved value,
+        invoked later and still placeable (before the first pending return)?"""
+        condition = _condition(entry.call)
+        later = entry.next
+        while later is not None and later.is_call:
+            if later.match is None and later.call.value is UNSEEN \
+                    and _condition(later.call) == condition:
+                return True
+            later = later.next
+        return False
 
     def lift(entry: _Entry) -> None:
         for e in (entry, entry.match):
@@ -163,6 +207,9 @@ def _check_one(calls: Sequence[Call], initial: Hashable, budget: int
             return None, steps, deepest
         if entry.is_call:
             possible, after = _step(state, entry.call)
+            if possible and entry.match is None and (
+                    after == state or (after is UNSEEN and _stand_in_later(entry))):
+                possible = False  # an unknown call: see the module docstring
             if possible:
                 marked = linearized | (1 << entry.ident)
                 if (marked, after) not in seen:
@@ -176,7 +223,7 @@ def _check_one(calls: Sequence[Call], initial: Hashable, budget: int
             continue
         # A return whose call is not yet linearized: undo the last choice.
         if len(stack) > depth:
-            depth, deepest = len(stack), entry.call
+            depth, deepest = len(stack), originals[entry.ident]
         if not stack:
             return False, steps, deepest
         top, state = stack.pop()
