@@ -72,6 +72,22 @@ def test_a_started_emulator_is_recorded_once_by_the_command_that_started_it(
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_the_usual_port_moves_with_an_environment_variable(env: dict[str, str]) -> None:
+    port = free_port("127.0.0.1")
+    moved = {**env, "GTBENCH_LOCAL_PORT": str(port)}
+    started = gtbench("local", "start", env=moved)
+    assert started.returncode == 0 and f"http://127.0.0.1:{port}" in started.stdout
+    # Found there without a record of it, as on 8000.
+    elsewhere = {**moved, "GTBENCH_STATE_DIR": env["GTBENCH_STATE_DIR"] + "-elsewhere"}
+    found = json.loads(gtbench("local", "status", "--json", env=elsewhere).stdout)
+    assert found["url"] == f"http://127.0.0.1:{port}"
+    assert gtbench("local", "stop", env=moved).returncode == 0
+    for command in (("local", "status"), ("local", "serve")):
+        bad = gtbench(*command, env={**env, "GTBENCH_LOCAL_PORT": "eighty"})
+        assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+        assert "GTBENCH_LOCAL_PORT" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_busy_port_is_one_clear_line(env: dict[str, str]) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -130,7 +146,7 @@ def test_every_command_finds_the_same_unrecorded_emulator(
     started = gtbench("local", "start", "--port", str(port), env=elsewhere)
     assert started.returncode == 0, started.stderr
     try:
-        monkeypatch.setattr(lifecycle, "DEFAULT_PORT", port)  # "the default port"
+        monkeypatch.setenv(lifecycle.PORT_ENV, str(port))  # "the default port"
         monkeypatch.setenv("GTBENCH_STATE_DIR", str(tmp_path / "here"))  # no record here
         runner = CliRunner()
         status = runner.invoke(cli, ["local", "status", "--json"])

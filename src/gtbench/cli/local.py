@@ -235,7 +235,8 @@ def local_group() -> None:
 @click.option("--host", default=lifecycle.DEFAULT_HOST, show_default=True, callback=_host,
               help="Address to listen on. Keep loopback unless you mean to share it.")
 @click.option("--port", type=click.IntRange(0, 65535), default=lifecycle.DEFAULT_PORT,
-              show_default=True, help="Port to listen on (0: any free port).")
+              envvar=lifecycle.PORT_ENV, show_default=True, show_envvar=True,
+              help="Port to listen on (0: any free port).")
 @_serve_options
 @click.option("--verbose", is_flag=True, help="Log every request.")
 def serve(host: str, port: int, lag_ms: float, jitter_ms: float,
@@ -311,8 +312,8 @@ def _loopback(host: str) -> bool:
 @click.option("--host", default=lifecycle.DEFAULT_HOST, show_default=True, callback=_host,
               help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=None,
-              help=f"Port to listen on [default: {lifecycle.DEFAULT_PORT}, or a free one if "
-                   "that is taken].")
+              help=f"Port to listen on [default: {lifecycle.DEFAULT_PORT} or "
+                   f"${lifecycle.PORT_ENV}, or a free one if that is taken].")
 @_serve_options
 def start(host: str, port: int | None, lag_ms: float, jitter_ms: float,
           pair_lags: tuple[Any, ...], replica_delay_s: float, seed: int | None,

@@ -26,8 +26,22 @@ from gtbench.errors import GtbenchError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+# Moves the usual port: for a machine where 8000 is another program's, and for test
+# runs side by side, which must not find (or stop) each other's emulators.
+PORT_ENV = "GTBENCH_LOCAL_PORT"
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
+
+
+def default_port() -> int:
+    """The port the emulator is looked for on and started on: 8000, or $GTBENCH_LOCAL_PORT."""
+    raw = os.environ.get(PORT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_PORT
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise GtbenchError(f"{PORT_ENV}={raw!r} is not a port number (1 to 65535)",
+                           hint=f"unset it to use {DEFAULT_PORT}")
+    return int(raw)
 
 
 def state_dir() -> Path:
@@ -153,11 +167,11 @@ def discover() -> Running | None:
     running = find_running()
     if running is not None:
         return running
-    default = Running(0, DEFAULT_HOST, DEFAULT_PORT, "found", 0.0, "")
-    status = probe(default.url)
+    port = default_port()
+    status = probe(Running(0, DEFAULT_HOST, port, "found", 0.0, "").url)
     if status is None:
         return None
-    return Running(int(status.get("pid", 0)), DEFAULT_HOST, DEFAULT_PORT, "found",
+    return Running(int(status.get("pid", 0)), DEFAULT_HOST, port, "found",
                    float(status.get("started_at", 0.0)), "")
 
 
@@ -171,9 +185,10 @@ def find_or_start(announce: Callable[[str], None]) -> Running:
             announce(f"using the gtbench emulator already answering at {running.url} "
                      f"(pid {running.pid or '?'})")
         return running
-    taken = not port_free(DEFAULT_HOST, DEFAULT_PORT)
+    port = default_port()
+    taken = not port_free(DEFAULT_HOST, port)
     running = start(started_by="on-demand")
-    why = f"; port {DEFAULT_PORT} is taken by another program" if taken else ""
+    why = f"; port {port} is taken by another program" if taken else ""
     announce(f"started the local emulator on {running.url}{why} "
              "(stop it with `gtbench local stop`)")
     return running
@@ -222,7 +237,8 @@ def start(*, host: str = DEFAULT_HOST, port: int | None = None, serve_args: list
     ``port=None`` takes the default port, or any free one if that is taken.
     """
     if port is None:
-        port = DEFAULT_PORT if port_free(host, DEFAULT_PORT) else free_port(host)
+        usual = default_port()
+        port = usual if port_free(host, usual) else free_port(host)
     elif not port_free(host, port):
         raise GtbenchError(f"port {port} on {host} is already in use",
                            hint="choose another with --port, or stop what is using it")
