@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -13,9 +15,26 @@ from gtbench.emulator.distance import Distance
 from gtbench.emulator.replicas import ReplicaSettings
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorConfig, EmulatorServer
+from gtbench.local import lifecycle
+from tests.helpers import gtbench
+
+# Each test process (an xdist worker) looks for and starts emulators on a port of its
+# own, not 8000: runs side by side must not find, or stop, each other's emulators. Set,
+# not defaulted: workers inherit the environment of the process that started them.
+os.environ[lifecycle.PORT_ENV] = str(lifecycle.free_port(lifecycle.DEFAULT_HOST))
 
 # pytester: runs a test suite of an application's, as it would use gtbench.testing.
 pytest_plugins = ["pytester"]
+
+# Files whose tests run for minutes start first: pytest-xdist hands out whole files in
+# collection order (pyproject.toml: --no-loadscope-reorder), and a long file started
+# last would keep the run going alone at the end.
+LONG_FILES = ("test_readme_walk.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in LONG_FILES)  # stable: else unchanged
+
 
 TEST_LAG_MS = 40.0
 TEST_JITTER_MS = 10.0
@@ -57,3 +76,14 @@ def ddb(emulator: EmulatorServer) -> Callable[[str], Any]:
         return cache[region]
 
     return client
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """An environment for `python -m gtbench` with a state folder of its own; no emulator
+    is left behind."""
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.startswith("GTBENCH_") or k == lifecycle.PORT_ENV}
+    environment["GTBENCH_STATE_DIR"] = str(tmp_path / "state")
+    yield environment
+    gtbench("local", "stop", env=environment)

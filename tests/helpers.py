@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -76,3 +80,37 @@ def run_cli(url: str, *args: str, regions: str = "us-west-2,eu-west-1") -> Any:
 
     return CliRunner().invoke(cli, [*args, "--endpoint-url", url, "--regions", regions],
                               catch_exceptions=False)
+
+
+# -- the README and docs/, whose commands the walk runs as printed ----------------------
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository
+README = (ROOT / "README.md").read_text()
+# The docs' commands first (the full story, in reading order), then the README's, whose
+# last block tears down: every command of both runs as printed.
+PAGES = [ROOT / "docs" / name for name in ("experiments.md", "json.md", "aws.md",
+                                           "emulator.md", "faults.md", "development.md",
+                                           "testing.md")]
+
+
+def readme_commands(part: str = "all") -> list[str]:
+    """Every `gtbench ...` command in the shell blocks of docs/ and the README (or of
+    ``part``: "docs" or "readme"), once, comments dropped."""
+    commands = []
+    pages = [*([page.read_text() for page in PAGES] if part in ("all", "docs") else []),
+             *([README] if part in ("all", "readme") else [])]
+    text = "\n".join(pages)
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        for line in block.splitlines():
+            line = line.split("  #", 1)[0].strip()
+            if "gtbench " in line and not line.startswith("gtbench "):
+                line = line[line.index("gtbench "):].rstrip(')"')  # && gtbench ..., $(...)
+            if line.startswith("gtbench ") and line not in commands:
+                commands.append(line)
+    return commands
+
+
+def gtbench(*args: str, env: dict[str, str], timeout: float = 120
+            ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gtbench", *args], env=env, text=True,
+                          capture_output=True, timeout=timeout)

@@ -7,11 +7,10 @@ import json
 import os
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,119 +22,9 @@ from gtbench.cli import cli
 from gtbench.cli.demo import window_offsets
 from gtbench.emulator.server import EmulatorServer
 from gtbench.local.lifecycle import free_port
-from tests.helpers import control, make_table, run_cli, wait_until
+from tests.helpers import PAGES, README, ROOT, control, gtbench, make_table, run_cli, wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
-# The docs' commands first (the full story, in reading order), then the README's, whose
-# last block tears down: every command of both runs as printed.
-PAGES = [ROOT / "docs" / name for name in ("experiments.md", "json.md", "aws.md",
-                                           "emulator.md", "faults.md", "development.md",
-                                           "testing.md")]
 A, B, C = "us-west-2", "eu-west-1", "ap-northeast-1"
-
-
-def readme_commands(part: str = "all") -> list[str]:
-    """Every `gtbench ...` command in the shell blocks of docs/ and the README (or of
-    ``part``: "docs" or "readme"), once, comments dropped."""
-    commands = []
-    pages = [*([page.read_text() for page in PAGES] if part in ("all", "docs") else []),
-             *([README] if part in ("all", "readme") else [])]
-    text = "\n".join(pages)
-    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
-        for line in block.splitlines():
-            line = line.split("  #", 1)[0].strip()
-            if "gtbench " in line and not line.startswith("gtbench "):
-                line = line[line.index("gtbench "):].rstrip(')"')  # && gtbench ..., $(...)
-            if line.startswith("gtbench ") and line not in commands:
-                commands.append(line)
-    return commands
-
-
-def gtbench(*args: str, env: dict[str, str], timeout: float = 120
-            ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gtbench", *args], env=env, text=True,
-                          capture_output=True, timeout=timeout)
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """An environment with a state folder of its own; no emulator is left behind."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("GTBENCH_")}
-    environment["GTBENCH_STATE_DIR"] = str(tmp_path / "state")
-    yield environment
-    gtbench("local", "stop", env=environment)
-
-
-# -- the README, as printed -------------------------------------------------------------
-
-
-def test_every_local_command_in_the_readme_runs_as_printed(
-        emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        state: dict[str, str]) -> None:
-    """The docs' commands, then the README's, in one walk (many are the same: each runs
-    once)."""
-    commands = readme_commands()
-    assert len(commands) >= 20, commands
-    monkeypatch.chdir(tmp_path)
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    monkeypatch.setenv("GTBENCH_STATE_DIR", state["GTBENCH_STATE_DIR"])
-    # At 80 columns, as many terminals are: no figure may be cut short ("…").
-    runner = CliRunner(env={"GTBENCH_ENDPOINT_URL": emulator.url, "COLUMNS": "80"})
-    assert runner.invoke(cli, ["setup"]).exit_code == 0  # the README says it in prose
-    ran: dict[str, Any] = {}
-    for line in commands:
-        args = shlex.split(line)[1:]
-        if ("--target" in args and args[args.index("--target") + 1] == "aws") \
-                or args[:2] == ["local", "serve"]:
-            # Billable, or runs until stopped: only check that its options exist.
-            command = cli.get_command(click.Context(cli), args[0])
-            assert command is not None, line
-            parent = command
-            while isinstance(parent, click.Group):
-                args = args[1:]
-                parent = parent.get_command(click.Context(parent), args[0])  # type: ignore[assignment]
-                assert parent is not None, line
-            parent.make_context(args[0], args[1:], resilient_parsing=False)
-            continue
-        result = runner.invoke(cli, args)
-        assert result.exit_code == 0, f"{line}\n{result.stderr[-800:]}"
-        assert "…" not in result.stdout, f"{line}: a figure cut short at 80 columns"
-        ran[line] = result
-    if "gtbench demo --save results" in ran:
-        demo = ran["gtbench demo --save results"]
-        for step in ("1/6 a global table", "2/6 replication lag", "3/6 a conflict",
-                     "4/6 the conflict window", "5/6 lost updates", "6/6 strong consistency",
-                     "cleaning up"):
-            assert step in demo.stdout
-        assert demo.stdout.count("What it means:") == 6 and "updates were lost" in demo.stdout
-        assert "MRSC lost 0, refused" in " ".join(demo.stdout.split())
-        tables = {g["table"] for g in control(emulator.url, "status")["global_tables"]}
-        assert "gtbench-demo" not in tables  # the demo removed its own table
-        assert sorted(p.name for p in (tmp_path / "results").glob("*.json")) == [
-            "compare.json", "conflict-increment.json", "conflict-sweep.json",
-            "conflict.json", "race.json"]
-        # The conflict window is swept around the lag the demo's race measured.
-        raced = json.loads((tmp_path / "results" / "race.json").read_text())["summary"]
-        swept = json.loads((tmp_path / "results" / "conflict-sweep.json").read_text())
-        assert tuple(swept["settings"]["offsets_ms"]) \
-            == window_offsets(raced["p50_s"], raced["max_s"])
-    strong = "gtbench outage --table strong --regions us-west-2,us-east-1,us-east-2 --duration 4"
-    if strong in ran:  # the MRSC outage: the cut region fails its writes, nothing is lost
-        said = " ".join(ran[strong].stdout.split())
-        assert "MRSC table" in said and "No acknowledged write was lost" in said
-        assert "and 0 were acknowledged" in said
-    if "gtbench demo" in ran:
-        assert "wrote" not in ran["gtbench demo"].stderr  # its results folder is gone after
-    for line, made in (("gtbench race --trials 20 --json race.json", "race.json"),
-                       ("gtbench report outage.json --png outage.png", "outage.png"),
-                       ("gtbench race --load 0,25,50 --trials 3 --png load.png", "load.png"),
-                       ("gtbench report conflict.json --png conflict.png", "conflict.png")):
-        if line in ran:
-            assert (tmp_path / made).exists(), made
-    # The pages clear what they set (a fault `--for N` ends by itself).
-    wait_until(lambda: control(emulator.url, "faults")["faults"] == [], timeout=15,
-               message="the pages' faults to end")
 
 
 def test_local_env_points_boto3_at_the_emulator(emulator: EmulatorServer,
@@ -194,7 +83,7 @@ def test_an_emulator_answering_on_the_default_port_is_used_and_named(
     from gtbench.local import lifecycle
 
     monkeypatch.setenv("GTBENCH_STATE_DIR", str(tmp_path))
-    monkeypatch.setattr(lifecycle, "DEFAULT_PORT", emulator.port)
+    monkeypatch.setenv(lifecycle.PORT_ENV, str(emulator.port))
     said: list[str] = []
     running = lifecycle.find_or_start(said.append)
     assert running.url == emulator.url and running.started_by == "found"

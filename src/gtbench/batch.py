@@ -1,12 +1,12 @@
 """Parallel BatchWriteItem and BatchGetItem that finish their unprocessed remainders.
 
-botocore retries throttled calls; items a successful batch call leaves unprocessed
-are the caller's to retry, with backoff. That part is gtbench's own. So is going on
-after botocore stops retrying: in its ``standard`` mode a client's retry quota (500
-tokens, 5 per throttled retry) runs dry under sustained throttling, and from then on
-each throttled call fails at its first attempt (``RetryQuotaReached``) until
-successes refill it. These calls are idempotent, so gtbench backs off and sends them
-again for as long as they make progress.
+Items a successful batch call leaves unprocessed are the caller's to retry, with
+backoff; so are whole calls that were throttled. These calls are idempotent, so
+gtbench backs off and sends them again for as long as they make progress. Its batch
+clients make one attempt each (``Regions.batch``): botocore's retries inside these
+loops would multiply the attempts, and under sustained throttling its ``standard``
+mode's retry quota (500 tokens, 5 per throttled retry) runs dry anyway, after which
+each throttled call fails at its first attempt (``RetryQuotaReached``).
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ def patient(call: Callable[..., Item], **params: Any) -> Item:
 
 
 def _unless_throttled(call: Callable[..., Item], **params: Any) -> Item | None:
-    """The call's response, or None if it was throttled even after botocore's retries:
-    puts and gets are idempotent, so the caller simply makes it again."""
+    """The call's response, or None if it was throttled (after the client's own retries,
+    if it makes any): puts and gets are idempotent, so the caller simply makes it again."""
     try:
         return call(**params)
     except ClientError as exc:

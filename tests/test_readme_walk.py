@@ -1,0 +1,88 @@
+"""The README and docs/ as printed: every local command they show runs, in reading order,
+at 80 columns. In a file of its own: it is the suite's longest test, and pytest-xdist
+hands out files, so the rest of the newcomer's tests run beside it."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from gtbench.cli import cli
+from gtbench.cli.demo import window_offsets
+from gtbench.emulator.server import EmulatorServer
+from tests.helpers import ROOT, control, readme_commands, wait_until
+
+
+def test_every_local_command_in_the_readme_runs_as_printed(
+        emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        state: dict[str, str]) -> None:
+    """The docs' commands, then the README's, in one walk (many are the same: each runs
+    once)."""
+    commands = readme_commands()
+    assert len(commands) >= 20, commands
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    monkeypatch.setenv("GTBENCH_STATE_DIR", state["GTBENCH_STATE_DIR"])
+    # At 80 columns, as many terminals are: no figure may be cut short ("…").
+    runner = CliRunner(env={"GTBENCH_ENDPOINT_URL": emulator.url, "COLUMNS": "80"})
+    assert runner.invoke(cli, ["setup"]).exit_code == 0  # the README says it in prose
+    ran: dict[str, Any] = {}
+    for line in commands:
+        args = shlex.split(line)[1:]
+        if ("--target" in args and args[args.index("--target") + 1] == "aws") \
+                or args[:2] == ["local", "serve"]:
+            # Billable, or runs until stopped: only check that its options exist.
+            command = cli.get_command(click.Context(cli), args[0])
+            assert command is not None, line
+            parent = command
+            while isinstance(parent, click.Group):
+                args = args[1:]
+                parent = parent.get_command(click.Context(parent), args[0])  # type: ignore[assignment]
+                assert parent is not None, line
+            parent.make_context(args[0], args[1:], resilient_parsing=False)
+            continue
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, f"{line}\n{result.stderr[-800:]}"
+        assert "…" not in result.stdout, f"{line}: a figure cut short at 80 columns"
+        ran[line] = result
+    if "gtbench demo --save results" in ran:
+        demo = ran["gtbench demo --save results"]
+        for step in ("1/6 a global table", "2/6 replication lag", "3/6 a conflict",
+                     "4/6 the conflict window", "5/6 lost updates", "6/6 strong consistency",
+                     "cleaning up"):
+            assert step in demo.stdout
+        assert demo.stdout.count("What it means:") == 6 and "updates were lost" in demo.stdout
+        assert "MRSC lost 0, refused" in " ".join(demo.stdout.split())
+        tables = {g["table"] for g in control(emulator.url, "status")["global_tables"]}
+        assert "gtbench-demo" not in tables  # the demo removed its own table
+        assert sorted(p.name for p in (tmp_path / "results").glob("*.json")) == [
+            "compare.json", "conflict-increment.json", "conflict-sweep.json",
+            "conflict.json", "race.json"]
+        # The conflict window is swept around the lag the demo's race measured.
+        raced = json.loads((tmp_path / "results" / "race.json").read_text())["summary"]
+        swept = json.loads((tmp_path / "results" / "conflict-sweep.json").read_text())
+        assert tuple(swept["settings"]["offsets_ms"]) \
+            == window_offsets(raced["p50_s"], raced["max_s"])
+    strong = "gtbench outage --table strong --regions us-west-2,us-east-1,us-east-2 --duration 4"
+    if strong in ran:  # the MRSC outage: the cut region fails its writes, nothing is lost
+        said = " ".join(ran[strong].stdout.split())
+        assert "MRSC table" in said and "No acknowledged write was lost" in said
+        assert "and 0 were acknowledged" in said
+    if "gtbench demo" in ran:
+        assert "wrote" not in ran["gtbench demo"].stderr  # its results folder is gone after
+    for line, made in (("gtbench race --trials 20 --json race.json", "race.json"),
+                       ("gtbench report outage.json --png outage.png", "outage.png"),
+                       ("gtbench race --load 0,25,50 --trials 3 --png load.png", "load.png"),
+                       ("gtbench report conflict.json --png conflict.png", "conflict.png")):
+        if line in ran:
+            assert (tmp_path / made).exists(), made
+    # The pages clear what they set (a fault `--for N` ends by itself).
+    wait_until(lambda: control(emulator.url, "faults")["faults"] == [], timeout=15,
+               message="the pages' faults to end")
