@@ -35,7 +35,13 @@ def test_start_status_stop(env: dict[str, str]) -> None:
     assert f"http://127.0.0.1:{port}" in started.stdout
 
     again = gtbench("local", "start", env=env)
-    assert "already running" in again.stdout
+    assert again.returncode == 0 and "already running" in again.stdout
+    # Options the running emulator would not take are refused, never silently dropped.
+    other = gtbench("local", "start", "--lag-ms", "500", "--no-network-lag", env=env)
+    assert other.returncode == 1 and other.stdout == ""
+    assert other.stderr.count("\n") == 1 and "Traceback" not in other.stderr
+    assert "already running" in other.stderr
+    assert "--lag-ms, --network-lag/--no-network-lag took no effect" in other.stderr
 
     status = json.loads(gtbench("local", "status", "--json", env=env).stdout)
     assert status["running"] is True

@@ -321,9 +321,24 @@ def start(host: str, port: int | None, lag_ms: float, jitter_ms: float,
           rtts: dict[str, float], pair_rtts: dict[tuple[str, str], float],
           network_lag: bool, probe_skews: dict[str, float],
           replica_wcus: dict[str, float]) -> None:
-    """Start the emulator in the background (stop it with `gtbench local stop`)."""
+    """Start the emulator in the background (stop it with `gtbench local stop`).
+
+    If one already runs, it is kept and named: with no options that is success, but
+    options it would not take (another port, another lag) are an error, not ignored.
+    """
     running = lifecycle.discover()
     if running is not None:
+        context = click.get_current_context()
+        unapplied = ["/".join(param.opts + param.secondary_opts)
+                     for param in context.command.params
+                     if param.name and context.get_parameter_source(param.name)
+                     is click.core.ParameterSource.COMMANDLINE]
+        if unapplied:
+            raise GtbenchError(
+                f"an emulator is already running on {running.url} (pid {running.pid}), "
+                f"so {', '.join(unapplied)} took no effect",
+                hint="its settings are set at start: `gtbench local stop` it (its tables "
+                     "go with it), then start again")
         click.echo(f"the emulator is already running on {running.url} (pid {running.pid})")
         return
     running = lifecycle.start(host=host, port=port, started_by="user",
