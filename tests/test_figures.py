@@ -188,6 +188,9 @@ def test_a_25_trial_sweep_reads_in_60_lines_at_80_columns() -> None:
     trials = [dict(t, index=i) for i, t in enumerate(
         (document["trials"] * 4)[:25])]
     document["trials"] = trials
+    for o in document["summary"]["offsets"]:  # as now saved: the disagreement's bound too
+        o["median_disagreed_low_s"] = o["median_disagreed_s"] - 0.02
+        o["median_disagreed_high_s"] = o["median_disagreed_s"] + 0.02
     console = Console(width=80, record=True, file=io.StringIO())
     for renderable in registry.get("conflict").call("terminal", document):
         console.print(renderable)

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gtbench import analysis, document, registry
 from gtbench.analysis import FinalImage
@@ -88,6 +90,25 @@ def test_check_finds_a_figure_the_history_does_not_give(table: EmulatorServer,
     assert "summary.timed_out: stated 0, computed 1" in differences
 
 
+def test_a_document_older_than_a_figure_still_checks_but_a_wrong_one_does_not(
+        table: EmulatorServer, tmp_path: Path) -> None:
+    """A figure added since a run was saved is absent from it: that states nothing false.
+    The disagreement's bound is such a figure (conflict documents before it lack it)."""
+    path = tmp_path / "conflict.json"
+    assert run_cli(table.url, "conflict", "--trials", "2", "--json", str(path)).exit_code == 0
+    saved = json.loads(path.read_text())
+    for trial in saved["trials"]:
+        del trial["disagreed_low_s"], trial["disagreed_high_s"]
+    for counts in (saved["summary"], *saved["summary"]["offsets"]):
+        del counts["median_disagreed_low_s"], counts["median_disagreed_high_s"]
+    path.write_text(json.dumps(saved))
+    assert report(str(path), "--check").exit_code == 0
+    computed = saved["trials"][0]["disagreed_s"]
+    saved["trials"][0]["disagreed_s"] = computed + 0.1
+    assert document.check(saved) == [
+        f"trials[0].disagreed_s: stated {computed + 0.1!r}, computed {computed!r}"]
+
+
 def test_an_old_file_renders_but_cannot_be_checked() -> None:
     old = Path(__file__).parent / "data" / "race-format1.json"
     shown = report(str(old))
@@ -139,6 +160,55 @@ def test_a_conflict_where_one_region_wrote_nothing_is_judged_without_a_crash() -
     every_write_refused = analysis.conflict_verdict(
         [w(A, 0, 10, "fail", 1, "a"), w(B, 0, 10, "fail", 2, "b")], reads[:0])
     assert every_write_refused.status == "failed"
+
+
+def test_how_long_the_regions_disagreed_is_bounded_by_what_the_reads_pin_down() -> None:
+    # A write shown by two reads was held from the first one's return to the last one's
+    # send: A surely held "a" over 12-20 and "b" over 42-45, B nothing over 12-20 and "b"
+    # over 32-45. Surely apart: 12-20 (8 ms). Surely together: 42-45. Elsewhere in 0-50
+    # no read pins both down, so they may have differed: at most 47 ms.
+    by_region = {A: [r(A, 10, 12, 1, write_id="a"), r(A, 20, 22, 1, write_id="a"),
+                     r(A, 40, 42, 2, write_id="b"), r(A, 45, 47, 2, write_id="b")],
+                 B: [r(B, 10, 12), r(B, 20, 22), r(B, 30, 32, 2, write_id="b"),
+                     r(B, 45, 47, 2, write_id="b")]}
+    assert analysis.disagreement_bound_ns(by_region, 0, 50 * MS) == (8 * MS, 47 * MS)
+    # One read pins down nothing: it shows its write at some instant inside its span.
+    by_region[B][1] = r(B, 20, 22, result="fail")
+    assert analysis.disagreement_bound_ns(by_region, 0, 50 * MS) == (0, 47 * MS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_the_disagreement_bound_holds_the_truth_of_any_polled_history(data: Any) -> None:
+    """Against the definition: random true histories of two regions (each showing a run of
+    writes, none twice), polled by reads that take effect anywhere inside their span; the
+    time the regions truly held different writes lies inside the bound, and the point
+    estimate does too once clamped as the verdict clamps it."""
+    end = 1000
+    truth: dict[str, list[tuple[int, str | None]]] = {}
+    for region in (A, B):
+        changes = sorted(data.draw(st.sets(st.integers(1, end - 1), max_size=3)))
+        names = data.draw(st.permutations(["x", "y", "z"]))
+        truth[region] = [(0, None), *zip(changes, names, strict=False)]
+
+    def held(region: str, at: float) -> str | None:
+        return [w for t, w in truth[region] if t <= at][-1]
+
+    by_region: dict[str, list[Op]] = {}
+    for region in (A, B):
+        polls = data.draw(st.lists(st.tuples(st.integers(0, 60), st.integers(1, 60),
+                                             st.floats(0, 1)), max_size=25))
+        reads, at = [], 0
+        for gap, span, where in polls:
+            at += gap
+            effect = at + where * span
+            reads.append(Op(region, "read", at, at + span, "ok", None, 1, held(region, effect)))
+            at += span
+        by_region[region] = reads
+    true = sum(1 for t in range(end) if held(A, t + 0.5) != held(B, t + 0.5))
+    low, high = analysis.disagreement_bound_ns(by_region, 0, end)
+    assert low <= true <= high
+    assert low <= min(max(analysis.disagreement_ns(by_region, 0, end), low), high) <= high
 
 
 def test_lost_increments_come_from_the_final_image() -> None:

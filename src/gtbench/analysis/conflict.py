@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Literal
 
 from gtbench.analysis.stats import NS, Bound, Window, median, midpoint
@@ -79,6 +80,46 @@ def disagreement_ns(reads_by_region: Mapping[str, Sequence[Op]], start_ns: int,
     if len(set(state.values())) > 1:
         total += end_ns - previous
     return total
+
+
+def disagreement_bound_ns(reads_by_region: Mapping[str, Sequence[Op]], start_ns: int,
+                          end_ns: int) -> tuple[int, int]:
+    """How long, between start and end, the regions surely and possibly disagreed.
+
+    A region never shows a write again once it has been replaced (each write is applied
+    to a region at most once), so the instants it held write ``w`` form one interval,
+    and that interval holds every instant from the first read showing ``w`` returning
+    to the last one showing it being sent. Inside such known spans the regions' states
+    are certain; elsewhere anything may have held. Low: some two regions surely held
+    different writes. High: not every region surely held one and the same write.
+    """
+    known: dict[str, list[tuple[int, int, str | None]]] = {}
+    for region, reads in reads_by_region.items():
+        spans: dict[str | None, tuple[int, int]] = {}
+        for r in reads:
+            if r.result == "ok":
+                lo, hi = spans.get(r.write_id, (r.received_ns, r.sent_ns))
+                spans[r.write_id] = (min(lo, r.received_ns), max(hi, r.sent_ns))
+        known[region] = [(lo, hi, w) for w, (lo, hi) in spans.items() if lo < hi]
+    cuts = sorted({start_ns, end_ns, *(min(max(t, start_ns), end_ns)
+                                       for held_spans in known.values()
+                                       for lo, hi, _ in held_spans for t in (lo, hi))})
+    low = high = 0
+    for a, b in pairwise(cuts):
+        at = (a + b) / 2
+        held: list[str | None] = []
+        unknown = False
+        for held_spans in known.values():
+            here = {w for lo, hi, w in held_spans if lo <= at <= hi}
+            if len(here) == 1:
+                held.append(next(iter(here)))
+            else:  # no read pins it down (or the reads contradict the rule above)
+                unknown = True
+        if len(set(held)) > 1:
+            low += b - a
+        if unknown or len(set(held)) > 1:
+            high += b - a
+    return low, high
 
 
 def agreed_write(reads: Sequence[Op], regions: Sequence[str], after_ns: int) -> str | None:
@@ -166,6 +207,9 @@ class ConflictVerdict:
     converge_low_s: float | None
     converge_high_s: float | None
     disagreed_s: float | None
+    # Surely and possibly disagreeing, from the reads (disagreed_s lies between).
+    disagreed_low_s: float | None
+    disagreed_high_s: float | None
     loser_region: str | None
     loser_write: str | None  # the other region's last write, which the winner overwrote
     loser_seen_remotely: bool | None
@@ -236,7 +280,8 @@ def conflict_verdict(writes: Sequence[Op], reads: Sequence[Op], *,
             status=status, contested=contested, converged=converged, final_write=agreed,
             final_value=None, winner_region=None, later_write_won=None, order_from=order_from,
             converge_s=None, converge_low_s=None, converge_high_s=None,
-            disagreed_s=None, loser_region=None, loser_write=None, loser_seen_remotely=None,
+            disagreed_s=None, disagreed_low_s=None, disagreed_high_s=None, loser_region=None,
+            loser_write=None, loser_seen_remotely=None,
             loser_delivered=None, loser_visible_s=None, winner_lag_s=None,
             winner_lag_low_s=None, winner_lag_high_s=None, winner_true_lag_s=None,
             earlier_discarded_unseen=False, earlier_write=None, earlier_lag_s=None,
@@ -270,6 +315,8 @@ def conflict_verdict(writes: Sequence[Op], reads: Sequence[Op], *,
     earlier_lost = bool(
         loser is not None and seen is False
         and (later_won if later_won is not None else loser.sent_ns <= winner.sent_ns))
+    apart_low, apart_high = disagreement_bound_ns(by_region, start, end)
+    apart = min(max(disagreement_ns(by_region, start, end), apart_low), apart_high)
     count = (increment_count(writes, increments or {}, final)
              if final is not None else None)
     earlier = None
@@ -292,7 +339,8 @@ def conflict_verdict(writes: Sequence[Op], reads: Sequence[Op], *,
         converge_s=(midpoint(converge_low, converge_high)
                     if converge_low is not None and converge_high is not None else None),
         converge_low_s=converge_low, converge_high_s=converge_high,
-        disagreed_s=disagreement_ns(by_region, start, end) / NS,
+        disagreed_s=apart / NS, disagreed_low_s=apart_low / NS,
+        disagreed_high_s=apart_high / NS,
         loser_region=loser.region if loser else None,
         loser_write=loser.write_id if loser else None, loser_seen_remotely=seen,
         loser_delivered=loser_truth.delivered if loser_truth else None,
@@ -335,6 +383,9 @@ class ConflictCounts:
     earlier_discarded_unseen: int
     loser_seen_remotely: int
     median_disagreed_s: float | None
+    # Medians of each trial's sure and possible disagreement: a bound on the median.
+    median_disagreed_low_s: float | None
+    median_disagreed_high_s: float | None
     median_winner_lag_s: float | None
     # the earlier write's lag, true (emulator) where known, else measured where seen
     median_earlier_lag_s: float | None
@@ -362,6 +413,10 @@ def conflict_counts(verdicts: Sequence[ConflictVerdict]) -> ConflictCounts:
         loser_seen_remotely=count(lambda v: v.loser_seen_remotely is True),
         median_disagreed_s=median([v.disagreed_s for v in verdicts
                                    if v.disagreed_s is not None]),
+        median_disagreed_low_s=median([v.disagreed_low_s for v in verdicts
+                                       if v.disagreed_low_s is not None]),
+        median_disagreed_high_s=median([v.disagreed_high_s for v in verdicts
+                                        if v.disagreed_high_s is not None]),
         median_winner_lag_s=median([v.winner_lag_s for v in verdicts
                                     if v.winner_lag_s is not None]),
         median_earlier_lag_s=median([lag for v in verdicts

@@ -139,7 +139,9 @@ def demo_command(ctx: click.Context, endpoint_url: str | None, regions: str, tab
                f"and the other vanished without an error, in {c['earlier_discarded_unseen']} "
                "of them never seen outside its own region: last writer wins, per item. The "
                "regions disagreed meanwhile for "
-               + (f"{c['median_disagreed_s']:.2f} s at the median."
+               + (f"{c['median_disagreed_s']:.2f} s at the median (surely "
+                  f"{c['median_disagreed_low_s']:.2f} s, possibly "
+                  f"{c['median_disagreed_high_s']:.2f} s, by what the reads pin down)."
                   if c["median_disagreed_s"] is not None else "a while."))
 
         _say(terminal, "4/6 the conflict window",

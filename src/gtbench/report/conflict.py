@@ -146,6 +146,12 @@ def trial_view(t: dict[str, Any], writers: list[str]) -> Group:
     return Group(timeline_table(t, writers), Text(trial_sentence(t)), Text(""))
 
 
+def disagreed_within(o: dict[str, Any]) -> str:
+    """Surely to possibly disagreeing (absent from documents older than the bound)."""
+    low, high = o.get("median_disagreed_low_s"), o.get("median_disagreed_high_s")
+    return "-" if low is None or high is None else f"{low:.3f} to {high:.3f} s"
+
+
 def conflict_tables(document: dict[str, Any]) -> list[Any]:
     """The summary per offset, increments if any, and a closing sentence."""
     s = document["summary"]
@@ -157,26 +163,33 @@ def conflict_tables(document: dict[str, Any]) -> list[Any]:
                                                   ("failed", "failed"),
                                                   ("refused_writes", "refused"))
                      if any(o.get(k) for o in s["offsets"])]
+        # The disagreement's bound, unless the document predates it.
+        bounded = any(o.get("median_disagreed_low_s") is not None for o in s["offsets"])
         columns = [Column("offset ms"), Column("trials"), Column("agreed", False, rank=3),
                    *(Column(label, False, rank=2) for _, label in unsettled),
                    Column("later applied won", False, rank=4),
                Column("earlier applied won", False, rank=4),
                    Column("too close", False, rank=5), Column("lost unseen"),
-                   Column("disagreed"), Column("earlier's lag", False, rank=1)]
+                   Column("disagreed"),
+                   *([Column("within", False, rank=2)] if bounded else []),
+                   Column("earlier's lag", False, rank=1)]
         rows = [[f"{o['offset_ms']:g}", str(o["trials"]), str(o["converged"]),
                  *(str(o[k]) for k, _ in unsettled),
                  str(o["lww_held"]), str(o["lww_violated"]), str(o["too_close"]),
                  f"{o['earlier_discarded_unseen']}/{o['trials']}",
-                 seconds(o["median_disagreed_s"]), seconds(o.get("median_earlier_lag_s"))]
+                 seconds(o["median_disagreed_s"]), *([disagreed_within(o)] if bounded else []),
+                 seconds(o.get("median_earlier_lag_s"))]
                 for o in s["offsets"]]
         out.append(FitTable("last-writer-wins per offset", columns, rows))
         source = ("the emulator's ground truth" if document["ground_truth"]
                   else "non-overlapping send-to-acknowledge windows")
         out.append(Text(
-            f"agreed: the regions converged · later/earlier applied won: the survivor, in "
-            f"the order the writes were applied ({source}), not always the send order · "
-            "lost unseen: the earlier write never left its region · disagreed, earlier's "
-            f"lag: medians (the lag decides what is lost unseen; {_lag_source(document)})",
+            f"agreed: converged · later/earlier applied won: the survivor, in applying "
+            f"order ({source}), not always send order · lost unseen: the earlier write "
+            "never left its region · disagreed"
+            + (" (within: surely to possibly)" if bounded else "")
+            + f", earlier's lag: medians (the lag decides what is lost unseen; "
+            f"{_lag_source(document)})",
             style="dim"))
     if document["settings"].get("align") == "arrival":
         trips = ", ".join(f"{r} {v * 1000:.1f} ms" for r, v in

@@ -19,6 +19,11 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.0f} ms"
 
 
+def _within(o: dict[str, Any]) -> str:
+    low, high = o.get("median_disagreed_low_s"), o.get("median_disagreed_high_s")
+    return "-" if low is None or high is None else f"{low * 1000:.0f} to {high * 1000:.0f} ms"
+
+
 def _where(document: dict[str, Any]) -> str:
     target = "the local emulator" if document["target"] == "local" else "AWS"
     return f"table `{document['table']}` on {target}, gtbench {document['gtbench']}"
@@ -45,14 +50,14 @@ def conflict_markdown(document: dict[str, Any]) -> str:
     rows = [[f"{o['offset_ms']:g} ms", str(o["trials"]), str(o["converged"]),
              str(o["lww_held"]), str(o["lww_violated"]), str(o["too_close"]),
              f"{o['earlier_discarded_unseen']}/{o['trials']}", _ms(o["median_disagreed_s"]),
-             _ms(o.get("median_earlier_lag_s"))] for o in s["offsets"]]
+             _within(o), _ms(o.get("median_earlier_lag_s"))] for o in s["offsets"]]
     a, b = document["writers"]
     parts = [
         f"**Concurrent writes to one item, {a} and {b}** ({document['mode']} mode; "
         f"{_where(document)})",
         _table(["offset", "trials", "converged", "later write won", "earlier write won",
                 "too close", "earlier lost unseen", "disagreed (median)",
-                "earlier write's lag (median)"], rows)]
+                "surely to possibly (medians)", "earlier write's lag (median)"], rows)]
     if document["mode"] == "increment":
         parts.append(
             f"Read-modify-write (`SET Bookmark = Bookmark + :inc`), summed over "
