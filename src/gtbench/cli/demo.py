@@ -139,8 +139,8 @@ def demo_command(ctx: click.Context, endpoint_url: str | None, regions: str, tab
                f"and the other vanished without an error, in {c['earlier_discarded_unseen']} "
                "of them never seen outside its own region: last writer wins, per item. The "
                "regions disagreed meanwhile for "
-               + (f"{c['median_disagreed_s']:.2f} s at the median (surely "
-                  f"{c['median_disagreed_low_s']:.2f} s, possibly "
+               + (f"{c['median_disagreed_s']:.2f} s at the median (at least "
+                  f"{c['median_disagreed_low_s']:.2f} s and at most "
                   f"{c['median_disagreed_high_s']:.2f} s, by what the reads pin down)."
                   if c["median_disagreed_s"] is not None else "a while."))
 
