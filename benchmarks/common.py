@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -19,6 +20,15 @@ from gtbench.local.lifecycle import free_port
 def client(url: str, region: str) -> Any:
     return boto3.client("dynamodb", region_name=region, endpoint_url=url,
                         aws_access_key_id="bench", aws_secret_access_key="bench")
+
+
+def gtbench(url: str, *args: str) -> None:
+    """Run ``gtbench ARGS --endpoint-url URL`` to the end (at 100 columns); a failure
+    ends the benchmark with the command's last words."""
+    done = subprocess.run([sys.executable, "-m", "gtbench", *args, "--endpoint-url", url],
+                          capture_output=True, text=True, env={**os.environ, "COLUMNS": "100"})
+    if done.returncode:
+        raise SystemExit(done.stderr[-2000:])
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import emulator_process, median, verdict
+from benchmarks.common import emulator_process, gtbench, median, verdict
 
 
 def main() -> None:
@@ -32,12 +30,9 @@ def main() -> None:
     with emulator_process(["--lag-ms", str(args.lag_ms), "--jitter-ms", "20"]) as url, \
             tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "conflict.json"
-        for command in (["setup"], ["conflict", "--trials", str(args.trials), "--no-timelines",
-                                    "--json", str(out)]):
-            done = subprocess.run([sys.executable, "-m", "gtbench", *command, "--endpoint-url",
-                                   url], capture_output=True, text=True)
-            if done.returncode:
-                raise SystemExit(done.stderr[-2000:])
+        gtbench(url, "setup")
+        gtbench(url, "conflict", "--trials", str(args.trials), "--no-timelines", "--json",
+                str(out))
         trials = json.loads(out.read_text())["trials"]
 
     widths: list[float] = []

@@ -21,7 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from benchmarks.common import emulator_process, median, verdict
+from benchmarks.common import emulator_process, gtbench, median, verdict
 
 OFFSET_MS = 20_000
 
@@ -57,10 +57,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     runs = parser.parse_args().runs
     with emulator_process() as url, tempfile.TemporaryDirectory() as folder:
-        setup = subprocess.run([sys.executable, "-m", "gtbench", "setup", "--endpoint-url",
-                                url], capture_output=True, text=True)
-        if setup.returncode:
-            raise SystemExit(setup.stderr)
+        gtbench(url, "setup")
         results = [one_run(url, Path(folder), i) for i in range(runs)]
     took = [t for t, _, _ in results]
     clean = all(code == 130 and saved for _, code, saved in results)

@@ -14,26 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import emulator_process, verdict
+from benchmarks.common import emulator_process, gtbench, verdict
 
 
 def sweep(url: str, rates: str, trials: int, out: Path) -> dict[str, Any]:
-    setup = subprocess.run([sys.executable, "-m", "gtbench", "setup", "--endpoint-url", url],
-                           capture_output=True, text=True)
-    if setup.returncode:
-        raise SystemExit(setup.stderr)
-    done = subprocess.run([sys.executable, "-m", "gtbench", "race", "--endpoint-url", url,
-                           "--trials", str(trials), "--load", rates, "--json", str(out)],
-                          capture_output=True, text=True, env={**os.environ, "COLUMNS": "100"})
-    if done.returncode:
-        raise SystemExit(done.stderr[-2000:])
+    gtbench(url, "setup")
+    gtbench(url, "race", "--trials", str(trials), "--load", rates, "--json", str(out))
     return {s["rate_wps"]: s for s in json.loads(out.read_text())["summary"]["load"]}
 
 

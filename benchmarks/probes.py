@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import emulator_process, median, verdict
+from benchmarks.common import emulator_process, gtbench, median, verdict
 
 A, B = "us-west-2", "eu-west-1"
 
@@ -31,12 +28,8 @@ A, B = "us-west-2", "eu-west-1"
 def race(url: str, source: str, target: str, trials: int, folder: Path, *flags: str
          ) -> dict[str, Any]:
     out = folder / f"{source}-{len(flags)}.json"
-    done = subprocess.run([sys.executable, "-m", "gtbench", "race", "--endpoint-url", url,
-                           "--from", source, "--to", target, "--trials", str(trials),
-                           "--json", str(out), *flags], capture_output=True, text=True,
-                          env={**os.environ, "COLUMNS": "100"})
-    if done.returncode:
-        raise SystemExit(done.stderr[-2000:])
+    gtbench(url, "race", "--from", source, "--to", target, "--trials", str(trials),
+            "--json", str(out), *flags)
     document: dict[str, Any] = json.loads(out.read_text())
     return document
 
@@ -60,10 +53,7 @@ def main() -> None:
     trials = parser.parse_args().trials
     flags = ["--lag-ms", "1000", "--jitter-ms", "250", "--client-region", A]
     with emulator_process(flags) as url, tempfile.TemporaryDirectory() as folder:
-        setup = subprocess.run([sys.executable, "-m", "gtbench", "setup", "--endpoint-url",
-                                url], capture_output=True, text=True)
-        if setup.returncode:
-            raise SystemExit(setup.stderr)
+        gtbench(url, "setup")
         rows = []
         for source, target in ((A, B), (B, A)):
             for how, extra in (("from the client", ()), ("with probes", ("--probes",))):

@@ -146,10 +146,13 @@ def trial_view(t: dict[str, Any], writers: list[str]) -> Group:
     return Group(timeline_table(t, writers), Text(trial_sentence(t)), Text(""))
 
 
-def disagreed_within(o: dict[str, Any]) -> str:
+def disagreed_within(o: dict[str, Any], *, in_ms: bool = False) -> str:
     """Surely to possibly disagreeing (absent from documents older than the bound)."""
     low, high = o.get("median_disagreed_low_s"), o.get("median_disagreed_high_s")
-    return "-" if low is None or high is None else f"{low:.3f} to {high:.3f} s"
+    if low is None or high is None:
+        return "-"
+    return f"{low * 1000:.0f} to {high * 1000:.0f} ms" if in_ms else \
+        f"{low:.3f} to {high:.3f} s"
 
 
 def conflict_tables(document: dict[str, Any]) -> list[Any]:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gtbench.report.common import plural
+from gtbench.report.conflict import disagreed_within
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -17,11 +18,6 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.0f} ms"
-
-
-def _within(o: dict[str, Any]) -> str:
-    low, high = o.get("median_disagreed_low_s"), o.get("median_disagreed_high_s")
-    return "-" if low is None or high is None else f"{low * 1000:.0f} to {high * 1000:.0f} ms"
 
 
 def _where(document: dict[str, Any]) -> str:
@@ -50,7 +46,8 @@ def conflict_markdown(document: dict[str, Any]) -> str:
     rows = [[f"{o['offset_ms']:g} ms", str(o["trials"]), str(o["converged"]),
              str(o["lww_held"]), str(o["lww_violated"]), str(o["too_close"]),
              f"{o['earlier_discarded_unseen']}/{o['trials']}", _ms(o["median_disagreed_s"]),
-             _within(o), _ms(o.get("median_earlier_lag_s"))] for o in s["offsets"]]
+             disagreed_within(o, in_ms=True), _ms(o.get("median_earlier_lag_s"))]
+            for o in s["offsets"]]
     a, b = document["writers"]
     parts = [
         f"**Concurrent writes to one item, {a} and {b}** ({document['mode']} mode; "
