@@ -73,6 +73,10 @@ CASES: dict[str, tuple[str, list[str], str, Callable[[dict[str, Any]], int]]] = 
                       lambda d: len(d["trials"])),
     "conflict": (TWO, ["conflict", "--trials", "200", "--no-timelines"], "global-serverless",
                  lambda d: len(d["trials"])),
+    "conflict --mode increment": (
+        TWO, ["conflict", "--mode", "increment", "--increments", "3", "--pace-ms", "20",
+              "--trials", "200", "--no-timelines"], "global-serverless",
+        lambda d: len(d["trials"])),
     "outage": (TWO, ["outage", "--duration", "30", "--lead", "1"], "global-serverless",
                lambda d: len(d["history"]["writes"])),
     "compare": (THREE, ["compare", "--trials", "50"], "-mrec",

@@ -88,10 +88,14 @@ class ConflictTrial:
     increments: dict[str, int] = field(default_factory=dict)  # increment: write id -> +-1
     final: FinalImage | None = None  # increment: the converged item
     truth: dict[str, WriteTruth] | None = None  # write id -> the emulator's log
+    # Writes of the plan never sent: the run stopped before their moment. The trial is
+    # incomplete and gives no verdict.
+    unsent: list[str] = field(default_factory=list)
 
     def verdict(self) -> ConflictVerdict:
         return analysis.conflict_verdict(self.writes, self.reads, truth=self.truth,
-                                         increments=self.increments, final=self.final)
+                                         increments=self.increments, final=self.final,
+                                         unsent=len(self.unsent))
 
 
 @dataclass
@@ -331,8 +335,10 @@ def run_trial(regions: Regions, table: str, plan: ConflictPlan, index: int,
     acked_at_ns = max(w.received_ns for w in writes)
     reads = sorted((op for f in readers for op in f.result()), key=lambda o: o.sent_ns)
     increments = ({s.write_id: s.value for s in specs} if plan.mode == INCREMENT else {})
+    sent = {w.write_id for w in writes}
     trial = ConflictTrial(index, offset_ms, sk, plan.mode, writes, reads,
-                          int(release * analysis.NS), increments)
+                          int(release * analysis.NS), increments,
+                          unsent=[s.write_id for s in specs if s.write_id not in sent])
     if plan.mode == INCREMENT and trial.verdict().converged:
         trial.final = final_image(regions.client(plan.regions[0]), table, key, plan.regions)
     return trial
@@ -383,8 +389,20 @@ def run_conflict(regions: Regions, settings: Settings, plan: ConflictPlan,
     offsets = [o for o in plan.offsets_ms for _ in range(plan.trials)]
     run_trials((job(i, offset) for i, offset in enumerate(offsets)), result, result.trials,
                status=lambda t: t.verdict().status, ops=lambda t: [*t.writes, *t.reads],
-               pool=pool, prepare=prepare, on_trial=on_trial)
+               pool=pool, prepare=prepare, on_trial=on_trial, ends_run=unsent_reason)
     return result
+
+
+def unsent_reason(trial: ConflictTrial) -> str | None:
+    """Why a trial whose writes were not all sent ends the run (None if all were): its
+    pollers stopped it because their reads kept failing, and the next trial would meet
+    the same endpoint."""
+    if not trial.unsent:
+        return None
+    errors = [op.error for op in [*trial.writes, *trial.reads] if op.error]
+    return (f"trial {trial.index + 1} is incomplete: {len(trial.unsent)} of its writes "
+            f"were never sent, as its reads kept failing (last error: "
+            f"{errors[-1] if errors else 'no answer'})")
 
 
 def attach_truth(trial: ConflictTrial, endpoint_url: str, table: str, since: float) -> None:

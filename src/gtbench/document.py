@@ -205,7 +205,8 @@ def conflict_trial(trial: Any) -> Document:
     return {
         "index": trial.index, "offset_ms": trial.offset_ms,
         "key": {"PK": CONFLICT_PK, "SK": trial.sk}, "release_ns": release,
-        "writes": writes, "timeline": timeline, "reads": len(trial.reads),
+        "writes": writes, "unsent": list(trial.unsent), "timeline": timeline,
+        "reads": len(trial.reads),
         "failed_reads": sum(1 for r in trial.reads if not r.ok),
         **record(trial.verdict()),
         "truth": record(trial.truth), "final_image": record(trial.final),
@@ -267,7 +268,8 @@ def read_conflict(document: Document) -> Any:
         result.trials.append(ConflictTrial(
             t["index"], t["offset_ms"], t["key"]["SK"], plan.mode,
             [o for o in ops if o.kind == "write"], [o for o in ops if o.kind == "read"],
-            t["release_ns"], increments, final, known))
+            t["release_ns"], increments, final, known,
+            unsent=[str(w) for w in t.get("unsent") or []]))
     return result
 
 

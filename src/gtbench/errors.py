@@ -28,6 +28,11 @@ class UsageError(GtbenchError):
 
 
 class Interrupted(GtbenchError):
-    """Ctrl-C ended a run; what it measured was shown and saved first."""
+    """Ctrl-C (or SIGTERM, SIGHUP) ended a run; what it measured was shown and saved
+    first. The exit status is 128 + the signal's number."""
 
     exit_code = 130
+
+    def __init__(self, message: str, *, signum: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum

@@ -32,7 +32,7 @@ from gtbench.probes.race import run_race_via
 from gtbench.probes.transport import for_settings
 from gtbench.race import RaceResult, Trial, check_pairs
 from gtbench.regions import Regions, Settings
-from gtbench.trials import timed_write
+from gtbench.trials import RUN_FAILURES, failure_message, timed_write
 
 DRAIN_TIMEOUT_S = 120.0  # a backlog of minutes is a finding; the next step starts anyway
 
@@ -93,20 +93,26 @@ def run_race_under_load(regions: Regions, settings: Settings, plan: Any,
         say(f"step {step + 1} of {len(rates)}: {rate:g} writes/s in {source}"
             + (f" ({load.step.writers} writers{' in its probe' if use_probes else ''})"
                if rate > 0 else ""))
-        load.start()
-        interrupted = False
+        interrupted, failure = False, None
         try:
+            load.start()
             if rate > 0:
                 time.sleep(warm_up_s)  # Ctrl-C ends it, as any wait in the main thread
             result = run_race_via(regions, settings, plan, use_probes, clock_error_ms,
                                   on_trial=_tagged(rate, on_trial))
         except KeyboardInterrupt:
             interrupted, result = True, None
+        except RUN_FAILURES as exc:  # the table gone between steps: keep the steps run
+            if merged is None:
+                raise
+            failure, result = failure_message(exc), None
         finally:
             load.stop()
         merged = _merge(merged, result, rate, load)
         if interrupted:
             merged.interrupted = True
+        if failure is not None:
+            merged.stopped = merged.stopped or f"step {step + 1}: {failure}"
         if merged.interrupted or merged.stopped:
             break
         if load.step.stopped:

@@ -79,12 +79,15 @@ def stopped_reason(ops: Sequence[Op], trials: int) -> str:
 def run_trials(jobs: Iterable[Callable[[threading.Event], T]], end: RunEnd, kept: list[T], *,
                status: Callable[[T], str], ops: Callable[[T], Sequence[Op]],
                pool: ThreadPoolExecutor, prepare: Callable[[], None] | None = None,
-               on_trial: Callable[[T], None] | None = None) -> None:
+               on_trial: Callable[[T], None] | None = None,
+               ends_run: Callable[[T], str | None] | None = None) -> None:
     """Run ``prepare``, then each job with a fresh stop event, appending its trial to
     ``kept`` and telling ``on_trial``. Ends early after ``MAX_BAD_IN_A_ROW`` trials
-    whose ``status`` is bad (``end.stopped``) or at Ctrl-C (``end.interrupted``); in
-    every case the pollers of a trial cut short are released, the pool is shut down,
-    and ``end.ended_at`` is set."""
+    whose ``status`` is bad, or a trial that ``ends_run`` says the run cannot go on
+    after, or an error of ``RUN_FAILURES`` once a trial is kept (``end.stopped``), or
+    at Ctrl-C, SIGTERM or SIGHUP (``end.interrupted``); in every case the pollers of a
+    trial cut short are released, the pool is shut down, and ``end.ended_at`` is
+    set."""
     stop = threading.Event()
     streak: list[T] = []
     try:
@@ -96,6 +99,10 @@ def run_trials(jobs: Iterable[Callable[[threading.Event], T]], end: RunEnd, kept
             kept.append(trial)
             if on_trial is not None:
                 on_trial(trial)
+            reason = ends_run(trial) if ends_run is not None else None
+            if reason is not None:
+                end.stopped = reason
+                return
             streak = [*streak, trial] if status(trial) in BAD else []
             if len(streak) >= MAX_BAD_IN_A_ROW:
                 end.stopped = stopped_reason([op for t in streak for op in ops(t)],
@@ -103,6 +110,13 @@ def run_trials(jobs: Iterable[Callable[[threading.Event], T]], end: RunEnd, kept
                 return
     except KeyboardInterrupt:
         end.interrupted = True
+    except RUN_FAILURES as exc:
+        # The table deleted, the endpoint gone, a refusal mid-run: the trials completed
+        # so far are kept, and the run says why it stopped. With none, the error alone
+        # is the story (nothing was measured to keep).
+        if not kept:
+            raise
+        end.stopped = failure_message(exc)
     finally:
         stop.set()  # release the pollers of a trial cut short
         pool.shutdown(wait=True, cancel_futures=True)

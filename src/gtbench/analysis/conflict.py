@@ -137,7 +137,7 @@ def agreed_write(reads: Sequence[Op], regions: Sequence[str], after_ns: int) -> 
     return next(iter(shown)) if len(shown) == 1 else None
 
 
-ConflictStatus = Literal["converged", "timed_out", "indeterminate", "failed"]
+ConflictStatus = Literal["converged", "timed_out", "indeterminate", "failed", "incomplete"]
 REPLICATED_CONFLICT = "ReplicatedWriteConflictException"
 OrderSource = Literal["ground truth", "send-ack windows"]
 
@@ -191,8 +191,9 @@ class ConflictVerdict:
 
     ``status`` is converged (both regions ended on one write), timed_out (they were
     read to the end and still differed), indeterminate (reads were failing at the
-    end) or failed (every write was refused). ``contested``: both regions made a
-    write that may have landed, so there was a conflict to resolve.
+    end), failed (every write was refused) or incomplete (some of its writes were
+    never sent: the run stopped first; such a trial gives no verdict). ``contested``:
+    both regions made a write that may have landed, so there was a conflict to resolve.
     """
 
     status: ConflictStatus
@@ -236,7 +237,9 @@ class ConflictVerdict:
 
 
 def _status(writes: Sequence[Op], reads: Sequence[Op], regions: Sequence[str],
-            converged: bool, after_ns: int) -> ConflictStatus:
+            converged: bool, after_ns: int, unsent: int = 0) -> ConflictStatus:
+    if unsent or not writes:
+        return "incomplete"
     if all(w.result == FAIL for w in writes):
         return "failed"
     if converged:
@@ -252,26 +255,29 @@ def _status(writes: Sequence[Op], reads: Sequence[Op], regions: Sequence[str],
 def conflict_verdict(writes: Sequence[Op], reads: Sequence[Op], *,
                      truth: Mapping[str, WriteTruth] | None = None,
                      increments: Mapping[str, int] | None = None,
-                     final: FinalImage | None = None) -> ConflictVerdict:
+                     final: FinalImage | None = None, unsent: int = 0) -> ConflictVerdict:
     """Judge one trial: the write each region ends on, and whether the later write won.
 
     Under last-writer-wins the item ends as the image of the latest write anywhere;
     every region's own latest write is a candidate, so the winner is compared with
-    each other region's last write that may have landed.
+    each other region's last write that may have landed. A trial with ``unsent``
+    writes (the run stopped before their moment) is incomplete and judged no
+    further: what it would have shown never happened.
     """
     regions = sorted({w.region for w in writes})
     by_region = {r: [x for x in reads if x.region == r] for r in regions}
-    acked = max(w.received_ns for w in writes)
+    acked = max((w.received_ns for w in writes), default=0)
     refused = [w for w in writes if w.error == REPLICATED_CONFLICT]
     refused_after = median([(w.received_ns - w.sent_ns) / NS for w in refused])
-    agreed = agreed_write(reads, regions, acked)
+    incomplete = bool(unsent) or not writes
+    agreed = None if incomplete else agreed_write(reads, regions, acked)
     converged = agreed is not None
-    status = _status(writes, reads, regions, converged, acked)
+    status = _status(writes, reads, regions, converged, acked, unsent)
     live = [w for w in writes if w.result != FAIL]
-    contested = len({w.region for w in live}) > 1
+    contested = not incomplete and len({w.region for w in live}) > 1
     stamps = {k: t.stamp for k, t in (truth or {}).items()}
     winner = next((w for w in writes if w.write_id == agreed), None)
-    start = min(w.sent_ns for w in writes)
+    start = min((w.sent_ns for w in writes), default=0)
     order_from: OrderSource = ("ground truth" if winner is not None and stamps
                                and all(str(w.write_id) in stamps for w in live)
                                else "send-ack windows")
@@ -376,6 +382,7 @@ class ConflictCounts:
     timed_out: int
     indeterminate: int
     failed: int
+    incomplete: int  # some writes never sent (the run stopped): no verdict
     contested: int
     lww_held: int
     lww_violated: int
@@ -405,6 +412,7 @@ def conflict_counts(verdicts: Sequence[ConflictVerdict]) -> ConflictCounts:
         timed_out=count(lambda v: v.status == "timed_out"),
         indeterminate=count(lambda v: v.status == "indeterminate"),
         failed=count(lambda v: v.status == "failed"),
+        incomplete=count(lambda v: v.status == "incomplete"),
         contested=count(lambda v: v.contested),
         lww_held=count(lambda v: v.later_write_won is True),
         lww_violated=count(lambda v: v.later_write_won is False),

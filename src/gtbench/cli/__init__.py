@@ -6,6 +6,7 @@ loads click and nothing heavy (boto3, rich and moto stay unloaded).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -16,7 +17,8 @@ from gtbench.errors import GtbenchError
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"gtbench: error: {message}", err=True)
+    with contextlib.suppress(OSError):  # no terminal left (SIGHUP): the status says it
+        click.echo(f"gtbench: error: {message}", err=True)
     sys.exit(code)
 
 
@@ -74,17 +76,23 @@ class GtbenchGroup(click.Group):
                                 in COMMANDS.items()])
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        from gtbench import signals
         from gtbench.awserrors import describe_aws_error
 
         kwargs["standalone_mode"] = False
+        signals.install()  # SIGTERM and SIGHUP stop a command as Ctrl-C does
         try:
             result = super().main(*args, **kwargs)
         except click.exceptions.Abort as exc:
             if isinstance(exc.__cause__, KeyboardInterrupt):  # click's name for a Ctrl-C
-                _fail("interrupted; nothing further was changed", 130)
+                signum = signals.signum_of(exc.__cause__)
+                _fail(f"interrupted ({signals.name(signum)}); nothing further was changed",
+                      signals.exit_status(signum))
             _fail("aborted; nothing further was changed", 1)
-        except KeyboardInterrupt:
-            _fail("interrupted; run the same command again to resume", 130)
+        except KeyboardInterrupt as exc:
+            signum = signals.signum_of(exc)
+            _fail(f"interrupted ({signals.name(signum)}); run the same command again to "
+                  "resume", signals.exit_status(signum))
         except click.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code)
         except GtbenchError as exc:

@@ -41,7 +41,8 @@ class RunSession:
         self.regions: Regions
         self.regions, self.account = connect(settings, self.terminal, tables)
         self.context: Context = Context.of(settings, self.regions.endpoint_url)
-        self._restore: Any = None  # the SIGINT handler before measuring()
+        self._restore: dict[int, Any] | None = None  # the signal handlers before measuring()
+        self.stopped_by: int | None = None  # the signal that stopped the run, if one did
         self._marked = False
         self.concurrent: list[dict[str, Any]] | None = None  # other runs on the table
 
@@ -73,16 +74,20 @@ class RunSession:
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        self._restore = signal.getsignal(signal.SIGINT)
+        from gtbench import signals
+
+        self._restore = {s: signal.getsignal(s) for s in signals.STOP_SIGNALS}
 
         def again(signum: int, frame: Any) -> None:
-            os.write(2, b"\ngtbench: finishing: what was measured is being saved\n")
+            with contextlib.suppress(OSError):  # no terminal (SIGHUP): saving goes on
+                os.write(2, b"\ngtbench: finishing: what was measured is being saved\n")
 
         def first(signum: int, frame: Any) -> None:
-            signal.signal(signal.SIGINT, again)
-            raise KeyboardInterrupt
+            signals.set_all(again)
+            self.stopped_by = signum
+            raise signals.Stopped(signum)
 
-        signal.signal(signal.SIGINT, first)
+        signals.set_all(first)
         try:
             yield
         except BaseException:
@@ -91,7 +96,8 @@ class RunSession:
 
     def _restore_handler(self) -> None:
         if self._restore is not None:
-            signal.signal(signal.SIGINT, self._restore)
+            for signum, handler in self._restore.items():
+                signal.signal(signum, handler)
             self._restore = None
 
     def conclude(self, result: RunEnd, build: Callable[[], dict[str, Any]],
@@ -110,6 +116,9 @@ class RunSession:
             self._restore_handler()
         if interrupted:
             result.interrupted = True
+            self.stopped_by = self.stopped_by or interrupted[0]
+        if result.interrupted and self.stopped_by is None:
+            self.stopped_by = signal.SIGINT  # a KeyboardInterrupt raised by other means
         for renderable in render(saved):
             self.terminal.print(renderable)
         for note in notes:
@@ -117,7 +126,7 @@ class RunSession:
         ctx = click.get_current_context(silent=True)
         if self.json_path not in (None, "-") and not (ctx and ctx.meta.get(SCRATCH_KEY)):
             self.terminal.note(f"wrote {self.json_path}")
-        finish(result, self.json_path, done)
+        finish(result, self.json_path, done, self.stopped_by or signal.SIGINT)
 
 
 def with_png(tables: Callable[[dict[str, Any]], list[Any]], png_path: str | None
@@ -135,11 +144,17 @@ def with_png(tables: Callable[[dict[str, Any]], list[Any]], png_path: str | None
     return render
 
 
-def finish(result: RunEnd, json_path: str | None, done: str) -> None:
-    """Exit as the run ended: 130 after Ctrl-C, 1 after a run of failed trials."""
+def finish(result: RunEnd, json_path: str | None, done: str,
+           signum: int = signal.SIGINT) -> None:
+    """Exit as the run ended: 128 + the signal after Ctrl-C, SIGTERM or SIGHUP (130,
+    143, 129), 1 after a run of failed trials."""
+    from gtbench import signals
+
     where = f" and saved to {json_path}" if json_path and json_path != "-" else ""
     if result.interrupted:
-        raise Interrupted(f"interrupted after {done}; they are summarized above{where}")
+        by = "" if signum == signal.SIGINT else f" by {signals.name(signum)}"
+        raise Interrupted(f"interrupted{by} after {done}; they are summarized above{where}",
+                          signum=signum)
     if result.stopped:
         raise GtbenchError(f"{result.stopped}; {done} are summarized above{where}")
 
@@ -148,12 +163,8 @@ def finish(result: RunEnd, json_path: str | None, done: str) -> None:
 def deferred_interrupts() -> Iterator[list[int]]:
     """A Ctrl-C inside the block is held until it ends (the list then holds it), so a
     second Ctrl-C cannot cut the saving of what was measured short."""
+    from gtbench import signals
+
     caught: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield caught  # signals reach only the main thread
-        return
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield caught
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with signals.handled(lambda signum, frame: caught.append(signum)):
+        yield caught  # (signals reach only the main thread)

@@ -67,6 +67,10 @@ def trial_sentence(t: dict[str, Any]) -> str:
     writes = {w["write_id"]: w for w in t["writes"]}
     status = t.get("status", "converged" if t["converged"] else "timed_out")
     refused = [w for w in t["writes"] if w["result"] == "fail"]
+    if status == "incomplete":
+        unsent = t.get("unsent") or []
+        return (f"incomplete: {len(unsent)} of its writes were never sent (the run stopped "
+                "first), so it shows nothing and counts in no verdict.")
     if status == "failed":
         return f"every write was refused ({len(refused)} writes): there was nothing to resolve."
     if status == "indeterminate":
@@ -164,6 +168,7 @@ def conflict_tables(document: dict[str, Any]) -> list[Any]:
         unsettled = [(k, label) for k, label in (("timed_out", "timed out"),
                                                   ("indeterminate", "unknown"),
                                                   ("failed", "failed"),
+                                                  ("incomplete", "incomplete"),
                                                   ("refused_writes", "refused"))
                      if any(o.get(k) for o in s["offsets"])]
         # The disagreement's bound, unless the document predates it.
@@ -179,7 +184,7 @@ def conflict_tables(document: dict[str, Any]) -> list[Any]:
         rows = [[f"{o['offset_ms']:g}", str(o["trials"]), str(o["converged"]),
                  *(str(o[k]) for k, _ in unsettled),
                  str(o["lww_held"]), str(o["lww_violated"]), str(o["too_close"]),
-                 f"{o['earlier_discarded_unseen']}/{o['trials']}",
+                 f"{o['earlier_discarded_unseen']}/{o['trials'] - o.get('incomplete', 0)}",
                  seconds(o["median_disagreed_s"]), *([disagreed_within(o)] if bounded else []),
                  seconds(o.get("median_earlier_lag_s"))]
                 for o in s["offsets"]]

@@ -1,0 +1,79 @@
+"""The signals that stop a run, treated alike: Ctrl-C (SIGINT), SIGTERM (a cancelled CI
+job, ``kill``, ``timeout``) and SIGHUP (a closed terminal). Each raises ``Stopped``, a
+KeyboardInterrupt, in the main thread, so every path that keeps what was measured at a
+Ctrl-C keeps it at the others too; the exit status is 128 + the signal's number."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal arrived; ``signum`` says which."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def signum_of(exc: BaseException) -> int:
+    """The signal behind a KeyboardInterrupt (a plain one is Ctrl-C's)."""
+    return exc.signum if isinstance(exc, Stopped) else int(signal.SIGINT)
+
+
+def name(signum: int) -> str:
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
+def exit_status(signum: int) -> int:
+    """The shell's convention: 130 after SIGINT, 143 after SIGTERM, 129 after SIGHUP."""
+    return 128 + int(signum)
+
+
+def _raise(signum: int, frame: Any) -> None:
+    raise Stopped(signum)
+
+
+def install() -> None:
+    """SIGTERM and SIGHUP raise ``Stopped`` as Ctrl-C raises KeyboardInterrupt (for the
+    whole command: set-up and teardown stop as cleanly as a run)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in STOP_SIGNALS[1:]:
+        # An ignored SIGHUP (nohup) stays ignored.
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _raise)
+
+
+Handler = Callable[[int, Any], None]
+
+
+@contextlib.contextmanager
+def handled(handler: Handler) -> Iterator[None]:
+    """Every stop signal goes to ``handler`` inside the block (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    for s in STOP_SIGNALS:
+        if previous[s] is not signal.SIG_IGN:
+            signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
+
+
+def set_all(handler: Handler) -> None:
+    """Point every stop signal (not ignored) at ``handler`` (main thread only)."""
+    if threading.current_thread() is threading.main_thread():
+        for s in STOP_SIGNALS:
+            if signal.getsignal(s) is not signal.SIG_IGN:
+                signal.signal(s, handler)

@@ -1,0 +1,194 @@
+"""Every ending is an ending: a table deleted mid-run, SIGTERM and SIGHUP, a write whose
+moment never came. Each run keeps what it measured, says why it stopped, and never
+reports a trial that did not happen as a result."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from click.testing import CliRunner
+
+from gtbench.analysis import conflict_verdict
+from gtbench.cli import cli
+from gtbench.emulator.replicas import ReplicaSettings
+from gtbench.emulator.replication import LagModel
+from gtbench.emulator.server import EmulatorConfig, EmulatorServer
+from gtbench.history import OK, Op
+from tests.helpers import wait_until
+
+TWO = "us-west-2,eu-west-1"
+TABLE = "global-serverless"
+
+
+def _client(url: str, region: str) -> Any:
+    return boto3.client("dynamodb", region_name=region, endpoint_url=url,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def _setup(url: str) -> None:
+    result = CliRunner().invoke(cli, ["setup", "--endpoint-url", url, "--regions", TWO])
+    assert result.exit_code == 0, result.stderr
+
+
+def _experiment_writes(server: EmulatorServer) -> int:
+    return sum(1 for r in server.app.replicator.records()
+               if str(r["key"].get("PK", {}).get("S", "")).startswith(
+                   ("gtbench-race", "gtbench-conflict")))
+
+
+def _check(path: Path) -> None:
+    checked = CliRunner().invoke(cli, ["report", str(path), "--check"])
+    assert checked.exit_code == 0, checked.stderr
+
+
+# -- the table deleted from under a run ---------------------------------------------------
+
+DELETED = {
+    "race": ["race", "--trials", "200"],
+    "conflict": ["conflict", "--trials", "200", "--no-timelines"],
+    "conflict increment": ["conflict", "--mode", "increment", "--increments", "3",
+                           "--pace-ms", "20", "--trials", "200", "--no-timelines"],
+    "race --load": ["race", "--load", "5,5,5", "--load-warm-up", "0", "--trials", "30"],
+}
+
+
+@pytest.mark.parametrize("case", list(DELETED))
+def test_a_table_deleted_mid_run_ends_it_stopped_with_every_trial_kept(
+        emulator: EmulatorServer, tmp_path: Path, case: str) -> None:
+    """`gtbench teardown` from another shell: the run ends as stopped (exit 1), its
+    completed trials saved and checkable."""
+    _setup(emulator.url)
+
+    def delete() -> None:
+        wait_until(lambda: _experiment_writes(emulator) >= 6, timeout=120, interval=0.02,
+                   message="the run under way")
+        for region in ("eu-west-1", "us-west-2"):  # the replica, then the table
+            _client(emulator.url, region).delete_table(TableName=TABLE)
+            wait_until(lambda r=region: TABLE not in _client(  # type: ignore[misc]
+                emulator.url, r).list_tables()["TableNames"], message=f"gone in {region}")
+
+    deleter = threading.Thread(target=delete, daemon=True)
+    deleter.start()
+    out = tmp_path / "run.json"
+    result = CliRunner().invoke(cli, [*DELETED[case], "--endpoint-url", emulator.url,
+                                      "--regions", TWO, "--json", str(out)])
+    deleter.join(timeout=30)
+    assert result.exit_code == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert out.exists(), result.stderr
+    document = json.loads(out.read_text())
+    assert document["stopped"], document.get("stopped")
+    assert len(document["trials"]) > 0
+    _check(out)
+
+
+# -- a write whose moment never came -----------------------------------------------------
+
+@pytest.fixture
+def doomed(_server: EmulatorServer) -> Iterator[EmulatorServer]:
+    """An emulator of the test's own, to be stopped mid-run."""
+    _server.app.reset()
+    server = EmulatorServer(EmulatorConfig(lag=LagModel(40, 10),
+                                           replicas=ReplicaSettings(0.0, 0.0), seed=5))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.app.close()
+        _server.app.reset()
+
+
+def test_a_trial_whose_second_write_was_never_sent_is_incomplete_not_a_result(
+        doomed: EmulatorServer, tmp_path: Path) -> None:
+    """The emulator dies while the second writer waits out a 20 s offset: the trial is
+    incomplete (no verdict), the run says it stopped and exits 1, and the saved file
+    re-checks as incomplete."""
+    _setup(doomed.url)
+
+    def kill() -> None:
+        wait_until(lambda: _experiment_writes(doomed) >= 1, timeout=60, interval=0.01,
+                   message="the first write")
+        doomed.stop()
+
+    threading.Thread(target=kill, daemon=True).start()
+    out = tmp_path / "conflict.json"
+    result = CliRunner().invoke(cli, ["conflict", "--offset-ms", "20000", "--trials", "3",
+                                      "--endpoint-url", doomed.url, "--regions", TWO,
+                                      "--json", str(out)])
+    assert result.exit_code == 1, result.stderr
+    assert "incomplete" in result.stderr
+    assert "every write from" not in result.output  # the old false "converged" sentence
+    document = json.loads(out.read_text())
+    first = document["trials"][0]
+    assert first["status"] == "incomplete" and first["unsent"], first["status"]
+    assert document["summary"]["incomplete"] == 1
+    assert document["summary"]["lww_held"] == 0 and document["summary"]["converged"] == 0
+    _check(out)
+
+
+def test_an_unsent_write_makes_the_verdict_incomplete_whatever_the_reads_show() -> None:
+    """On a hand-made history where the one sent write was read in both regions (which
+    alone would read as converged): with a write unsent, the trial is incomplete."""
+    write = Op(region="us-west-2", kind="write", sent_ns=0, received_ns=10, result=OK,
+               value=1, write_id="us-west-2#0")
+    reads = [Op(region=r, kind="read", sent_ns=20 + k, received_ns=30 + k, result=OK,
+                value=1, write_id="us-west-2#0", process=k) for k, r in
+             enumerate(["us-west-2", "eu-west-1"])]
+    assert conflict_verdict([write], reads).status == "converged"
+    verdict = conflict_verdict([write], reads, unsent=1)
+    assert verdict.status == "incomplete"
+    assert not verdict.converged and not verdict.contested and verdict.winner_region is None
+
+
+# -- SIGTERM and SIGHUP, as Ctrl-C ---------------------------------------------------------
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_and_sighup_stop_the_run_save_it_and_end_its_marker(
+        emulator: EmulatorServer, tmp_path: Path, signum: int, status: int) -> None:
+    _setup(emulator.url)
+    out = tmp_path / "race.json"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gtbench", "race", "--trials", "500", "--endpoint-url",
+         emulator.url, "--regions", TWO, "--json", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    wait_until(lambda: _experiment_writes(emulator) >= 3, timeout=60, interval=0.02,
+               message="trials under way")
+    process.send_signal(signum)
+    stderr = process.communicate(timeout=60)[1]
+    assert process.returncode == status, stderr
+    assert "Traceback" not in stderr
+    document = json.loads(out.read_text())
+    assert document["interrupted"] is True and len(document["trials"]) >= 1
+    _check(out)
+    # The run's marker says it ended: no later run counts it as sharing the table.
+    markers = _client(emulator.url, "us-west-2").query(
+        TableName=TABLE, KeyConditionExpression="PK = :pk", ConsistentRead=True,
+        ExpressionAttributeValues={":pk": {"S": "gtbench-runs"}})["Items"]
+    assert markers and all("EndedAt" in m for m in markers), markers
+
+
+def test_sigterm_during_setup_is_one_line_and_exit_143(
+        emulator: EmulatorServer, tmp_path: Path) -> None:
+    """Outside a run (set-up seeding 20,000 items), SIGTERM stops as Ctrl-C does."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gtbench", "setup", "--bookmarks", "20000", "--endpoint-url",
+         emulator.url, "--regions", TWO],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    wait_until(lambda: TABLE in _client(emulator.url, "us-west-2").list_tables()[
+        "TableNames"], timeout=60, message="the table made")
+    process.send_signal(signal.SIGTERM)
+    stderr = process.communicate(timeout=60)[1]
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr and "SIGTERM" in stderr
