@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -192,3 +193,80 @@ def test_sigterm_during_setup_is_one_line_and_exit_143(
     stderr = process.communicate(timeout=60)[1]
     assert process.returncode == 143, stderr
     assert "Traceback" not in stderr and "SIGTERM" in stderr
+
+
+# -- a wedged endpoint ---------------------------------------------------------------------
+
+@pytest.fixture
+def mute_port() -> Iterator[int]:
+    """A loopback listener that accepts connections and never answers."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        for connection in accepted:
+            connection.close()
+        listener.close()
+
+
+def test_an_endpoint_that_never_answers_is_one_line_within_the_runs_timeout(
+        mute_port: int) -> None:
+    """No call waits past the run's timeout (2 s here): once nothing has answered for
+    that long, the command ends in one line instead of retrying for minutes."""
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, ["race", "--timeout", "2", "--endpoint-url",
+                                      f"http://127.0.0.1:{mute_port}", "--regions", TWO])
+    assert result.exit_code == 1, result.stderr
+    assert "answered nothing" in result.stderr and "Traceback" not in result.stderr
+    # Its own bound: one read timeout of 2 s and the connect; minutes before.
+    assert time.monotonic() - started < 60
+
+
+def test_an_emulator_stopped_mid_run_ends_the_run_with_its_trials_saved(
+        tmp_path: Path) -> None:
+    """SIGSTOP on the emulator's process while a race runs: the run stops (exit 1) with
+    the trials it completed saved and checkable."""
+    emulator = subprocess.Popen([sys.executable, "-m", "gtbench.emulator"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert emulator.stdout is not None
+        url = emulator.stdout.readline().strip()
+        _setup(url)
+        out = tmp_path / "race.json"
+        race = subprocess.Popen(
+            [sys.executable, "-m", "gtbench", "race", "--trials", "500", "--timeout", "2",
+             "--endpoint-url", url, "--regions", TWO, "--json", str(out)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert race.stdout is not None
+        for _ in range(3):  # three trials measured (a line each), then the endpoint wedges
+            assert race.stdout.readline()
+        emulator.send_signal(signal.SIGSTOP)
+        _, stderr = race.communicate(timeout=120)
+        assert race.returncode == 1, stderr
+        assert "answered nothing" in stderr and "Traceback" not in stderr
+        document = json.loads(out.read_text())
+        assert document["stopped"] and len(document["trials"]) >= 3
+        _check(out)
+    finally:
+        emulator.send_signal(signal.SIGCONT)
+        emulator.kill()
+        emulator.wait()

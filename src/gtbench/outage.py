@@ -36,6 +36,7 @@ from gtbench.history import OK, Op
 from gtbench.local import truth
 from gtbench.race import check_pairs
 from gtbench.regions import Regions, Settings
+from gtbench.settling import await_keys
 from gtbench.trials import RUN_FAILURES, RunEnd, failure_message, timed_write
 
 OUTAGE_PK = beats.BEAT_PK  # the run's items and its heartbeats share a partition
@@ -367,6 +368,12 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
             if thread.is_alive():
                 thread.join(timeout=10)
         result.ended_at = time.time()
+    if not result.interrupted and not result.stopped:
+        # The heartbeats went on to the end: their last images reach every region
+        # before the run exits, so the replicas agree when it has (a stop exits at once).
+        await_keys({r: regions.reader(r) for r in names}, settings.table,
+                   [{"PK": {"S": OUTAGE_PK}, "SK": {"S": beats.beat_key(run_id, r)}}
+                    for r in names])
     if settings.target == "local" and regions.endpoint_url and result.rounds \
             and not gone.is_set():
         try:

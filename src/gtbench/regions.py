@@ -62,6 +62,51 @@ class Settings:
         return self.regions[1:]
 
 
+# How long each call may wait: to connect, and for an answer once sent. DynamoDB answers
+# in milliseconds (a far region's round trip is a few hundred); a call that waits longer
+# is stuck, and botocore retries it as a timeout.
+CONNECT_TIMEOUT_S = 3.0
+READ_TIMEOUT_S = 10.0
+
+
+class EndpointSilent(GtbenchError):
+    """The endpoint has answered no call for as long as a call may wait: it is wedged
+    (an emulator under SIGSTOP, a server that accepts and never answers)."""
+
+
+class Silence:
+    """When any client of one ``Regions`` last heard an answer. A call that times out
+    when nothing has answered for ``limit_s`` raises ``EndpointSilent`` from botocore's
+    retry hook, so the command ends, saying so, instead of waiting out retry after
+    retry; one slow call beside calls that are answered is only retried."""
+
+    def __init__(self, limit_s: Callable[[], float], where: str) -> None:
+        import time
+
+        self.limit_s, self.where = limit_s, where
+        self.heard = time.monotonic()
+
+    def register(self, client: Any) -> None:
+        client.meta.events.register("needs-retry", self._on_attempt,
+                                    unique_id="gtbench-silence")
+
+    def _on_attempt(self, response: Any = None, caught_exception: Any = None,
+                    **_: Any) -> None:
+        import time
+
+        from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+
+        now = time.monotonic()
+        if response is not None:
+            self.heard = now  # an answer, even an error, is a live endpoint
+        elif isinstance(caught_exception, ReadTimeoutError | ConnectTimeoutError) and (
+                now - self.heard >= self.limit_s()):
+            raise EndpointSilent(
+                f"{self.where} answered nothing for {now - self.heard:.0f} s: every call "
+                "timed out (is it stopped, or not DynamoDB?)",
+                hint="check it with `gtbench local status`, or the region's health")
+
+
 @dataclass
 class Regions:
     """One DynamoDB client per region, sharing a session, for the given settings.
@@ -77,8 +122,24 @@ class Regions:
     # an experiment's write should say soon that its fate is unknown.
     max_attempts: int = 8
     writer_attempts: int = 3
-    _clients: dict[tuple[str, str, int], Any] = field(default_factory=dict)
+    # Seconds a call waits for its answer: experiments lower it to fit their own timeouts
+    # (``fit_calls_to``), so no single call outlasts the wait it is part of.
+    read_timeout_s: float = READ_TIMEOUT_S
+    _clients: dict[tuple[str, str, int, float], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    silence: Silence | None = None
+
+    def __post_init__(self) -> None:
+        if self.silence is None:
+            # Silent for as long as a call may wait: a call that timed out heard nothing.
+            self.silence = Silence(lambda: self.read_timeout_s * 0.9,
+                                   self.endpoint_url or "AWS")
+
+    def fit_calls_to(self, timeout_s: float) -> None:
+        """Calls made from now on wait at most about ``timeout_s`` for an answer (at
+        least 2 s, at most the default), so a wedged endpoint ends a run within its own
+        timeouts. Clients made before keep theirs."""
+        self.read_timeout_s = min(READ_TIMEOUT_S, max(2.0, timeout_s))
 
     def client(self, region: str, service: str = "dynamodb") -> DynamoDBClient:
         return self.service_client(service, region)  # type: ignore[no-any-return]
@@ -101,11 +162,11 @@ class Regions:
 
     def service_client(self, service: str, region: str, attempts: int | None = None) -> Any:
         attempts = attempts or self.max_attempts
+        key = (service, region, attempts, self.read_timeout_s)
         with self._lock:
-            client = self._clients.get((service, region, attempts))
+            client = self._clients.get(key)
             if client is None:
-                client = self._clients[(service, region, attempts)] = self._make(
-                    service, region, attempts)
+                client = self._clients[key] = self._make(service, region, attempts)
             return client
 
     def own_client(self, region: str, attempts: int) -> DynamoDBClient:
@@ -118,12 +179,16 @@ class Regions:
         from botocore.config import Config
 
         config = Config(retries={"mode": "standard", "total_max_attempts": attempts},
-                        connect_timeout=5, read_timeout=20, max_pool_connections=64,
+                        connect_timeout=min(CONNECT_TIMEOUT_S, self.read_timeout_s),
+                        read_timeout=self.read_timeout_s, max_pool_connections=64,
                         tcp_keepalive=True)
         endpoint = self.endpoint_url if service == "dynamodb" else (
             self.endpoint_url if self.settings.target == LOCAL else None)
-        return self.session.client(service,  # type: ignore[call-overload]
-                                   region_name=region, endpoint_url=endpoint, config=config)
+        client = self.session.client(service,  # type: ignore[call-overload]
+                                     region_name=region, endpoint_url=endpoint, config=config)
+        if self.silence is not None:
+            self.silence.register(client)
+        return client
 
     def any_client(self, service: str) -> Any:
         return self.service_client(service, self.settings.home)

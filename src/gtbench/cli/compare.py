@@ -38,9 +38,9 @@ DEFAULT_REGIONS = "us-west-2,us-east-1,us-east-2"
                    "(RUN: six hex digits of its own).")
 @click.option("--profile", metavar="NAME", envvar="AWS_PROFILE",
               help="AWS named profile (with --target aws).")
-@click.option("--trials", type=click.IntRange(min=1), default=10, show_default=True,
+@click.option("--trials", type=click.IntRange(1, 1000), default=10, show_default=True,
               help="Race trials per region pair (each region writes, the next one reads).")
-@click.option("--conflicts", type=click.IntRange(min=1), default=5, show_default=True,
+@click.option("--conflicts", type=click.IntRange(1, 1000), default=5, show_default=True,
               help="Trials of two writes to one item at the same instant.")
 @click.option("--increments", type=click.IntRange(1, 100), default=5, show_default=True,
               help="Read-modify-write updates per writing region.")
@@ -99,7 +99,8 @@ def compare_command(target: str, endpoint_url: str | None,
     if problem:  # the MRSC table must be possible before the MREC one is made
         raise UsageError(problem)
     session = RunSession(settings, json_path,
-                         tables=f"tables {tables[0]} (MREC), {tables[1]} (MRSC)")
+                         tables=f"tables {tables[0]} (MREC), {tables[1]} (MRSC)",
+                         calls_within_s=timeout_s)
     terminal, client_regions, account = session.terminal, session.regions, session.account
     leftovers = compare.leftovers_note(client_regions, prefix)
     if leftovers:

@@ -18,6 +18,7 @@ from gtbench.report.common import plural
 
 # Writes further apart than this are not concurrent; a run sleeps through each offset.
 MAX_OFFSET_MS = 60_000.0
+MAX_OFFSETS = 100
 
 
 def _offsets(ctx: click.Context, param: click.Parameter, value: str | None
@@ -33,6 +34,11 @@ def _offsets(ctx: click.Context, param: click.Parameter, value: str | None
                                  ctx, param) from None
     if not offsets:
         raise click.BadParameter("give at least one offset", ctx, param)
+    if len(set(offsets)) < len(offsets):
+        raise click.BadParameter(f"{value!r} names an offset twice; each is run --trials "
+                                 "times already", ctx, param)
+    if len(offsets) > MAX_OFFSETS:
+        raise click.BadParameter(f"at most {MAX_OFFSETS} offsets in one sweep", ctx, param)
     return offsets
 
 
@@ -42,7 +48,7 @@ def _offsets(ctx: click.Context, param: click.Parameter, value: str | None
               show_default=True,
               help="overwrite: one PutItem per region with its own value. increment: the "
                    "workshop's SET Bookmark = Bookmark + :inc, --increments times per region.")
-@click.option("--trials", type=click.IntRange(min=1), default=5, show_default=True,
+@click.option("--trials", type=click.IntRange(1, 10_000), default=5, show_default=True,
               help="Trials per offset; each uses a fresh item.")
 @click.option("--offset-ms", type=Finite(-MAX_OFFSET_MS, MAX_OFFSET_MS), default=None,
               show_default="0",
@@ -131,7 +137,7 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
         conflict.INCREMENT if mode == "increment" else conflict.OVERWRITE, increments, pace_ms,
         same_sign, pollers, interval_ms / 1000, timeout_s,
         "arrival" if align == "arrival" else "send")
-    session = RunSession(settings, json_path)
+    session = RunSession(settings, json_path, calls_within_s=timeout_s)
     terminal, client_regions = session.terminal, session.regions
     per_trial = 2 * increments if mode == "increment" else 2
     confirm_billable(settings, session.account,

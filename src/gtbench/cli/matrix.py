@@ -20,7 +20,7 @@ from gtbench.report.common import plural
 
 @click.command("matrix")
 @target_options
-@click.option("--trials", type=click.IntRange(min=1), default=10, show_default=True,
+@click.option("--trials", type=click.IntRange(1, 10_000), default=10, show_default=True,
               help="Trials per ordered pair.")
 @click.option("--resolution-ms", type=Finite(min=0.5, max=10000), default=5.0,
               show_default=True, help="The spacing between reads in each reading region.")
@@ -58,7 +58,7 @@ def matrix_command(target: str, endpoint_url: str | None, regions: tuple[str, ..
 
     check_probe_flags(use_probes, clock_error_ms)
     settings = settings_from(target, endpoint_url, regions, table, profile)
-    session = RunSession(settings, json_path)
+    session = RunSession(settings, json_path, calls_within_s=timeout_s)
     terminal, client_regions = session.terminal, session.regions
     pairs = matrix.pairs_of(settings.regions)
     confirm_billable(settings, session.account,

@@ -24,11 +24,16 @@ STRONG_DEFAULT = ("us-west-2", "us-east-1", "us-east-2")
 AWS_TIMING = Timing(timeout_s=3600.0, poll_s=5.0)
 
 
-def connect(settings: Settings, terminal: Terminal, tables: str | None = None
-            ) -> tuple[Regions, str | None]:
+def connect(settings: Settings, terminal: Terminal, tables: str | None = None, *,
+            calls_within_s: float | None = None) -> tuple[Regions, str | None]:
     """Clients for ``settings`` and the one line that says where the command runs
-    (``tables`` names them where a command uses more than ``settings.table``)."""
+    (``tables`` names them where a command uses more than ``settings.table``); with
+    ``calls_within_s``, no call waits longer than that for its answer."""
     regions = open_regions(settings, announce=terminal.note)
+    if calls_within_s is not None:
+        regions.fit_calls_to(calls_within_s)
+    if settings.endpoint_url is not None:
+        check_dynamodb(regions, settings.endpoint_url)
     if settings.target == LOCAL and regions.endpoint_url is not None:
         from gtbench.local import lifecycle
 
@@ -47,6 +52,17 @@ def connect(settings: Settings, terminal: Terminal, tables: str | None = None
     terminal.note(f"gtbench → {where} · regions {settings.home} (home), {others} · "
                   + (tables or f"table {settings.table}") + _distance_note(settings, regions))
     return regions, account
+
+
+def check_dynamodb(regions: Regions, url: str) -> None:
+    """The endpoint the user named answers as DynamoDB does, or one line says it does
+    not (a web server's 200 would otherwise surface later as a missing key)."""
+    answer = regions.client(regions.settings.home).list_tables(Limit=1)
+    if not isinstance(answer.get("TableNames"), list):
+        raise GtbenchError(f"{url} answered, but not as DynamoDB does (its ListTables "
+                           "answer has no TableNames)",
+                           hint="is --endpoint-url a DynamoDB endpoint, such as `gtbench "
+                                "local start`'s?")
 
 
 def _distance_note(settings: Settings, regions: Regions) -> str:
@@ -150,7 +166,7 @@ wait_option = click.option(
 
 @click.command("setup")
 @target_options
-@click.option("--bookmarks", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--bookmarks", type=click.IntRange(0, 1_000_000), default=0, show_default=True,
               help="Synthetic bookmark items to add for load, beside the workshop's 13 items.")
 @click.option("--deletion-protection", is_flag=True,
               help="Create the table with deletion protection (teardown turns it off again).")
@@ -228,9 +244,9 @@ def setup_command(ctx: click.Context, target: str, endpoint_url: str | None,
 
 @click.command("status")
 @target_options
-@click.option("--sample", type=click.IntRange(min=1), default=200, show_default=True,
+@click.option("--sample", type=click.IntRange(1, 100_000), default=200, show_default=True,
               help="Items to compare when a replica holds more than --full-limit items.")
-@click.option("--full-limit", type=click.IntRange(min=0), default=5000, show_default=True,
+@click.option("--full-limit", type=click.IntRange(0, 1_000_000), default=5000, show_default=True,
               help="Compare every item when no replica holds more than this.")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON on stdout.")
 def status_command(target: str, endpoint_url: str | None, regions: tuple[str, ...],

@@ -31,7 +31,7 @@ from gtbench.terminal import Terminal
 
 @click.command("race")
 @target_options
-@click.option("--trials", type=click.IntRange(min=1), default=20, show_default=True,
+@click.option("--trials", type=click.IntRange(1, 10_000), default=20, show_default=True,
               help="Trials per region pair.")
 @click.option("--from", "from_region", metavar="REGION",
               help="The writing region [default: the home region].")
@@ -122,6 +122,14 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
             raise UsageError(f"{region} is not one of --regions ({','.join(settings.regions)})")
     if source in readers:
         raise UsageError(f"--to {source} is the writing region itself")
+    if len(set(readers)) < len(readers):
+        raise UsageError(f"--to names {next(r for r in readers if readers.count(r) > 1)} "
+                         "twice; give each reading region once")
+    for child, name, parent, given in (
+            ("--load-warm-up", "load_warm_up_s", "--load", load_rates is not None),
+            ("--cloudwatch-wait", "cloudwatch_wait_s", "--cloudwatch", cloudwatch)):
+        if not given and _given(name):
+            raise UsageError(f"{child} is for {parent}, which was not given")
     if eventual and pollers is not None and pollers > race.MAX_POLLERS // 2:
         raise UsageError(f"--pollers {pollers} with --eventual: at most "
                          f"{race.MAX_POLLERS // 2} per kind of read")
@@ -129,7 +137,7 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     rates = parse_rates(load_rates) if load_rates is not None else ()
     if png_path and not rates:
         raise UsageError("--png draws lag against rate: it needs --load")
-    session = RunSession(settings, json_path)
+    session = RunSession(settings, json_path, calls_within_s=timeout_s)
     terminal, client_regions = session.terminal, session.regions
     steps = max(1, len(rates))
     confirm_billable(settings, session.account,
@@ -171,6 +179,12 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     session.conclude(result, lambda: document.race_document(result, session.context),
                      with_png(report.race_tables, png_path),
                      done=plural(len(result.trials), "completed trial"))
+
+
+def _given(name: str) -> bool:
+    """Whether the user gave the option whose parameter is ``name`` (not its default)."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source not in (None, click.core.ParameterSource.DEFAULT)
 
 
 def _load_writes(rates: tuple[float, ...], trials: int, warm_up_s: float) -> int:

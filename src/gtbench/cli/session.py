@@ -31,7 +31,7 @@ class RunSession:
     document saved first, whatever happens next, then shown, then the exit code."""
 
     def __init__(self, settings: Settings, json_path: str | None,
-                 tables: str | None = None) -> None:
+                 tables: str | None = None, *, calls_within_s: float | None = None) -> None:
         from gtbench.cli.provision import connect
         from gtbench.document import Context
 
@@ -39,7 +39,9 @@ class RunSession:
         self.json_path = json_path
         self.terminal = Terminal(stdout_is_data=json_path == "-")
         self.regions: Regions
-        self.regions, self.account = connect(settings, self.terminal, tables)
+        # No call outlasts the run's own timeout, from the first one on.
+        self.regions, self.account = connect(settings, self.terminal, tables,
+                                             calls_within_s=calls_within_s)
         self.context: Context = Context.of(settings, self.regions.endpoint_url)
         self._restore: dict[int, Any] | None = None  # the signal handlers before measuring()
         self.stopped_by: int | None = None  # the signal that stopped the run, if one did
@@ -68,6 +70,18 @@ class RunSession:
             if marker is not None:
                 with deferred_interrupts():  # a Ctrl-C now must not lose the run
                     self.concurrent = marker.finish()
+                    if self.stopped_by is None:  # a stop exits at once, unsettled
+                        self._settle([marker.key])
+
+    def _settle(self, keys: list[dict[str, Any]]) -> None:
+        """The run's own items (its marker) reach every region before it exits: the
+        replicas agree the moment it ends."""
+        from gtbench.settling import await_keys
+
+        readers = {r: self.regions.reader(r) for r in self.settings.regions}
+        for key, region in await_keys(readers, self.settings.table, keys):
+            self.terminal.warn(f"this run's marker {key['SK']['S']} had not reached "
+                               f"{region} when it ended")
 
     @contextlib.contextmanager
     def _interruptible(self) -> Iterator[None]:
