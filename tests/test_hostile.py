@@ -204,6 +204,7 @@ def test_a_second_ctrl_c_while_saving_still_saves(tmp_path: Path) -> None:
     session.json_path, session.terminal = str(tmp_path / "run.json"), Terminal()
     session._restore = None  # no measuring() before it: the handler stays as it was
     session._marked = False
+    session.stopped_by = None
 
     def build() -> dict[str, Any]:
         os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C
@@ -258,3 +259,194 @@ def test_an_ipv6_emulator_url_has_brackets() -> None:
         assert server.url == f"http://[::1]:{server.port}"
         with urllib.request.urlopen(f"{server.url}/_gtbench/status", timeout=5) as answer:
             assert json.loads(answer.read())["emulator"] == "gtbench"
+
+
+# -- counts, paths and formats: refused before anything is made -------------------------------
+
+INT_OPTIONS = [(f"{name} {param.opts[0]}", param) for name, command in _commands()
+               for param in command.params if isinstance(param.type, click.IntRange)]
+
+
+@pytest.mark.parametrize(("name", "param"), INT_OPTIONS, ids=[n for n, _ in INT_OPTIONS])
+def test_every_count_has_an_upper_bound_stated_in_help(name: str, param: Any) -> None:
+    """A count of 10^23 once exhausted memory after setup had made the table."""
+    assert param.type.max is not None, name
+    assert f"{param.type.max}" in param.type._describe_range().replace("_", ""), name
+
+
+@pytest.mark.parametrize("args", [
+    ["setup", "--bookmarks", "99999999999999999999999"],
+    ["race", "--trials", "100000000"],
+    ["compare", "--trials", "100000000000000000000000"],
+    ["conflict", "--offsets", "0,0"],
+    ["race", "--load", "1e-300"],
+    ["race", "--load-warm-up", "3"],
+    ["race", "--cloudwatch-wait", "3"],
+    ["race", "--to", "eu-west-1", "--to", "eu-west-1"],
+    ["local", "fault", "throttle", "eu-west-1", "--ops", "Bogus"],
+    ["race", "--table", "global-serverless\n"],
+])
+def test_a_count_or_choice_out_of_bounds_is_refused_before_anything_runs(
+        args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing is started or made: the endpoint named does not exist."""
+    monkeypatch.setenv("GTBENCH_STATE_DIR", str(tmp_path / "state"))
+    result = CliRunner().invoke(cli, [*args, "--endpoint-url", "http://127.0.0.1:9"]
+                                if args[0] != "local" else args)
+    assert result.exit_code in (1, 2), (result.exit_code, result.stderr)
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") <= 2, result.stderr
+    assert "Connect" not in result.stderr  # refused before any call was made
+    assert not (tmp_path / "state").exists()  # and no emulator started
+
+
+def test_paths_too_long_links_and_wrong_figure_formats_are_refused_before_the_run(
+        tmp_path: Path) -> None:
+    target = tmp_path / "real.json"
+    target.write_text("{}")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    cases = [(["--json", str(tmp_path / ("a" * 300 + ".json"))], "too long"),
+             (["--json", str(link)], "symbolic link"),
+             (["--load", "0", "--png", str(tmp_path / "out.txt")], "*.png")]
+    for extra, message in cases:
+        result = CliRunner().invoke(cli, ["race", *extra, "--endpoint-url",
+                                          "http://127.0.0.1:9"])
+        assert result.exit_code == 2 and message in result.stderr, result.stderr
+        assert "nothing was run" in result.stderr
+    assert link.is_symlink() and target.read_text() == "{}"
+    result = CliRunner().invoke(cli, ["report", str(target), "--png", str(tmp_path / "f.txt")])
+    assert result.exit_code == 2 and "*.png" in result.stderr
+
+
+def test_report_reads_only_a_regular_file_of_bounded_size_and_depth(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)  # no writer: reading it would block for ever
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 5000 + "]" * 5000)
+    for path, message in ((str(fifo), "not a regular file"), ("/dev/zero", "not a regular"),
+                          (str(deep), "nested deeper")):
+        result = CliRunner().invoke(cli, ["report", path])
+        assert result.exit_code == 1 and message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_an_endpoint_that_is_not_dynamodb_is_one_line() -> None:
+    """A plain web server's 200 once surfaced as KeyError: 'Table'."""
+    import http.server
+    import threading
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = b"<html>hello</html>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = CliRunner().invoke(cli, ["status", "--endpoint-url",
+                                          f"http://127.0.0.1:{server.server_port}"])
+    finally:
+        server.shutdown()
+    assert result.exit_code == 1, result.stderr
+    assert "not as DynamoDB does" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- the emulator: a 400 in DynamoDB's shape, never a 500 page ---------------------------------
+
+AUTH = ("AWS4-HMAC-SHA256 Credential=testing/20260101/us-west-2/dynamodb/aws4_request, "
+        "SignedHeaders=host, Signature=x")
+
+
+def _send(url: str, path: str, body: bytes, headers: dict[str, str] | None = None,
+         method: str = "POST") -> tuple[int, Any]:
+    request = urllib.request.Request(f"{url}{path}", data=body, method=method,
+                                     headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())  # not JSON (an HTML page) fails here
+
+
+@pytest.mark.parametrize(("op", "body", "code"), [
+    ("PutItem", b"[]", "SerializationException"),
+    ("PutItem", b"5", "SerializationException"),
+    ("PutItem", b'{"TableName": 5}', "SerializationException"),
+    ("PutItem", b'{"TableName": "tbl", "Item": {"PK": 5}}', "SerializationException"),
+    ("GetItem", b'{"TableName": "tbl", "Key": []}', "SerializationException"),
+    ("BatchWriteItem", b'{"RequestItems": []}', "SerializationException"),
+    ("TransactWriteItems", b'{"TransactItems": {}}', "SerializationException"),
+    ("DeleteTable", b'{"TableName": {}}', "SerializationException"),
+    ("PutItem", b'{"TableName": "tbl"}', "ValidationException"),
+    ("PutItem", b"[" * 5000 + b"]" * 5000, "ValidationException"),
+    ("PutItem", b"not json", "SerializationException"),
+])
+def test_a_malformed_dynamodb_request_is_a_400_in_dynamodbs_shape(
+        emulator: EmulatorServer, op: str, body: bytes, code: str) -> None:
+    status, answer = _send(emulator.url, "/", body, {
+        "X-Amz-Target": f"DynamoDB_20120810.{op}", "Authorization": AUTH,
+        "Content-Type": "application/x-amz-json-1.0"})
+    assert status == 400 and answer["__type"].endswith(f"#{code}"), answer
+
+
+def test_a_body_that_is_not_the_gzip_it_claims_is_a_400(emulator: EmulatorServer) -> None:
+    status, answer = _send(emulator.url, "/", b"plain", {
+        "X-Amz-Target": "DynamoDB_20120810.PutItem", "Authorization": AUTH,
+        "Content-Encoding": "gzip"})
+    assert status == 400 and answer["__type"].endswith("#SerializationException")
+    status, answer = _send(emulator.url, "/_gtbench/config", b"plain",
+                          {"Content-Encoding": "gzip"})
+    assert status == 400 and "gzip" in answer["error"]
+
+
+@pytest.mark.parametrize(("path", "body", "method"), [
+    ("lag", {"lag_ms": 5, "source": ["us-west-2"], "destination": "eu-west-1"}, "POST"),
+    ("lag", {"lag_ms": 5, "source": "xx-nowhere-9", "destination": "eu-west-1"}, "POST"),
+    ("lag", {"reset_pairs": "yes"}, "POST"),
+    ("settle", {"table": 5}, "POST"),
+    ("settle", {"timeout_s": 1, "tabel": "x"}, "POST"),
+    ("capacity", {"region": ""}, "POST"),
+    ("replications?limit=-1", None, "GET"),
+    ("faults/abc", None, "DELETE"),
+    ("faults/99999999999999999999999", None, "DELETE"),
+    ("faults", {"kind": "throttle", "region": "eu-west-1", "share": 0.5,
+                "operations": ["Bogus"]}, "POST"),
+    ("config", "[" * 5000 + "]" * 5000, "POST"),
+])
+def test_a_loose_control_value_is_refused_and_changes_nothing(
+        emulator: EmulatorServer, path: str, body: Any, method: str) -> None:
+    before = control_api.status(emulator.app)
+    data = (body.encode() if isinstance(body, str) else json.dumps(body).encode()
+            if body is not None else None)
+    status, answer = _send(emulator.url, f"/_gtbench/{path}", data or b"", method=method)
+    assert status == 400 and answer["error"], answer
+    after = control_api.status(emulator.app)
+    assert (after["lag"], after["faults"], after["capacity"]) == (
+        before["lag"], before["faults"], before["capacity"])
+
+
+def test_resetting_per_direction_lags_keeps_the_jitter(emulator: EmulatorServer) -> None:
+    from tests.helpers import control
+
+    control(emulator.url, "lag", "POST", {"lag_ms": 100, "jitter_ms": 20})
+    control(emulator.url, "lag", "POST", {"reset_pairs": True})
+    assert emulator.app.replicator.lag.jitter_ms == 20
+
+
+def test_a_table_name_with_a_trailing_newline_is_not_one(emulator: EmulatorServer) -> None:
+    import boto3
+    from botocore.exceptions import ClientError
+
+    client = boto3.client("dynamodb", region_name="us-west-2", endpoint_url=emulator.url,
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    with pytest.raises(ClientError, match="regular expression"):
+        client.create_table(TableName="tbl\n", BillingMode="PAY_PER_REQUEST",
+                            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": "PK",
+                                                   "AttributeType": "S"}])

@@ -21,7 +21,7 @@ from typing import Any, Literal
 Consistency = Literal["EVENTUAL", "STRONG"]
 EVENTUAL: Consistency = "EVENTUAL"
 STRONG: Consistency = "STRONG"
-_TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]+$")
+_TABLE_NAME = re.compile(r"[a-zA-Z0-9_.-]+")  # fullmatch: "$" admits a final newline
 
 
 @lru_cache(maxsize=1)
@@ -48,7 +48,7 @@ def table_name_problem(name: Any) -> str | None:
     if not 3 <= len(name) <= 255:
         return (f"1 validation error detected: Value '{name}' at 'tableName' failed to "
                 "satisfy constraint: Member must have length between 3 and 255")
-    if not _TABLE_NAME.match(name):
+    if not _TABLE_NAME.fullmatch(name):
         return (f"1 validation error detected: Value '{name}' at 'tableName' failed to "
                 "satisfy constraint: Member must satisfy regular expression pattern: "
                 "[a-zA-Z0-9_.-]+")

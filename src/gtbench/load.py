@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 LOAD_PK = "gtbench-load"  # the load's items (the probe handler writes the same)
 DEFAULT_RATES = "0,25,50,100"  # writes per second: below what the emulator sustains
+MIN_RATE = 0.1  # below one write in ten seconds, a step holds no write at all
+MAX_STEPS = 50
 MAX_RATE = 4000.0  # a new on-demand table takes 4,000 write units at once
 MAX_WRITERS = 32
 PROBE_WRITE_S = 0.015  # an in-region write, for a probe's writer count (AWS: 5-8 ms)
@@ -43,10 +45,14 @@ def parse_rates(text: str) -> tuple[float, ...]:
             rate = float(part)
         except ValueError:
             rate = -1.0
-        if not part.strip() or not math.isfinite(rate) or not 0 <= rate <= MAX_RATE:
-            raise UsageError(f"--load {text!r}: each rate is writes per second from 0 to "
-                             f"{MAX_RATE:g}, separated by commas, such as {DEFAULT_RATES}")
+        if (not part.strip() or not math.isfinite(rate)
+                or not (rate == 0 or MIN_RATE <= rate <= MAX_RATE)):
+            raise UsageError(f"--load {text!r}: each rate is 0 or writes per second from "
+                             f"{MIN_RATE:g} to {MAX_RATE:g}, separated by commas, such as "
+                             f"{DEFAULT_RATES}")
         rates.append(rate)
+    if len(rates) > MAX_STEPS:
+        raise UsageError(f"--load {text!r}: at most {MAX_STEPS} rates in one sweep")
     return tuple(rates)
 
 

@@ -95,8 +95,9 @@ def write_atomically(path: str, text: str) -> None:
     from pathlib import Path
 
     target = Path(path)
-    if target.exists() and not target.is_file():
-        raise OSError(f"{path} exists and is not a regular file")  # checked again: a race
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        # Checked again (a race): the rename would replace a link, a device or a pipe.
+        raise OSError(f"{path} exists and is not a regular file")
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         temporary.write_text(text)
@@ -114,17 +115,31 @@ def check_output_path(path: str) -> str | None:
         return None
     if not path.strip():
         return "an empty path names no file (give a file name, or '-' for stdout)"
+    if "\0" in path:
+        return "a path cannot contain a NUL character"
     target = Path(path)
-    if target.is_dir():
-        return f"{path} is a directory"
-    if target.exists() and not target.is_file():
-        # The atomic rename would put the document where a device or a pipe was.
-        return f"{path} exists and is not a regular file"
-    parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        return f"directory {parent} does not exist"
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return f"cannot write in directory {parent}"
-    if target.exists() and not os.access(target, os.W_OK):
-        return f"cannot write {path}"
+    try:
+        if target.is_symlink():
+            # The atomic rename would replace the link itself, not write where it points:
+            # refused, so a link is never silently turned into a file.
+            return (f"{path} is a symbolic link; name the file it points to "
+                    f"({os.path.realpath(path)})")
+        if target.is_dir():
+            return f"{path} is a directory"
+        if target.exists() and not target.is_file():
+            # The atomic rename would put the document where a device or a pipe was.
+            return f"{path} exists and is not a regular file"
+        parent = target.parent if str(target.parent) else Path(".")
+        if not parent.is_dir():
+            return f"directory {parent} does not exist"
+        if not os.access(parent, os.W_OK | os.X_OK):
+            return f"cannot write in directory {parent}"
+        if target.exists() and not os.access(target, os.W_OK):
+            return f"cannot write {path}"
+        limit = os.pathconf(parent, "PC_NAME_MAX")
+    except OSError as exc:  # a name too long for the filesystem, a loop of links...
+        return f"cannot use {path}: {exc.strerror or exc}"
+    if len(os.fsencode(target.name)) + len(f"..{os.getpid()}.tmp") > limit:
+        # The document is written to a temporary name beside it first.
+        return f"the file name is too long for this filesystem ({limit} bytes at most)"
     return None

@@ -137,9 +137,26 @@ json_option = click.option(
          "stdout and everything else to stderr. `gtbench report PATH` shows it again.")
 
 
+def _png_output(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    value = _output(ctx, param, value)
+    if value is not None and value != "-":
+        from pathlib import PurePath
+
+        suffix = PurePath(value).suffix.lower()
+        if suffix not in ("", ".png"):
+            # matplotlib picks the format from the name, and refuses .txt only after the
+            # whole run: checked now.
+            raise click.BadParameter(f"{value!r}: --png writes a PNG image; name the file "
+                                     "*.png: nothing was run", ctx, param)
+    if value == "-":
+        raise click.BadParameter("a figure cannot go to stdout; name a *.png file: nothing "
+                                 "was run", ctx, param)
+    return value
+
+
 def png_option(help: str) -> Callable[[F], F]:
-    """``--png PATH``: a figure, its path checked before the run as ``--json``'s is."""
-    return click.option("--png", "png_path", metavar="PATH", callback=_output, help=help)
+    """``--png PATH``: a figure, its path and format checked before the run."""
+    return click.option("--png", "png_path", metavar="PATH", callback=_png_output, help=help)
 
 
 def confirm_billable(settings: Settings, account: str | None, what: str, yes: bool) -> None:

@@ -6,14 +6,14 @@ from typing import Any
 
 import click
 
+from gtbench.cli.options import png_option
 from gtbench.terminal import Terminal
 
 
 @click.command("report")
 @click.argument("path", metavar="RESULTS.json")
-@click.option("--png", "png_path", metavar="FILE",
-              help="Also draw a figure to FILE (needs the plot extra: pip install "
-                   "'gtbench[plot]').")
+@png_option("Also draw a figure to PATH, a *.png file (needs the plot extra: pip install "
+            "'gtbench[plot]').")
 @click.option("--markdown", is_flag=True,
               help="Print a summary table in Markdown instead, to paste into a document.")
 @click.option("--check", is_flag=True,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gtbench.awsrules import table_name_problem
-from gtbench.emulator import control, metrics, partiql, store
+from gtbench.emulator import control, metrics, partiql, store, validation
 from gtbench.emulator.capacity import Capacity
 from gtbench.emulator.distance import Distance, measured_rtt_ms
 from gtbench.emulator.faults import THROTTLE_MESSAGES, Fault, Faults
@@ -155,11 +155,17 @@ class EmulatorApp:
             # moto would route an unsigned call to S3 and boto3 would read an empty success.
             return error_reply("MissingAuthenticationTokenException",
                                "Request is missing Authentication Token")
-        body = read_body(environ)
         try:
+            body = read_body(environ)
             payload = json.loads(body) if body else {}
-        except ValueError:
+        except (ValueError, OSError, EOFError):  # not JSON, or not the gzip it claims
             return error_reply("SerializationException", "Request body is not valid JSON")
+        except RecursionError:
+            return error_reply("ValidationException",
+                               "Nesting Levels have exceeded supported limits")
+        refused = validation.problem(op, payload)
+        if refused is not None:
+            return error_reply(*refused)
         account = store.account_for(signature.access_key, environ.get("HTTP_X_MOTO_ACCOUNT_ID"))
         call = Call(op, account, signature.region, payload)
         outage = self.faults.outage(call.region)
@@ -221,9 +227,13 @@ class EmulatorApp:
         if op in ("DescribeTable", "UpdateTable", "CreateTable"):
             return self._decorated(call, reply)
         if op == "DeleteTable":
-            name = reply.json().get("TableDescription", {}).get("TableName")
-            if name:
-                self.replicas.forget(account, name, call.region)
+            document = reply.json()
+            description = document.get("TableDescription", {})
+            if description.get("TableName"):
+                self.replicas.forget(account, description["TableName"], call.region)
+                # moto answers with the table as it was; AWS says it is going.
+                description["TableStatus"] = "DELETING"
+                return reply.with_json(document)
         return reply
 
     def _share_settings(self, call: Call, environ: Environ) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from gtbench.emulator import agreement, mrsc, store
 from gtbench.emulator.replication import LagModel
-from gtbench.emulator.values import number, strict_json
+from gtbench.emulator.values import number, region, strict_json, text, whole
 from gtbench.emulator.wire import Environ, Reply, json_reply, read_body
 
 if TYPE_CHECKING:
@@ -70,7 +70,8 @@ Handler = Callable[["EmulatorApp", Request], Reply]
 def _replications(app: EmulatorApp, r: Request) -> Reply:
     since = number(float(r.query["since"]), "since", low=0, high=1e11) \
         if "since" in r.query else None
-    limit = int(r.query["limit"]) if "limit" in r.query else None
+    limit = whole(r.query["limit"], "limit", low=0, high=10**9) if "limit" in r.query \
+        else None
     return json_reply({"replications": app.replicator.records(
         table=r.query.get("table"), since=since, limit=limit,
         images=r.query.get("images") in ("1", "true"))})
@@ -110,11 +111,17 @@ def _settled(app: EmulatorApp, r: Request) -> Reply:
     """Wait (up to ``timeout_s``) until every replication is applied, then say whether
     the replicas agree. Paused replication cannot settle: that is said at once."""
     body = r.optional_json()
+    unknown = sorted(set(body) - {"timeout_s", "table"})
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r}")
     timeout = number(body.get("timeout_s", 10.0), "timeout_s", low=0, high=HOUR_S)
     replicator = app.replicator
     idle = (not replicator.paused or not replicator.pending_count()) \
         and replicator.wait_idle(timeout)
-    differ = _differences(app, body.get("table"))
+    table = body.get("table")
+    if table is not None:
+        text(table, "table")
+    differ = _differences(app, table)
     return json_reply({"settled": idle and not any(differ.values()), "idle": idle,
                        "paused": replicator.paused, "pending": replicator.pending_count(),
                        "held": replicator.held_count(), "faults": app.faults.describe(),
@@ -128,13 +135,21 @@ def _lagged(app: EmulatorApp, r: Request) -> Reply:
     high = SETTINGS["lag_ms"][1]
     old = app.replicator.lag
     lag = number(body.get("lag_ms", old.lag_ms), "lag_ms", low=0, high=high)
-    jitter = number(body.get("jitter_ms", 0.0), "jitter_ms", low=0, high=high)
-    pairs = {} if body.get("reset_pairs") else dict(old.pairs)
+    # Jitter left out: 0 with a new lag (lag(500) means 500 flat), else unchanged.
+    jitter = number(body.get("jitter_ms", 0.0 if "lag_ms" in body else old.jitter_ms),
+                    "jitter_ms", low=0, high=high)
+    reset = body.get("reset_pairs", False)
+    if not isinstance(reset, bool):
+        raise ValueError(f"reset_pairs must be true or false, not {reset!r}")
+    pairs = {} if reset else dict(old.pairs)
     source, destination = body.get("source"), body.get("destination")
     if (source is None) != (destination is None):
         raise ValueError("a per-direction lag names both source and destination")
     if source is not None:
-        pairs[(str(source), str(destination))] = (lag, jitter)
+        source, destination = region(source, "source"), region(destination, "destination")
+        if source == destination:
+            raise ValueError("a per-direction lag is between two different regions")
+        pairs[(source, destination)] = (lag, jitter)
         app.replicator.lag = LagModel(old.lag_ms, old.jitter_ms, pairs, old.network)
     else:
         app.replicator.lag = LagModel(lag, jitter, pairs, old.network)
@@ -149,8 +164,8 @@ def _capacity(app: EmulatorApp, r: Request) -> Reply:
     capacity = app.replicator.capacity
     if body.get("on_demand") is True:
         capacity.on_demand()
-    elif isinstance(body.get("region"), str):
-        capacity.set(body["region"], body.get("wcu"))
+    elif "region" in body and "on_demand" not in body:
+        capacity.set(region(body["region"], "region"), body.get("wcu"))
     else:
         raise ValueError("name a region (and its wcu), or say on_demand: true")
     return json_reply({"capacity": app.replicator.capacity.describe(time.time())})
@@ -239,6 +254,8 @@ def handle(app: EmulatorApp, environ: Environ, path: str) -> Reply:
             return handler(app, request)
         if method == "DELETE" and request.path.startswith("faults/"):
             number_ = request.path.split("/", 1)[1]
+            if not number_.isdigit() or len(number_) > 18:
+                raise ValueError(f"a fault is named by its number, not {number_!r}")
             if not app.faults.remove(int(number_)):
                 return json_reply({"error": f"no fault {number_}"}, 404)
             return json_reply({"cleared": 1, "faults": app.faults.describe()})

@@ -21,16 +21,16 @@ moto: the server asks what a request meets, the replicator asks what it must hol
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
-import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from gtbench.emulator.values import number
+from gtbench.emulator.values import number, region
 
 OUTAGE = "outage"
 THROTTLE = "throttle"
@@ -45,7 +45,6 @@ THROTTLE_MESSAGES = {
         "Consider increasing your provisioning level with the UpdateTable API.",
 }
 MAX_DURATION_S = 86_400.0  # a fault that outlasts a day is a typo, not an experiment
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _FIELDS = {
     OUTAGE: {"kind", "region", "mode", "duration_s"},
     THROTTLE: {"kind", "region", "share", "code", "operations", "duration_s"},
@@ -80,10 +79,7 @@ class Fault:
 
 
 def _region(spec: dict[str, Any], name: str) -> str:
-    value = spec.get(name)
-    if not isinstance(value, str) or not _REGION.match(value):
-        raise ValueError(f"{name} must be a region name such as eu-west-1, not {value!r}")
-    return value
+    return region(spec.get(name), name)
 
 
 def parse(spec: Any, fault_id: int, now: float) -> Fault:
@@ -117,6 +113,10 @@ def parse(spec: Any, fault_id: int, now: float) -> Fault:
                                        or not all(isinstance(o, str) for o in operations)):
             raise ValueError("operations must be a list of DynamoDB operation names, such as "
                              f"[\"PutItem\", \"UpdateItem\"], not {operations!r}")
+        unknown = sorted(set(operations or ()) - dynamodb_operations())
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not a DynamoDB operation (such as PutItem, "
+                             "UpdateItem, GetItem, Query)")
         return Fault(fault_id, kind, region=_region(spec, "region"), share=share,
                      code=code, operations=tuple(operations) if operations else None,
                      started_at=now, ends_at=ends_at)
@@ -239,3 +239,13 @@ class Faults:
             if f.kind == PAUSE and (f.source, f.target) == (source, target):
                 return True
         return False
+
+
+@functools.cache
+def dynamodb_operations() -> frozenset[str]:
+    """Every DynamoDB operation name, from botocore's service model (what a throttle
+    may name)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("dynamodb")
+    return frozenset(model.operation_names)

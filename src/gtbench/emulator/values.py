@@ -18,6 +18,10 @@ def strict_json(body: bytes) -> Any:
         return json.loads(body or b"{}", parse_constant=refuse)
     except json.JSONDecodeError as exc:
         raise ValueError(f"the body is not JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ValueError("the body's JSON is nested too deeply") from None
+    except UnicodeDecodeError:
+        raise ValueError("the body is not UTF-8 text") from None
 
 
 def number(value: Any, name: str, *, low: float, high: float, above: bool = False) -> float:
@@ -28,6 +32,32 @@ def number(value: Any, name: str, *, low: float, high: float, above: bool = Fals
             value) or value < low or value > high or (above and value == low):
         raise ValueError(f"{name} must be a number {bounds}, not {value!r}")
     return float(value)
+
+
+def region(value: Any, name: str) -> str:
+    """``value`` if it names a region that offers DynamoDB; ValueError otherwise."""
+    from gtbench.awsrules import known_regions
+
+    if not isinstance(value, str) or value not in known_regions():
+        raise ValueError(f"{name} must be a region name such as eu-west-1, not {value!r}")
+    return value
+
+
+def whole(value: Any, name: str, *, low: int, high: int) -> int:
+    """``value`` as an int if it is a whole number within [low, high] (JSON or a query
+    string's digits); ValueError otherwise."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) < 20:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
+    return value
+
+
+def text(value: Any, name: str) -> str:
+    """``value`` if it is a non-empty string; ValueError otherwise."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string, not {value!r}")
+    return value
 
 
 def _plain(x: float) -> str:

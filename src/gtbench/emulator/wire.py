@@ -98,7 +98,10 @@ def read_body(environ: Environ) -> bytes:
     else:
         body = b""
     if environ.get("HTTP_CONTENT_ENCODING", "").lower() == "gzip":
-        body = gzip.decompress(body)
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError, zlib.error):
+            raise ValueError("the body is not the gzip its Content-Encoding says") from None
     return body
 
 
