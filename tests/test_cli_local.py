@@ -140,8 +140,9 @@ def test_a_port_left_in_time_wait_is_free_again() -> None:
 def test_every_command_finds_the_same_unrecorded_emulator(
         env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An emulator answers on the default port with no record of it here (started from
-    another state folder): `status` used it while `local status` said none ran and
-    `local stop` stopped nothing. Now one discovery answers every command."""
+    another state folder): every command finds and uses it alike, but `local stop`
+    here leaves it running (docs/emulator.md: only what the record names is
+    signalled), saying where it came from; the folder that started it stops it."""
     from click.testing import CliRunner
 
     from gtbench.cli import cli
@@ -159,8 +160,54 @@ def test_every_command_finds_the_same_unrecorded_emulator(
         assert json.loads(status.stdout)["url"] == f"http://127.0.0.1:{port}"
         shown = runner.invoke(cli, ["local", "env"])
         assert shown.exit_code == 0 and f"http://127.0.0.1:{port}" in shown.stdout
-        stopped = runner.invoke(cli, ["local", "stop"])
-        assert stopped.exit_code == 0 and "stopped" in stopped.stdout
-        assert lifecycle.probe(f"http://127.0.0.1:{port}") is None
+        refused = runner.invoke(cli, ["local", "stop"])
+        assert refused.exit_code == 1 and "started elsewhere" in refused.stderr
+        assert lifecycle.probe(f"http://127.0.0.1:{port}") is not None  # left running
     finally:
-        gtbench("local", "stop", env=elsewhere)
+        stopped = gtbench("local", "stop", env=elsewhere)
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    assert lifecycle.probe(f"http://127.0.0.1:{port}") is None
+
+
+def test_three_starts_at_once_start_exactly_one_emulator(env: dict[str, str]) -> None:
+    """Three `local start --port P` at once: one says "started", the others name it;
+    the record names the live one, and `local stop` leaves nothing listening."""
+    from gtbench.local import lifecycle
+
+    port = free_port("127.0.0.1")
+    starts = [subprocess.Popen([sys.executable, "-m", "gtbench", "local", "start", "--port",
+                                str(port)], env=env, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE) for _ in range(3)]
+    outputs = [(p.wait(timeout=60), *p.communicate()) for p in starts]
+    assert [code for code, _, _ in outputs] == [0, 0, 0], outputs
+    assert sum("started the emulator" in out for _, out, _ in outputs) == 1, outputs
+    assert sum("already running" in out for _, out, _ in outputs) == 2, outputs
+    status = json.loads(gtbench("local", "status", "--json", env=env).stdout)
+    assert status["running"] and status["emulator"]["pid"] == status["pid"]
+    assert gtbench("local", "stop", env=env).returncode == 0
+    assert lifecycle.port_free("127.0.0.1", port)  # no orphan listens
+
+
+@pytest.mark.parametrize("record", ["directory", '{"pid": 99999999999999999999, "host": '
+                                    '"127.0.0.1", "port": 8000, "started_by": "user", '
+                                    '"started_at": 0, "log": ""}'])
+def test_a_record_that_is_not_one_is_one_line(env: dict[str, str], tmp_path: Path,
+                                               record: str) -> None:
+    state = tmp_path / "emulator.json"
+    if record == "directory":
+        state.mkdir()
+    else:
+        state.write_text(record)
+    for args in (("local", "status"), ("local", "stop"), ("local", "start", "--port",
+                                                           str(free_port("127.0.0.1")))):
+        result = gtbench(*args, env=env)
+        assert "Traceback" not in result.stderr, (args, result.stderr)
+        assert result.returncode in (0, 1), (args, result.stderr)
+    if record == "directory":  # starting said why, and left nothing running
+        started = gtbench("local", "start", env=env)
+        assert started.returncode == 1 and "is not a file" in started.stderr
+
+
+def test_an_empty_state_dir_variable_is_refused(env: dict[str, str]) -> None:
+    result = gtbench("local", "status", env={**env, "GTBENCH_STATE_DIR": ""})
+    assert result.returncode == 1 and "GTBENCH_STATE_DIR is set but empty" in result.stderr

@@ -6,6 +6,7 @@ import json
 import shlex
 import signal
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -326,13 +327,24 @@ def start(host: str, port: int | None, lag_ms: float, jitter_ms: float,
     If one already runs, it is kept and named: with no options that is success, but
     options it would not take (another port, another lag) are an error, not ignored.
     """
-    running = lifecycle.discover()
+    with lifecycle.exclusive():  # of several starts at once, exactly one starts it
+        _start(host, port, lifecycle.discover(),
+               lambda: _serve_args(lag_ms, jitter_ms, pair_lags, replica_delay_s, seed,
+                                   ttl_sweep_s, fis_delay_s, client_region, rtts, pair_rtts,
+                                   probe_skews, network_lag, replica_wcus))
+
+
+def _start(host: str, port: int | None, running: lifecycle.Running | None,
+           serve_args: Callable[[], list[str]]) -> None:
     if running is not None:
         context = click.get_current_context()
+        # The address it already has is not an option it failed to take.
+        same = {"host": host == running.host, "port": port == running.port}
         unapplied = ["/".join(param.opts + param.secondary_opts)
                      for param in context.command.params
                      if param.name and context.get_parameter_source(param.name)
-                     is click.core.ParameterSource.COMMANDLINE]
+                     is click.core.ParameterSource.COMMANDLINE
+                     and not same.get(param.name, False)]
         if unapplied:
             raise GtbenchError(
                 f"an emulator is already running on {running.url} (pid {running.pid}), "
@@ -342,11 +354,7 @@ def start(host: str, port: int | None, lag_ms: float, jitter_ms: float,
         click.echo(f"the emulator is already running on {running.url} (pid {running.pid})")
         return
     running = lifecycle.start(host=host, port=port, started_by="user",
-                              serve_args=_serve_args(lag_ms, jitter_ms, pair_lags,
-                                                     replica_delay_s, seed, ttl_sweep_s,
-                                                     fis_delay_s, client_region, rtts,
-                                                     pair_rtts, probe_skews,
-                                                     network_lag, replica_wcus))
+                              serve_args=serve_args())
     click.echo(f"started the emulator on {running.url} (pid {running.pid}); "
                f"log: {running.log}")
     click.echo(f"use it with: --endpoint-url {running.url}  or  "

@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,12 @@ def default_port() -> int:
 
 def state_dir() -> Path:
     explicit = os.environ.get("GTBENCH_STATE_DIR")
-    if explicit:
+    if explicit is not None:
+        if not explicit.strip():
+            # Set but empty: falling back to the shared default would find, and stop,
+            # the emulator of whoever uses that.
+            raise GtbenchError("GTBENCH_STATE_DIR is set but empty",
+                               hint="unset it for the default, or name a directory")
         return Path(explicit)
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "gtbench"
@@ -88,12 +93,50 @@ class Running:
 RECORDED_BY_PARENT = "GTBENCH_SERVE_RECORDED_BY_PARENT"
 
 
+MAX_PID = 2**31 - 1
+
+
 def read_state() -> Running | None:
+    """The record, or None if there is none or it is not one (damaged, hand-edited)."""
     try:
         data = json.loads(state_file().read_text())
-        return Running(**data)
-    except (OSError, ValueError, TypeError):
+        running = Running(**data)
+    except (OSError, ValueError, TypeError, RecursionError):
         return None
+    if (not isinstance(running.pid, int) or isinstance(running.pid, bool)
+            or not 0 < running.pid <= MAX_PID or not isinstance(running.host, str)
+            or not isinstance(running.port, int) or not 0 < running.port <= 65535):
+        return None
+    return running
+
+
+@contextlib.contextmanager
+def exclusive() -> Iterator[None]:
+    """Held while a command finds or starts the emulator: of several commands starting
+    at once, one starts it and the others find it (a lock on the state directory)."""
+    import fcntl
+
+    lock_path = _made_state_dir() / "emulator.lock"
+    try:
+        handle = open(lock_path, "a")  # noqa: SIM115 - held for the block
+    except OSError as exc:
+        raise GtbenchError(f"cannot lock {lock_path}: {exc.strerror or exc}",
+                           hint="point GTBENCH_STATE_DIR at a directory you can write") from None
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _check_state_file() -> None:
+    """The record can be written: checked before an emulator is started, which would
+    otherwise run unrecorded (and unstoppable by `gtbench local stop`)."""
+    target = state_file()
+    if target.exists() and not target.is_file():
+        raise GtbenchError(f"{target} is not a file, so the emulator could not be recorded",
+                           hint="remove it, or point GTBENCH_STATE_DIR elsewhere")
 
 
 def _write_state(running: Running) -> None:
@@ -179,15 +222,16 @@ def find_or_start(announce: Callable[[str], None]) -> Running:
     """The emulator to use when none is named: ``discover``'s, else a new one started
     on demand. ``announce`` is told which, unless it is the recorded one: a second
     emulator is never started silently."""
-    running = discover()
-    if running is not None:
-        if running.started_by == "found":
-            announce(f"using the gtbench emulator already answering at {running.url} "
-                     f"(pid {running.pid or '?'})")
-        return running
-    port = default_port()
-    taken = not port_free(DEFAULT_HOST, port)
-    running = start(started_by="on-demand")
+    with exclusive():
+        running = discover()
+        if running is not None:
+            if running.started_by == "found":
+                announce(f"using the gtbench emulator already answering at {running.url} "
+                         f"(pid {running.pid or '?'})")
+            return running
+        port = default_port()
+        taken = not port_free(DEFAULT_HOST, port)
+        running = start(started_by="on-demand")
     why = f"; port {port} is taken by another program" if taken else ""
     announce(f"started the local emulator on {running.url}{why} "
              "(stop it with `gtbench local stop`)")
@@ -242,6 +286,7 @@ def start(*, host: str = DEFAULT_HOST, port: int | None = None, serve_args: list
     elif not port_free(host, port):
         raise GtbenchError(f"port {port} on {host} is already in use",
                            hint="choose another with --port, or stop what is using it")
+    _check_state_file()
     log_path = _made_state_dir() / "emulator.log"
     command = [sys.executable, "-m", "gtbench", "local", "serve", "--host", host,
                "--port", str(port), *(serve_args or [])]
@@ -256,7 +301,12 @@ def start(*, host: str = DEFAULT_HOST, port: int | None = None, serve_args: list
             raise GtbenchError(f"the emulator exited at start: {_last_line(log_path)}",
                                hint=f"full log in {log_path}")
         if probe(running.url, timeout=0.5) is not None:
-            _write_state(running)
+            try:
+                _write_state(running)
+            except OSError as exc:  # unrecorded, it could not be stopped: stop it now
+                process.terminate()
+                raise GtbenchError(f"cannot record the emulator in {state_file()}: "
+                                   f"{exc.strerror or exc}; it was stopped again") from None
             return running
         time.sleep(0.05)
     process.terminate()
@@ -268,6 +318,11 @@ class NotOurs(GtbenchError):
     """The recorded pid is no longer our emulator: nothing was signalled."""
 
 
+class NotRecorded(GtbenchError):
+    """An emulator answers, but this state directory did not start it: nothing was
+    signalled."""
+
+
 def stop() -> Running | None:
     """Stop the recorded emulator; returns what was stopped, or None if nothing ran.
 
@@ -277,14 +332,16 @@ def stop() -> Running | None:
     """
     running = read_state()
     if running is None:
-        # Not recorded, but answering on the default port as itself: the one every
-        # other command uses, so the one to stop.
+        # Nothing recorded here. One answering on the usual port was started elsewhere
+        # (another state directory, another user, by hand): not ours to stop.
         found = discover()
-        if found is None or not found.pid or not pid_alive(found.pid):
+        if found is None:
             return None
-        os.kill(found.pid, signal.SIGTERM)
-        _wait_gone(found.pid)
-        return found
+        raise NotRecorded(
+            f"no emulator is recorded in {state_dir()}; the one answering at {found.url} "
+            f"(pid {found.pid or '?'}) was started elsewhere, so it was left running",
+            hint=f"stop it where it was started, or with `kill {found.pid}`"
+            if found.pid else "stop it where it was started")
     if not pid_alive(running.pid):
         _clear_state()
         return None
