@@ -192,3 +192,27 @@ def test_the_summary_follows_from_the_operations() -> None:
     write_cost = next(c for c in summary.costs if c.operation == "write")
     assert write_cost.region == "r1" and write_cost.extra_s == pytest.approx(0.05)
     assert summary.write_cost_s == pytest.approx(0.05)
+
+
+def test_teardown_stale_says_which_run_tables_it_left_and_why(
+        emulator: EmulatorServer, ddb: Callable[[str], Any]) -> None:
+    """A run table whose run may still be going is left, and named with when it surely
+    ends (it once answered only "No stale gtbench run tables"); one whose run has
+    surely ended goes."""
+    import time
+
+    from gtbench import compare, provision
+    from tests.helpers import make_table
+
+    for name, until in (("gtbench-compare-aaaaaa-mrec", time.time() + 3600),
+                        ("gtbench-compare-bbbbbb-mrec", time.time() - 60)):
+        make_table(ddb("us-west-2"), name)
+        arn = ddb("us-west-2").describe_table(TableName=name)["Table"]["TableArn"]
+        ddb("us-west-2").tag_resource(ResourceArn=arn, Tags=[
+            {"Key": provision.OWNER_TAG, "Value": "gtbench"},
+            {"Key": compare.RUN_UNTIL_TAG, "Value": f"{until:.0f}"}])
+    result = run_cli(emulator.url, "teardown", "--stale", "--yes", regions=REGIONS)
+    assert result.exit_code == 0, result.stderr
+    flat = " ".join(result.stderr.split())
+    assert "left gtbench-compare-aaaaaa-mrec: its run may still be going" in flat
+    assert ddb("us-west-2").list_tables()["TableNames"] == ["gtbench-compare-aaaaaa-mrec"]

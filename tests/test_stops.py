@@ -270,3 +270,28 @@ def test_an_emulator_stopped_mid_run_ends_the_run_with_its_trials_saved(
         emulator.send_signal(signal.SIGCONT)
         emulator.kill()
         emulator.wait()
+
+
+def test_an_interrupted_demo_removes_its_table_and_its_emulator_and_names_no_deleted_file(
+        state: dict[str, str]) -> None:
+    """Ctrl-C in the demo's race: its table goes, the emulator it started on demand
+    stops (nothing is left in it), and no message points into the scratch folder that
+    was deleted."""
+    process = subprocess.Popen([sys.executable, "-m", "gtbench", "demo"], env={
+        **state, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True)
+    assert process.stderr is not None
+    said = []
+    for line in process.stderr:  # the race's first line: the demo is under way
+        said.append(line)
+        if line.startswith("racing"):
+            break
+    process.send_signal(signal.SIGINT)
+    said.append(process.communicate(timeout=120)[1])
+    stderr = "".join(said)
+    assert process.returncode == 130, stderr
+    assert "gtbench-demo-" not in stderr and "Traceback" not in stderr
+    assert "removing gtbench-demo" in stderr and "were not kept" in stderr
+    status = subprocess.run([sys.executable, "-m", "gtbench", "local", "status", "--json"],
+                            env=state, capture_output=True, text=True, timeout=60)
+    assert json.loads(status.stdout)["running"] is False, stderr

@@ -101,6 +101,14 @@ def test_settle_says_why_the_replicas_cannot_agree(global_tables: GlobalTables) 
     assert get(B, "k") == item("k", "s", V=2)
 
 
+@pytest.mark.parametrize("timeout", [float("inf"), float("nan"), -1.0, True])
+def test_settle_refuses_a_timeout_that_is_not_seconds(global_tables: GlobalTables,
+                                                      timeout: float) -> None:
+    """settle(inf) once raised OverflowError and settle(nan) blamed the connection."""
+    with pytest.raises(ValueError, match="settle"):
+        global_tables.settle(timeout)
+
+
 def test_lag_per_direction(global_tables: GlobalTables) -> None:
     global_tables.create_table("t-app")
     global_tables.lag(250, source=A, destination=B)

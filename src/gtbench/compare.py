@@ -25,6 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from gtbench import conflict, provision, race, teardown
 from gtbench.awsrules import EVENTUAL, STRONG, Consistency
 from gtbench.conflict import ConflictPlan, ConflictResult
@@ -201,18 +203,40 @@ def _remove(regions: Regions, settings: Settings, mode: ModeRun, timing: provisi
 def stale_tables(regions: Regions, now: float | None = None) -> list[tuple[str, float]]:
     """Run tables (compare's) in the home region whose run has surely ended: each name
     with the time its run ended by."""
+    return run_tables(regions, now)[0]
+
+
+def run_tables(regions: Regions, now: float | None = None
+               ) -> tuple[list[tuple[str, float]], list[tuple[str, str]]]:
+    """Run tables (compare's) in the home region: those whose run has surely ended
+    (name, the time it ended by), and those left alone with why (name, reason): a run
+    that may still be going, or a table gtbench may not read."""
     now = time.time() if now is None else now
-    out: list[tuple[str, float]] = []
+    stale: list[tuple[str, float]] = []
+    skipped: list[tuple[str, str]] = []
     for page in regions.home.get_paginator("list_tables").paginate():
         for name in page.get("TableNames", []):
-            description = provision.describe(regions.home, name)
-            if description is None:
+            try:
+                description = provision.describe(regions.home, name)
+                if description is None:
+                    continue
+                tags = provision.tags_of(regions.home, description["TableArn"])
+            except ClientError as exc:  # a table of someone else's that we may not read
+                if "AccessDenied" not in exc.response.get("Error", {}).get("Code", ""):
+                    raise
+                if name.startswith("gtbench-"):
+                    skipped.append((name, "not readable with these credentials"))
                 continue
-            tags = provision.tags_of(regions.home, description["TableArn"])
             until = tags.get(RUN_UNTIL_TAG, "")
-            if provision.OWNER_TAG in tags and until.isdigit() and float(until) < now:
-                out.append((name, float(until)))
-    return out
+            if provision.OWNER_TAG not in tags or not until.isdigit():
+                continue  # not a run table of gtbench's
+            if float(until) < now:
+                stale.append((name, float(until)))
+            else:
+                at = time.strftime("%H:%M:%S", time.localtime(float(until)))
+                skipped.append((name, f"its run may still be going: it surely ends by "
+                                      f"{at}, in {(float(until) - now) / 60:.0f} min"))
+    return stale, skipped
 
 
 def _measure(regions: Regions, settings: Settings, plan: ComparePlan, mode: ModeRun,

@@ -10,6 +10,7 @@ import click
 
 from gtbench.awsrules import EVENTUAL, STRONG
 from gtbench.cli.options import DEMO_KEY, SCRATCH_KEY, check_endpoint
+from gtbench.errors import GtbenchError
 from gtbench.regions import LOCAL, parse_regions
 from gtbench.terminal import Terminal
 
@@ -90,11 +91,6 @@ def demo_command(ctx: click.Context, endpoint_url: str | None, regions: str, tab
     saying before each step what it will show and after it what the figures
     mean. Nothing runs on AWS, and nothing of yours is touched.
     """
-    from gtbench.cli.compare import compare_command
-    from gtbench.cli.conflict import conflict_command
-    from gtbench.cli.provision import setup_command, teardown_command
-    from gtbench.cli.race import race_command
-
     chosen = parse_regions(regions)
     first, second = chosen[0], chosen[1]
     common: dict[str, Any] = {"target": LOCAL, "endpoint_url": endpoint_url,
@@ -105,95 +101,131 @@ def demo_command(ctx: click.Context, endpoint_url: str | None, regions: str, tab
         out.mkdir(parents=True, exist_ok=True)
         ctx.meta[SCRATCH_KEY] = save_dir is None
         ctx.meta[DEMO_KEY] = True  # its steps leave the emulator to its own clean-up
+        try:
+            _tour(ctx, terminal, common, out, table, first, second, keep, save_dir)
+        except (KeyboardInterrupt, GtbenchError):
+            # Stopped part-way (Ctrl-C, a failed step): the demo's own table goes as it
+            # would at the end, and so does an emulator started for it, each said.
+            if not keep:
+                _clean_up_after_stop(ctx, terminal, common, table)
+            if save_dir is None:
+                terminal.note("the demo's results were not kept (run with --save DIR to "
+                              "keep them)")
+            raise
 
-        _say(terminal, "1/6 a global table",
-             f"A global table is one table with a full replica in each region. gtbench "
-             f"creates {table} in {first}, adds a replica in {second}, and seeds the "
-             f"workshop's bookmark and video catalog.")
-        ctx.invoke(setup_command, **common, yes=True)
-        _after(terminal, "both regions hold the same items, and each accepts reads and "
-                         "writes on its own. Keeping them the same is replication's job.")
 
-        _say(terminal, "2/6 replication lag",
-             f"Each trial writes a new bookmark in {first} and reads it in {second} until "
-             "it shows, timing both ends on one clock so the lag gets a firm bound.")
-        ctx.invoke(race_command, **common, trials=10, yes=True, json_path=str(out / "race.json"))
-        race_document = _load(out / "race.json")
-        race = race_document["summary"]
-        stale = sum(t["stale_reads"] for t in race_document["trials"])
-        if race["p50_s"] is not None:
-            _after(terminal,
-                   f"a write acknowledged in {first} reached {second} after "
-                   f"{race['p50_s']:.2f} s at the median and {race['max_s']:.2f} s at worst. "
-                   f"Until then {second} serves the old item, even to strongly consistent "
-                   f"reads: {stale} of them did here. Replication is asynchronous.")
+def _clean_up_after_stop(ctx: click.Context, terminal: Terminal, common: dict[str, Any],
+                         table: str) -> None:
+    from gtbench.cli.provision import teardown_command
+    from gtbench.cli.session import deferred_interrupts
 
-        _say(terminal, "3/6 a conflict",
-             f"Now {first} and {second} write the same item at the same instant, each "
-             "its own value. Watch each region's timeline.")
-        ctx.invoke(conflict_command, **common, trials=3,
-                   json_path=str(out / "conflict.json"))
-        c = _load(out / "conflict.json")["summary"]
-        _after(terminal,
-               f"in {c['converged']} of {c['trials']} trials both regions ended on one write "
-               f"and the other vanished without an error, in {c['earlier_discarded_unseen']} "
-               "of them never seen outside its own region: last writer wins, per item. The "
-               "regions disagreed meanwhile for "
-               + (f"{c['median_disagreed_s']:.2f} s at the median (at least "
-                  f"{c['median_disagreed_low_s']:.2f} s and at most "
-                  f"{c['median_disagreed_high_s']:.2f} s, by what the reads pin down)."
-                  if c["median_disagreed_s"] is not None else "a while."))
-
-        _say(terminal, "4/6 the conflict window",
-             "The same, with the second write sent later and later: up to half the median "
-             "lag just measured, the median, and past the slowest. Once it is sent after "
-             "the first write has replicated, there is no conflict: the first is seen, "
-             "then replaced.")
-        ctx.invoke(conflict_command, **common, trials=2,
-                   offsets=window_offsets(race["p50_s"], race["max_s"]),
-                   timelines=False, json_path=str(out / "conflict-sweep.json"))
-        sweep = _load(out / "conflict-sweep.json")["summary"]
-        if sweep["median_earlier_lag_s"] is not None:
-            _after(terminal,
-                   "an earlier write is lost unseen while its rival is sent within the "
-                   f"replication lag (here {sweep['median_earlier_lag_s']:.2f} s). The "
-                   "conflict window is the lag: the faster replication, the narrower it is.")
-
-        _say(terminal, "5/6 lost updates",
-             f"The workshop's buttons: +1 five times in {first} and -1 five times in "
-             f"{second}, each read-modify-write, on a bookmark starting at 0.")
-        ctx.invoke(conflict_command, **common, mode="increment", trials=1, timelines=False,
-                   json_path=str(out / "conflict-increment.json"))
-        inc = _load(out / "conflict-increment.json")["summary"]
-        if "lost_updates" in inc:
-            _after(terminal,
-                   f"the regions agree on {inc['final']}, not {inc['expected']}: "
-                   f"{inc['lost_updates']} of {inc['updates']} updates were lost, silently. "
-                   "Design for it: send an item's writes to one region, or use "
-                   "multi-region strong consistency.")
-
-        strong_regions = STRONG_REGIONS
-        _say(terminal, "6/6 strong consistency",
-             "Since 2025 a global table can instead be strongly consistent (MRSC): three "
-             "regions, and a write returns only once another region has it. gtbench runs "
-             "the same workloads on one table of each kind in "
-             f"{', '.join(strong_regions)} (MRSC needs three regions that support it) "
-             "and sets them side by side.")
-        ctx.invoke(compare_command, target=LOCAL, endpoint_url=endpoint_url,
-                   regions=strong_regions, prefix=f"{table}-compare", profile=None,
-                   trials=2, conflicts=3, increments=5, resolution_ms=10.0, timeout_s=10.0,
-                   keep=False, yes=True, json_path=str(out / "compare.json"))
-        compared = _load(out / "compare.json")
-        sentence = contrast(compared)
-        if sentence:
-            _after(terminal, sentence)
-
-        if keep:
-            terminal.print(f"\nKept {table}; remove it with `gtbench teardown --table {table}`.")
-        else:
-            _say(terminal, "cleaning up", f"Removing {table}: the replica, then the table.")
+    terminal.note(f"the demo stopped early: removing {table}")
+    with deferred_interrupts():  # one more Ctrl-C must not leave half of it behind
+        try:
             ctx.invoke(teardown_command, **common, yes=True)
-        if save_dir:
-            terminal.print(f"\nResults are in {out}/; see them again with "
-                           f"`gtbench report {out}/race.json --png race.png`.")
+        except (GtbenchError, click.ClickException) as exc:
+            terminal.warn(f"{table} could not be removed ({exc}); remove it with "
+                          f"`gtbench teardown --table {table}`")
+
+
+def _tour(ctx: click.Context, terminal: Terminal, common: dict[str, Any], out: Path,
+          table: str, first: str, second: str, keep: bool, save_dir: str | None) -> None:
+    """The six steps, each said before and explained after."""
+    from gtbench.cli.compare import compare_command
+    from gtbench.cli.conflict import conflict_command
+    from gtbench.cli.provision import setup_command, teardown_command
+    from gtbench.cli.race import race_command
+
+    endpoint_url = common["endpoint_url"]
+
+    _say(terminal, "1/6 a global table",
+         f"A global table is one table with a full replica in each region. gtbench "
+         f"creates {table} in {first}, adds a replica in {second}, and seeds the "
+         f"workshop's bookmark and video catalog.")
+    ctx.invoke(setup_command, **common, yes=True)
+    _after(terminal, "both regions hold the same items, and each accepts reads and "
+                     "writes on its own. Keeping them the same is replication's job.")
+
+    _say(terminal, "2/6 replication lag",
+         f"Each trial writes a new bookmark in {first} and reads it in {second} until "
+         "it shows, timing both ends on one clock so the lag gets a firm bound.")
+    ctx.invoke(race_command, **common, trials=10, yes=True, json_path=str(out / "race.json"))
+    race_document = _load(out / "race.json")
+    race = race_document["summary"]
+    stale = sum(t["stale_reads"] for t in race_document["trials"])
+    if race["p50_s"] is not None:
+        _after(terminal,
+               f"a write acknowledged in {first} reached {second} after "
+               f"{race['p50_s']:.2f} s at the median and {race['max_s']:.2f} s at worst. "
+               f"Until then {second} serves the old item, even to strongly consistent "
+               f"reads: {stale} of them did here. Replication is asynchronous.")
+
+    _say(terminal, "3/6 a conflict",
+         f"Now {first} and {second} write the same item at the same instant, each "
+         "its own value. Watch each region's timeline.")
+    ctx.invoke(conflict_command, **common, trials=3,
+               json_path=str(out / "conflict.json"))
+    c = _load(out / "conflict.json")["summary"]
+    _after(terminal,
+           f"in {c['converged']} of {c['trials']} trials both regions ended on one write "
+           f"and the other vanished without an error, in {c['earlier_discarded_unseen']} "
+           "of them never seen outside its own region: last writer wins, per item. The "
+           "regions disagreed meanwhile for "
+           + (f"{c['median_disagreed_s']:.2f} s at the median (at least "
+              f"{c['median_disagreed_low_s']:.2f} s and at most "
+              f"{c['median_disagreed_high_s']:.2f} s, by what the reads pin down)."
+              if c["median_disagreed_s"] is not None else "a while."))
+
+    _say(terminal, "4/6 the conflict window",
+         "The same, with the second write sent later and later: up to half the median "
+         "lag just measured, the median, and past the slowest. Once it is sent after "
+         "the first write has replicated, there is no conflict: the first is seen, "
+         "then replaced.")
+    ctx.invoke(conflict_command, **common, trials=2,
+               offsets=window_offsets(race["p50_s"], race["max_s"]),
+               timelines=False, json_path=str(out / "conflict-sweep.json"))
+    sweep = _load(out / "conflict-sweep.json")["summary"]
+    if sweep["median_earlier_lag_s"] is not None:
+        _after(terminal,
+               "an earlier write is lost unseen while its rival is sent within the "
+               f"replication lag (here {sweep['median_earlier_lag_s']:.2f} s). The "
+               "conflict window is the lag: the faster replication, the narrower it is.")
+
+    _say(terminal, "5/6 lost updates",
+         f"The workshop's buttons: +1 five times in {first} and -1 five times in "
+         f"{second}, each read-modify-write, on a bookmark starting at 0.")
+    ctx.invoke(conflict_command, **common, mode="increment", trials=1, timelines=False,
+               json_path=str(out / "conflict-increment.json"))
+    inc = _load(out / "conflict-increment.json")["summary"]
+    if "lost_updates" in inc:
+        _after(terminal,
+               f"the regions agree on {inc['final']}, not {inc['expected']}: "
+               f"{inc['lost_updates']} of {inc['updates']} updates were lost, silently. "
+               "Design for it: send an item's writes to one region, or use "
+               "multi-region strong consistency.")
+
+    strong_regions = STRONG_REGIONS
+    _say(terminal, "6/6 strong consistency",
+         "Since 2025 a global table can instead be strongly consistent (MRSC): three "
+         "regions, and a write returns only once another region has it. gtbench runs "
+         "the same workloads on one table of each kind in "
+         f"{', '.join(strong_regions)} (MRSC needs three regions that support it) "
+         "and sets them side by side.")
+    ctx.invoke(compare_command, target=LOCAL, endpoint_url=endpoint_url,
+               regions=strong_regions, prefix=f"{table}-compare", profile=None,
+               trials=2, conflicts=3, increments=5, resolution_ms=10.0, timeout_s=10.0,
+               keep=False, yes=True, json_path=str(out / "compare.json"))
+    compared = _load(out / "compare.json")
+    sentence = contrast(compared)
+    if sentence:
+        _after(terminal, sentence)
+
+    if keep:
+        terminal.print(f"\nKept {table}; remove it with `gtbench teardown --table {table}`.")
+    else:
+        _say(terminal, "cleaning up", f"Removing {table}: the replica, then the table.")
+        ctx.invoke(teardown_command, **common, yes=True)
+    if save_dir:
+        terminal.print(f"\nResults are in {out}/; see them again with "
+                       f"`gtbench report {out}/race.json --png race.png`.")
 

@@ -360,9 +360,12 @@ def _remove_stale(client_regions: Regions, settings: Settings, account: str | No
 
     from gtbench import compare
 
-    found = compare.stale_tables(client_regions)
+    found, skipped = compare.run_tables(client_regions)
+    for name, why in skipped:
+        terminal.note(f"left {name}: {why}")
     if not found:
-        terminal.print(f"No stale gtbench run tables in {settings.home}.")
+        terminal.print(f"No stale gtbench run tables in {settings.home}"
+                       + (f"; {len(skipped)} left alone (above)." if skipped else "."))
         return
     where = f"AWS account {account}" if account else "the local emulator"
     names = ", ".join(name for name, _ in found)

@@ -138,9 +138,11 @@ class RunSession:
         for note in notes:
             self.terminal.note(note)
         ctx = click.get_current_context(silent=True)
-        if self.json_path not in (None, "-") and not (ctx and ctx.meta.get(SCRATCH_KEY)):
+        scratch = bool(ctx and ctx.meta.get(SCRATCH_KEY))  # deleted after: never named
+        if self.json_path not in (None, "-") and not scratch:
             self.terminal.note(f"wrote {self.json_path}")
-        finish(result, self.json_path, done, self.stopped_by or signal.SIGINT)
+        finish(result, None if scratch else self.json_path, done,
+               self.stopped_by or signal.SIGINT)
 
 
 def with_png(tables: Callable[[dict[str, Any]], list[Any]], png_path: str | None

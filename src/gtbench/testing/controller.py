@@ -178,7 +178,13 @@ class GlobalTables:
     def settle(self, timeout: float = 10.0) -> None:
         """Return once every replication is applied and every table's replicas agree;
         AssertionError saying why not otherwise (at once while ``hold()`` is in force).
-        It waits on the emulator's own signal, never a fixed time."""
+        It waits on the emulator's own signal, never a fixed time. ``timeout`` is
+        seconds, from 0 to an hour (ValueError otherwise)."""
+        import math
+
+        if (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+                or not math.isfinite(timeout) or not 0 <= timeout <= 3600):
+            raise ValueError(f"settle(timeout) takes seconds from 0 to 3600, not {timeout!r}")
         state = self._call("POST", "settle", {"timeout_s": timeout}, wait_s=timeout)
         if state["settled"]:
             return
