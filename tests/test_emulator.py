@@ -288,3 +288,61 @@ def test_aws_cli_sees_the_global_table(ddb: Client, emulator: EmulatorServer) ->
     assert described["Replicas"] == [{"RegionName": A, "ReplicaStatus": "ACTIVE"}]
     aws("put-item", "--table-name", "tbl", "--item", json.dumps(item("cli", "1", v=5)))
     wait_until(lambda: get(ddb, A, "cli", "1"), message="CLI write replicated to A")
+
+
+def test_a_replica_still_creating_serves_no_reads_or_writes_until_active(
+        ddb: Client, emulator: EmulatorServer) -> None:
+    """AWS answers ResourceNotFoundException in a region whose replica is not ACTIVE
+    yet; writes in the home region meanwhile reach it once it is."""
+    emulator.app.configure({"replica_create_delay_s": 3600.0})  # held in CREATING
+    make_table(ddb(A))
+    ddb(A).update_table(TableName="tbl", ReplicaUpdates=[{"Create": {"RegionName": B}}])
+    assert ddb(B).describe_table(TableName="tbl")["Table"]["TableStatus"] == "CREATING"
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("put_item", {"TableName": "tbl", "Item": item("early", "s", V=1)}),
+        ("get_item", {"TableName": "tbl", "Key": key("early", "s")}),
+        ("transact_write_items", {"TransactItems": [
+            {"Put": {"TableName": "tbl", "Item": item("t", "s", V=1)}}]})]
+    for name, params in calls:
+        with pytest.raises(ClientError) as excinfo:
+            getattr(ddb(B), name)(**params)
+        assert error_code(excinfo) == "ResourceNotFoundException", name
+    ddb(A).put_item(TableName="tbl", Item=item("home", "s", V=2))  # the home region serves
+    assert emulator.app.replicas.complete_creations() == 1
+    wait_until(lambda: ddb(B).get_item(TableName="tbl", Key=key("home", "s"),
+                                       ConsistentRead=True).get("Item"),
+               message="the home region's write in the new replica")
+    assert "Item" not in ddb(B).get_item(TableName="tbl", Key=key("early", "s"))
+
+
+def test_a_transaction_token_applies_once_and_refuses_a_changed_request(
+        ddb: Client, emulator: EmulatorServer) -> None:
+    """ClientRequestToken: the same TransactWriteItems twice adds 1 (and replicates
+    once); a changed request with the same token is IdempotentParameterMismatch."""
+    global_table(ddb, B)
+    request = {"TransactItems": [{"Update": {
+        "TableName": "tbl", "Key": key("n", "s"), "UpdateExpression": "ADD n :one",
+        "ExpressionAttributeValues": {":one": {"N": "1"}}}}],
+        "ClientRequestToken": "token-1"}
+    first = ddb(A).transact_write_items(**request)
+    second = ddb(A).transact_write_items(**request)
+    assert first.keys() == second.keys()
+    assert ddb(A).get_item(TableName="tbl", Key=key("n", "s"))["Item"]["n"] == {"N": "1"}
+    changed = {**request, "TransactItems": [{"Update": {
+        **request["TransactItems"][0]["Update"],  # type: ignore[index]
+        "ExpressionAttributeValues": {":one": {"N": "5"}}}}]}
+    with pytest.raises(ClientError) as excinfo:
+        ddb(A).transact_write_items(**changed)
+    assert error_code(excinfo) == "IdempotentParameterMismatchException"
+    # Per region: the same token in another region is another request.
+    ddb(B).transact_write_items(**request)
+    control(emulator.url, "settle", "POST", {"timeout_s": 10})
+    rows = [r for r in control(emulator.url, "replications")["replications"]
+            if r["key"] == key("n", "s")]
+    assert sorted(r["source_region"] for r in rows) == sorted([A, B])  # one from each
+
+
+def test_delete_table_answers_deleting(ddb: Client) -> None:
+    make_table(ddb(A))
+    answer = ddb(A).delete_table(TableName="tbl")["TableDescription"]
+    assert answer["TableStatus"] == "DELETING"

@@ -25,6 +25,7 @@ from gtbench.emulator.capacity import Capacity
 from gtbench.emulator.distance import Distance, measured_rtt_ms
 from gtbench.emulator.faults import THROTTLE_MESSAGES, Fault, Faults
 from gtbench.emulator.health import Health
+from gtbench.emulator.idempotency import Tokens
 from gtbench.emulator.replicas import ReplicaManager, ReplicaSettings
 from gtbench.emulator.replication import (
     APPLIED,
@@ -41,6 +42,7 @@ from gtbench.emulator.requests import (
     Call,
     Touched,
     in_region,
+    tables_read_or_written,
     touched,
 )
 from gtbench.emulator.shared import SYNCED_OPERATIONS, TtlSweeper, synced_part
@@ -114,6 +116,7 @@ class EmulatorApp:
                                            health=self.health)
         self.replicas = ReplicaManager(self.locks, self.stamps, self.replicator,
                                        self.config.replicas)
+        self.tokens: Tokens[Reply] = Tokens()  # TransactWriteItems' ClientRequestToken
 
     # -- WSGI ---------------------------------------------------------------
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -211,6 +214,13 @@ class EmulatorApp:
                 account, call.table_name(str(payload.get("TableName", "")))) is not None:
             return error_reply("ValidationException", "Time to Live is not supported on "
                                "multi-Region strongly consistent tables")
+        absent = self._not_active(call)
+        if absent is not None:
+            return absent
+        if op == "TransactWriteItems" and isinstance(payload.get("ClientRequestToken"), str):
+            return self.tokens.run(
+                account, call.region, payload["ClientRequestToken"], payload,
+                lambda: _kept_if_ok(self._write(call, forwarded)), error_reply)
         if op in WRITE_OPS:
             return self._write(call, forwarded)
         strong_reads, read_keys = self.strong.read_targets(call)
@@ -235,6 +245,17 @@ class EmulatorApp:
                 description["TableStatus"] = "DELETING"
                 return reply.with_json(document)
         return reply
+
+    def _not_active(self, call: Call) -> Reply | None:
+        """A replica still being created serves no reads or writes: AWS answers
+        ResourceNotFoundException until it is ACTIVE in that region (writes in the
+        other regions meanwhile reach it, through its backfill and replication)."""
+        for name in tables_read_or_written(call):
+            if self.replicas.creating(call.account, call.table_name(name), call.region):
+                return error_reply("ResourceNotFoundException",
+                                   f"Requested resource not found: Table: {name} is being "
+                                   f"created in {call.region} (not yet ACTIVE)")
+        return None
 
     def _share_settings(self, call: Call, environ: Environ) -> None:
         """Replay the shared part of a settings change in every other replica."""
@@ -405,6 +426,7 @@ class EmulatorApp:
         self.replicas.reset()
         self.stamps.clear()
         self.latency.clear()
+        self.tokens.clear()
         store.reset()
 
     def warm_up(self) -> None:
@@ -423,6 +445,10 @@ class EmulatorApp:
         self.metric_publisher.stop()
         self.ttl_sweeper.stop()
         self.replicator.stop()
+
+
+def _kept_if_ok(reply: Reply) -> tuple[Reply, bool]:
+    return reply, reply.status == 200
 
 
 def _throttled(fault: Fault) -> Reply:

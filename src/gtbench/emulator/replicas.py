@@ -160,6 +160,27 @@ class ReplicaManager:
                 return None
             return group.participants
 
+    def creating(self, account: str, table: str, region: str) -> bool:
+        """Whether ``region``'s replica of ``table`` is still being created."""
+        now = time.time()
+        with self._guard:
+            group = self._groups.get((account, table))
+            member = group.members.get(region) if group else None
+            return member is not None and member.current(now) == "CREATING"
+
+    def complete_creations(self) -> int:
+        """Every replica still being created is ACTIVE now, as if its delay had passed
+        (for tests that hold a replica in CREATING, then let it finish); how many."""
+        now = time.time()
+        done = 0
+        with self._guard:
+            for group in self._groups.values():
+                for member in group.members.values():
+                    if member.current(now) == "CREATING":
+                        member.ready_at, done = now, done + 1
+                group.updating_until = min(group.updating_until, now)
+        return done
+
     def is_replica(self, account: str, table: str, region: str) -> bool:
         """Whether ``region`` holds a replica that still receives writes."""
         with self._guard:

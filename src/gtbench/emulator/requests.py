@@ -68,6 +68,24 @@ def touched(call: Call) -> Touched:
     return out
 
 
+ITEM_OPS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"})
+
+
+def tables_read_or_written(call: Call) -> list[str]:
+    """The tables (as named) whose items a data-plane request reads or writes; none for
+    the control plane (DescribeTable and the like) and PartiQL."""
+    p = call.payload
+    if call.op in ITEM_OPS:
+        return [str(p.get("TableName", ""))]
+    if call.op in ("BatchGetItem", "BatchWriteItem"):
+        return [str(name) for name in (p.get("RequestItems") or {})]
+    if call.op in ("TransactGetItems", "TransactWriteItems"):
+        return [str(spec.get("TableName", "")) for entry in p.get("TransactItems") or []
+                if isinstance(entry, dict) for spec in entry.values()
+                if isinstance(spec, dict)]
+    return []
+
+
 def consistent_reads(call: Call) -> tuple[list[str], dict[str, list[Any]] | None]:
     """The tables a strongly consistent read touches, and its keys where it names them
     (GetItem, BatchGetItem); nothing when the read is eventually consistent."""
