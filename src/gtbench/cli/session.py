@@ -42,6 +42,7 @@ class RunSession:
         # No call outlasts the run's own timeout, from the first one on.
         self.regions, self.account = connect(settings, self.terminal, tables,
                                              calls_within_s=calls_within_s)
+        self.calls_within_s = calls_within_s
         self.context: Context = Context.of(settings, self.regions.endpoint_url)
         self._restore: dict[int, Any] | None = None  # the signal handlers before measuring()
         self.stopped_by: int | None = None  # the signal that stopped the run, if one did
@@ -76,10 +77,21 @@ class RunSession:
     def _settle(self, keys: list[dict[str, Any]]) -> None:
         """The run's own items (its marker) reach every region before it exits: the
         replicas agree the moment it ends."""
-        from gtbench.settling import await_keys
+        from gtbench.settling import SETTLE_S, await_keys
 
+        if self.settings.target == "local" and self.regions.endpoint_url:
+            from gtbench.local import lifecycle
+
+            status = lifecycle.probe(self.regions.endpoint_url) or {}
+            if status.get("paused") or status.get("faults"):
+                self.terminal.warn("replication is paused or faulted on the emulator: this "
+                                   "run's marker may differ between regions until it is "
+                                   "restored")
+                return
+        # As long as the run's own calls may take: a short --timeout is a short wait.
+        budget = min(SETTLE_S, max(2.0, self.calls_within_s or SETTLE_S))
         readers = {r: self.regions.reader(r) for r in self.settings.regions}
-        for key, region in await_keys(readers, self.settings.table, keys):
+        for key, region in await_keys(readers, self.settings.table, keys, timeout_s=budget):
             self.terminal.warn(f"this run's marker {key['SK']['S']} had not reached "
                                f"{region} when it ended")
 
