@@ -126,7 +126,7 @@ def test_a_probes_load_runs_in_slices_and_a_failure_stops_it_and_is_said() -> No
 def test_bad_rates_are_one_clear_error() -> None:
     assert parse_rates("0, 25,50") == (0.0, 25.0, 50.0)
     for bad in ("", "10,,20", "-5", "fast", "nan", "5000"):
-        with pytest.raises(UsageError, match="writes per second from 0.1 to 4000"):
+        with pytest.raises(UsageError, match=r"writes per second from 0\.1 to 4000"):
             parse_rates(bad)
 
 
