@@ -218,7 +218,8 @@ def scenario(name: str, stop: str, folder: Path) -> Outcome | None:
         out = folder / f"{name.replace(' ', '-')}-{stop}.json"
         run = subprocess.Popen([sys.executable, "-m", "gtbench", *args, "--endpoint-url",
                                 url, "--json", str(out)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_as_from_a_terminal)
         deadline = time.monotonic() + 120
         while _writes(url, pk) < 6 and time.monotonic() < deadline and run.poll() is None:
             time.sleep(0.05)
@@ -242,6 +243,13 @@ def scenario(name: str, stop: str, folder: Path) -> Outcome | None:
     finally:
         emulator.kill()
         emulator.wait()
+
+
+def _as_from_a_terminal() -> None:
+    """Signals as a command started from a terminal has them (this script may itself
+    run with SIGHUP or SIGINT ignored, as a background job or under nohup)."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def _stop(how: str, url: str, run: subprocess.Popen[str],
@@ -283,7 +291,7 @@ def main() -> None:
         tried, found = option_fuzz(rng, options.per_option, str(Path(folder) / "state"))
         unclean += found
         print(f"options: {tried} inputs over every command, {len(found)} unclean "
-              f"({time.monotonic() - started:.0f} s)")
+              f"({time.monotonic() - started:.0f} s)", flush=True)
         from gtbench.emulator.server import EmulatorServer
 
         with EmulatorServer() as server:
@@ -291,7 +299,7 @@ def main() -> None:
             tried_control, found = control_fuzz(rng, server.url, 8)
         unclean += found
         print(f"control API: {tried_control} inputs, {len(found)} unclean "
-              f"({time.monotonic() - started:.0f} s)")
+              f"({time.monotonic() - started:.0f} s)", flush=True)
         tried += tried_control
         scenarios = 0
         if not options.skip_scenarios:

@@ -25,7 +25,7 @@ from gtbench.emulator.replicas import ReplicaSettings
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorConfig, EmulatorServer
 from gtbench.history import OK, Op
-from tests.helpers import wait_until
+from tests.helpers import control, wait_until
 
 TWO = "us-west-2,eu-west-1"
 TABLE = "global-serverless"
@@ -153,6 +153,13 @@ def test_an_unsent_write_makes_the_verdict_incomplete_whatever_the_reads_show() 
 
 # -- SIGTERM and SIGHUP, as Ctrl-C ---------------------------------------------------------
 
+def _as_from_a_terminal() -> None:
+    """The signals as a command started from a terminal has them: a test run may
+    inherit SIGHUP ignored (nohup, a background job), which gtbench keeps ignored."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_sigterm_and_sighup_stop_the_run_save_it_and_end_its_marker(
         emulator: EmulatorServer, tmp_path: Path, signum: int, status: int) -> None:
@@ -162,7 +169,8 @@ def test_sigterm_and_sighup_stop_the_run_save_it_and_end_its_marker(
     process = subprocess.Popen(
         [sys.executable, "-m", "gtbench", "race", "--trials", "500", "--endpoint-url",
          emulator.url, "--regions", TWO, "--json", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=_as_from_a_terminal)
     wait_until(lambda: _experiment_writes(emulator) >= 3, timeout=60, interval=0.02,
                message="trials under way")
     process.send_signal(signum)
@@ -295,3 +303,53 @@ def test_an_interrupted_demo_removes_its_table_and_its_emulator_and_names_no_del
     status = subprocess.run([sys.executable, "-m", "gtbench", "local", "status", "--json"],
                             env=state, capture_output=True, text=True, timeout=60)
     assert json.loads(status.stdout)["running"] is False, stderr
+
+
+# -- the replicas agree the moment a run exits ------------------------------------------------
+
+AGREE = {
+    "race": (TWO, ["race", "--trials", "3"]),
+    "conflict": (TWO, ["conflict", "--trials", "2", "--no-timelines"]),
+    "conflict increment": (TWO, ["conflict", "--mode", "increment", "--increments", "3",
+                                 "--pace-ms", "20", "--trials", "1", "--no-timelines"]),
+    "outage": (TWO, ["outage", "--duration", "1", "--lead", "0.5"]),
+    "matrix": ("us-west-2,eu-west-1,us-east-1", ["matrix", "--trials", "2", "--table",
+                                                 TABLE]),
+}
+
+
+@pytest.mark.parametrize("case", list(AGREE))
+def test_the_replicas_agree_the_moment_a_run_exits(emulator: EmulatorServer,
+                                                   case: str) -> None:
+    """Its marker, heartbeats and items have reached every region: `gtbench status`
+    right after finds no difference (it once found the outage's last heartbeats)."""
+    regions, args = AGREE[case]
+    setup = CliRunner().invoke(cli, ["setup", "--endpoint-url", emulator.url, "--regions",
+                                     regions])
+    assert setup.exit_code == 0, setup.stderr
+    result = CliRunner().invoke(cli, [*args, "--endpoint-url", emulator.url, "--regions",
+                                      regions])
+    assert result.exit_code == 0, result.stderr
+    # Nothing waited for: the replicas as the run left them.
+    agreement = control(emulator.url, f"agreement?table={TABLE}")
+    assert agreement["agree"], agreement["differences"]
+
+
+def test_a_second_ctrl_c_after_the_save_does_not_change_the_exit(
+        emulator: EmulatorServer, tmp_path: Path) -> None:
+    """A second Ctrl-C once the document is on disk, while the process exits: exit 130
+    still (it was a death by SIGINT, once a traceback from queue.get)."""
+    _setup(emulator.url)
+    out = tmp_path / "race.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gtbench", "race", "--trials", "500", "--endpoint-url",
+         emulator.url, "--regions", TWO, "--json", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: _experiment_writes(emulator) >= 3, timeout=60, interval=0.02,
+               message="trials under way")
+    process.send_signal(signal.SIGINT)
+    wait_until(out.exists, timeout=60, interval=0.001, message="the document saved")
+    process.send_signal(signal.SIGINT)
+    stderr = process.communicate(timeout=60)[1]
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr

@@ -46,9 +46,15 @@ def install() -> None:
     if threading.current_thread() is not threading.main_thread():
         return
     for signum in STOP_SIGNALS[1:]:
-        # An ignored SIGHUP (nohup) stays ignored.
-        if signal.getsignal(signum) is not signal.SIG_IGN:
+        if _handled(signum):
             signal.signal(signum, _raise)
+
+
+def _handled(signum: int) -> bool:
+    """Whether gtbench takes ``signum`` over: always, but for an ignored SIGHUP (nohup
+    means it: keep running when the terminal closes). An ignored SIGINT (a shell's
+    background job) is still a stop when it is sent."""
+    return signum != signal.SIGHUP or signal.getsignal(signum) is not signal.SIG_IGN
 
 
 Handler = Callable[[int, Any], None]
@@ -62,7 +68,7 @@ def handled(handler: Handler) -> Iterator[None]:
         return
     previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
     for s in STOP_SIGNALS:
-        if previous[s] is not signal.SIG_IGN:
+        if _handled(s):
             signal.signal(s, handler)
     try:
         yield
@@ -75,5 +81,15 @@ def set_all(handler: Handler) -> None:
     """Point every stop signal (not ignored) at ``handler`` (main thread only)."""
     if threading.current_thread() is threading.main_thread():
         for s in STOP_SIGNALS:
-            if signal.getsignal(s) is not signal.SIG_IGN:
+            if _handled(s):
                 signal.signal(s, handler)
+
+
+def ignore_all() -> None:
+    """Every stop signal is ignored from now on (main thread only): the process is
+    exiting with the status it has chosen. SIG_IGN, not a handler that does nothing:
+    the interpreter puts its own handlers back to the default as it finalizes, and a
+    signal then would kill the process."""
+    if threading.current_thread() is threading.main_thread():
+        for s in STOP_SIGNALS:
+            signal.signal(s, signal.SIG_IGN)

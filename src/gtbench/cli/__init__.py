@@ -19,6 +19,16 @@ from gtbench.errors import GtbenchError
 def _fail(message: str, code: int) -> None:
     with contextlib.suppress(OSError):  # no terminal left (SIGHUP): the status says it
         click.echo(f"gtbench: error: {message}", err=True)
+    _exit(code)
+
+
+def _exit(code: int) -> None:
+    """Exit with ``code``; a signal from here on is ignored. The ending was decided and
+    said: a second Ctrl-C while the interpreter joins its threads would only turn the
+    status into a death by SIGINT (and once printed a traceback from queue.get)."""
+    from gtbench import signals
+
+    signals.ignore_all()
     sys.exit(code)
 
 
@@ -102,7 +112,7 @@ class GtbenchGroup(click.Group):
             if message is None:
                 raise
             _fail(message, 1)
-        sys.exit(result if isinstance(result, int) else 0)
+        _exit(result if isinstance(result, int) else 0)
 
 
 @click.group(cls=GtbenchGroup, context_settings={"help_option_names": ["-h", "--help"],
