@@ -284,6 +284,7 @@ def test_every_count_has_an_upper_bound_stated_in_help(name: str, param: Any) ->
     ["race", "--cloudwatch-wait", "3"],
     ["race", "--to", "eu-west-1", "--to", "eu-west-1"],
     ["local", "fault", "throttle", "eu-west-1", "--ops", "Bogus"],
+    ["race", "--load", "-1"],
     ["race", "--table", "global-serverless\n"],
 ])
 def test_a_count_or_choice_out_of_bounds_is_refused_before_anything_runs(

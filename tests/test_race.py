@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 from botocore.stub import ANY, Stubber
 from click.testing import Result
 
@@ -19,7 +20,7 @@ from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorServer
 from gtbench.history import Op
 from gtbench.regions import AWS, Regions, Settings
-from tests.helpers import control, run_cli
+from tests.helpers import control, run_cli, wait_until
 
 A, B, C = "us-west-2", "eu-west-1", "ap-northeast-1"
 Client = Callable[[str], Any]
@@ -173,3 +174,33 @@ def test_a_race_on_a_table_another_run_writes_to_says_so(
         result.stdout.split())
     # The other run sees this race too.
     assert [o["experiment"] for o in other.finish() or []] == ["race"]
+
+
+def test_a_killed_runs_marker_stops_counting_once_its_lease_lapses(
+        emulator: EmulatorServer, ddb: Callable[[str], Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run killed without a word stops renewing its marker: within its lease (not at
+    the latest it could have ended, up to 25 minutes later) no run counts it; a live
+    run renews its lease while it lasts, however long."""
+    from gtbench import runs
+
+    assert run_cli(emulator.url, "setup").exit_code == 0
+    monkeypatch.setattr(runs, "RENEW_S", 0.05)
+    monkeypatch.setattr(runs, "LEASE_S", 0.5)
+    live = runs.RunMarker(ddb("us-west-2"), "global-serverless", "race", time.time() + 3600)
+    dead = runs.RunMarker(ddb("us-west-2"), "global-serverless", "outage", time.time() + 3600)
+    dead._stop.set()  # killed: it renews no more, and never marks its end
+
+    def lease(marker: runs.RunMarker) -> float:
+        item = ddb("us-west-2").get_item(TableName="global-serverless", Key=marker.key,
+                                         ConsistentRead=True)["Item"]
+        return float(item["EndsBy"]["N"])
+
+    first = lease(live)
+    wait_until(lambda: lease(live) > first, timeout=10, message="the live lease renewed")
+    wait_until(lambda: lease(dead) < time.time(), timeout=10, message="the dead lease lapsed")
+    later = runs.RunMarker(ddb("us-west-2"), "global-serverless", "conflict",
+                           time.time() + 60)
+    seen = [o["experiment"] for o in later.finish() or []]
+    assert seen == ["race"], seen  # the live run, not the dead one
+    live.finish()

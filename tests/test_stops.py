@@ -287,7 +287,7 @@ def test_an_interrupted_demo_removes_its_table_and_its_emulator_and_names_no_del
     was deleted."""
     process = subprocess.Popen([sys.executable, "-m", "gtbench", "demo"], env={
         **state, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        text=True)
+        text=True, preexec_fn=_as_from_a_terminal)
     assert process.stderr is not None
     said = []
     for line in process.stderr:  # the race's first line: the demo is under way

@@ -41,13 +41,10 @@ def _raise(signum: int, frame: Any) -> None:
 
 
 def install() -> None:
-    """SIGTERM and SIGHUP raise ``Stopped`` as Ctrl-C raises KeyboardInterrupt (for the
-    whole command: set-up and teardown stop as cleanly as a run)."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    for signum in STOP_SIGNALS[1:]:
-        if _handled(signum):
-            signal.signal(signum, _raise)
+    """Every stop signal raises ``Stopped``, as Ctrl-C raises KeyboardInterrupt (for
+    the whole command: set-up and teardown stop as cleanly as a run), whatever the
+    disposition the process inherited (a background job starts with SIGINT ignored)."""
+    set_all(_raise)
 
 
 def _handled(signum: int) -> bool:

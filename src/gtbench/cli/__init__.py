@@ -103,6 +103,8 @@ class GtbenchGroup(click.Group):
             signum = signals.signum_of(exc)
             _fail(f"interrupted ({signals.name(signum)}); run the same command again to "
                   "resume", signals.exit_status(signum))
+        except click.NoSuchOption as exc:
+            _fail(_negative_value(exc.option_name) or exc.format_message(), exc.exit_code)
         except click.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code)
         except GtbenchError as exc:
@@ -113,6 +115,16 @@ class GtbenchGroup(click.Group):
                 raise
             _fail(message, 1)
         _exit(result if isinstance(result, int) else 0)
+
+
+def _negative_value(name: str) -> str | None:
+    """click reads ``--load -1`` as an unknown option ``-1``: say what it is."""
+    import re
+
+    if re.fullmatch(r"-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", name) is None:
+        return None
+    return (f"{name} is not an option, and a negative number is no value here (an option "
+            "whose value may be left out, such as --load, takes 0 or more)")
 
 
 @click.group(cls=GtbenchGroup, context_settings={"help_option_names": ["-h", "--help"],
