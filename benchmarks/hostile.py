@@ -266,12 +266,12 @@ def _stop(how: str, url: str, run: subprocess.Popen[str],
         return 130
     if how == "kill emulator":
         emulator.kill()
-        return 1
+        return 3
     if how == "teardown":
         for region in ("eu-west-1", "us-west-2"):
             with contextlib.suppress(Exception):  # a table already gone is the point
                 client(url, region).delete_table(TableName="global-serverless")
-        return 1
+        return 3
     raise ValueError(how)
 
 

@@ -97,7 +97,7 @@ def test_a_killed_emulator_ends_the_run_and_the_history_is_saved(
                                       regions, "--json", str(out)])
     ended = time.monotonic()
     assert "at" in killed, result.stderr  # the kill came while it ran
-    assert result.exit_code == 1, result.stderr
+    assert result.exit_code == 3, result.stderr
     assert "Traceback" not in result.stderr
     # It stopped within a short time of the endpoint going away, not at a timeout.
     assert ended - killed["at"] < 60, ended - killed["at"]

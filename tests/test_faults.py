@@ -264,7 +264,7 @@ def test_a_run_of_failed_trials_stops_the_run_and_saves_it(emulator: EmulatorSer
     cli = run_cli(emulator.url, "race", "--trials", "9", "--timeout", "0.3", "--json",
                   str(path))
     cutter.join()
-    assert cli.exit_code == 1
+    assert cli.exit_code == 3  # stopped early, what it measured saved
     assert cli.stderr.strip().splitlines()[-1].startswith("gtbench: error: stopped after 3")
     saved = json.loads(path.read_text())
     assert saved["stopped"] and "ServiceUnavailable" in saved["stopped"]

@@ -84,7 +84,7 @@ def test_a_table_deleted_mid_run_ends_it_stopped_with_every_trial_kept(
     result = CliRunner().invoke(cli, [*DELETED[case], "--endpoint-url", emulator.url,
                                       "--regions", TWO, "--json", str(out)])
     deleter.join(timeout=30)
-    assert result.exit_code == 1, result.stderr
+    assert result.exit_code == 3, result.stderr
     assert "Traceback" not in result.stderr
     assert out.exists(), result.stderr
     document = json.loads(out.read_text())
@@ -126,7 +126,7 @@ def test_a_trial_whose_second_write_was_never_sent_is_incomplete_not_a_result(
     result = CliRunner().invoke(cli, ["conflict", "--offset-ms", "20000", "--trials", "3",
                                       "--endpoint-url", doomed.url, "--regions", TWO,
                                       "--json", str(out)])
-    assert result.exit_code == 1, result.stderr
+    assert result.exit_code == 3, result.stderr
     assert "incomplete" in result.stderr
     assert "every write from" not in result.output  # the old false "converged" sentence
     document = json.loads(out.read_text())
@@ -269,7 +269,7 @@ def test_an_emulator_stopped_mid_run_ends_the_run_with_its_trials_saved(
             assert race.stdout.readline()
         emulator.send_signal(signal.SIGSTOP)
         _, stderr = race.communicate(timeout=120)
-        assert race.returncode == 1, stderr
+        assert race.returncode == 3, stderr
         assert "answered nothing" in stderr and "Traceback" not in stderr
         document = json.loads(out.read_text())
         assert document["stopped"] and len(document["trials"]) >= 3

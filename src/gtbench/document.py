@@ -11,6 +11,7 @@ lists where they differ from what the file states (``gtbench report --check``).
 
 from __future__ import annotations
 
+import os
 import platform
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
@@ -43,7 +44,28 @@ def environment() -> dict[str, Any]:
     return {"gtbench": __version__, "python": platform.python_version(),
             "boto3": boto3.__version__, "botocore": botocore.__version__,
             "platform": platform.platform(terse=True),
+            "machine": {"cpus": os.cpu_count(), "arch": platform.machine()},
+            "commit": _commit(),
             "clock": "time.perf_counter_ns (one process, monotonic)"}
+
+
+def _commit() -> str | None:
+    """The git commit gtbench runs from (with "+" if its tree has changes), or None
+    when it is not a git checkout (an installed wheel), as pytest-benchmark records."""
+    import subprocess
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                              text=True, timeout=5)
+        if head.returncode:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=here, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+" if dirty.stdout.strip() else "")
 
 
 @dataclass(frozen=True)

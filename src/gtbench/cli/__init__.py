@@ -148,6 +148,15 @@ def cli() -> None:
       gtbench report FILE  show a saved result again, as Markdown or a figure
       gtbench teardown     remove what setup created
       gtbench local --help the emulator: lag, ground truth, start and stop
+
+    \b
+    Exit status:
+      0    done
+      1    failed: the command could not do what was asked
+      2    bad input: nothing ran
+      3    a run stopped early (the endpoint lost, the table gone, failing
+           trials); what it measured was shown and saved
+      130, 143, 129  stopped by Ctrl-C, SIGTERM or SIGHUP; saved likewise
     """
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gtbench.cli.options import SCRATCH_KEY  # the demo's scratch files: not announced
-from gtbench.errors import GtbenchError, Interrupted
+from gtbench.errors import Interrupted, RunStopped
 from gtbench.regions import Regions, Settings
 from gtbench.terminal import Terminal
 
@@ -175,7 +175,7 @@ def with_png(tables: Callable[[dict[str, Any]], list[Any]], png_path: str | None
 def finish(result: RunEnd, json_path: str | None, done: str,
            signum: int = signal.SIGINT) -> None:
     """Exit as the run ended: 128 + the signal after Ctrl-C, SIGTERM or SIGHUP (130,
-    143, 129), 1 after a run of failed trials."""
+    143, 129), 3 after a run that stopped early (``ExitStatus``)."""
     from gtbench import signals
 
     where = f" and saved to {json_path}" if json_path and json_path != "-" else ""
@@ -184,7 +184,7 @@ def finish(result: RunEnd, json_path: str | None, done: str,
         raise Interrupted(f"interrupted{by} after {done}; they are summarized above{where}",
                           signum=signum)
     if result.stopped:
-        raise GtbenchError(f"{result.stopped}; {done} are summarized above{where}")
+        raise RunStopped(f"{result.stopped}; {done} are summarized above{where}")
 
 
 @contextlib.contextmanager
