@@ -353,3 +353,13 @@ def test_a_second_ctrl_c_after_the_save_does_not_change_the_exit(
     stderr = process.communicate(timeout=60)[1]
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
+
+
+def test_running_the_cli_in_process_leaves_the_callers_signal_handlers_alone() -> None:
+    """A test (or a program) that runs gtbench's CLI in its own process keeps its own
+    handlers: once, every later child process inherited SIGINT ignored."""
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM,
+                                                signal.SIGHUP)}
+    result = CliRunner().invoke(cli, ["race", "--trials", "0"])
+    assert result.exit_code == 2
+    assert {s: signal.getsignal(s) for s in before} == before

@@ -40,11 +40,25 @@ def _raise(signum: int, frame: Any) -> None:
     raise Stopped(signum)
 
 
-def install() -> None:
+Previous = dict[int, Any]
+
+
+def install() -> Previous:
     """Every stop signal raises ``Stopped``, as Ctrl-C raises KeyboardInterrupt (for
     the whole command: set-up and teardown stop as cleanly as a run), whatever the
-    disposition the process inherited (a background job starts with SIGINT ignored)."""
+    disposition the process inherited (a background job starts with SIGINT ignored).
+    Returns the handlers before, for ``restore``."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous: Previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
     set_all(_raise)
+    return previous
+
+
+def restore(previous: Previous) -> None:
+    for signum, handler in previous.items():
+        if handler is not None:
+            signal.signal(signum, handler)
 
 
 def _handled(signum: int) -> bool:

@@ -19,16 +19,6 @@ from gtbench.errors import GtbenchError
 def _fail(message: str, code: int) -> None:
     with contextlib.suppress(OSError):  # no terminal left (SIGHUP): the status says it
         click.echo(f"gtbench: error: {message}", err=True)
-    _exit(code)
-
-
-def _exit(code: int) -> None:
-    """Exit with ``code``; a signal from here on is ignored. The ending was decided and
-    said: a second Ctrl-C while the interpreter joins its threads would only turn the
-    status into a death by SIGINT (and once printed a traceback from queue.get)."""
-    from gtbench import signals
-
-    signals.ignore_all()
     sys.exit(code)
 
 
@@ -87,10 +77,20 @@ class GtbenchGroup(click.Group):
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         from gtbench import signals
-        from gtbench.awserrors import describe_aws_error
 
         kwargs["standalone_mode"] = False
-        signals.install()  # SIGTERM and SIGHUP stop a command as Ctrl-C does
+        # SIGTERM and SIGHUP stop a command as Ctrl-C does; the handlers before are put
+        # back after (a test that runs the CLI in its own process keeps its own).
+        previous = signals.install()
+        try:
+            self._run(args, kwargs)
+        finally:
+            signals.restore(previous)
+
+    def _run(self, args: Any, kwargs: Any) -> None:
+        from gtbench import signals
+        from gtbench.awserrors import describe_aws_error
+
         try:
             result = super().main(*args, **kwargs)
         except click.exceptions.Abort as exc:
@@ -114,7 +114,7 @@ class GtbenchGroup(click.Group):
             if message is None:
                 raise
             _fail(message, 1)
-        _exit(result if isinstance(result, int) else 0)
+        sys.exit(result if isinstance(result, int) else 0)
 
 
 def _negative_value(name: str) -> str | None:
@@ -161,4 +161,13 @@ def cli() -> None:
 
 
 def main() -> None:
-    cli.main(prog_name="gtbench")
+    """The program: once the command has chosen its exit status, further signals are
+    ignored. A second Ctrl-C while the interpreter joins its threads would otherwise
+    turn that status into a death by SIGINT (and once printed a traceback from
+    queue.get)."""
+    from gtbench import signals
+
+    try:
+        cli.main(prog_name="gtbench")
+    finally:
+        signals.ignore_all()
