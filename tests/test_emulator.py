@@ -346,3 +346,31 @@ def test_delete_table_answers_deleting(ddb: Client) -> None:
     make_table(ddb(A))
     answer = ddb(A).delete_table(TableName="tbl")["TableDescription"]
     assert answer["TableStatus"] == "DELETING"
+
+
+def test_a_transaction_token_lasts_ten_minutes_from_the_first_answer() -> None:
+    """The window is counted from the first request's completion; after it, the same
+    token is a new request (the Tokens clock held by the test)."""
+    from gtbench.emulator.idempotency import WINDOW_S, Tokens
+
+    now = [1000.0]
+    tokens: Tokens[str] = Tokens(now=lambda: now[0])
+    applied: list[int] = []
+
+    def apply() -> tuple[str, bool]:
+        applied.append(1)
+        now[0] += 5.0  # the transaction took 5 s to complete
+        return f"answer {len(applied)}", True
+
+    def refuse(code: str, message: str) -> str:
+        return code
+
+    payload = {"TransactItems": [], "ClientRequestToken": "t"}
+    assert tokens.run("acct", A, "t", payload, apply, refuse) == "answer 1"
+    now[0] += WINDOW_S - 1  # inside the window counted from the completion
+    assert tokens.run("acct", A, "t", payload, apply, refuse) == "answer 1"
+    assert tokens.run("acct", A, "t", {**payload, "X": 1}, apply, refuse) \
+        == "IdempotentParameterMismatchException"
+    now[0] += 2  # past it: a new request
+    assert tokens.run("acct", A, "t", payload, apply, refuse) == "answer 2"
+    assert len(applied) == 2

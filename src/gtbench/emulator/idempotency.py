@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-WINDOW_S = 600.0  # "valid for 10 minutes after the first request that uses it"
+WINDOW_S = 600.0  # the TransactWriteItems reference: 10 minutes from the first's completion
 MISMATCH = ("IdempotentParameterMismatchException",
             "DynamoDB rejected the request because you retried a request with a different "
             "payload but with an idempotent token that was already used.")
@@ -73,7 +73,10 @@ class Tokens(Generic[A]):
         finally:
             with self._lock:
                 if succeeded and answer is not None:
-                    self._entries[key].answer = answer
+                    entry = self._entries[key]
+                    # "valid for 10 minutes after the first request that uses it is
+                    # completed"
+                    entry.answer, entry.until = answer, self._now() + WINDOW_S
                 else:
                     self._entries.pop(key, None)
 
