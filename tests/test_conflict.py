@@ -108,17 +108,26 @@ def test_a_later_write_inside_the_lag_wins_everywhere_and_the_other_vanishes(
 
 def test_an_offset_above_the_lag_is_no_conflict_the_earlier_write_is_seen_first(
         table: EmulatorServer) -> None:
+    """Judged against the emulator's log, within each trial's own polling, never a
+    window: a loaded machine may stage the writes closer than asked."""
     document = conflict(table, "--trials", "3", "--offset-ms", "300")  # lag 40 +- 10 ms
     for t in document["trials"]:
         first = next(w for w in t["writes"] if w["region"] == A)
         second = next(w for w in t["writes"] if w["region"] == B)
-        assert t["winner_region"] == B and t["later_write_won"] is True
-        assert t["loser_seen_remotely"] is True and t["loser_delivered"] is True
-        in_b = [e for e in t["timeline"] if e["region"] == B and e["value"] is not None]
-        assert in_b[0]["value"] == first["value"]  # B showed A's write before its own
-        assert in_b[0]["t"] < second["sent"]
+        truth = t["truth"]
+        later = max((first, second), key=lambda w: truth[w["write_id"]]["stamp"])
+        assert t["winner_region"] == later["region"] and t["later_write_won"] is True
+        reached_b = first["acked"] + truth[first["write_id"]]["lag_s"]  # at the latest
+        if reached_b >= second["sent"]:
+            continue  # staged inside the lag after all: a conflict, judged elsewhere
+        # A's write reached Ireland before Ireland's own was sent: no conflict.
+        assert t["loser_delivered"] is True
+        if _read_between(t, B, reached_b, second["sent"]):  # and Ireland was read then
+            assert t["loser_seen_remotely"] is True
+            in_b = [e for e in t["timeline"] if e["region"] == B and e["value"] is not None]
+            assert in_b[0]["value"] == first["value"]  # B showed A's write before its own
         assert t["winner_lag_low_s"] <= t["winner_true_lag_s"] <= t["winner_lag_high_s"]
-    assert document["summary"]["earlier_discarded_unseen"] == 0
+        _check_lost_unseen_against_truth(t)
 
 
 def test_a_sweep_reports_each_offset(table: EmulatorServer) -> None:
