@@ -2,7 +2,7 @@
 the emulator's control API fed nonsense and edge values, then each experiment stopped
 every way a run can be stopped. Prints the inputs tried and every unclean outcome.
 
-    python -m benchmarks.hostile [--seed 7] [--per-option 12] [--skip-scenarios]
+    python -m benchmarks.hostile [--seed 7] [--per-option 12] [--skip-scenarios|--skip-fuzz]
 
 Clean, for an option: exit 0, 1 or 2 with at most one line of error, no traceback
 (valid values run against a closed port, so they end at once with one line). For the
@@ -283,24 +283,27 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--per-option", type=int, default=12)
     parser.add_argument("--skip-scenarios", action="store_true")
+    parser.add_argument("--skip-fuzz", action="store_true")
     options = parser.parse_args()
     rng = random.Random(options.seed)
     unclean: list[Outcome] = []
+    tried = 0
     with tempfile.TemporaryDirectory() as folder:
-        started = time.monotonic()
-        tried, found = option_fuzz(rng, options.per_option, str(Path(folder) / "state"))
-        unclean += found
-        print(f"options: {tried} inputs over every command, {len(found)} unclean "
-              f"({time.monotonic() - started:.0f} s)", flush=True)
-        from gtbench.emulator.server import EmulatorServer
-
-        with EmulatorServer() as server:
+        if not options.skip_fuzz:
             started = time.monotonic()
-            tried_control, found = control_fuzz(rng, server.url, 8)
-        unclean += found
-        print(f"control API: {tried_control} inputs, {len(found)} unclean "
-              f"({time.monotonic() - started:.0f} s)", flush=True)
-        tried += tried_control
+            tried, found = option_fuzz(rng, options.per_option, str(Path(folder) / "state"))
+            unclean += found
+            print(f"options: {tried} inputs over every command, {len(found)} unclean "
+                  f"({time.monotonic() - started:.0f} s)", flush=True)
+            from gtbench.emulator.server import EmulatorServer
+
+            with EmulatorServer() as server:
+                started = time.monotonic()
+                tried_control, found = control_fuzz(rng, server.url, 8)
+            unclean += found
+            print(f"control API: {tried_control} inputs, {len(found)} unclean "
+                  f"({time.monotonic() - started:.0f} s)", flush=True)
+            tried += tried_control
         scenarios = 0
         if not options.skip_scenarios:
             started = time.monotonic()

@@ -363,3 +363,25 @@ def test_running_the_cli_in_process_leaves_the_callers_signal_handlers_alone() -
     result = CliRunner().invoke(cli, ["race", "--trials", "0"])
     assert result.exit_code == 2
     assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_an_outage_stopped_before_its_cut_says_no_cut_and_checks_clean(
+        emulator: EmulatorServer, tmp_path: Path) -> None:
+    """SIGTERM in the outage's lead: no cut held (its length is null, not the time
+    since the clock's origin), and `report --check` judges it the same later."""
+    _setup(emulator.url)
+    out = tmp_path / "outage.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gtbench", "outage", "--lead", "30", "--duration", "5",
+         "--endpoint-url", emulator.url, "--regions", TWO, "--json", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_as_from_a_terminal)
+    wait_until(lambda: sum(1 for r in emulator.app.replicator.records()
+                           if r["key"]["PK"]["S"] == "gtbench-outage") >= 6,
+               timeout=60, interval=0.02, message="the workload under way")
+    process.send_signal(signal.SIGTERM)
+    stderr = process.communicate(timeout=60)[1]
+    assert process.returncode == 143, stderr
+    document = json.loads(out.read_text())
+    assert document["summary"]["cut_s"] is None
+    _check(out)

@@ -121,10 +121,17 @@ class OutageResult(RunEnd):
     def last_ns(self) -> int:
         return max([s.received_ns for s in self.seen] + [self.end_ns, self.requested_ns])
 
+    def _end_ns(self) -> int:
+        """The cut's end; while it lasts, now (the live view); 0 if it never began (a
+        stored run must judge the same whenever it is checked)."""
+        if self.end_ns:
+            return self.end_ns
+        return time.perf_counter_ns() if self.start_ns else 0
+
     def summary(self) -> analysis.OutageSummary:
         summary = analysis.outage_summary(self.plan.region, self.regions, self.writes,
                                           self.reads, self.snapshots, self.held, self.rounds,
-                                          self.start_ns, self.end_ns or time.perf_counter_ns(),
+                                          self.start_ns, self._end_ns(),
                                           self.observed(), self.origin_ns)
         if self.truth is None:
             return summary

@@ -257,7 +257,9 @@ def outage_summary(region: str, regions: Sequence[str], writes: Sequence[OutageW
 
     increments = [w for w in writes if w.increment and w.op.ok]
     lost_ids = {x.write_id for x in lost}
-    held_cut = observed is None or observed.start_ns is not None
+    # No cut was started (the run stopped in its lead): none held, whatever the clock
+    # says now. Documents from before heartbeats have no observed cut: as requested.
+    held_cut = end_ns > start_ns and (observed is None or observed.start_ns is not None)
 
     def since_origin(ns: int | None) -> float | None:
         return (ns - origin_ns) / NS if ns is not None and origin_ns else None
