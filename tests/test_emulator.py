@@ -234,7 +234,9 @@ def test_pause_and_resume_lose_nothing(ddb: Client, emulator: EmulatorServer) ->
     control(emulator.url, "pause", "POST")
     for i in range(20):
         ddb(A).put_item(TableName="tbl", Item=item("p", f"{i:02}"))
-    time.sleep(0.2)  # five times the lag: nothing may arrive while paused
+    # Every delivery is past due (a condition, not a sleep): none may have arrived.
+    wait_until(lambda: all(r["due_at"] < time.time() for r in control(
+        emulator.url, "replications")["replications"]), message="every delivery overdue")
     assert ddb(B).scan(TableName="tbl", ConsistentRead=True)["Count"] == 0
     rows = control(emulator.url, "replications")["replications"]
     assert len(rows) == 20

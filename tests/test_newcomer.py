@@ -285,12 +285,17 @@ def test_the_sweep_uses_the_earlier_writes_lag_in_its_own_direction(
     document = json.loads(result.stdout)
     row = document["summary"]["offsets"][0]
     assert row["earlier_discarded_unseen"] == 2  # 150 ms < A's 800 ms lag: lost unseen
-    assert 0.75 < row["median_earlier_lag_s"] < 0.85  # the yardstick that explains it
-    # The other direction's lag (40 ms) does not. It is measured, not taken from the
-    # truth, so a loaded machine widens it (once past 150 ms while the suite started
-    # emulator processes): half of A's 800 ms still tells the two directions apart.
-    assert row["median_winner_lag_s"] < 0.4
-    assert all(t["earlier_write"] == f"{A}#0" for t in document["trials"])
+    trials = document["trials"]
+    assert all(t["earlier_write"] == f"{A}#0" for t in trials)
+    # The yardstick that explains it is the earlier write's own lag (A to B: the
+    # emulator's truth), not the other direction's (B to A), which each trial's bound
+    # holds: judged against the log, not a window a loaded machine could overrun.
+    from gtbench.analysis import median
+
+    assert row["median_earlier_lag_s"] == median([t["earlier_true_lag_s"] for t in trials])
+    for t in trials:
+        assert t["winner_lag_low_s"] <= t["winner_true_lag_s"] <= t["winner_lag_high_s"]
+        assert t["winner_true_lag_s"] < t["earlier_true_lag_s"]
 
 
 def test_every_example_checks_clean() -> None:

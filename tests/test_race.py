@@ -48,7 +48,13 @@ def test_every_true_lag_lies_inside_its_bound(emulator: EmulatorServer) -> None:
         assert t["stale_reads"] >= 1  # a 120 ms lag loses to 20 ms polling
     summary = document["summary"]
     assert (summary["trials"], summary["replicated"], summary["timed_out"]) == (12, 12, 0)
-    assert 0.05 < summary["p50_s"] < 0.3
+    # The median lag is bounded as each trial is: by the medians of the bounds, around
+    # the median of the truth (not a window a loaded machine could overrun).
+    import statistics
+
+    low, true, high = (statistics.median(t[k] for t in trials)
+                       for k in ("lag_low_s", "true_lag_s", "lag_high_s"))
+    assert low <= true <= high and low <= summary["p50_s"] <= high
     assert "saw the write from us-west-2 after" in result.stderr
 
 
@@ -56,15 +62,20 @@ def test_paused_replication_gives_timed_out_trials_and_a_prompt_exit(
         emulator: EmulatorServer) -> None:
     assert run(emulator, "setup").exit_code == 0
     control(emulator.url, "pause", "POST")
-    started = time.monotonic()
     result = run(emulator, "race", "--trials", "2", "--timeout", "0.3", "--interval-ms", "20",
                  "--json", "-")
-    elapsed = time.monotonic() - started
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["summary"]["timed_out"] == 2
     assert all(t["lag_s"] is None and t["lag_low_s"] is None for t in document["trials"])
-    assert elapsed < 10  # two 0.3 s trials, no waiting on the held deliveries
+    # Each trial stopped reading at its timeout: its 4 pollers, one read every 20 ms
+    # each, sent at most one read per poller per interval of the 0.3 s (however late a
+    # loaded machine woke them), so nothing waited on the held deliveries.
+    for t in document["trials"]:
+        reads = [o for o in t["history"] if o["kind"] == "read"]
+        assert 0 < len(reads) <= 4 * (round(0.3 / 0.02) + 1), len(reads)
+    # Nor did the run wait for its marker to cross a paused link: it said so.
+    assert "paused" in result.stderr
     assert "never saw a write" in result.stderr
 
 
