@@ -10,8 +10,6 @@ from typing import Any
 import boto3
 import pytest
 
-from gtbench.emulator.capacity import Capacity
-from gtbench.emulator.distance import Distance
 from gtbench.emulator.replicas import ReplicaSettings
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorConfig, EmulatorServer
@@ -40,25 +38,24 @@ TEST_LAG_MS = 40.0
 TEST_JITTER_MS = 10.0
 
 
+def emulator_config() -> EmulatorConfig:
+    """The tests' emulator: the test lag, instant replica changes, every region on
+    loopback, every replica on-demand. A new one each time: tests change settings."""
+    return EmulatorConfig(lag=LagModel(TEST_LAG_MS, TEST_JITTER_MS),
+                          replicas=ReplicaSettings(0.0, 0.0), seed=7,
+                          metric_period_s=300, metric_delay_s=120, fis_delay_s=0)
+
+
 @pytest.fixture(scope="session")
 def _server() -> Iterator[EmulatorServer]:
-    config = EmulatorConfig(lag=LagModel(TEST_LAG_MS, TEST_JITTER_MS),
-                            replicas=ReplicaSettings(0.0, 0.0), seed=7)
-    with EmulatorServer(config) as server:
+    with EmulatorServer(emulator_config()) as server:
         yield server
 
 
 @pytest.fixture
 def emulator(_server: EmulatorServer) -> Iterator[EmulatorServer]:
-    """The emulator, empty, with the test lag and instant replica changes."""
-    _server.app.reset()
-    _server.app.configure({"replica_create_delay_s": 0, "replica_delete_delay_s": 0,
-                           "metric_period_s": 300, "metric_delay_s": 120, "fis_delay_s": 0})
-    _server.app.replicator.lag = LagModel(TEST_LAG_MS, TEST_JITTER_MS)
-    _server.app.config.distance = Distance()  # every region on loopback
-    _server.app.config.pair_rtt_ms = {}
-    _server.app.config.probe_skew_ms = {}
-    _server.app.replicator.capacity = Capacity()  # every replica on-demand
+    """The emulator, empty and as ``emulator_config`` sets it, through its public reset."""
+    _server.app.reset(emulator_config())
     yield _server
     _server.app.replicator.resume()
 

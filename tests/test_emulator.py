@@ -376,3 +376,21 @@ def test_a_transaction_token_lasts_ten_minutes_from_the_first_answer() -> None:
     now[0] += 2  # past it: a new request
     assert tokens.run("acct", A, "t", payload, apply, refuse) == "answer 2"
     assert len(applied) == 2
+
+
+def test_reset_with_a_config_restores_every_setting(emulator: EmulatorServer) -> None:
+    """A test's changes (lag, delays, distance, capacity, FIS delay) are gone after a
+    reset with a config: tests reset through it, not field by field."""
+    from gtbench.emulator.distance import Distance
+    from gtbench.emulator.server import EmulatorConfig
+
+    emulator.app.configure({"lag_ms": 900, "replica_create_delay_s": 5, "fis_delay_s": 3})
+    emulator.app.config.distance = Distance("us-west-2")
+    control(emulator.url, "capacity", "POST", {"region": B, "wcu": 4})
+    control(emulator.url, "pause", "POST")
+    emulator.app.reset(EmulatorConfig(lag=LagModel(40, 10)))
+    status = control(emulator.url, "status")
+    assert (status["lag"]["lag_ms"], status["lag"]["jitter_ms"]) == (40, 10)
+    assert status["replica_create_delay_s"] == EmulatorConfig().replicas.create_delay_s
+    assert status["fis_delay_s"] == 0 and status["paused"] is False
+    assert status["capacity"]["wcu"] == {} and not status["distance"].get("client_region")

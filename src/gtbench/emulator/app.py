@@ -417,9 +417,13 @@ class EmulatorApp:
         """The background threads that died (any: replication has stopped for good)."""
         return self.health.broken()
 
-    def reset(self) -> None:
-        """Empty every table in every region and forget all replication state."""
+    def reset(self, config: EmulatorConfig | None = None) -> None:
+        """Empty every table in every region and forget all replication state; with
+        ``config``, every setting becomes that config's too (lag, replica delays,
+        distance, round trips, probe skews, capacity, metric periods, the FIS delay),
+        so a test starts from one known emulator without reaching into its parts."""
         self.faults.clear()
+        self.replicator.resume()
         self._ttl_tables.clear()
         self.strong.clear()
         self.replicator.reset()
@@ -428,6 +432,21 @@ class EmulatorApp:
         self.latency.clear()
         self.tokens.clear()
         store.reset()
+        if config is not None:
+            self.apply(config)
+
+    def apply(self, config: EmulatorConfig) -> None:
+        """Take every setting of ``config`` (what a start with it would have set)."""
+        self.config = config
+        self.replicator.lag = config.lag
+        self.replicator.capacity = Capacity(config.replica_wcu)
+        self.replicas.settings.create_delay_s = config.replicas.create_delay_s
+        self.replicas.settings.delete_delay_s = config.replicas.delete_delay_s
+        self.replicas.settings.source_hold_s = config.replicas.source_hold_s
+        self.latency.period_s = config.metric_period_s
+        self.latency.delay_s = config.metric_delay_s
+        self.faults.fis_delay_s = config.fis_delay_s
+        self.ttl_sweeper.set_period(config.ttl_sweep_s)
 
     def warm_up(self) -> None:
         """Load moto's DynamoDB backend and its request dispatch now: the first call
