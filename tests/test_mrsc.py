@@ -146,27 +146,28 @@ def test_an_eventual_read_in_the_third_replica_can_be_stale(emulator: EmulatorSe
 def test_concurrent_writes_from_two_regions_give_exactly_one_conflict(
         emulator: EmulatorServer, ddb: Client) -> None:
     strong_table(ddb)
-    emulator.app.config.pair_rtt_ms = {(E1, E2): 150.0}
+    # The first write holds the item for its 1.5 s round trip; the second is sent once
+    # the emulator shows the item held (a condition, not two threads hoping to meet).
+    emulator.app.config.pair_rtt_ms = {(E1, E2): 1500.0}
     clients = {r: no_retry(emulator, r) for r in (E1, E2)}
     for trial in range(3):
         outcomes: dict[str, str] = {}
-        start = threading.Barrier(2)
 
-        def write(region: str, trial: int = trial, outcomes: dict[str, str] = outcomes,
-                  start: threading.Barrier = start) -> None:
-            start.wait()
+        def write(region: str, trial: int = trial, outcomes: dict[str, str] = outcomes
+                  ) -> None:
             try:
                 clients[region].put_item(TableName="tbl", Item=item("c", str(trial), n=1))
                 outcomes[region] = "ok"
             except ClientError as exc:
                 outcomes[region] = str(exc.response["Error"]["Code"])
 
-        threads = [threading.Thread(target=write, args=(r,)) for r in clients]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert sorted(outcomes.values()) == ["ReplicatedWriteConflictException", "ok"], outcomes
+        first = threading.Thread(target=write, args=(E1,))
+        first.start()
+        wait_until(lambda: emulator.app.strong.inflight.held() > 0, timeout=30,
+                   interval=0.001, message="the first write in flight")
+        write(E2)
+        first.join()
+        assert outcomes == {E1: "ok", E2: "ReplicatedWriteConflictException"}, outcomes
     conflicts = [w for w in control(emulator.url, "strong")["writes"]
                  if w["kind"] == "conflict"]
     assert len(conflicts) == 3

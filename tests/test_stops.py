@@ -194,9 +194,12 @@ def test_sigterm_during_setup_is_one_line_and_exit_143(
     process = subprocess.Popen(
         [sys.executable, "-m", "gtbench", "setup", "--bookmarks", "20000", "--endpoint-url",
          emulator.url, "--regions", TWO],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    wait_until(lambda: TABLE in _client(emulator.url, "us-west-2").list_tables()[
-        "TableNames"], timeout=60, message="the table made")
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=_as_from_a_terminal)
+    assert process.stderr is not None
+    for line in process.stderr:  # set-up under way: its first step said
+        if "creating table" in line:
+            break
     process.send_signal(signal.SIGTERM)
     stderr = process.communicate(timeout=60)[1]
     assert process.returncode == 143, stderr

@@ -77,6 +77,11 @@ class InFlight:
                     if not holders:
                         del self._writes[item]
 
+    def held(self) -> int:
+        """How many items are being written now (for tests that stage a conflict)."""
+        with self._lock:
+            return len(self._writes)
+
     def clear(self) -> None:
         with self._lock:
             self._writes.clear()
