@@ -84,3 +84,17 @@ def state(tmp_path: Path) -> Iterator[dict[str, str]]:
     environment["GTBENCH_STATE_DIR"] = str(tmp_path / "state")
     yield environment
     gtbench("local", "stop", env=environment)
+
+
+@pytest.fixture
+def doomed(_server: EmulatorServer) -> Iterator[EmulatorServer]:
+    """An emulator of the test's own, to be killed or stopped mid-run (moto's state is
+    the process's: it is emptied again after, for the shared emulator's next test)."""
+    _server.app.reset()
+    server = EmulatorServer(emulator_config())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.app.close()
+        _server.app.reset()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,28 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from gtbench.cli import cli
-from gtbench.emulator.replicas import ReplicaSettings
-from gtbench.emulator.replication import LagModel
-from gtbench.emulator.server import EmulatorConfig, EmulatorServer
+from gtbench.emulator.server import EmulatorServer
 from tests.helpers import wait_until
 
 TWO = "us-west-2,eu-west-1"
 THREE = "us-west-2,us-east-1,us-east-2"
-
-
-@pytest.fixture
-def doomed(_server: EmulatorServer) -> Iterator[EmulatorServer]:
-    """An emulator of the test's own, to be killed (moto's state is the process's: it
-    is emptied again after, for the shared emulator's next test)."""
-    _server.app.reset()
-    server = EmulatorServer(EmulatorConfig(lag=LagModel(40, 10),
-                                           replicas=ReplicaSettings(0.0, 0.0), seed=3))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.app.close()
-        _server.app.reset()
 
 
 def _kill_when(server: EmulatorServer, ready: Callable[[], bool]) -> dict[str, float]:

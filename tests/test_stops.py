@@ -21,9 +21,7 @@ from click.testing import CliRunner
 
 from gtbench.analysis import conflict_verdict
 from gtbench.cli import cli
-from gtbench.emulator.replicas import ReplicaSettings
-from gtbench.emulator.replication import LagModel
-from gtbench.emulator.server import EmulatorConfig, EmulatorServer
+from gtbench.emulator.server import EmulatorServer
 from gtbench.history import OK, Op
 from tests.helpers import control, wait_until
 
@@ -94,20 +92,6 @@ def test_a_table_deleted_mid_run_ends_it_stopped_with_every_trial_kept(
 
 
 # -- a write whose moment never came -----------------------------------------------------
-
-@pytest.fixture
-def doomed(_server: EmulatorServer) -> Iterator[EmulatorServer]:
-    """An emulator of the test's own, to be stopped mid-run."""
-    _server.app.reset()
-    server = EmulatorServer(EmulatorConfig(lag=LagModel(40, 10),
-                                           replicas=ReplicaSettings(0.0, 0.0), seed=5))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.app.close()
-        _server.app.reset()
-
 
 def test_a_trial_whose_second_write_was_never_sent_is_incomplete_not_a_result(
         doomed: EmulatorServer, tmp_path: Path) -> None:
