@@ -113,3 +113,40 @@ def test_moto_is_reached_only_through_the_store() -> None:
     users = sorted(str(p.relative_to(SRC)) for p in (SRC / "gtbench").rglob("*.py")
                    if "moto" in _third_party_imports(p))
     assert users == ["gtbench/emulator/store.py"]
+
+
+# botocore is not among them: gtbench.awsrules, which the checkers share for names such
+# as EVENTUAL, reads its region list (lazily) from botocore's endpoint data.
+HEAVY = ("boto3", "rich", "click", "moto", "matplotlib")
+
+
+def _third_party(name: str) -> set[str]:
+    """The top-level packages outside gtbench that module ``name`` imports, anywhere."""
+    path = SRC / Path(*name.split("."))
+    path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found - {"gtbench"}
+
+
+def test_the_checkers_are_pure() -> None:
+    """analysis/ (verdicts and summaries) and the pure checkers judge a history alone:
+    neither they nor anything they import, at any depth, loads boto3, rich, click or
+    moto, so a stored run can be judged anywhere and they are tested on hand-made
+    histories."""
+    roots = [n for n in modules() if _within(n, "gtbench.analysis")
+             or n in ("gtbench.linearizability", "gtbench.heartbeat", "gtbench.history")]
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in modules():
+            continue
+        seen.add(name)
+        todo += [m if m in modules() else m.rsplit(".", 1)[0] for m in modules()[name]]
+    loaded = {name: sorted(_third_party(name) & set(HEAVY)) for name in seen}
+    assert {k: v for k, v in loaded.items() if v} == {}

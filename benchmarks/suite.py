@@ -1,0 +1,72 @@
+"""The test suite's own figures: wall time of whole runs and the tests that flaked,
+quiet or beside a CPU hog (a loaded machine is where flakes show).
+
+    python -m benchmarks.suite [--runs 3] [--hogs 2] [-- PYTEST ARGS]
+
+Each run is the README's test command (`pytest`, the project's own options); a test
+that failed in some runs and passed in others is a flake, one that failed in every
+run is a failure. Targets (docs/development.md): the whole suite in 90 s on 2 cores,
+and 20 consecutive runs beside a 2-process hog with no failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import re
+import subprocess
+import sys
+import time
+from collections import Counter
+
+
+def _spin(stop: multiprocessing.synchronize.Event) -> None:
+    while not stop.is_set():
+        pass
+
+
+def one_run(extra: list[str]) -> tuple[float, set[str], str]:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", *extra], capture_output=True,
+                          text=True)
+    took = time.monotonic() - started
+    failed = set(re.findall(r"^(?:FAILED|ERROR) (\S+)", done.stdout, re.M))
+    last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "no output"
+    return took, failed, last
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--hogs", type=int, default=0)
+    parser.add_argument("pytest_args", nargs="*")
+    options = parser.parse_args()
+    stop = multiprocessing.Event()
+    hogs = [multiprocessing.Process(target=_spin, args=(stop,), daemon=True)
+            for _ in range(options.hogs)]
+    for hog in hogs:
+        hog.start()
+    failures: Counter[str] = Counter()
+    times: list[float] = []
+    try:
+        for run in range(options.runs):
+            took, failed, last = one_run(options.pytest_args)
+            times.append(took)
+            failures.update(failed)
+            print(f"run {run + 1}: {took:.0f} s, {last}", flush=True)
+    finally:
+        stop.set()
+    flakes = sorted(t for t, n in failures.items() if n < options.runs)
+    broken = sorted(t for t, n in failures.items() if n == options.runs)
+    print(f"suite beside {options.hogs} CPU hogs, {options.runs} runs: wall "
+          f"{min(times):.0f} to {max(times):.0f} s (target 90 s: "
+          f"{'ok' if max(times) <= 90 else 'MISSED'}); flaky {len(flakes)}, failing "
+          f"{len(broken)} (target 0: {'ok' if not flakes and not broken else 'MISSED'})")
+    for name in flakes:
+        print(f"  flaky ({failures[name]} of {options.runs}): {name}")
+    for name in broken:
+        print(f"  failing: {name}")
+
+
+if __name__ == "__main__":
+    main()
