@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gtbench import linearizability as lin
-from gtbench import register
+from gtbench import register_workload as register
 from gtbench.emulator.replication import Delivery, LagModel, Replicator
 from gtbench.emulator.server import EmulatorServer
 from gtbench.linearizability import Call

@@ -33,7 +33,7 @@ from gtbench.awsrules import STRONG
 from gtbench.errors import GtbenchError
 from gtbench.history import OK, Op
 from gtbench.local import truth
-from gtbench.race import check_pairs, round_trip_s
+from gtbench.preflight import check_pairs, round_trip_s
 from gtbench.regions import LOCAL, Regions, Settings
 from gtbench.trials import RunEnd, run_trials
 

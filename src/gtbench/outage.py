@@ -34,7 +34,7 @@ from gtbench.errors import GtbenchError
 from gtbench.heartbeat import BeatSeen, ObservedCut
 from gtbench.history import OK, Op
 from gtbench.local import truth
-from gtbench.race import check_pairs
+from gtbench.preflight import check_pairs
 from gtbench.regions import Regions, Settings
 from gtbench.settling import await_keys
 from gtbench.trials import RUN_FAILURES, RunEnd, failure_message, timed_write

@@ -19,13 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from gtbench import analysis, polling, provision
+from gtbench import analysis, polling
 from gtbench.analysis import CloudWatchStats, RaceVerdict
-from gtbench.awsrules import EVENTUAL, STRONG, Consistency
-from gtbench.errors import GtbenchError
+from gtbench.awsrules import EVENTUAL
 from gtbench.history import FAIL, Op
 from gtbench.load import LoadStep
 from gtbench.local import truth
+from gtbench.preflight import check_pairs, round_trip_s
 from gtbench.regions import LOCAL, Regions, Settings
 from gtbench.trials import RunEnd, run_trials, timed_write
 
@@ -153,44 +153,6 @@ def write_times(result: RaceResult) -> dict[Pair, list[float]]:
             trial.write.sent_ns / 1e9 if trial.via == "probes"  # a probe's wall clock
             else result.started_at + (trial.write.sent_ns - result.started_ns) / 1e9)
     return out
-
-
-def check_pairs(regions: Regions, settings: Settings, pairs: Sequence[Pair]) -> Consistency:
-    """Every writer has the table, and every reader is an ACTIVE replica of it. Returns
-    the table's MultiRegionConsistency (EVENTUAL unless AWS says STRONG)."""
-    consistency: Consistency = EVENTUAL
-    for source, target in pairs:
-        description = provision.describe(regions.client(source), settings.table)
-        if description is None:
-            raise GtbenchError(f"table {settings.table} does not exist in {source}",
-                               hint="create it with `gtbench setup`")
-        replicas = provision.replica_entries(description, source)
-        replica = replicas.get(target)
-        if replica is None:
-            # Say what the table has: a table made for other regions (MRSC's default
-            # three) is the usual cause, and the fix is to name them.
-            held = ",".join([source, *sorted(r for r in replicas if r != source)])
-            raise GtbenchError(f"{target} is not a replica of {settings.table} in {source} "
-                               f"(its regions: {held.replace(',', ', ')})",
-                               hint=f"run with `--regions {held}`, or add {target} with "
-                                    f"`gtbench setup --regions {','.join(settings.regions)}`")
-        if replica.get("ReplicaStatus") != "ACTIVE":
-            raise GtbenchError(f"the replica in {target} is {replica.get('ReplicaStatus')}, "
-                               "not ACTIVE", hint="wait for it with `gtbench setup`")
-        if description.get("MultiRegionConsistency") == STRONG:
-            consistency = STRONG
-    return consistency
-
-
-def round_trip_s(client: Any, table: str, region: str, samples: int = 15) -> float:
-    """Median GetItem round trip: the instrument's resolution in that region."""
-    key = {"PK": {"S": RACE_PK}, "SK": {"S": "resolution"}}
-    reads = [polling.read_op(client, table, region, key, 0) for _ in range(samples)]
-    times = [(r.received_ns - r.sent_ns) / analysis.NS for r in reads if r.ok]
-    if not times:
-        raise GtbenchError(f"every read in {region} failed ({reads[-1].error})",
-                           hint="check the region with `gtbench status`")
-    return analysis.percentile(times, 50)
 
 
 def write_op(client: Any, table: str, region: str, item: dict[str, Any], value: int,

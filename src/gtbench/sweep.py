@@ -28,9 +28,10 @@ from gtbench.load import (
     drain,
     writers_for,
 )
+from gtbench.preflight import check_pairs
 from gtbench.probes.race import run_race_via
 from gtbench.probes.transport import for_settings
-from gtbench.race import RaceResult, Trial, check_pairs
+from gtbench.race import RaceResult, Trial
 from gtbench.regions import Regions, Settings
 from gtbench.trials import RUN_FAILURES, failure_message, timed_write
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from gtbench import polling
 from gtbench.history import Op
+from gtbench.preflight import check_pairs
 from gtbench.probes.transport import Probes, clock_error_s, for_settings
 from gtbench.race import (
     RACE_PK,
@@ -30,7 +31,6 @@ from gtbench.race import (
     Schedule,
     Trial,
     attach_ground_truth,
-    check_pairs,
     run_race,
 )
 from gtbench.regions import LOCAL, Regions, Settings
