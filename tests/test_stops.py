@@ -372,3 +372,25 @@ def test_an_outage_stopped_before_its_cut_says_no_cut_and_checks_clean(
     document = json.loads(out.read_text())
     assert document["summary"]["cut_s"] is None
     _check(out)
+
+
+def test_teardown_runs_only_removes_the_runs_items_and_keeps_the_table(
+        emulator: EmulatorServer) -> None:
+    """What experiments leave in the table (docs/experiments.md) can go without the
+    table: the workshop's items stay, every region ends without the runs' items."""
+    _setup(emulator.url)
+    for args in (["race", "--trials", "2"], ["conflict", "--trials", "1", "--no-timelines"]):
+        ran = CliRunner().invoke(cli, [*args, "--endpoint-url", emulator.url, "--regions",
+                                       TWO])
+        assert ran.exit_code == 0, ran.stderr
+    result = CliRunner().invoke(cli, ["teardown", "--runs-only", "--yes", "--endpoint-url",
+                                      emulator.url, "--regions", TWO])
+    assert result.exit_code == 0, result.stderr
+    assert "under PK=gtbench-race" in result.stdout and "gtbench-runs" in result.stdout
+    control(emulator.url, "settle", "POST", {"timeout_s": 10})
+    for region in TWO.split(","):
+        items = _client(emulator.url, region).scan(TableName=TABLE, ConsistentRead=True)[
+            "Items"]
+        partitions = {i["PK"]["S"] for i in items}
+        assert not {p for p in partitions if p.startswith("gtbench-")}, (region, partitions)
+        assert {"user100", "library"} <= partitions  # the workshop's data stays

@@ -68,10 +68,12 @@ def _unless_throttled(call: Callable[..., Item], **params: Any) -> Item | None:
 
 
 def write_chunk(client: Any, table: str, chunk: Sequence[Item],
-                sleep: Callable[[float], None] = time.sleep) -> int:
-    """Write up to 25 items, retrying what comes back unprocessed (or the whole call,
-    when it is throttled even after botocore's retries); returns the count."""
-    requests: list[Item] = [{"PutRequest": {"Item": item}} for item in chunk]
+                sleep: Callable[[float], None] = time.sleep, *, delete: bool = False) -> int:
+    """Write up to 25 items (or, with ``delete``, delete up to 25 keys), retrying what
+    comes back unprocessed (or the whole call, when it is throttled even after
+    botocore's retries); returns the count."""
+    requests: list[Item] = [{"DeleteRequest": {"Key": item}} if delete
+                            else {"PutRequest": {"Item": item}} for item in chunk]
     idle = 0
     while idle < MAX_IDLE_ROUNDS:
         response = _unless_throttled(client.batch_write_item, RequestItems={table: requests})

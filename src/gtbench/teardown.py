@@ -150,3 +150,33 @@ def run(regions: Regions, settings: Settings, plan: TeardownPlan, *,
         TableName=plan.table,
         WaiterConfig={"Delay": max(1, round(timing.poll_s)),
                       "MaxAttempts": max(1, int(timing.timeout_s / max(timing.poll_s, 1)))})
+
+
+# The partitions gtbench's runs write into a table: race, conflict, outage (with its
+# heartbeats), load, and every run's marker. The workshop's own items are elsewhere.
+RUN_PARTITIONS = ("gtbench-race", "gtbench-conflict", "gtbench-outage", "gtbench-load",
+                  "gtbench-runs")
+
+
+def run_items(client: Any, table: str) -> dict[str, list[dict[str, Any]]]:
+    """The keys of every item gtbench's runs left in ``table`` (in ``client``'s region),
+    by partition."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for pk in RUN_PARTITIONS:
+        keys: list[dict[str, Any]] = []
+        for page in client.get_paginator("query").paginate(
+                TableName=table, KeyConditionExpression="PK = :pk",
+                ExpressionAttributeValues={":pk": {"S": pk}},
+                ProjectionExpression="PK, SK", ConsistentRead=True):
+            keys += page.get("Items", [])
+        if keys:
+            found[pk] = keys
+    return found
+
+
+def remove_run_items(client: Any, table: str, keys: list[dict[str, Any]]) -> int:
+    """Delete ``keys`` in 25-key batches (unprocessed ones sent again); how many."""
+    from gtbench import batch
+
+    return sum(batch.write_chunk(client, table, chunk, delete=True)
+               for chunk in batch.chunks(keys, batch.WRITE_BATCH))

@@ -305,11 +305,15 @@ def status_command(target: str, endpoint_url: str | None, regions: tuple[str, ..
 @click.option("--stale", is_flag=True,
               help="Instead of --table: remove the tables runs made for themselves (compare's) "
                    "and left behind, each once its run has surely ended.")
+@click.option("--runs-only", is_flag=True,
+              help="Keep the table and its workshop data: delete only the items gtbench's "
+                   "runs wrote in it (race, conflict, outage, load items and run markers), "
+                   "in the home region, from where the deletes replicate.")
 @wait_option
 @yes_option
 def teardown_command(target: str, endpoint_url: str | None, regions: tuple[str, ...],
                      table: str, profile: str | None, force: bool, stale: bool,
-                     wait_timeout: float | None, yes: bool) -> None:
+                     runs_only: bool, wait_timeout: float | None, yes: bool) -> None:
     """Remove the replicas one at a time, then the table: only what gtbench created.
 
     Asks first (--yes skips). A table gtbench did not create is refused unless
@@ -321,8 +325,13 @@ def teardown_command(target: str, endpoint_url: str | None, regions: tuple[str, 
     settings = settings_from(target, endpoint_url, regions, table, profile)
     terminal = Terminal()
     client_regions, account = connect(settings, terminal)
+    if stale and runs_only:
+        raise UsageError("give --stale or --runs-only, not both")
     if stale:
         _remove_stale(client_regions, settings, account, wait_timeout, yes, terminal)
+        return
+    if runs_only:
+        _remove_run_items(client_regions, settings, account, yes, terminal)
         return
     plan = teardown.plan(client_regions, settings, force=force)
     where = f"AWS account {account}" if account else "the local emulator"
@@ -352,6 +361,29 @@ def teardown_command(target: str, endpoint_url: str | None, regions: tuple[str, 
                        f"{plan.home}.")
     if settings.target == LOCAL and settings.endpoint_url is None:
         stop_idle_emulator(client_regions, terminal)
+
+
+def _remove_run_items(client_regions: Regions, settings: Settings, account: str | None,
+                      yes: bool, terminal: Terminal) -> None:
+    home = client_regions.client(settings.home)
+    if provision.describe(home, settings.table) is None:
+        raise GtbenchError(f"table {settings.table} does not exist in {settings.home}")
+    found = teardown.run_items(home, settings.table)
+    total = sum(len(keys) for keys in found.values())
+    if not total:
+        terminal.print(f"No items of gtbench's runs in {settings.table}.")
+        return
+    listed = ", ".join(f"{len(keys):,} under PK={pk}" for pk, keys in found.items())
+    if not yes:
+        where = f"AWS account {account}" if account else "the local emulator"
+        click.confirm(f"Delete {total:,} items of gtbench's runs ({listed}) from "
+                      f"{settings.table} in {where}, keeping the table and its other "
+                      "items?", abort=True, err=True)
+    removed = sum(teardown.remove_run_items(home, settings.table, keys)
+                  for keys in found.values())
+    terminal.print(f"Deleted {removed:,} items of gtbench's runs from {settings.table} in "
+                   f"{settings.home} ({listed}); the deletes replicate to "
+                   f"{', '.join(settings.replicas)}.")
 
 
 def _remove_stale(client_regions: Regions, settings: Settings, account: str | None,
