@@ -6,13 +6,14 @@ import click
 
 from gtbench.cli.options import (
     DEMO_KEY,
-    Finite,
     check_endpoint,
     check_probe_flags,
     clock_error_option,
     json_option,
     regions_callback,
+    resolution_option,
     table_callback,
+    timeout_option,
     yes_option,
 )
 from gtbench.regions import AWS, LOCAL
@@ -44,12 +45,10 @@ DEFAULT_REGIONS = "us-west-2,us-east-1,us-east-2"
               help="Trials of two writes to one item at the same instant.")
 @click.option("--increments", type=click.IntRange(1, 100), default=5, show_default=True,
               help="Read-modify-write updates per writing region.")
-@click.option("--resolution-ms", type=Finite(min=0.5, max=10000), default=10.0,
-              show_default=True,
-              help="The race's spacing between reads in each region, per kind of read. "
-                   "Coarser than race's default: the reads also load what they time.")
-@click.option("--timeout", "timeout_s", type=Finite(min=0.05, max=3600), default=10.0,
-              show_default=True, help="Seconds a trial waits before timing out.")
+@resolution_option(10.0, "The race's spacing between reads in each region, per kind of "
+                         "read. Coarser than race's default: the reads also load what they "
+                         "time.")
+@timeout_option()
 @click.option("--keep", is_flag=True, help="Leave both tables in place at the end.")
 @click.option("--probes", "use_probes", is_flag=True,
               help="Time the race from probes inside the regions (as `race --probes`): "

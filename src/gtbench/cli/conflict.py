@@ -11,6 +11,7 @@ from gtbench.cli.options import (
     json_option,
     settings_from,
     target_options,
+    timeout_option,
     yes_option,
 )
 from gtbench.errors import UsageError
@@ -76,9 +77,8 @@ def _offsets(ctx: click.Context, param: click.Parameter, value: str | None
               help="Pollers per region, staggered by interval/pollers.")
 @click.option("--interval-ms", type=Finite(min=1, max=60000), default=50.0, show_default=True,
               help="Each poller's time between strongly consistent reads.")
-@click.option("--timeout", "timeout_s", type=Finite(min=0.1, max=3600), default=10.0,
-              show_default=True,
-              help="Seconds after the last write that a trial waits for the regions to agree.")
+@timeout_option("Seconds after the last write that a trial waits for the regions to agree.",
+                low=0.1)
 @click.option("--timelines/--no-timelines", default=True, show_default=True,
               help="Show the first trial's timeline, side by side per region, as an "
                    "example (the others get a line each).")

@@ -5,14 +5,15 @@ from __future__ import annotations
 import click
 
 from gtbench.cli.options import (
-    Finite,
     check_probe_flags,
     clock_error_option,
     confirm_billable,
     json_option,
     png_option,
+    resolution_option,
     settings_from,
     target_options,
+    timeout_option,
     yes_option,
 )
 from gtbench.report.common import plural
@@ -22,10 +23,8 @@ from gtbench.report.common import plural
 @target_options
 @click.option("--trials", type=click.IntRange(1, 10_000), default=10, show_default=True,
               help="Trials per ordered pair.")
-@click.option("--resolution-ms", type=Finite(min=0.5, max=10000), default=5.0,
-              show_default=True, help="The spacing between reads in each reading region.")
-@click.option("--timeout", "timeout_s", type=Finite(min=0.05, max=3600), default=10.0,
-              show_default=True, help="Seconds a trial waits for the value.")
+@resolution_option(5.0, "The spacing between reads in each reading region.")
+@timeout_option()
 @click.option("--probes", "use_probes", is_flag=True,
               help="Time from probes inside the regions (see `race --probes`): bounds "
                    "without the client's round trips, and each pair's ping-pong.")

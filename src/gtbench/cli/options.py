@@ -126,6 +126,21 @@ clock_error_option = click.option(
          "against time.aws.com on AWS; 1 ms on the emulator].")
 
 
+def resolution_option(default_ms: float, help: str) -> Callable[[F], F]:
+    """``--resolution-ms``: the spacing between reads in a reading region (race, matrix,
+    compare), its range declared once."""
+    return click.option("--resolution-ms", type=Finite(min=0.5, max=10000),
+                        default=default_ms, show_default=True, help=help)
+
+
+def timeout_option(help: str = "Seconds a trial waits for the value before timing out.",
+                   low: float = 0.05) -> Callable[[F], F]:
+    """``--timeout`` (seconds, into ``timeout_s``): how long a trial waits; every call of
+    the run waits at most this long for its answer too (``Regions.fit_calls_to``)."""
+    return click.option("--timeout", "timeout_s", type=Finite(min=low, max=3600),
+                        default=10.0, show_default=True, help=help)
+
+
 def check_probe_flags(use_probes: bool, clock_error_ms: float | None) -> None:
     if clock_error_ms is not None and not use_probes:
         raise UsageError("--clock-error-ms is for --probes (one clock needs no error bound)")

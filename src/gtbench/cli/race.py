@@ -14,8 +14,10 @@ from gtbench.cli.options import (
     confirm_billable,
     json_option,
     png_option,
+    resolution_option,
     settings_from,
     target_options,
+    timeout_option,
     yes_option,
 )
 from gtbench.cli.session import RunSession, with_png
@@ -37,19 +39,17 @@ from gtbench.terminal import Terminal
               help="The writing region [default: the home region].")
 @click.option("--to", "to_regions", metavar="REGION", multiple=True,
               help="A reading region; repeatable [default: every other region].")
-@click.option("--resolution-ms", type=Finite(min=0.5, max=10000), default=5.0,
-              show_default=True,
-              help="The spacing between reads in the reading region. gtbench measures each "
-                   "region's round trip first and runs as many staggered pollers as it takes "
-                   "to read that often (a poller can send only once per round trip).")
+@resolution_option(5.0, "The spacing between reads in the reading region. gtbench measures "
+                        "each region's round trip first and runs as many staggered pollers "
+                        "as it takes to read that often (a poller can send only once per "
+                        "round trip).")
 @click.option("--pollers", type=click.IntRange(1, 48), default=None,
               help="Experts: a fixed number of pollers, staggered by interval/pollers, "
                    "instead of --resolution-ms [default with --interval-ms: 4].")
 @click.option("--interval-ms", type=Finite(min=1, max=60000), default=None,
               help="Experts: each fixed poller's time between reads [default with --pollers: "
                    "100].")
-@click.option("--timeout", "timeout_s", type=Finite(min=0.05, max=3600), default=10.0,
-              show_default=True, help="Seconds a trial waits for the value before timing out.")
+@timeout_option()
 @click.option("--eventual", is_flag=True,
               help="Also poll with eventually consistent reads, as many and as often as the "
                    "strong ones: when a reader that reads that way sees the write. On a "
