@@ -306,3 +306,15 @@ def test_the_context_manager_outside_pytest(monkeypatch: pytest.MonkeyPatch) -> 
         (row,) = gt.history("t-app")
         assert row["due_at"] - row["written_at"] == pytest.approx(0.25, abs=1e-3)
     assert "AWS_ENDPOINT_URL_DYNAMODB" not in os.environ
+
+
+def test_a_lost_write_prints_plain_values() -> None:
+    """What a failing assertion shows: 600, not {"N": "600"}; a delete said as one."""
+    from gtbench.testing import LostWrite
+
+    lost = LostWrite("bookmarks", A, {"PK": {"S": "u"}}, {"PK": {"S": "u"}, "s": {"N": "600"}},
+                     1.5, B, None)
+    shown = repr(lost)
+    assert "'s': 600" in shown and '"N"' not in shown and "{'N'" not in shown
+    assert "lost_to_item=None (deleted)" in shown
+    assert lost.item == {"PK": "u", "s": 600} and lost.lost_to_item is None

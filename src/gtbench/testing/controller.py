@@ -46,12 +46,40 @@ class LostWrite:
 
     @property
     def item(self) -> dict[str, Any] | None:
-        from boto3.dynamodb.types import TypeDeserializer
+        """The lost image as plain Python values (numbers as Decimal, as boto3's
+        resource layer gives them); None for a delete."""
+        return _plain(self.image)
 
-        if self.image is None:
-            return None
-        plain = TypeDeserializer()
-        return {name: plain.deserialize(value) for name, value in self.image.items()}
+    @property
+    def lost_to_item(self) -> dict[str, Any] | None:
+        """The winning image as plain Python values; None for a delete."""
+        return _plain(self.lost_to_image)
+
+    def __repr__(self) -> str:
+        # What a failing assertion prints: plain values a person reads, not DynamoDB JSON.
+        return (f"LostWrite(table={self.table!r}, region={self.region!r}, "
+                f"item={_shown(self.item)}, written_at={self.written_at!r}, "
+                f"lost_to_region={self.lost_to_region!r}, "
+                f"lost_to_item={_shown(self.lost_to_item)})")
+
+
+def _plain(image: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    if image is None:
+        return None
+    plain = TypeDeserializer()
+    return {name: plain.deserialize(value) for name, value in image.items()}
+
+
+def _shown(item: dict[str, Any] | None) -> str:
+    """``item`` with whole numbers as ints (600, not Decimal('600'))."""
+    from decimal import Decimal
+
+    if item is None:
+        return "None (deleted)"
+    return repr({k: int(v) if isinstance(v, Decimal) and v == v.to_integral_value() else v
+                 for k, v in item.items()})
 
 
 class GlobalTables:
