@@ -74,6 +74,12 @@ def test_probes_bound_every_true_lag_and_echo_the_write(emulator: EmulatorServer
     assert fastest < 118 * MS
     pair = document["summary"]["pairs"][0]
     assert pair["round_trip_p50_s"] is not None and pair["clocks_disagree"] == 0
+    # The pinned ping-pong figure: the median summed round trip, inside the medians of
+    # the bounds.
+    (trip,) = document["summary"]["pingpong"]
+    assert (trip["from_region"], trip["to_region"], trip["trials"]) == (A, B, len(trials))
+    assert trip["low_s"] <= trip["p50_s"] <= trip["high_s"]
+    assert trip["p50_s"] == pair["round_trip_p50_s"]
 
 
 def test_a_skew_within_the_clock_error_keeps_the_truth_inside(

@@ -345,6 +345,32 @@ class RaceSummary:
     p99_s: float | None
     max_s: float | None
     pairs: list[PairSummary] = field(default_factory=list)
+    # With probes: per pair, the ping-pong round trip lag(A to B) + lag(B to A).
+    pingpong: list[PingPong] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PingPong:
+    """A pair's summed round trip, from the echoes: the median of the trials' midpoints,
+    bounded by the medians of their lower and upper bounds (no clock enters it)."""
+
+    from_region: str
+    to_region: str
+    trials: int
+    p50_s: float
+    low_s: float
+    high_s: float
+
+
+def pingpong(pair: tuple[str, str], verdicts: Sequence[RaceVerdict]) -> PingPong | None:
+    trips = [(v.round_trip_low_s, v.round_trip_high_s) for v in verdicts
+             if v.round_trip_low_s is not None and v.round_trip_high_s is not None]
+    if not trips:
+        return None
+    return PingPong(pair[0], pair[1], len(trips),
+                    percentile([(lo + hi) / 2 for lo, hi in trips], 50),
+                    percentile([lo for lo, _ in trips], 50),
+                    percentile([hi for _, hi in trips], 50))
 
 
 def race_summary(trials: Sequence[tuple[tuple[str, str], RaceVerdict]],
@@ -358,7 +384,9 @@ def race_summary(trials: Sequence[tuple[tuple[str, str], RaceVerdict]],
         indeterminate=every.indeterminate, failed=every.failed, p50_s=every.p50_s,
         p90_s=every.p90_s, p99_s=every.p99_s, max_s=every.max_s,
         pairs=[pair_summary(pair, [v for p, v in trials if p == pair],
-                            (cloudwatch or {}).get(pair)) for pair in pairs])
+                            (cloudwatch or {}).get(pair)) for pair in pairs],
+        pingpong=[trip for pair in pairs
+                  if (trip := pingpong(pair, [v for p, v in trials if p == pair]))])
 
 
 @dataclass(frozen=True)
