@@ -179,6 +179,13 @@ def test_at_80_columns_the_race_table_keeps_its_essential_figures() -> None:
         assert f"{pair[key]:.3f}" in text
     assert "hidden here:" in text and "mean ± sd" in text
     assert "hidden here" not in render(document, width=160)
+    # The hint names a width that shows every column (race has no --markdown), and it
+    # does: at that width nothing is hidden.
+    import re
+
+    needed = int(re.search(r"COLUMNS=(\d+)", text).group(1))  # type: ignore[union-attr]
+    assert "hidden here" not in render(document, width=needed)
+    assert "--markdown" not in text
 
 
 def test_a_25_trial_sweep_reads_in_60_lines_at_80_columns() -> None:

@@ -118,7 +118,11 @@ class FitTable:
         for row in self.rows:
             table.add_row(*(row[i] for i in shown))
         yield table
-        hidden = [self.columns[i].header for i in range(len(self.columns)) if i not in shown]
+        hidden = [self.columns[i].header.replace("\n", " ")
+                  for i in range(len(self.columns)) if i not in shown]
         if hidden:
-            yield Text(f"(hidden here: {', '.join(hidden)}; --markdown)",
-                       style="dim")
+            # The one way that shows them on every command: a terminal wide enough (the
+            # Markdown tables leave columns out too, and race has no --markdown).
+            needed = self._width(range(len(self.columns)))
+            yield Text(f"(hidden here: {', '.join(hidden)}; COLUMNS={needed} or a wider "
+                       "terminal shows every column)", style="dim")
