@@ -90,3 +90,17 @@ def emulator_process(extra: list[str] | None = None) -> Iterator[str]:
     with server_process(["gtbench", "local", "serve", "--replica-delay-s", "0", *flags],
                         "/_gtbench/status") as url:
         yield url
+
+
+@contextmanager
+def cpu_hogs(count: int = 2) -> Iterator[None]:
+    """``count`` processes spinning on the CPU meanwhile (a loaded machine), killed
+    after."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(count)]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from benchmarks.common import emulator_process, gtbench, median, verdict
+from benchmarks.common import cpu_hogs, emulator_process, gtbench, median, verdict
 
 OFFSET_MS = 20_000
 CASES = {
@@ -62,24 +61,14 @@ def one_run(url: str, folder: Path, index: int, pk: str, args: list[str],
     return time.monotonic() - sent, code, out.exists()
 
 
-def _spin(stop: multiprocessing.synchronize.Event) -> None:
-    while not stop.is_set():
-        pass
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--hogs", type=int, default=0)
     options = parser.parse_args()
-    stop = multiprocessing.Event()
-    hogs = [multiprocessing.Process(target=_spin, args=(stop,), daemon=True)
-            for _ in range(options.hogs)]
     with emulator_process() as url, tempfile.TemporaryDirectory() as folder:
         gtbench(url, "setup")
-        for hog in hogs:
-            hog.start()
-        try:
+        with cpu_hogs(options.hogs):
             print(f"signal to exit, {options.runs} runs each, beside {options.hogs} CPU "
                   "hogs:")
             every: list[float] = []
@@ -93,8 +82,6 @@ def main() -> None:
                     print(f"  {name:28} {signal.Signals(signum).name:7} median "
                           f"{median(took):.2f} s, max {max(took):.2f} s, exit "
                           f"{128 + signum} and saved in every run: {clean}")
-        finally:
-            stop.set()
     print(f"  baseline     {OFFSET_MS / 1000:.2f} s (the writers slept through the offset)")
     print(f"  target       every exit under 1 s: {verdict(max(every) < 1.0)} "
           f"(max {max(every):.2f} s)")

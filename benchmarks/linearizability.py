@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -28,7 +26,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from benchmarks.common import emulator_process, table_spec, verdict
+from benchmarks.common import cpu_hogs, emulator_process, table_spec, verdict
 from gtbench import linearizability
 from gtbench import register_workload as register
 
@@ -83,17 +81,6 @@ def make_table(client: Callable[[str], Any], name: str, strong: bool) -> None:
     wait_active(client, name)
 
 
-@contextmanager
-def cpu_hog() -> Iterator[None]:
-    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
-    try:
-        yield
-    finally:
-        for hog in hogs:
-            hog.kill()
-            hog.wait()
-
-
 def once(url: str, name: str, strong: bool, ops: int, cut: bool) -> tuple[
         linearizability.Verdict, dict[str, int], float]:
     client = clients(url)
@@ -133,7 +120,7 @@ def main() -> None:
         for mode, condition in cases:
             for run in range(args.runs):
                 name = f"lin-{mode.lower()}-{condition.replace(' ', '')}-{run}"
-                hog = cpu_hog() if condition == "cpu hog" else _nothing()
+                hog = cpu_hogs(2) if condition == "cpu hog" else _nothing()
                 with hog:
                     checked, counts, seconds = once(url, name, mode == "MRSC", args.ops,
                                                     condition == "cut")

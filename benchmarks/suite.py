@@ -12,17 +12,13 @@ and 20 consecutive runs beside a 2-process hog with no failure.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import re
 import subprocess
 import sys
 import time
 from collections import Counter
 
-
-def _spin(stop: multiprocessing.synchronize.Event) -> None:
-    while not stop.is_set():
-        pass
+from benchmarks.common import cpu_hogs
 
 
 def one_run(extra: list[str]) -> tuple[float, set[str], str]:
@@ -41,21 +37,14 @@ def main() -> None:
     parser.add_argument("--hogs", type=int, default=0)
     parser.add_argument("pytest_args", nargs="*")
     options = parser.parse_args()
-    stop = multiprocessing.Event()
-    hogs = [multiprocessing.Process(target=_spin, args=(stop,), daemon=True)
-            for _ in range(options.hogs)]
-    for hog in hogs:
-        hog.start()
     failures: Counter[str] = Counter()
     times: list[float] = []
-    try:
+    with cpu_hogs(options.hogs):
         for run in range(options.runs):
             took, failed, last = one_run(options.pytest_args)
             times.append(took)
             failures.update(failed)
             print(f"run {run + 1}: {took:.0f} s, {last}", flush=True)
-    finally:
-        stop.set()
     flakes = sorted(t for t, n in failures.items() if n < options.runs)
     broken = sorted(t for t, n in failures.items() if n == options.runs)
     print(f"suite beside {options.hogs} CPU hogs, {options.runs} runs: wall "

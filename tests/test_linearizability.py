@@ -4,8 +4,6 @@ emulator: quiet, beside a CPU hog, and with a region cut off part of the time.""
 from __future__ import annotations
 
 import itertools
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any
@@ -299,13 +297,10 @@ def no_retry(emulator: EmulatorServer) -> Callable[[str], Any]:
 def cpu_hog() -> Iterator[None]:
     """A busy process beside the suite's two workers: the 2-core machine loaded beyond
     its cores (the benchmark runs two)."""
-    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])]
-    try:
+    from benchmarks.common import cpu_hogs
+
+    with cpu_hogs(1):
         yield
-    finally:
-        for hog in hogs:
-            hog.kill()
-            hog.wait()
 
 
 def run_workload(emulator: EmulatorServer, ddb: Callable[[str], Any],

@@ -35,7 +35,7 @@ from gtbench.history import OK, Op
 from gtbench.local import truth
 from gtbench.preflight import check_pairs, round_trip_s
 from gtbench.regions import LOCAL, Regions, Settings
-from gtbench.trials import RunEnd, run_trials
+from gtbench.trials import RunEnd, last_error, run_trials
 
 CONFLICT_PK = "gtbench-conflict"
 ConflictMode = Literal["overwrite", "increment"]
@@ -399,10 +399,9 @@ def unsent_reason(trial: ConflictTrial) -> str | None:
     the same endpoint."""
     if not trial.unsent:
         return None
-    errors = [op.error for op in [*trial.writes, *trial.reads] if op.error]
     return (f"trial {trial.index + 1} is incomplete: {len(trial.unsent)} of its writes "
             f"were never sent, as its reads kept failing (last error: "
-            f"{errors[-1] if errors else 'no answer'})")
+            f"{last_error([*trial.writes, *trial.reads])})")
 
 
 def attach_truth(trial: ConflictTrial, endpoint_url: str, table: str, since: float) -> None:

@@ -41,6 +41,17 @@ def _raise(signum: int, frame: Any) -> None:
 
 
 Previous = dict[int, Any]
+Handler = Callable[[int, Any], None]
+
+
+def take(handler: Handler) -> Previous:
+    """Point every stop signal at ``handler`` (main thread only; an ignored SIGHUP stays
+    ignored); returns the handlers before, for ``restore``."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous: Previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    set_all(handler)
+    return previous
 
 
 def install() -> Previous:
@@ -48,11 +59,7 @@ def install() -> Previous:
     the whole command: set-up and teardown stop as cleanly as a run), whatever the
     disposition the process inherited (a background job starts with SIGINT ignored).
     Returns the handlers before, for ``restore``."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    previous: Previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
-    set_all(_raise)
-    return previous
+    return take(_raise)
 
 
 def restore(previous: Previous) -> None:
@@ -68,24 +75,15 @@ def _handled(signum: int) -> bool:
     return signum != signal.SIGHUP or signal.getsignal(signum) is not signal.SIG_IGN
 
 
-Handler = Callable[[int, Any], None]
-
 
 @contextlib.contextmanager
 def handled(handler: Handler) -> Iterator[None]:
     """Every stop signal goes to ``handler`` inside the block (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
-    for s in STOP_SIGNALS:
-        if _handled(s):
-            signal.signal(s, handler)
+    previous = take(handler)
     try:
         yield
     finally:
-        for s, old in previous.items():
-            signal.signal(s, old)
+        restore(previous)
 
 
 def set_all(handler: Handler) -> None:

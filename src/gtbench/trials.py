@@ -68,12 +68,16 @@ def timed_write(send: Callable[[], Any], *, region: str, value: int | None,
               result=OK, value=value, process=process, write_id=write_id)
 
 
+def last_error(ops: Sequence[Op]) -> str:
+    """The last error among ``ops`` ("no answer" if none said one)."""
+    errors = [op.error for op in ops if op.error]
+    return errors[-1] if errors else "no answer"
+
+
 def stopped_reason(ops: Sequence[Op], trials: int) -> str:
     """One line on why a run of bad trials stopped it, from their own operations."""
-    errors = [op.error for op in ops if op.error]
-    last = errors[-1] if errors else "no answer"
     return (f"stopped after {trials} trials in a row that failed or could not be "
-            f"judged (last error: {last})")
+            f"judged (last error: {last_error(ops)})")
 
 
 def run_trials(jobs: Iterable[Callable[[threading.Event], T]], end: RunEnd, kept: list[T], *,

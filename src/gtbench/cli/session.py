@@ -102,8 +102,6 @@ class RunSession:
             return
         from gtbench import signals
 
-        self._restore = {s: signal.getsignal(s) for s in signals.STOP_SIGNALS}
-
         def again(signum: int, frame: Any) -> None:
             with contextlib.suppress(OSError):  # no terminal (SIGHUP): saving goes on
                 os.write(2, b"\ngtbench: finishing: what was measured is being saved\n")
@@ -113,7 +111,7 @@ class RunSession:
             self.stopped_by = signum
             raise signals.Stopped(signum)
 
-        signals.set_all(first)
+        self._restore = signals.take(first)
         try:
             yield
         except BaseException:
@@ -122,8 +120,9 @@ class RunSession:
 
     def _restore_handler(self) -> None:
         if self._restore is not None:
-            for signum, handler in self._restore.items():
-                signal.signal(signum, handler)
+            from gtbench import signals
+
+            signals.restore(self._restore)
             self._restore = None
 
     def conclude(self, result: RunEnd, build: Callable[[], dict[str, Any]],
