@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 from gtbench.awsrules import table_name_problem
 from gtbench.emulator import control, metrics, partiql, store, validation
 from gtbench.emulator.capacity import Capacity
+from gtbench.emulator.clock import Clock
 from gtbench.emulator.distance import Distance, measured_rtt_ms
 from gtbench.emulator.faults import THROTTLE_MESSAGES, Fault, Faults
 from gtbench.emulator.health import Health
@@ -93,30 +93,35 @@ class EmulatorApp:
 
     def __init__(self, config: EmulatorConfig | None = None) -> None:
         self.config = config or EmulatorConfig()
-        self.started_at = time.time()
+        # Every part reads the time through this one clock: a test can hold it.
+        self.clock = Clock()
+        self.started_at = self.clock.time()
         self.health = Health()
         self.moto = store.server_app()
         self.locks = RegionLocks()
         self.stamps = Stamps()
-        self.clock = StampClock()
-        self.faults = Faults(on_change=lambda: self.replicator.wake(), seed=self.config.seed)
+        self.stamp_clock = StampClock(self.clock)
+        self.faults = Faults(on_change=lambda: self.replicator.wake(), seed=self.config.seed,
+                             clock=self.clock)
         self.faults.fis_delay_s = self.config.fis_delay_s
         self.replicator = Replicator(self._apply, self.config.lag, seed=self.config.seed,
                                      log_limit=self.config.log_limit, holds=self.faults.holds,
                                      on_settled=self._published, health=self.health,
-                                     capacity=Capacity(self.config.replica_wcu))
+                                     capacity=Capacity(self.config.replica_wcu),
+                                     clock=self.clock)
         self._ttl_tables: set[tuple[str, str, str]] = set()  # (account, region, table)
         self.strong = StrongConsistency(self, self.config.log_limit)
-        self.ttl_sweeper = TtlSweeper(self.sweep_ttl, self.config.ttl_sweep_s,
+        self.ttl_sweeper = TtlSweeper(self.sweep_ttl, self.config.ttl_sweep_s, self.clock,
                                       health=self.health)
         self.latency = metrics.ReplicationLatency(self._publish_latency,
                                                   self.config.metric_period_s,
                                                   self.config.metric_delay_s)
-        self.metric_publisher = TtlSweeper(self._publish_due, 0.25, name="gtbench-metrics",
-                                           health=self.health)
+        self.metric_publisher = TtlSweeper(self._publish_due, 0.25, self.clock,
+                                           name="gtbench-metrics", health=self.health)
         self.replicas = ReplicaManager(self.locks, self.stamps, self.replicator,
                                        self.config.replicas)
-        self.tokens: Tokens[Reply] = Tokens()  # TransactWriteItems' ClientRequestToken
+        # TransactWriteItems' ClientRequestToken
+        self.tokens: Tokens[Reply] = Tokens(self.clock.time)
 
     # -- WSGI ---------------------------------------------------------------
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -147,9 +152,9 @@ class EmulatorApp:
                 f"the gtbench emulator knows no round trip from "
                 f"{origin or distance.client_region} to {region or '?'}: start it with --rtt "
                 f"{region or 'REGION'}=MS").send(start_response)
-        time.sleep(rtt_ms / 2000)
+        self.clock.sleep(rtt_ms / 2000)
         reply = self._dynamodb(environ, op)
-        time.sleep(rtt_ms / 2000)
+        self.clock.sleep(rtt_ms / 2000)
         return reply.send(start_response)
 
     def _dynamodb(self, environ: Environ, op: str) -> Reply:
@@ -279,7 +284,7 @@ class EmulatorApp:
     def sweep_ttl(self) -> None:
         """Delete expired items (TTL) once: in a global table's first region, from where
         the deletion replicates like any write; in place elsewhere."""
-        now = time.time()
+        now = self.clock.time()
         for account, region, name in sorted(self._ttl_tables):
             members = self.replicas.members(account, name)
             if members and members[0] != region:
@@ -307,7 +312,7 @@ class EmulatorApp:
             delivery.written_at)  # in the period of the write: where its run touched
 
     def _publish_due(self) -> None:
-        self.latency.flush(time.time())
+        self.latency.flush(self.clock.time())
 
     def _publish_latency(self, series: metrics.Series, start: float,
                          aggregate: metrics.Aggregate) -> None:
@@ -374,7 +379,7 @@ class EmulatorApp:
         """Stamp each changed item and schedule its deliveries (caller holds the lock)."""
         if not changed:
             return
-        stamp = self.clock.now_ns()
+        stamp = self.stamp_clock.now_ns()
         for table_name, key in changed:
             targets = self.replicas.targets(call.account, table_name, call.region)
             table = store.find_table(call.account, call.region, table_name)
@@ -422,6 +427,10 @@ class EmulatorApp:
         ``config``, every setting becomes that config's too (lag, replica delays,
         distance, round trips, probe skews, capacity, metric periods, the FIS delay),
         so a test starts from one known emulator without reaching into its parts."""
+        self.clock.reset()
+        self.stamp_clock.reset()
+        self.metric_publisher.set_period(self.metric_publisher.period_s)
+        self.ttl_sweeper.set_period(self.ttl_sweeper.period_s)
         self.faults.clear()
         self.replicator.resume()
         self._ttl_tables.clear()
@@ -464,6 +473,7 @@ class EmulatorApp:
         self.metric_publisher.stop()
         self.ttl_sweeper.stop()
         self.replicator.stop()
+        self.clock.stop()
 
 
 def _kept_if_ok(reply: Reply) -> tuple[Reply, bool]:

@@ -5,7 +5,6 @@ handler takes the app and the request and returns JSON."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -116,8 +115,13 @@ def _settled(app: EmulatorApp, r: Request) -> Reply:
         raise ValueError(f"unknown field {unknown[0]!r}")
     timeout = number(body.get("timeout_s", 10.0), "timeout_s", low=0, high=HOUR_S)
     replicator = app.replicator
+    if app.clock.held:
+        # Held time: settling moves it on, to each delivery in turn, up to timeout_s.
+        limit = app.clock.time() + timeout
+        while (due := replicator.next_due()) is not None and due <= limit:
+            app.clock.advance(max(0.0, due - app.clock.time()))
     idle = (not replicator.paused or not replicator.pending_count()) \
-        and replicator.wait_idle(timeout)
+        and replicator.wait_idle(0 if app.clock.held else timeout)
     table = body.get("table")
     if table is not None:
         text(table, "table")
@@ -126,6 +130,27 @@ def _settled(app: EmulatorApp, r: Request) -> Reply:
                        "paused": replicator.paused, "pending": replicator.pending_count(),
                        "held": replicator.held_count(), "faults": app.faults.describe(),
                        "differences": differ})
+
+
+def _clock(app: EmulatorApp, r: Request) -> Reply:
+    """Hold the emulator's clock still (``hold``: true), move it on by hand
+    (``advance_s``), or let it run again (``hold``: false); with no body, the clock."""
+    if r.method == "POST":
+        body = r.fields({"hold", "advance_s"})
+        hold = body.get("hold")
+        if hold is not None and not isinstance(hold, bool):
+            raise ValueError(f"hold is true or false, not {hold!r}")
+        if hold:
+            app.clock.hold()
+        if "advance_s" in body:
+            seconds = number(body["advance_s"], "advance_s", low=0, high=HOUR_S * 24)
+            if not app.clock.held:
+                raise ValueError("the clock runs: hold it (hold: true) before advancing it")
+            app.clock.advance(seconds)
+        if hold is False:
+            app.clock.release()
+    return json_reply({"clock": app.clock.describe(),
+                       "pending": app.replicator.pending_count()})
 
 
 def _lagged(app: EmulatorApp, r: Request) -> Reply:
@@ -168,7 +193,7 @@ def _capacity(app: EmulatorApp, r: Request) -> Reply:
         capacity.set(region(body["region"], "region"), body.get("wcu"))
     else:
         raise ValueError("name a region (and its wcu), or say on_demand: true")
-    return json_reply({"capacity": app.replicator.capacity.describe(time.time())})
+    return json_reply({"capacity": app.replicator.capacity.describe(app.clock.time())})
 
 
 def _configured(app: EmulatorApp, r: Request) -> Reply:
@@ -228,6 +253,8 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "lost"): _lost,
     ("POST", "deliver"): _delivered,
     ("POST", "settle"): _settled,
+    ("GET", "clock"): _clock,
+    ("POST", "clock"): _clock,
     ("POST", "lag"): _lagged,
     ("POST", "capacity"): _capacity,
     ("GET", "strong"): _strong_writes,
@@ -279,6 +306,7 @@ def status(app: EmulatorApp) -> dict[str, Any]:
         "healthy": not broken,
         "broken": broken,
         "paused": app.replicator.paused,
+        "clock": app.clock.describe(),
         "pending": app.replicator.pending_count(),
         "held": app.replicator.held_count(),
         "faults": app.faults.describe(),
@@ -293,7 +321,7 @@ def status(app: EmulatorApp) -> dict[str, Any]:
         "metric_delay_s": app.latency.delay_s,
         "fis_delay_s": app.faults.fis_delay_s,
         "probes": {"skew_ms": dict(app.config.probe_skew_ms)},
-        "capacity": app.replicator.capacity.describe(time.time()),
+        "capacity": app.replicator.capacity.describe(app.clock.time()),
         "mrsc": {"pair_rtt_ms": {f"{a}:{b}": ms for (a, b), ms in
                                  app.config.pair_rtt_ms.items()},
                  "default_rtt_ms": mrsc.DEFAULT_RTT_MS},

@@ -25,11 +25,11 @@ import functools
 import itertools
 import random
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from gtbench.emulator.clock import Clock, Timer
 from gtbench.emulator.values import number, region
 
 OUTAGE = "outage"
@@ -135,13 +135,14 @@ class Faults:
     deliveries are looked at again."""
 
     def __init__(self, on_change: Callable[[], None] = lambda: None,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, clock: Clock | None = None) -> None:
+        self._clock = clock or Clock()
         self._faults: dict[int, Fault] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
         self._on_change = on_change
-        self._timers: dict[int, threading.Timer] = {}
+        self._timers: dict[int, Timer] = {}
         # Rehearsing AWS FIS: an isolate fault takes hold after a random delay of up to
         # this many seconds (FIS: "up to 5 minutes") and lingers a little when removed
         # (its deny statements leave the resource policy only as the experiment ends).
@@ -149,7 +150,7 @@ class Faults:
 
     def add(self, spec: Any) -> Fault:
         with self._lock:
-            fault = parse(spec, next(self._ids), time.time())
+            fault = parse(spec, next(self._ids), self._clock.time())
             if fault.kind == ISOLATE and self.fis_delay_s > 0:
                 fault = replace(fault, effective_at=fault.started_at
                                 + self._rng.uniform(0, self.fis_delay_s))
@@ -161,12 +162,8 @@ class Faults:
         self._on_change()
         return fault
 
-    @staticmethod
-    def _later(at: float, call: Callable[..., None], *args: Any) -> threading.Timer:
-        timer = threading.Timer(max(0.0, at - time.time()), call, args)
-        timer.daemon = True
-        timer.start()
-        return timer
+    def _later(self, at: float, call: Callable[..., None], *args: Any) -> Timer:
+        return self._clock.call_at(at, call, *args)
 
     def _expire(self, fault_id: int) -> None:
         with self._lock:
@@ -177,7 +174,7 @@ class Faults:
     def remove(self, fault_id: int) -> bool:
         with self._lock:
             fault = self._faults.get(fault_id)
-            now = time.time()
+            now = self._clock.time()
             if (fault is not None and fault.effective_at is not None
                     and now >= fault.effective_at):
                 # A FIS cut in force ends a little after it is asked to.
@@ -207,7 +204,7 @@ class Faults:
         return count
 
     def _active(self) -> list[Fault]:
-        now = time.time()
+        now = self._clock.time()
         with self._lock:
             return [f for f in self._faults.values() if f.active(now)]
 

@@ -9,7 +9,6 @@ configurable delay, as AWS reports them, while DescribeTable shows ``Replicas``.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from gtbench import awsrules
 from gtbench.awsrules import known_regions
 from gtbench.emulator import mrsc, store
+from gtbench.emulator.clock import Timer
 from gtbench.emulator.replication import Replicator, item_key
 from gtbench.emulator.stamps import RegionLocks, Stamps
 from gtbench.emulator.wire import Reply, error_reply, json_reply
@@ -101,12 +101,13 @@ class ReplicaManager:
     def __init__(self, locks: RegionLocks, stamps: Stamps, replicator: Replicator,
                  settings: ReplicaSettings) -> None:
         self.settings = settings
+        self._clock = replicator.clock
         self._locks = locks
         self._stamps = stamps
         self._replicator = replicator
         self._groups: dict[tuple[str, str], Group] = {}
         self._guard = threading.RLock()
-        self._timers: list[threading.Timer] = []
+        self._timers: list[Timer] = []
 
     # -- queries used on every write ----------------------------------------
     def targets(self, account: str, table: str, region: str) -> list[str]:
@@ -124,7 +125,7 @@ class ReplicaManager:
     def delete_table(self, account: str, region: str, name: str) -> Reply | None:
         """DeleteTable on a replica: that region's replica goes (DELETING, then gone) and
         the others go on, under the 24-hour source rule. None: not a global table."""
-        now = time.time()
+        now = self._clock.time()
         with self._guard:
             group = self._groups.get((account, name))
             member = group.members.get(region) if group else None
@@ -162,7 +163,7 @@ class ReplicaManager:
 
     def creating(self, account: str, table: str, region: str) -> bool:
         """Whether ``region``'s replica of ``table`` is still being created."""
-        now = time.time()
+        now = self._clock.time()
         with self._guard:
             group = self._groups.get((account, table))
             member = group.members.get(region) if group else None
@@ -171,7 +172,7 @@ class ReplicaManager:
     def complete_creations(self) -> int:
         """Every replica still being created is ACTIVE now, as if its delay had passed
         (for tests that hold a replica in CREATING, then let it finish); how many."""
-        now = time.time()
+        now = self._clock.time()
         done = 0
         with self._guard:
             for group in self._groups.values():
@@ -190,7 +191,7 @@ class ReplicaManager:
 
     def decorate(self, account: str, region: str, description: dict[str, Any]) -> None:
         """Add what AWS shows of a global table to a DescribeTable-shaped dict."""
-        now = time.time()
+        now = self._clock.time()
         with self._guard:
             group = self._groups.get((account, description.get("TableName", "")))
             if group is None or region not in group.members:
@@ -211,7 +212,7 @@ class ReplicaManager:
     def is_updating(self, account: str, table: str) -> bool:
         with self._guard:
             group = self._groups.get((account, table))
-            return group is not None and time.time() < group.updating_until
+            return group is not None and self._clock.time() < group.updating_until
 
     # -- UpdateTable(ReplicaUpdates=...) ------------------------------------
     def update(self, account: str, region: str, payload: dict[str, Any]) -> Reply:
@@ -274,7 +275,7 @@ class ReplicaManager:
 
     def _validate(self, account: str, region: str, table: Any,
                   actions: list[dict[str, Any]]) -> Reply | None:
-        now = time.time()
+        now = self._clock.time()
         with self._guard:
             group = self._groups.get((account, table.name))
             members = set(group.members) if group else {region}
@@ -364,7 +365,7 @@ class ReplicaManager:
         return self._validate(account, region, table, actions)
 
     def _make_strong(self, account: str, name: str, witnesses: list[str]) -> None:
-        now = time.time()
+        now = self._clock.time()
         with self._guard:
             group = self._groups[(account, name)]
             group.consistency = awsrules.STRONG
@@ -383,7 +384,7 @@ class ReplicaManager:
             self._delete(account, name, action["Delete"]["RegionName"])
 
     def _create(self, account: str, source: str, table: Any, target: str) -> None:
-        now = time.time()
+        now = self._clock.time()
         delay = self.settings.create_delay_s
         with self._locks.hold(account, source, target):
             replica = store.create_like(table, account, target)
@@ -404,7 +405,7 @@ class ReplicaManager:
             self._replicator.fork(account=account, table=table.name, via=source, to=target)
 
     def _delete(self, account: str, name: str, target: str) -> None:
-        now = time.time()
+        now = self._clock.time()
         delay = self.settings.delete_delay_s
         with self._guard:
             group = self._groups[(account, name)]
@@ -435,10 +436,7 @@ class ReplicaManager:
         if delay <= 0:
             action()
             return
-        timer = threading.Timer(delay, action)
-        timer.daemon = True
-        self._timers.append(timer)
-        timer.start()
+        self._timers.append(self._clock.call_at(self._clock.time() + delay, action))
 
     def reset(self) -> None:
         for timer in self._timers:
@@ -448,7 +446,7 @@ class ReplicaManager:
             self._groups.clear()
 
     def snapshot(self) -> list[dict[str, Any]]:
-        now = time.time()
+        now = self._clock.time()
         with self._guard:
             return [{"account": g.account, "table": g.table,
                      "replicas": [m.describe(now) for m in g.members.values()]}

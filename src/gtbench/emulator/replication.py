@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from gtbench.emulator.capacity import Capacity, write_units
+from gtbench.emulator.clock import Clock
 from gtbench.emulator.health import Health
 from gtbench.emulator.values import number
 
@@ -217,12 +218,13 @@ class _Lane:
             with self._cond:
                 if owner.stopped:
                     return
-                if owner.paused or not self._heap:
+                # Held, the clock's ``advance`` applies what falls due (``run_due``).
+                if owner.paused or not self._heap or owner.clock.held:
                     self._cond.wait()
                     continue
-                delay = self._heap[0][0] - time.time()
-                if delay > 0:
-                    self._cond.wait(delay)
+                due = self._heap[0][0]
+                if due > owner.clock.time():
+                    owner.clock.wait(self._cond, due)
                     continue
                 _, _, delivery = heapq.heappop(self._heap)
                 if owner.holds(delivery.source_region, delivery.target_region):
@@ -270,8 +272,10 @@ class Replicator:
                  log_limit: int = 100_000,
                  holds: Callable[[str, str], bool] = lambda source, target: False,
                  on_settled: Callable[[Delivery], None] | None = None,
-                 health: Health | None = None, capacity: Capacity | None = None) -> None:
+                 health: Health | None = None, capacity: Capacity | None = None,
+                 clock: Clock | None = None) -> None:
         self.lag = lag
+        self.clock = clock or Clock()
         self.capacity = capacity or Capacity()  # provisioned replicas fall behind
         self.health = health or Health()
         self.holds = holds  # whether a (source, target) link is cut right now
@@ -287,6 +291,7 @@ class Replicator:
         self._log_lock = threading.Lock()
         self.applying = _Applying()
         self._settled = threading.Condition()  # told whenever a delivery settles
+        self.clock.add_stepper(self, self.wake)
 
     # -- scheduling ---------------------------------------------------------
     def schedule(self, *, account: str, table: str, key: dict[str, Any], ident: ItemKey,
@@ -325,7 +330,7 @@ class Replicator:
         """Settle every pending delivery to a replica that is going away."""
         lane = self._lane(target)
         gone = lane.remove(lambda d: d.account == account and d.table == table)
-        now = time.time()
+        now = self.clock.time()
         with self._log_lock:
             for d in gone:
                 d.outcome, d.applied_at = DROPPED, now
@@ -353,7 +358,7 @@ class Replicator:
                 log.exception("applying %s failed", delivery.record())
                 outcome = "failed"
             with self._log_lock:
-                delivery.outcome, delivery.applied_at = outcome, time.time()
+                delivery.outcome, delivery.applied_at = outcome, self.clock.time()
         finally:
             self.applying.leave(delivery)
             with self._settled:
@@ -397,6 +402,27 @@ class Replicator:
         for delivery in sorted(claimed, key=lambda d: (d.due_at, d.seq)):
             self.deliver(delivery)
         return len(claimed)
+
+    # -- held time (the clock's stepper) ------------------------------------
+    def _free(self, delivery: Delivery) -> bool:
+        return not self.paused and not self.holds(delivery.source_region,
+                                                  delivery.target_region)
+
+    def next_due(self) -> float | None:
+        """When the next delivery that could be applied now falls due (None: none)."""
+        return min((d.due_at for lane in self._all_lanes() for d in lane.pending()
+                    if self._free(d)), default=None)
+
+    def run_due(self, now: float) -> None:
+        """Apply every free delivery due by ``now``, in due order, in this thread."""
+        due = {d.seq for lane in self._all_lanes() for d in lane.pending()
+               if d.due_at <= now and self._free(d)}
+        if not due:
+            return
+        claimed = [d for lane in self._all_lanes()
+                   for d in lane.remove(lambda d: d.seq in due, claim=True)]
+        for delivery in sorted(claimed, key=lambda d: (d.due_at, d.seq)):
+            self.deliver(delivery)
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until nothing is pending or being applied; False on timeout. Woken by each

@@ -11,10 +11,10 @@ Nothing here knows HTTP or moto.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
+from gtbench.emulator.clock import Clock
 from gtbench.emulator.health import Health
 
 # UpdateTable fields that reach every replica; the rest stay where they were sent.
@@ -33,32 +33,23 @@ def synced_part(op: str, payload: dict[str, Any]) -> dict[str, Any] | None:
 
 
 class TtlSweeper:
-    """Calls ``sweep`` every ``period_s`` seconds on a thread of its own, until stopped.
-    The period can change while it runs (``/_gtbench/config``)."""
+    """Calls ``sweep`` every ``period_s`` seconds of the emulator's clock, until stopped
+    (held, on ``advance``). The period can change while it runs (``/_gtbench/config``)."""
 
-    def __init__(self, sweep: Callable[[], None], period_s: float,
+    def __init__(self, sweep: Callable[[], None], period_s: float, clock: Clock,
                  name: str = "gtbench-ttl", health: Health | None = None) -> None:
         self.period_s = period_s
-        self._sweep = sweep
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        target = (health or Health()).guard(name, self._run)
-        self._thread = threading.Thread(target=target, name=name, daemon=True)
-        self._thread.start()
+        self._clock = clock
+        self._name = name
+        self._sweep = (health or Health()).guard(name, sweep)
+        self._timer = clock.call_every(lambda: self.period_s, self._sweep)
 
     def set_period(self, period_s: float) -> None:
+        """From now on: the next sweep is ``period_s`` from now (also after the clock
+        was reset, which would leave a sweep timed in a future that is gone)."""
         self.period_s = period_s
-        self._wake.set()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.period_s)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            self._sweep()
+        self._timer.cancel()
+        self._timer = self._clock.call_every(lambda: self.period_s, self._sweep)
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(2.0)
+        self._timer.cancel()

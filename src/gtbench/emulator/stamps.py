@@ -4,28 +4,34 @@ clock that makes them, and one lock per region (moto's backends are plain dicts)
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from gtbench.emulator.clock import Clock
 from gtbench.emulator.replication import ItemKey
 
 
 class StampClock:
-    """Wall-clock nanoseconds that never repeat and never go back.
+    """The emulator clock's nanoseconds, never repeated and never going back.
 
-    ``time.time_ns()`` can return the same value twice; last-writer-wins needs a
-    strict order, and the ground truth is compared with clients in other processes,
-    so it stays on the wall clock.
+    The clock can return the same value twice (always, while a test holds it);
+    last-writer-wins needs a strict order. Real time is the wall clock: the ground
+    truth is compared with clients in other processes.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
         self._last = 0
         self._lock = threading.Lock()
 
+    def reset(self) -> None:
+        """Forget the last stamp (every stamped item is gone: the clock may go back)."""
+        with self._lock:
+            self._last = 0
+
     def now_ns(self) -> int:
         with self._lock:
-            now = max(time.time_ns(), self._last + 1)
+            now = max(self._clock.time_ns(), self._last + 1)
             self._last = now
             return now
 

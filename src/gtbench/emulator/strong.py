@@ -111,7 +111,7 @@ class StrongConsistency:
         token = self.inflight.claim(items, call.region, time.monotonic() + CLAIM_GUARD_S)
         if token is None:
             self._log(call, touched, "conflict", peer)
-            time.sleep(ms / 1000)  # the conflict is learnt from the other participants
+            app.clock.sleep(ms / 1000)  # the conflict is learnt from the other participants
             return error_reply("ReplicatedWriteConflictException", mrsc.CONFLICT_MESSAGE)
         try:
             # Conditions are evaluated against the latest version, not the local one.
@@ -154,7 +154,7 @@ class StrongConsistency:
                 self._log(call, touched, "commit", peer)
             # The round trip comes on top of the local work, as a strong read's does: an
             # MRSC write costs what an MREC write costs, plus one trip to the peer.
-            time.sleep(max(0.0, ms / 1000 - bookkeeping))
+            app.clock.sleep(max(0.0, ms / 1000 - bookkeeping))
             return reply
         finally:
             # Only this write's claim: another from the same region may still hold it
@@ -170,7 +170,7 @@ class StrongConsistency:
         if cut is not None:
             return cut
         _, ms = self._nearest(call, tables)
-        time.sleep(ms / 1000)
+        self.app.clock.sleep(ms / 1000)
         for name in tables:
             wanted = None
             if keys is not None and name in keys:
@@ -180,7 +180,7 @@ class StrongConsistency:
             return call_app(self.app.moto, forwarded)
 
     def _log(self, call: Call, touched: Touched, kind: str, peer: str) -> None:
-        now = time.time()
+        now = self.app.clock.time()
         keyed = []
         for name, attrs in touched:
             table = store.find_table(call.account, call.region, name)

@@ -25,14 +25,19 @@ __all__ = ["EmulatorError", "EmulatorProcess", "GlobalTables", "LostWrite", "glo
 
 @contextmanager
 def global_tables(lag_ms: float = 0.0, jitter_ms: float = 0.0, *,
-                  environ: bool = True) -> Iterator[GlobalTables]:
+                  clock: str = "real", environ: bool = True) -> Iterator[GlobalTables]:
     """An emulator of its own for the ``with`` block, empty, replication lagging
-    ``lag_ms``. With ``environ`` (the default) boto3 reaches it unchanged inside the
-    block, as under the pytest fixture; the environment is restored after."""
+    ``lag_ms``; ``clock="virtual"`` holds its time still for ``advance()`` to move.
+    With ``environ`` (the default) boto3 reaches it unchanged inside the block, as under
+    the pytest fixture; the environment is restored after."""
     from gtbench.testing.controller import patched_environment
 
+    if clock not in ("real", "virtual"):
+        raise ValueError(f"clock is 'virtual' or 'real', not {clock!r}")
     with EmulatorProcess() as process:
         tables = GlobalTables(process.url)
         tables.lag(lag_ms, jitter_ms)
+        if clock == "virtual":
+            tables.clock("virtual")
         with patched_environment(tables.endpoint_url) if environ else nullcontext():
             yield tables

@@ -199,6 +199,37 @@ class GlobalTables:
         due, held or not; one that a fault holds stays. Returns how many were applied."""
         return int(self._call("POST", "deliver", {"count": n})["delivered"])
 
+    # -- time ------------------------------------------------------------------------
+    def clock(self, kind: str) -> None:
+        """``"virtual"``: the emulator's time stands still from now on, and only
+        ``advance`` moves it: a 500 ms lag takes ``advance(0.5)`` and no wall time, and
+        nothing replicates (not even with lag 0), no fault ends and no TTL expires until
+        then. ``"real"``: time runs again, from where it was advanced to (it never goes
+        back; ``reset()`` puts it back on the wall clock)."""
+        if kind not in ("virtual", "real"):
+            raise ValueError(f"clock is 'virtual' or 'real', not {kind!r}")
+        self._call("POST", "clock", {"hold": kind == "virtual"})
+
+    def advance(self, seconds: float) -> float:
+        """Move virtual time ``seconds`` on: every replication, fault end and TTL sweep
+        due on the way happens at its own time, in order, before this returns. Returns
+        the emulator's time (epoch seconds). Only under ``clock("virtual")``."""
+        import math
+
+        if (isinstance(seconds, bool) or not isinstance(seconds, int | float)
+                or not math.isfinite(seconds) or not 0 <= seconds <= 86400):
+            raise ValueError(f"advance(seconds) takes 0 to 86400 seconds, not {seconds!r}")
+        try:
+            return float(self._call("POST", "clock", {"advance_s": seconds})["clock"]["now"])
+        except EmulatorError as exc:
+            if "hold it" in str(exc):
+                raise EmulatorError("advance() needs clock('virtual') first") from None
+            raise
+
+    def now(self) -> float:
+        """The emulator's time (epoch seconds): the wall clock's, or the virtual one."""
+        return float(self._call("GET", "clock")["clock"]["now"])
+
     def pending(self) -> int:
         """Replications not yet applied."""
         return int(self._call("GET", "status")["pending"])
