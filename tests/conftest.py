@@ -27,7 +27,8 @@ pytest_plugins = ["pytester"]
 # Files whose tests run for minutes start first: pytest-xdist hands out whole files in
 # collection order (pyproject.toml: --no-loadscope-reorder), and a long file started
 # last would keep the run going alone at the end.
-LONG_FILES = ("test_docs_walk.py", "test_readme_walk.py")
+LONG_FILES = ("test_readme_walk.py", "test_docs_walk.py", "test_docs_walk_conflict.py",
+              "test_docs_walk_tour.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -96,10 +96,14 @@ PAGES = [ROOT / "docs" / name for name in ("experiments.md", "json.md", "aws.md"
 def readme_commands(part: str = "all") -> list[str]:
     """Every `gtbench ...` command in the shell blocks of docs/ and the README (or of
     ``part``: "docs" or "readme"), once, comments dropped."""
-    commands = []
     pages = [*([page.read_text() for page in PAGES] if part in ("all", "docs") else []),
              *([README] if part in ("all", "readme") else [])]
-    text = "\n".join(pages)
+    return commands_in("\n".join(pages))
+
+
+def commands_in(text: str) -> list[str]:
+    """The `gtbench ...` commands of ``text``'s shell blocks, in order, each once."""
+    commands: list[str] = []
     for block in re.findall(r"```sh\n(.*?)```", text, re.S):
         for line in block.splitlines():
             line = line.split("  #", 1)[0].strip()
@@ -111,6 +115,12 @@ def readme_commands(part: str = "all") -> list[str]:
                                                 or line == "gtbench local stop"):
                 commands.append(line)
     return commands
+
+
+def sections(text: str) -> dict[str, str]:
+    """A page's text by its `## ` sections (the text before the first: key "")."""
+    parts = re.split(r"^## (.*)$", text, flags=re.M)
+    return {"": parts[0], **dict(zip(parts[1::2], parts[2::2], strict=True))}
 
 
 def gtbench(*args: str, env: dict[str, str], timeout: float = 120
