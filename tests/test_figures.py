@@ -204,3 +204,20 @@ def test_a_25_trial_sweep_reads_in_60_lines_at_80_columns() -> None:
     lines = console.export_text().splitlines()
     assert len(lines) <= 60, len(lines)
     assert sum(1 for line in lines if line.startswith("trial ")) == 25
+
+
+def test_the_load_figure_draws_a_censored_median_as_an_arrow_up_not_a_point() -> None:
+    from gtbench.report.plot import load_figure
+
+    def step(rate: float, p50: float, censored: bool) -> dict[str, Any]:
+        return {"rate_wps": rate, "reached_wps": rate, "trials": 3,
+                "replicated": 1 if censored else 3, "p50_s": p50, "p99_s": p50,
+                "p50_censored": censored, "p99_censored": censored}
+
+    document = {"summary": {"load": [step(0, 1.08, False), step(50, 9.9, True)],
+                            "pairs": [{"from_region": "us-west-2", "to_region": "eu-west-1"}]},
+                "trials": [], "load": [], "table": "global-serverless", "target": "local"}
+    figure = load_figure(document)
+    arrows = [line for line in figure.axes[0].get_lines() if line.get_marker() == "^"]
+    assert [list(line.get_xdata()) for line in arrows] == [[50], [50]]  # p50 and p99
+    assert all("above this" in str(line.get_label()) for line in arrows)

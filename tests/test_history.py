@@ -314,3 +314,58 @@ def test_local_stop_never_signals_a_process_that_is_not_its_emulator(tmp_path: P
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_a_lag_not_seen_within_the_timeout_makes_each_figure_it_enters_a_lower_bound() -> None:
+    from gtbench.report.common import lag_figure
+    from gtbench.report.race import race_sentence
+
+    seen = analysis.race_verdict(w(A, 0, 10), [r(B, 20, 22), r(B, 30, 32, value=7)], 7)
+    later = analysis.race_verdict(w(A, 0, 10), [r(B, 50, 52), r(B, 60, 62, value=7)], 7)
+    unseen = analysis.race_verdict(w(A, 0, 10), [r(B, 20, 22), r(B, 9000, 9002)], 7)
+    assert unseen.status == "timed_out" and unseen.lag_s is None
+    # Its lag exceeds the last stale read's send after the acknowledgement: 8.99 s.
+    assert unseen.censored_at_s == pytest.approx(8.99)
+    # Two of three not seen (the issue's 50 writes/s row): the median is over 8.99 s,
+    # never the one seen trial's lag; the least is exact.
+    stats = analysis.lag_stats([seen, unseen, unseen])
+    assert stats.p50_s == pytest.approx(8.99) and stats.p50_censored
+    assert (stats.min_s, stats.min_censored) == (seen.lag_s, False)
+    assert stats.max_censored and stats.mean_censored and stats.stdev_s is None
+    # One of three not seen: the median lands on a seen trial and is exact; p99 is not.
+    stats = analysis.lag_stats([later, unseen, seen])
+    assert (stats.p50_s, stats.p50_censored) == (later.lag_s, False)
+    assert stats.p99_censored and not stats.min_censored
+    # Nothing censored: every figure exact, the spread known.
+    stats = analysis.lag_stats([seen, later])
+    assert not any((stats.p50_censored, stats.p99_censored, stats.max_censored,
+                    stats.mean_censored)) and stats.stdev_s is not None
+    # As printed: "> 8.990", never the bare figure; and a pair that saw nothing says so.
+    row = {"p50_s": 8.99, "p50_censored": True, "p99_s": 0.02, "p99_censored": False}
+    assert lag_figure(row, "p50") == "> 8.990" and lag_figure(row, "p99") == "0.020"
+    assert lag_figure(row, "p50", 1000, 0, " ms") == "> 8990 ms"
+    summary = vars(analysis.pair_summary((A, B), [unseen, unseen]))
+    assert summary["p50_censored"] and "never saw a write" in race_sentence(summary)
+    summary = vars(analysis.pair_summary((A, B), [seen, unseen, unseen]))
+    assert "after > 8.99 s at the median" in race_sentence(summary)
+
+
+def test_no_censored_trial_gives_a_finite_percentile_that_claims_to_be_exact() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    @given(st.lists(st.floats(0, 5), max_size=12), st.lists(st.floats(5, 10), max_size=12),
+           st.sampled_from([0, 50, 90, 99, 100]))
+    def check(seen: list[float], cut: list[float], q: int) -> None:
+        value, censored = analysis.censored_percentile(seen, cut, q)
+        if not seen and not cut:
+            assert value is None
+            return
+        assert value is not None
+        # Whatever the unseen trials' true lags (anything above their floors), an exact
+        # figure is the percentile, and a censored one is at most it.
+        for true in ([c + 0.001 for c in cut], [c + 100 for c in cut]):
+            actual = analysis.percentile([*seen, *true], q)
+            assert value == actual if not censored else value <= actual
+
+    check()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -119,6 +120,9 @@ class RaceVerdict:
     round_trip_low_s: float | None = None
     round_trip_high_s: float | None = None
     clocks_agree: bool | None = None
+    # A trial not seen within its timeout: its lag exceeds this (the last read that still
+    # showed the old value, after the write's acknowledgement). Censored, not unknown.
+    censored_at_s: float | None = None
 
 
 def stale_after_ack(write: Op, reads: Sequence[Op], value: int) -> int:
@@ -184,13 +188,18 @@ def race_verdict(write: Op, all_reads: Sequence[Op], value: int,
             true_in_bound=(None if true_lag_s is None
                            else bound.low_s <= true_lag_s <= bound.high_s),
             stale_after_ack=after_ack, **by_eventual)
+    censored_at: float | None = None
     if write.result == FAIL:
         status: RaceStatus = "failed"
     else:
         last = max(reads, key=lambda r: r.sent_ns, default=None)
         # "Never replicated in time" needs a reader that still answered at the end.
         status = "timed_out" if write.ok and last is not None and last.ok else "indeterminate"
-    return RaceVerdict(
+        stale = [r.sent_ns for r in ok if r.value != value]
+        if status == "timed_out" and stale:
+            slack = round(2 * clock_error_s * NS)
+            censored_at = max(0, max(stale) - write.received_ns - slack) / NS
+    return RaceVerdict(censored_at_s=censored_at,
         status=status, lag_s=None, lag_low_s=None, lag_high_s=None,
         stale_reads=sum(1 for r in ok if r.value != value), reads=len(reads),
         failed_reads=failed, write_rtt_s=rtt, true_lag_s=true_lag_s, error_s=None,
@@ -213,24 +222,48 @@ class LagStats:
     max_s: float | None
     mean_s: float | None
     stdev_s: float | None
+    # A figure that takes in a trial not seen within its timeout is a lower bound: the
+    # true figure is above it ("> 10.0 s"). stdev_s is None then: no bound holds for it.
+    min_censored: bool
+    p50_censored: bool
+    p90_censored: bool
+    p99_censored: bool
+    max_censored: bool
+    mean_censored: bool
+
+
+def censored_percentile(seen: Sequence[float], censored: Sequence[float], q: float
+                        ) -> tuple[float | None, bool]:
+    """The nearest-rank percentile over every trial, seen or not: (figure, censored). A
+    trial not seen lasted longer than its ``censored_at_s``: placed there, the rank gives
+    a lower bound; placed at infinity, an upper one. When the two agree the figure is
+    exact; otherwise it is the lower bound, and says so."""
+    if not seen and not censored:
+        return None, False
+    low = percentile([*seen, *censored], q)
+    high = percentile([*seen, *(math.inf for _ in censored)], q)
+    return low, high != low
 
 
 def lag_stats(verdicts: Sequence[RaceVerdict]) -> LagStats:
     done = [v.lag_s for v in verdicts if v.lag_s is not None]
+    cut = [v.censored_at_s for v in verdicts
+           if v.status == "timed_out" and v.censored_at_s is not None]
 
     def count(status: RaceStatus) -> int:
         return sum(1 for v in verdicts if v.status == status)
 
-    def stat(q: float) -> float | None:
-        return percentile(done, q) if done else None
-
+    (min_s, min_c), (p50, p50_c), (p90, p90_c), (p99, p99_c), (top, top_c) = (
+        censored_percentile(done, cut, q) for q in (0, 50, 90, 99, 100))
+    every = [*done, *cut]
     return LagStats(
         trials=len(verdicts), replicated=count("replicated"), timed_out=count("timed_out"),
         indeterminate=count("indeterminate"), failed=count("failed"),
-        min_s=min(done) if done else None, p50_s=stat(50), p90_s=stat(90), p99_s=stat(99),
-        max_s=max(done) if done else None,
-        mean_s=statistics.fmean(done) if done else None,
-        stdev_s=statistics.stdev(done) if len(done) > 1 else None)
+        min_s=min_s, p50_s=p50, p90_s=p90, p99_s=p99, max_s=top,
+        mean_s=statistics.fmean(every) if every else None,
+        stdev_s=statistics.stdev(done) if len(done) > 1 and not cut else None,
+        min_censored=min_c, p50_censored=p50_c, p90_censored=p90_c, p99_censored=p99_c,
+        max_censored=top_c, mean_censored=bool(cut))
 
 
 @dataclass(frozen=True)
@@ -344,6 +377,10 @@ class RaceSummary:
     p90_s: float | None
     p99_s: float | None
     max_s: float | None
+    p50_censored: bool = False
+    p90_censored: bool = False
+    p99_censored: bool = False
+    max_censored: bool = False
     pairs: list[PairSummary] = field(default_factory=list)
     # With probes: per pair, the ping-pong round trip lag(A to B) + lag(B to A).
     pingpong: list[PingPong] = field(default_factory=list)
@@ -383,6 +420,8 @@ def race_summary(trials: Sequence[tuple[tuple[str, str], RaceVerdict]],
         trials=every.trials, replicated=every.replicated, timed_out=every.timed_out,
         indeterminate=every.indeterminate, failed=every.failed, p50_s=every.p50_s,
         p90_s=every.p90_s, p99_s=every.p99_s, max_s=every.max_s,
+        p50_censored=every.p50_censored, p90_censored=every.p90_censored,
+        p99_censored=every.p99_censored, max_censored=every.max_censored,
         pairs=[pair_summary(pair, [v for p, v in trials if p == pair],
                             (cloudwatch or {}).get(pair)) for pair in pairs],
         pingpong=[trip for pair in pairs

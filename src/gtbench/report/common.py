@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,6 +25,17 @@ def seconds(value: float | None, digits: int = 3) -> str:
 
 def plain(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def lag_figure(row: Mapping[str, Any], name: str, scale: float = 1.0, digits: int = 3,
+               unit: str = "") -> str:
+    """A summary's ``{name}_s`` as printed: "> 10.000" when trials not seen within their
+    timeout make it a lower bound (``{name}_censored``), never a bare figure then."""
+    value = row.get(f"{name}_s")
+    if value is None:
+        return "-"
+    text = f"{value * scale:.{digits}f}{unit}"
+    return f"> {text}" if row.get(f"{name}_censored") else text
 
 
 def histogram_text(values: Sequence[float], title: str, width: int = 40,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gtbench.report.common import plural
+from gtbench.report.common import lag_figure, plural
 from gtbench.report.conflict import disagreed_within
 
 
@@ -28,7 +28,7 @@ def _where(document: dict[str, Any]) -> str:
 def race_markdown(document: dict[str, Any]) -> str:
     s = document["settings"]
     rows = [[f"{p['from_region']} → {p['to_region']}", str(p["trials"]), str(p["timed_out"]),
-             _ms(p["p50_s"]), _ms(p["p90_s"]), _ms(p["p99_s"]), _ms(p["max_s"]),
+             *(lag_figure(p, q, 1000, 0, " ms") for q in ("p50", "p90", "p99", "max")),
              _ms(p["median_bound_width_s"])]
             for p in document["summary"]["pairs"]]
     how = (f"a read every {s['resolution_ms']:g} ms" if s.get("resolution_ms")

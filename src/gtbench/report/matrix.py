@@ -8,7 +8,7 @@ from typing import Any
 from rich.text import Text
 
 from gtbench.awsrules import STRONG
-from gtbench.report.common import Column, FitTable, plural, run_note
+from gtbench.report.common import Column, FitTable, lag_figure, plural, run_note
 from gtbench.terminal import Terminal
 
 Pair = tuple[str, str]
@@ -30,7 +30,7 @@ def _cell(p: dict[str, Any] | None) -> str:
     """p50 (p99) in ms: the cell a reader compares across the matrix."""
     if p is None or p["p50_s"] is None:
         return "-"
-    return f"{_ms(p['p50_s'])} ({_ms(p['p99_s'])})"
+    return f"{lag_figure(p, 'p50', 1000, 0)} ({lag_figure(p, 'p99', 1000, 0)})"
 
 
 def matrix_tables(document: dict[str, Any]) -> list[Any]:
@@ -49,7 +49,8 @@ def matrix_tables(document: dict[str, Any]) -> list[Any]:
     strong = document.get("consistency") == STRONG
     for (source, target), p in by_pair.items():
         line = (f"{source} → {target}: {p['replicated']}/{p['trials']} replicated, "
-                f"p50 {_ms(p['p50_s'])} ms, p99 {_ms(p['p99_s'])} ms, max {_ms(p['max_s'])} ms")
+                f"p50 {lag_figure(p, 'p50', 1000, 0)} ms, p99 {lag_figure(p, 'p99', 1000, 0)}"
+                f" ms, max {lag_figure(p, 'max', 1000, 0)} ms")
         if p.get("round_trip_p50_s") is not None:
             line += f", round trip {_ms(p['round_trip_p50_s'])} ms"
         if strong:

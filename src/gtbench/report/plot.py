@@ -86,9 +86,17 @@ def load_figure(document: dict[str, Any]) -> Any:
     fig, (lag, reach) = plt.subplots(1, 2, figsize=(13, 4.5))
     for q, style in (("p50_s", "o-"), ("p99_s", "s--")):
         points = [(s["rate_wps"], s[q]) for s in steps if s[q] is not None]
+        color = COLORS[0] if q == "p50_s" else COLORS[1]
         if points:
-            lag.plot(*zip(*points, strict=True), style, color=COLORS[0] if q == "p50_s"
-                     else COLORS[1], label=q.removesuffix("_s"))
+            lag.plot(*zip(*points, strict=True), style, color=color,
+                     label=q.removesuffix("_s"))
+        # A figure that takes in trials not seen within the timeout is a lower bound:
+        # an arrow up, not a point that claims to be the percentile.
+        floors = [(s["rate_wps"], s[q]) for s in steps
+                  if s[q] is not None and s.get(q.replace("_s", "_censored"))]
+        if floors:
+            lag.plot(*zip(*floors, strict=True), "^", color=color, markersize=12,
+                     label=f"{q.removesuffix('_s')} above this (trials not seen in time)")
     dots = [(t["load_wps"], t["lag_s"]) for t in document["trials"]
             if t.get("load_wps") is not None and t["lag_s"] is not None]
     if dots:

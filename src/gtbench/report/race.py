@@ -12,6 +12,7 @@ from gtbench.report.common import (
     Column,
     FitTable,
     histogram_text,
+    lag_figure,
     plain,
     plural,
     run_note,
@@ -79,12 +80,12 @@ def race_tables(document: dict[str, Any]) -> list[Any]:
     for p in document["summary"]["pairs"]:
         spread = "-" if p["mean_s"] is None else (
             f"{p['mean_s']:.3f} ± {p['stdev_s']:.3f}" if p["stdev_s"] is not None
-            else f"{p['mean_s']:.3f}")
+            else lag_figure(p, "mean"))
         rows.append([f"{p['from_region']} → {p['to_region']}", str(p["trials"]),
                      str(p["replicated"]), str(p["timed_out"]),
                      str(p.get("indeterminate", 0)), str(p.get("failed", 0)),
-                     plain(p["min_s"]), plain(p["p50_s"]), plain(p["p90_s"]),
-                     plain(p["p99_s"]), plain(p["max_s"]), spread])
+                     *(lag_figure(p, name) for name in ("min", "p50", "p90", "p99", "max")),
+                     spread])
     out.append(FitTable("replication lag in seconds (point estimates)", columns, rows))
     resolution = ", ".join(f"{r} {v * 1000:.1f} ms" for r, v in
                            document["resolution_s"].items())
@@ -150,7 +151,7 @@ def load_tables(document: dict[str, Any]) -> list[Any]:
                Column("width", False, rank=2), Column("true p50", False, rank=3)]
     rows = [[f"{s['rate_wps']:g}", "-" if s["reached_wps"] is None
              else f"{s['reached_wps']:.0f}", str(s["trials"]), str(s["replicated"]),
-             plain(s["p50_s"]), plain(s["p99_s"]), plain(s["max_s"]),
+             lag_figure(s, "p50"), lag_figure(s, "p99"), lag_figure(s, "max"),
              "-" if s["median_bound_width_s"] is None
              else f"{s['median_bound_width_s'] * 1000:.0f} ms", plain(s["true_p50_s"])]
             for s in steps]
@@ -168,8 +169,8 @@ def load_tables(document: dict[str, Any]) -> list[Any]:
     if len(measured) > 1:
         first, last = measured[0], measured[-1]
         out.append(Text(f"from {first['rate_wps']:g} to {last['rate_wps']:g} writes/s the "
-                        f"median lag went from {first['p50_s']:.3f} s to "
-                        f"{last['p50_s']:.3f} s", style="bold"))
+                        f"median lag went from {lag_figure(first, 'p50')} s to "
+                        f"{lag_figure(last, 'p50')} s", style="bold"))
     return out
 
 
@@ -204,7 +205,7 @@ def eventual_sentence(p: dict[str, Any]) -> str:
 
 
 def race_sentence(p: dict[str, Any]) -> str:
-    if p["p50_s"] is None:
+    if p["p50_s"] is None or not p.get("replicated", 1):
         return (f"{p['to_region']} never saw a write from {p['from_region']} within the "
                 f"timeout ({plural(p['trials'], 'trial')}).")
     others = [f"{p[k]} {label}" for k, label in (("timed_out", "timed out"),
@@ -212,7 +213,8 @@ def race_sentence(p: dict[str, Any]) -> str:
                                                  ("failed", "failed")) if p.get(k)]
     timed_out = "".join(f", {o}" for o in others)
     return (f"{p['to_region']} saw the write from {p['from_region']} after "
-            f"{p['p50_s']:.2f} s at the median ({plural(p['trials'], 'trial')}{timed_out}).")
+            f"{lag_figure(p, 'p50', digits=2)} s at the median "
+            f"({plural(p['trials'], 'trial')}{timed_out}).")
 
 
 def cloudwatch_line(cw: dict[str, Any]) -> str:
