@@ -250,19 +250,12 @@ def test_the_virtual_time_example_in_docs_testing_runs_as_printed(
     import re
     from pathlib import Path
 
-    import boto3
-
-    from gtbench.testing.controller import environment
+    from gtbench.testing.plugin import aim_boto3
 
     docs = (Path(__file__).parent.parent / "docs" / "testing.md").read_text()
     section = docs[docs.index("## Virtual time"):]
     (example,) = re.findall(r"```python\n(.*?)```", section, re.S)[:1]
-    for name, value in environment(emulator.url).items():
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    aim_boto3(emulator.url, monkeypatch)
     scope: dict[str, Any] = {}
     exec(compile(example, "docs/testing.md", "exec"), scope)
     (test,) = [f for name, f in scope.items() if name.startswith("test_")]

@@ -31,18 +31,24 @@ def global_tables(gtbench_emulator: EmulatorProcess,
     0, replication running. boto3 reaches the emulator for the test's duration
     (``AWS_ENDPOINT_URL_DYNAMODB``, dummy credentials, region us-west-2); the
     environment is restored after."""
-    import boto3
-
     from gtbench.testing import GlobalTables
-    from gtbench.testing.controller import environment
 
     tables = GlobalTables(gtbench_emulator.url)
     tables.reset()
-    for name, value in environment(tables.endpoint_url).items():
+    aim_boto3(tables.endpoint_url, monkeypatch)
+    return tables
+
+
+def aim_boto3(endpoint_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """boto3 reaches the emulator at ``endpoint_url`` until ``monkeypatch`` undoes it."""
+    import boto3
+
+    from gtbench.testing.controller import environment
+
+    for name, value in environment(endpoint_url).items():
         if value is None:
             monkeypatch.delenv(name, raising=False)
         else:
             monkeypatch.setenv(name, value)
     # boto3's default session caches credentials: a fresh one sees the dummy ones.
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
-    return tables
