@@ -72,7 +72,8 @@ def test_compare_end_to_end(emulator: EmulatorServer, ddb: Callable[[str], Any],
     checked = CliRunner().invoke(cli, ["report", str(out), "--check"])
     assert checked.exit_code == 0, checked.stderr
     shown = CliRunner().invoke(cli, ["report", str(out), "--markdown"])
-    assert (f"| updates lost (increments) | {mrec['lost_updates']} of 8 | 0 of 8 |"
+    assert (f"| updates lost (increments) | {mrec['lost_updates']} of 8 updates | 0 of 8 "
+            "updates |"
             in shown.stdout)
     flat = " ".join(result.stdout.split())
     assert f"What MREC lost: {mrec['lost_updates']} of 8 updates" in flat

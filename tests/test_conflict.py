@@ -128,6 +128,14 @@ def test_an_offset_above_the_lag_is_no_conflict_the_earlier_write_is_seen_first(
             assert in_b[0]["value"] == first["value"]  # B showed A's write before its own
         assert t["winner_lag_low_s"] <= t["winner_true_lag_s"] <= t["winner_lag_high_s"]
         _check_lost_unseen_against_truth(t)
+    # "Later" is the applying order, so it always won; the sentence says how often the
+    # winner was also the write sent later (here Ireland's, 300 ms later: every time).
+    from gtbench.report.conflict import summary_sentence
+
+    sent_later = sum(1 for t in document["trials"] if t["winner_region"] == B)
+    assert summary_sentence(document).startswith(
+        f"in 3 of 3 trials the write applied last won everywhere (in {sent_later} also "
+        "sent last)")
 
 
 def test_a_sweep_reports_each_offset(table: EmulatorServer) -> None:

@@ -62,13 +62,14 @@ def rows(document: dict[str, Any]) -> list[tuple[str, list[str]]]:
           else f"{ms(m['lag_p50_s'])} / {ms(m['lag_p99_s'])}" for m in modes]),
         ("lag to eventual reads",
          [f"{ms(m['eventual_lag_p50_s'])} / {ms(m['eventual_lag_p99_s'])}" for m in modes]),
-        ("conflicting writes lost unseen",
+        # One unit per row, named in each cell: trials, writes, updates.
+        ("conflict trials: a write lost unseen",
          [f"{m['lost_unseen']} of {m['conflicts']} trials" for m in modes]),
-        ("conflicting writes refused",
-         [str(m["refused_writes"]) for m in modes]),
+        ("writes refused as conflicts",
+         [f"{m['refused_writes']} writes" for m in modes]),
         ("updates lost (increments)",
-         ["-" if m["lost_updates"] is None else f"{m['lost_updates']} of {m['updates']}"
-          for m in modes]),
+         ["-" if m["lost_updates"] is None else f"{m['lost_updates']} of {m['updates']} "
+          "updates" for m in modes]),
         ("writes sent (refused)",
          [f"{m['requests_by_operation'].get('write', 0)} ({m['refused_requests']})"
           for m in modes]),
@@ -106,7 +107,7 @@ def _style(label: str, mode: dict[str, Any], cell: str) -> Text:
     bad = ((label.startswith("stale strong") and mode["stale_strong_reads"]
             and mode["consistency"] == STRONG)
            or (label.startswith("updates lost") and mode["lost_updates"])
-           or (label.endswith("lost unseen") and mode["lost_unseen"]))
+           or ("lost unseen" in label and mode["lost_unseen"]))
     return Text(cell, style="red" if bad else "")
 
 
@@ -129,8 +130,9 @@ def answer(document: dict[str, Any]) -> list[str]:
     if eventual["lost_updates"] is not None and strong["lost_updates"] is not None:
         lines.append(
             f"What MREC lost: {eventual['lost_updates']} of {eventual['updates']} updates, and "
-            f"{eventual['lost_unseen']} of {eventual['conflicts']} conflicting writes unseen. "
-            f"MRSC lost {strong['lost_updates']} updates and {strong['lost_unseen']} writes, "
+            f"a write lost unseen in {eventual['lost_unseen']} of {eventual['conflicts']} "
+            f"conflict trials. MRSC lost {strong['lost_updates']} updates and lost a write "
+            f"unseen in {strong['lost_unseen']} trials, "
             f"and refused {strong['refused_writes']} conflicting writes: each an error its "
             "writer saw, and retried (increments) or reported.")
     lines.append(

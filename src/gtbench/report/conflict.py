@@ -135,8 +135,8 @@ def trial_line(t: dict[str, Any]) -> str:
         when += ", applied later"
     visible = t["loser_visible_s"]
     fate = ("the other was seen there too" if t["loser_seen_remotely"]
-            else "the other lost unseen" + (f" ({visible:.2f} s)" if visible is not None
-                                            else ""))
+            else "other lost unseen" + (f" after {visible:.2f} s" if visible is not None
+                                        else ""))
     line = f"trial {t['index'] + 1}: {winner['region']} won, sent {when}; {fate}"
     if t["later_write_won"] is False:
         line += "; LWW did not hold"
@@ -192,12 +192,11 @@ def conflict_tables(document: dict[str, Any]) -> list[Any]:
         source = ("the emulator's ground truth" if document["ground_truth"]
                   else "non-overlapping send-to-acknowledge windows")
         out.append(Text(
-            f"agreed: converged · later/earlier applied won: the survivor, in applying "
-            f"order ({source}), not always send order · lost unseen: the earlier write "
-            "never left its region · disagreed"
-            + (" (within: surely to possibly)" if bounded else "")
-            + f", earlier's lag: medians (the lag decides what is lost unseen; "
-            f"{_lag_source(document)})",
+            f"agreed: converged · later/earlier applied won: the survivor in applying "
+            f"order ({source}) · lost unseen: the earlier write never left its region · "
+            "disagreed: in all" + (", within: surely to possibly" if bounded else "")
+            + " (past the lag: each write's own replication) · earlier's lag: medians "
+            f"({_lag_source(document)})",
             style="dim"))
     if document["settings"].get("align") == "arrival":
         trips = ", ".join(f"{r} {v * 1000:.1f} ms" for r, v in
@@ -253,7 +252,12 @@ def summary_sentence(document: dict[str, Any]) -> str:
         return (f"{s['refused_writes']} writes were refused with "
                 f"ReplicatedWriteConflictException in {s['trials']} trials: on a strongly "
                 "consistent table concurrent writes are refused, not silently lost.")
-    parts = [f"in {s['lww_held']} of {s['trials']} trials the later write won in every region"]
+    # "Later" is in applying order, which last-writer-wins makes the winner by
+    # definition: the figure that informs is how often that was also the later send.
+    sent_last = sum(1 for t in document["trials"] if t.get("later_write_won")
+                    and _winner_sent_last(t))
+    parts = [f"in {s['lww_held']} of {s['trials']} trials the write applied last won "
+             f"everywhere (in {sent_last} also sent last)"]
     if s["lww_violated"]:
         parts.append(f"in {s['lww_violated']} the earlier one did")
     if s["too_close"]:
@@ -261,14 +265,21 @@ def summary_sentence(document: dict[str, Any]) -> str:
     sentence = "; ".join(parts) + "."
     lag = s.get("median_earlier_lag_s")
     if len(s["offsets"]) > 1 and lag is not None:
-        sentence += (f" The conflict window tracks the earlier write's replication lag "
-                     f"(median {lag:.2f} s over {s['trials']} trials): an earlier write "
-                     "vanished unseen when its rival was sent before it arrived.")
+        sentence += (f" The conflict window is the earlier write's replication lag "
+                     f"(median {lag:.2f} s): an earlier write vanished unseen when its "
+                     "rival was sent before it arrived.")
     elif s["earlier_discarded_unseen"]:
         sentence += (f" The earlier write vanished unseen outside its own region in "
                      f"{s['earlier_discarded_unseen']} of {s['trials']}, as if it never "
                      "happened.")
     return sentence
+
+
+def _winner_sent_last(t: dict[str, Any]) -> bool:
+    writes = {w["write_id"]: w for w in t["writes"]}
+    winner = writes.get(t.get("final_write") or "")
+    loser = writes.get(t.get("loser_write") or "")
+    return winner is not None and loser is not None and winner["sent"] >= loser["sent"]
 
 
 def terminal_view(document: dict[str, Any]) -> list[Any]:
