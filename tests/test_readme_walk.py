@@ -108,6 +108,10 @@ def walk(part: str, emulator: EmulatorServer, tmp_path: Path,
                      "cleaning up"):
             assert step in demo.stdout
         assert demo.stdout.count("What it means:") == 6 and "updates were lost" in demo.stdout
+        # The tour reads at a glance: each step in brief, at 80 columns nothing wider.
+        lines = demo.stdout.splitlines()
+        assert len(lines) <= 100 and max(map(len, lines)) <= 80, (len(lines), max(
+            lines, key=len))
         assert "MRSC lost 0, refused" in " ".join(demo.stdout.split())
         tables = {g["table"] for g in control(emulator.url, "status")["global_tables"]}
         assert "gtbench-demo" not in tables  # the demo removed its own table
