@@ -25,7 +25,7 @@ def _fail(message: str, code: int) -> None:
 # name: (module, attribute, the one line `gtbench --help` shows; a test keeps it true)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("gtbench.cli.demo", "demo_command",
-             "A first run that teaches: global tables in about a minute, on the emulator."),
+             "A first run that teaches: global tables in about 90 seconds, on the emulator."),
     "setup": ("gtbench.cli.provision", "setup_command",
               "Create the global table, add its replicas, and seed the workshop data."),
     "status": ("gtbench.cli.provision", "status_command",
