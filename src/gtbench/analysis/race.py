@@ -8,7 +8,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gtbench.analysis.stats import NS, Bound, median, percentile
+from gtbench.analysis.stats import (
+    NS,
+    Bound,
+    MedianInterval,
+    median,
+    median_interval,
+    percentile,
+)
 from gtbench.history import FAIL, Op
 
 
@@ -330,6 +337,11 @@ class PairSummary(LagStats):
     round_trip_p50_s: float | None = None
     round_trip_width_p50_s: float | None = None
     clocks_disagree: int = 0
+    # Where the true median lag lies (order statistics over the trials' bounds, the
+    # unseen ones unbounded above), and with what confidence: the noise around p50_s.
+    p50_low_s: float | None = None
+    p50_high_s: float | None = None
+    p50_confidence: float | None = None
 
 
 def median_width(verdicts: Sequence[RaceVerdict]) -> float | None:
@@ -346,6 +358,7 @@ def pair_summary(pair: tuple[str, str], verdicts: Sequence[RaceVerdict],
     stats = lag_stats(verdicts)
     trips = [(v.round_trip_low_s, v.round_trip_high_s) for v in verdicts
              if v.round_trip_low_s is not None and v.round_trip_high_s is not None]
+    interval = lag_median_interval(verdicts)
     return PairSummary(
         **vars(stats), from_region=pair[0], to_region=pair[1],
         median_bound_width_s=median_width(verdicts), median_abs_error_s=median(errors),
@@ -363,7 +376,20 @@ def pair_summary(pair: tuple[str, str], verdicts: Sequence[RaceVerdict],
         else None,
         round_trip_width_p50_s=percentile([hi - lo for lo, hi in trips], 50) if trips
         else None,
-        clocks_disagree=sum(1 for v in verdicts if v.clocks_agree is False))
+        clocks_disagree=sum(1 for v in verdicts if v.clocks_agree is False),
+        p50_low_s=interval.low_s if interval else None,
+        p50_high_s=interval.high_s if interval else None,
+        p50_confidence=interval.confidence if interval else None)
+
+
+def lag_median_interval(verdicts: Sequence[RaceVerdict]) -> MedianInterval | None:
+    """The median lag's interval over every trial with a bound, or seen late."""
+    bounds: list[tuple[float, float | None]] = [
+        (v.lag_low_s, v.lag_high_s) for v in verdicts
+        if v.lag_low_s is not None and v.lag_high_s is not None]
+    bounds += [(v.censored_at_s, None) for v in verdicts
+               if v.status == "timed_out" and v.censored_at_s is not None]
+    return median_interval([lo for lo, _ in bounds], [hi for _, hi in bounds])
 
 
 @dataclass(frozen=True)

@@ -69,3 +69,47 @@ def histogram(values: Sequence[float], bins: int = 12) -> list[tuple[float, floa
     for v in values:
         counts[min(bins - 1, int((v - low) / width))] += 1
     return [(low + i * width, low + (i + 1) * width, c) for i, c in enumerate(counts)]
+
+
+@dataclass(frozen=True)
+class MedianInterval:
+    """Where the true median lies, distribution-free, from order statistics: with
+    probability ``confidence`` it is in ``[low_s, high_s]`` (``high_s`` None: above
+    every figure measured). Few trials cannot reach 95%: the widest interval they
+    give, from the least to the greatest, covers ``1 - 2 * 0.5**n``, and says so."""
+
+    low_s: float
+    high_s: float | None
+    confidence: float
+
+
+def median_interval(lows: Sequence[float], highs: Sequence[float | None],
+                    wanted: float = 0.95) -> MedianInterval | None:
+    """The order-statistic interval of the median of n values, each known only within
+    its own bound: the k-th least of the lower bounds to the k-th greatest of the upper
+    bounds (a None upper bound: unbounded, a trial not seen in time), for the largest k
+    whose binomial coverage ``1 - 2 P(Bin(n, 1/2) < k)`` still reaches ``wanted``
+    (k = 1 when none does)."""
+    n = len(lows)
+    if n == 0 or len(highs) != n:
+        return None
+
+    def coverage(k: int) -> float:
+        return 1 - 2 * sum(math.comb(n, i) for i in range(k)) / float(2 ** n)
+
+    k = 1
+    while k + 1 <= (n + 1) // 2 and coverage(k + 1) >= wanted:
+        k += 1
+    ordered_lows = sorted(lows)
+    ordered_highs = sorted((math.inf if h is None else h) for h in highs)
+    high = ordered_highs[n - k]
+    return MedianInterval(ordered_lows[k - 1], None if math.isinf(high) else high,
+                          coverage(k))
+
+
+def trials_to_tell_apart(n: int, interval_width_s: float, difference_s: float) -> int | None:
+    """About how many trials would make median intervals this wide narrow enough to
+    tell apart a difference this big (widths shrink as one over the root of n)."""
+    if difference_s <= 0 or interval_width_s <= 0 or n <= 0:
+        return None
+    return max(n + 1, math.ceil(n * (interval_width_s / difference_s) ** 2))

@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.text import Text
 
+from gtbench import analysis
 from gtbench.awsrules import STRONG
 from gtbench.report.common import Column, FitTable, lag_figure, plural, run_note
 from gtbench.terminal import Terminal
@@ -59,17 +60,62 @@ def matrix_tables(document: dict[str, Any]) -> list[Any]:
         if p.get("with_truth"):
             line += f", truth in bound {p['true_in_bound']}/{p['with_truth']}"
         out.append(Text(line))
-    slowest = max((p for p in by_pair.values() if p["p50_s"] is not None),
-                  key=lambda p: p["p50_s"], default=None)
-    fastest = min((p for p in by_pair.values() if p["p50_s"] is not None),
-                  key=lambda p: p["p50_s"], default=None)
-    if slowest and fastest and slowest is not fastest:
-        out.append(Text(f"Soonest: {fastest['from_region']} → {fastest['to_region']} "
-                        f"({_ms(fastest['p50_s'])} ms at the median); latest: "
-                        f"{slowest['from_region']} → {slowest['to_region']} "
-                        f"({_ms(slowest['p50_s'])} ms).", style="bold"))
+    out.extend(Text(line, style="bold") for line in ranking(list(by_pair.values())))
     out.extend(run_note(document))
     return out
+
+
+def _name(p: dict[str, Any]) -> str:
+    return f"{p['from_region']} → {p['to_region']}"
+
+
+def _within(p: dict[str, Any]) -> str:
+    high = "more" if p["p50_high_s"] is None else f"{_ms(p['p50_high_s'])} ms"
+    return f"{_ms(p['p50_low_s'])} to {high}"
+
+
+def ranking(pairs: list[dict[str, Any]]) -> list[str]:
+    """The soonest and latest pair, each named only when its median's interval clears
+    every other pair's: a difference inside the noise is said to be noise, with about
+    how many trials would tell it apart."""
+    measured = sorted((p for p in pairs if p["p50_s"] is not None), key=lambda p: p["p50_s"])
+    if len(measured) < 2:
+        return []
+    if any(p.get("p50_low_s") is None for p in measured):  # saved before intervals
+        return [f"Soonest: {_name(measured[0])} ({_ms(measured[0]['p50_s'])} ms at the "
+                f"median); latest: {_name(measured[-1])} ({_ms(measured[-1]['p50_s'])} ms)"
+                " (medians only: this document has no intervals to say if that is noise)."]
+    confidence = min(p["p50_confidence"] for p in measured)
+    lines = []
+    for word, best, rest in (("soonest", measured[0], measured[1:]),
+                             ("latest", measured[-1], measured[:-1])):
+        if word == "soonest":
+            clear = best["p50_high_s"] is not None and all(
+                best["p50_high_s"] < p["p50_low_s"] for p in rest)
+            rival = rest[0]
+        else:
+            clear = all(p["p50_high_s"] is not None and p["p50_high_s"] < best["p50_low_s"]
+                        for p in rest)
+            rival = rest[-1]
+        if clear:
+            lines.append(f"{word.capitalize()}: {_name(best)}, {_ms(best['p50_s'])} ms at "
+                         f"the median (within {_within(best)} at {confidence:.0%} "
+                         "confidence, clear of every other pair).")
+            continue
+        line = (f"No pair is surely {word} with {rival['trials']} trials each: "
+                f"{_name(best)} ({_ms(best['p50_s'])} ms, within {_within(best)}) and "
+                f"{_name(rival)} ({_ms(rival['p50_s'])} ms, within {_within(rival)}) "
+                f"overlap at {confidence:.0%} confidence")
+        widths = [p["p50_high_s"] - p["p50_low_s"] for p in (best, rival)
+                  if p["p50_high_s"] is not None]
+        difference = abs(best["p50_s"] - rival["p50_s"])
+        needed = (analysis.trials_to_tell_apart(rival["trials"], max(widths), difference)
+                  if widths else None)
+        if needed is not None:
+            line += (f"; about {needed} trials would tell apart a difference of "
+                     f"{difference * 1000:.0f} ms")
+        lines.append(line + ".")
+    return lines
 
 
 def matrix_markdown(document: dict[str, Any]) -> str:
@@ -114,7 +160,10 @@ def matrix_figure(document: dict[str, Any]) -> Any:
         ("median bound width, ms", grid(lambda p: p["median_bound_width_s"]),
          lambda p: _ms(p["median_bound_width_s"])))
     for axis, (title, values, label) in zip(axes, panels, strict=True):
-        image = axis.imshow(values, cmap="viridis")
+        # From zero: on a scale from the least cell to the greatest, 2 ms apart would
+        # colour as far apart as 200 (noise drawn as signal).
+        top = float(np.nanmax(values)) if not np.all(np.isnan(values)) else 1.0
+        image = axis.imshow(values, cmap="viridis", vmin=0, vmax=max(top, 1e-9))
         axis.set_title(title)
         axis.set_xticks(range(n), regions, rotation=30, ha="right")
         axis.set_yticks(range(n), regions)
