@@ -217,3 +217,37 @@ def test_teardown_stale_says_which_run_tables_it_left_and_why(
     flat = " ".join(result.stderr.split())
     assert "left gtbench-compare-aaaaaa-mrec: its run may still be going" in flat
     assert ddb("us-west-2").list_tables()["TableNames"] == ["gtbench-compare-aaaaaa-mrec"]
+
+
+def test_a_cost_inside_the_noise_is_called_noise_not_a_cost() -> None:
+    import random
+
+    from gtbench import analysis
+    from gtbench.history import Op
+    from gtbench.report.compare import _costs
+
+    rng = random.Random(5)
+
+    def race(extra_ms: float) -> list[tuple[Op, list[Op], Any]]:
+        """Twelve trials: a write, and an eventual read in the same region, each around
+        5 ms (+ ``extra_ms`` for the write), 1 ms of spread."""
+        out = []
+        for i in range(12):
+            at = i * 10**9
+            write = Op("us-east-1", "write", at, at + int((5 + extra_ms
+                                                           + rng.gauss(0, 1)) * 1e6))
+            read = Op("us-east-1", "read", at, at + int((5 + rng.gauss(0, 1)) * 1e6),
+                      consistent=False)
+            out.append((write, [read], analysis.race_verdict(write, [read], 0)))
+        return out
+
+    from gtbench.awsrules import EVENTUAL, STRONG
+
+    modes = [analysis.mode_summary(consistency, "t", [], race(extra), None, None)
+             for consistency, extra in ((EVENTUAL, 0.0), (STRONG, 15.0))]
+    summary = vars(analysis.compare_summary(modes))
+    costs = {c.operation: c for c in summary["costs"]}
+    assert not costs["write"].noise and costs["eventual read"].noise
+    as_saved = {"costs": [vars(c) for c in summary["costs"]]}
+    assert _costs(as_saved, "write").startswith(("+14 ms", "+15 ms", "+16 ms"))
+    assert _costs(as_saved, "eventual read") == "no difference beyond the noise in us-east-1"

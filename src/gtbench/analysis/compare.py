@@ -8,7 +8,7 @@ from typing import Literal
 
 from gtbench.analysis.conflict import ConflictSummary
 from gtbench.analysis.race import RaceVerdict
-from gtbench.analysis.stats import NS, percentile
+from gtbench.analysis.stats import NS, median_interval, percentile
 from gtbench.awsrules import EVENTUAL, STRONG
 from gtbench.history import FAIL, Op
 
@@ -34,6 +34,9 @@ class LatencyStats:
     p50_s: float | None
     p99_s: float | None
     max_s: float | None
+    # The median's order-statistic interval (at least 95% once there are 6 requests).
+    p50_low_s: float | None = None
+    p50_high_s: float | None = None
 
 
 def latency_stats(ops: Sequence[Op]) -> list[LatencyStats]:
@@ -44,9 +47,23 @@ def latency_stats(ops: Sequence[Op]) -> list[LatencyStats]:
             groups.setdefault((operation_of(op), op.region), []).append(
                 (op.received_ns - op.sent_ns) / NS)
     return [LatencyStats(kind, region, len(times), percentile(times, 50),
-                         percentile(times, 99), max(times))
+                         percentile(times, 99), max(times),
+                         *_interval(times))
             for (kind, region), times in sorted(
                 groups.items(), key=lambda kv: (OPERATIONS.index(kv[0][0]), kv[0][1]))]
+
+
+def _interval(times: Sequence[float]) -> tuple[float | None, float | None]:
+    found = median_interval(times, times)
+    return (found.low_s, found.high_s) if found else (None, None)
+
+
+def _overlap(a: LatencyStats, b: LatencyStats) -> bool:
+    if None in (a.p50_low_s, a.p50_high_s, b.p50_low_s, b.p50_high_s):
+        return False  # saved before intervals: not called noise
+    assert a.p50_low_s is not None and a.p50_high_s is not None
+    assert b.p50_low_s is not None and b.p50_high_s is not None
+    return a.p50_low_s <= b.p50_high_s and b.p50_low_s <= a.p50_high_s
 
 
 @dataclass(frozen=True)
@@ -146,6 +163,8 @@ class LatencyCost:
     eventual_p50_s: float
     strong_p50_s: float
     extra_s: float
+    # The two medians' intervals overlap: the difference is inside the noise, no cost.
+    noise: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,6 +196,6 @@ def compare_summary(modes: Sequence[ModeSummary]) -> CompareSummary:
             y = mrsc.get((x.operation, x.region))
             if y is not None and x.p50_s is not None and y.p50_s is not None:
                 costs.append(LatencyCost(x.operation, x.region, x.p50_s, y.p50_s,
-                                         y.p50_s - x.p50_s))
+                                         y.p50_s - x.p50_s, _overlap(x, y)))
     return CompareSummary(list(modes), costs, cost("write_p50_s"),
                           cost("strong_read_p50_s"), cost("eventual_read_p50_s"))

@@ -113,7 +113,9 @@ def _style(label: str, mode: dict[str, Any], cell: str) -> Text:
 
 def _costs(summary: dict[str, Any], operation: str) -> str:
     # Whole milliseconds, signed; never "-0" for a difference under half a millisecond.
-    parts = [f"{round(c['extra_s'] * 1000):+d} ms in {c['region']}"
+    # A difference whose medians' intervals overlap is noise, and is called that.
+    parts = [f"no difference beyond the noise in {c['region']}" if c.get("noise") else
+             f"{round(c['extra_s'] * 1000):+d} ms in {c['region']}"
              for c in summary["costs"] if c["operation"] == operation]
     return ", ".join(parts) if parts else "not measured"
 
