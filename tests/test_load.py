@@ -208,8 +208,8 @@ def test_a_load_sweep_timed_by_probes(emulator: EmulatorServer, tmp_path: Path) 
 
 def test_load_refuses_what_it_cannot_do(emulator: EmulatorServer, tmp_path: Path) -> None:
     for args, said in ((("--load", "ten"), "writes per second from 0.1 to 4000"),
-                       (("--png", str(tmp_path / "x.png")), "--png draws lag against rate"),
-                       (("--load", "5,x"), "separated by commas")):
+                       (("--load", "5,x"), "separated by commas"),
+                       (("--load", "5", "--png", str(tmp_path / "x.jpg")), "*.png")):
         result = run_cli(emulator.url, "race", *args)
         assert result.exit_code == 2, result.output
         assert said in result.stderr and "Traceback" not in result.stderr

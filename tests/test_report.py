@@ -124,3 +124,29 @@ def test_the_library_example_runs() -> None:
     assert documents["race"]["summary"]["replicated"] == 5
     offsets = {o["offset_ms"]: o for o in documents["conflict"]["summary"]["offsets"]}
     assert offsets[0.0]["lww_held"] == 2 and offsets[1000.0]["earlier_discarded_unseen"] == 0
+
+
+def test_every_experiment_draws_with_png_the_figure_report_draws_from_its_document(
+        emulator: EmulatorServer, tmp_path: Path) -> None:
+    """One way to draw: each experiment takes --png (checked before the run), and the
+    figure is the one `report --png` draws from the saved document."""
+    from click.testing import CliRunner
+
+    from gtbench.cli import cli
+
+    assert run_cli(emulator.url, "setup").exit_code == 0
+    runs = {"race": ["--trials", "2"],
+            "conflict": ["--trials", "1", "--no-timelines"],
+            "outage": ["--duration", "1", "--lead", "0.5"]}
+    for name, args in runs.items():
+        refused = run_cli(emulator.url, name, *args, "--png", str(tmp_path / f"{name}.svg"))
+        assert refused.exit_code == 2 and "*.png" in refused.stderr, (name, refused.stderr)
+        drawn, saved = tmp_path / f"{name}.png", tmp_path / f"{name}.json"
+        result = run_cli(emulator.url, name, *args, "--png", str(drawn), "--json", str(saved))
+        assert result.exit_code == 0, (name, result.stderr)
+        again = tmp_path / f"{name}-again.png"
+        assert CliRunner().invoke(cli, ["report", str(saved), "--png", str(again)]
+                                  ).exit_code == 0
+        # The same figure: drawn from the same document by the same code.
+        assert drawn.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert drawn.stat().st_size == pytest.approx(again.stat().st_size, rel=0.02), name

@@ -10,6 +10,7 @@ from gtbench.cli.options import (
     check_probe_flags,
     clock_error_option,
     json_option,
+    png_option,
     regions_callback,
     resolution_option,
     table_callback,
@@ -55,13 +56,15 @@ DEFAULT_REGIONS = "us-west-2,us-east-1,us-east-2"
                    "latencies are then in-region, and each lag's bound carries the probes' "
                    "clock error instead of the client's round trips.")
 @clock_error_option
+@png_option("Also draw the figure `gtbench report --png` draws from the saved result: "
+            "a latency CDF per operation, both kinds.")
 @json_option
 @yes_option
 def compare_command(target: str, endpoint_url: str | None,
                     regions: tuple[str, ...], prefix: str, profile: str | None, trials: int,
                     conflicts: int, increments: int, resolution_ms: float, timeout_s: float,
                     keep: bool, use_probes: bool, clock_error_ms: float | None,
-                    json_path: str | None, yes: bool) -> None:
+                    png_path: str | None, json_path: str | None, yes: bool) -> None:
     """Run the same workloads on an MREC and an MRSC table, and show them side by side.
 
     Which kind of global table should you use, and what does it cost? gtbench
@@ -86,7 +89,7 @@ def compare_command(target: str, endpoint_url: str | None,
     """
     from gtbench import compare, document, provision
     from gtbench.cli.provision import RichReporter, stop_idle_emulator, timing_for
-    from gtbench.cli.session import RunSession
+    from gtbench.cli.session import RunSession, with_png
     from gtbench.errors import UsageError
     from gtbench.regions import Settings
     from gtbench.report import compare as report
@@ -150,7 +153,7 @@ def compare_command(target: str, endpoint_url: str | None,
             and not click.get_current_context().meta.get(DEMO_KEY):
         stop_idle_emulator(client_regions, terminal)
     session.conclude(result, lambda: document.compare_document(result, session.context),
-                     report.compare_tables, done="the runs completed",
+                     with_png(report.compare_tables, png_path), done="the runs completed",
                      notes=[f"kept {', '.join(kept)}; remove each with " + " and ".join(
                          f"`gtbench teardown --table {name} --regions {','.join(regions)}`"
                          for name in kept)] if kept else [])

@@ -9,6 +9,7 @@ from gtbench.cli.options import (
     confirm_billable,
     finite,
     json_option,
+    png_option,
     settings_from,
     target_options,
     timeout_option,
@@ -84,6 +85,8 @@ def _offsets(ctx: click.Context, param: click.Parameter, value: str | None
                    "example (the others get a line each).")
 @click.option("--verbose", "-v", is_flag=True,
               help="Show every trial's timeline, not only the first.")
+@png_option("Also draw the figure `gtbench report --png` draws from the saved result: "
+            "each trial's timeline, or the lost updates, or the conflict window per offset.")
 @json_option
 @yes_option
 def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, ...],
@@ -92,7 +95,7 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
                      align: str, between: str | None, increments: int, pace_ms: float,
                      same_sign: bool,
                      pollers: int, interval_ms: float, timeout_s: float, timelines: bool,
-                     verbose: bool,
+                     verbose: bool, png_path: str | None,
                      json_path: str | None, yes: bool) -> None:
     """Write one item from two regions at once, and watch last-writer-wins decide.
 
@@ -114,7 +117,7 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
       gtbench conflict --mode increment --increments 10 --pace-ms 50
     """
     from gtbench import conflict, document
-    from gtbench.cli.session import RunSession
+    from gtbench.cli.session import RunSession, with_png
     from gtbench.report import conflict as report
 
     settings = settings_from(target, endpoint_url, regions, table, profile)
@@ -162,5 +165,6 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
     with session.measuring("conflict", trials * len(offsets_ms) * (longest_s + 2)):
         result = conflict.run_conflict(client_regions, settings, plan, on_trial=show)
     session.conclude(result, lambda: document.conflict_document(result, session.context),
-                     report.conflict_tables, done=plural(len(result.trials), "completed trial"))
+                     with_png(report.conflict_tables, png_path),
+                     done=plural(len(result.trials), "completed trial"))
 

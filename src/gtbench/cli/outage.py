@@ -6,7 +6,14 @@ from typing import Any
 
 import click
 
-from gtbench.cli.options import Finite, json_option, settings_from, target_options, yes_option
+from gtbench.cli.options import (
+    Finite,
+    json_option,
+    png_option,
+    settings_from,
+    target_options,
+    yes_option,
+)
 from gtbench.regions import AWS
 
 
@@ -31,13 +38,16 @@ from gtbench.regions import AWS
 @click.option("--fis-role-arn", metavar="ARN", envvar="GTBENCH_FIS_ROLE_ARN",
               help="With --target aws: the IAM role the FIS experiment runs as (see "
                    "Permissions in docs/aws.md).")
+@png_option("Also draw the figure `gtbench report --png` draws from the saved result: "
+            "the items the regions disagreed on over time, the cut shaded.")
 @json_option
 @yes_option
 def outage_command(target: str, endpoint_url: str | None,
                    regions: tuple[str, ...], table: str, profile: str | None,
                    region: str | None, duration_s: float, rate: float, keys: int,
                    increment_share: float, lead_s: float, settle_s: float,
-                   fis_role_arn: str | None, json_path: str | None, yes: bool) -> None:
+                   fis_role_arn: str | None, png_path: str | None, json_path: str | None,
+                   yes: bool) -> None:
     """Cut a region off under a steady workload, and measure what is lost and how it heals.
 
     Every region writes --rate times a second to shared items (a unique id per
@@ -64,7 +74,7 @@ def outage_command(target: str, endpoint_url: str | None,
     writer wins threw away: counted exactly, not sampled.
     """
     from gtbench import document, outage
-    from gtbench.cli.session import RunSession
+    from gtbench.cli.session import RunSession, with_png
     from gtbench.errors import UsageError
     from gtbench.report import outage as report
 
@@ -111,7 +121,7 @@ def outage_command(target: str, endpoint_url: str | None,
     with session.measuring("outage", lead_s + duration_s + cut.allowance_s + settle_s + 60):
         result = outage.run_outage(client_regions, settings, plan, cut, Shown())
     session.conclude(result, lambda: document.outage_document(result, session.context),
-                     report.outage_tables, done="the operations measured")
+                     with_png(report.outage_tables, png_path), done="the operations measured")
 
 
 def _cut(settings: Any, regions: Any, region: str, duration_s: float,

@@ -83,8 +83,9 @@ from gtbench.terminal import Terminal
 @click.option("--load-warm-up", "load_warm_up_s", type=Finite(min=0, max=3600),
               default=WARM_UP_S, show_default=True,
               help="Seconds each load step runs before its first trial.")
-@png_option("With --load: draw lag against rate (p50 and p99, with the rate each step "
-            "reached) to this PNG file.")
+@png_option("Also draw the figure `gtbench report --png` draws from the saved result: "
+            "per pair, the lag's histogram and CDF with every bound; with --load, lag "
+            "against rate (p50 and p99, with the rate each step reached).")
 @clock_error_option
 @json_option
 @yes_option
@@ -135,8 +136,6 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
                          f"{race.MAX_POLLERS // 2} per kind of read")
     check_probe_flags(use_probes, clock_error_ms)
     rates = parse_rates(load_rates) if load_rates is not None else ()
-    if png_path and not rates:
-        raise UsageError("--png draws lag against rate: it needs --load")
     session = RunSession(settings, json_path, calls_within_s=timeout_s)
     terminal, client_regions = session.terminal, session.regions
     steps = max(1, len(rates))
