@@ -313,3 +313,16 @@ def test_the_readme_fits_the_first_ten_minutes_and_its_links_resolve() -> None:
     assert links and all((ROOT / link).exists() for link in links), links
     pages = {p.name for p in (ROOT / "docs").glob("*.md")} - {"ARCHITECTURE.md"}
     assert pages == {p.name for p in PAGES}
+
+
+def test_an_experiment_on_a_missing_table_says_so_before_anything_else(
+        emulator: EmulatorServer) -> None:
+    """Not "staging 5 trials", then a warning that the run's marker never arrived, then
+    the error: the error alone, after the line saying where it runs."""
+    for command in (["race"], ["conflict"], ["conflict", "--mode", "increment"], ["outage"]):
+        result = run_cli(emulator.url, *command)
+        assert result.exit_code == 1, (command, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 2 and lines[0].startswith("gtbench → local emulator"), lines
+        assert lines[1] == ("gtbench: error: table global-serverless does not exist in "
+                            "us-west-2 (create it with `gtbench setup`)")

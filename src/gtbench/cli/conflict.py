@@ -142,6 +142,7 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
         "arrival" if align == "arrival" else "send")
     session = RunSession(settings, json_path, calls_within_s=timeout_s)
     terminal, client_regions = session.terminal, session.regions
+    session.require_table()
     per_trial = 2 * increments if mode == "increment" else 2
     confirm_billable(settings, session.account,
                      f"Make {per_trial * trials * len(offsets_ms)} writes to "

@@ -90,6 +90,7 @@ def outage_command(target: str, endpoint_url: str | None,
                          "as with --fis-role-arn (see Permissions in docs/aws.md)")
     session = RunSession(settings, json_path)
     terminal, client_regions, account = session.terminal, session.regions, session.account
+    session.require_table()
     total = int(rate * (lead_s + duration_s)) * len(settings.regions)
     if target == AWS and not yes:
         click.confirm(

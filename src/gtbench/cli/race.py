@@ -138,6 +138,7 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
     rates = parse_rates(load_rates) if load_rates is not None else ()
     session = RunSession(settings, json_path, calls_within_s=timeout_s)
     terminal, client_regions = session.terminal, session.regions
+    session.require_table()
     steps = max(1, len(rates))
     confirm_billable(settings, session.account,
                      f"Write {trials * len(readers) * steps} new items under "
