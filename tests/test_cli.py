@@ -67,3 +67,28 @@ def test_help_starts_without_boto3_rich_or_moto() -> None:
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "loaded:"
+
+
+def test_every_help_reads_at_80_columns() -> None:
+    """`--help` teaches: at 80 columns, as many terminals are, no line runs over."""
+    import click
+    from click.testing import CliRunner
+
+    from gtbench.cli import cli
+
+    def paths(group: click.Group, prefix: list[str]) -> list[list[str]]:
+        out = [prefix]
+        context = click.Context(group)
+        for name in group.list_commands(context):
+            command = group.get_command(context, name)
+            if isinstance(command, click.Group):
+                out += paths(command, [*prefix, name])
+            else:
+                out.append([*prefix, name])
+        return out
+
+    for path in paths(cli, []):
+        shown = CliRunner(env={"COLUMNS": "80"}).invoke(cli, [*path, "--help"])
+        assert shown.exit_code == 0, path
+        wide = [line for line in shown.stdout.splitlines() if len(line) > 80]
+        assert not wide, (path, wide)

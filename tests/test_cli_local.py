@@ -58,6 +58,7 @@ def test_start_status_stop(env: dict[str, str]) -> None:
 
     stopped = gtbench("local", "stop", env=env)
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    assert "its tables and items went with it" in stopped.stdout  # said, not only in --help
     after = gtbench("local", "status", env=env)
     # Nothing running is an answer, as from `local stop`: exit 0, one line on stdout.
     assert after.returncode == 0 and after.stderr == ""
@@ -166,6 +167,7 @@ def test_every_command_finds_the_same_unrecorded_emulator(
     finally:
         stopped = gtbench("local", "stop", env=elsewhere)
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    assert "its tables and items went with it" in stopped.stdout  # said, not only in --help
     assert lifecycle.probe(f"http://127.0.0.1:{port}") is None
 
 

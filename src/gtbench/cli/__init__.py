@@ -138,13 +138,13 @@ def cli() -> None:
 
     \b
     A first session:
-      gtbench demo         all of it on the emulator in a minute, explained
+      gtbench demo         all of it on the emulator in 90 seconds, explained
       gtbench setup        create the global table and seed the workshop data
       gtbench status       see every replica and whether they agree
       gtbench race         time replication, with a rigorous bound on each lag
       gtbench conflict     write one item in two regions at once: last writer wins
-      gtbench compare      MREC and MRSC side by side: what each loses, what MRSC costs
-      gtbench outage       cut a region off: what it kept, what was lost, how it healed
+      gtbench compare      MREC and MRSC side by side: what each loses, costs
+      gtbench outage       cut a region off: what was lost, how it healed
       gtbench report FILE  show a saved result again, as Markdown or a figure
       gtbench teardown     remove what setup created
       gtbench local --help the emulator: lag, ground truth, start and stop

@@ -219,16 +219,19 @@ def local_group() -> None:
 
     \b
     Ground truth and controls on the same port:
-      GET    /_gtbench/replications   every delivery: written_at, applied_at, outcome
+      GET    /_gtbench/replications   each delivery: written, applied, outcome
       DELETE /_gtbench/replications   forget settled deliveries
       POST   /_gtbench/pause          hold deliveries (none are lost)
       POST   /_gtbench/resume         release them
-      GET    /_gtbench/status         lag model, pending deliveries, replica groups
+      GET    /_gtbench/status         lag, pending deliveries, replica groups
       POST   /_gtbench/config         change lag_ms, jitter_ms, replica delays
       POST   /_gtbench/reset          empty every table, forget replication state
-      GET    /_gtbench/faults         the faults in force (see `gtbench local fault`)
-      POST   /_gtbench/faults         start one: outage, throttle or pause
+      GET    /_gtbench/faults         the faults in force (`gtbench local fault`)
+      POST   /_gtbench/faults         start one: outage, isolate, throttle, pause
       DELETE /_gtbench/faults[/ID]    end one, or all
+      POST   /_gtbench/clock          hold time, advance it by hand, release it
+      POST   /_gtbench/settle         wait for replication; do replicas agree?
+    Every route, with its fields: docs/emulator.md.
     """
 
 
@@ -368,7 +371,9 @@ def stop() -> None:
     if stopped is None:
         click.echo("no emulator is running")
     else:
-        click.echo(f"stopped the emulator on {stopped.url} (pid {stopped.pid})")
+        # Said, not only in --help: a stop is also the end of every table it held.
+        click.echo(f"stopped the emulator on {stopped.url} (pid {stopped.pid}); its tables "
+                   "and items went with it (it keeps nothing on disk)")
 
 
 @local_group.command("status")
@@ -461,7 +466,7 @@ def env(region: str, endpoint_url: str | None, unset: bool) -> None:
 
     \b
       eval "$(gtbench local env)"
-      aws dynamodb list-tables            # no --endpoint-url, no credentials needed
+      aws dynamodb list-tables            # no --endpoint-url, no credentials
       eval "$(gtbench local env --unset)"
 
     The emulator checks no credentials, so the lines set fixed dummy keys (your

@@ -16,11 +16,12 @@ def probes_group() -> None:
     --probes` bounds each lag without the client's round trips.
 
     \b
-    What deploy makes (and remove deletes, only if gtbench tagged it made-by=gtbench):
-      IAM role gtbench-probe: dynamodb:GetItem, PutItem, UpdateItem on the table in
-        each region, and its own CloudWatch Logs group; trusted by Lambda only;
-      Lambda function gtbench-probe in each region (Python, gtbench's probe handler
-        alone, 512 MB, no dependencies beyond the runtime's boto3).
+    What deploy makes (remove deletes it, only if tagged made-by=gtbench):
+      IAM role gtbench-probe: dynamodb:GetItem, PutItem, UpdateItem on the
+        table in each region, and its own CloudWatch Logs group; trusted by
+        Lambda only;
+      Lambda function gtbench-probe in each region (Python, gtbench's probe
+        handler alone, 512 MB, no dependencies beyond the runtime's boto3).
 
     On the emulator the probes are local workers: nothing to deploy.
     """
