@@ -318,3 +318,38 @@ def test_a_lost_write_prints_plain_values() -> None:
     assert "'s': 600" in shown and '"N"' not in shown and "{'N'" not in shown
     assert "lost_to_item=None (deleted)" in shown
     assert lost.item == {"PK": "u", "s": 600} and lost.lost_to_item is None
+
+
+def test_one_test_runs_on_both_kinds_and_an_escaped_client_is_caught(
+        pytester: pytest.Pytester) -> None:
+    """docs/testing.md's cart example, as printed, runs once per kind and shows the bug
+    on MREC only; a client made at import time fails its call instead of leaving."""
+    docs = (Path(__file__).parent.parent / "docs" / "testing.md").read_text()
+    section = docs[docs.index("## Both kinds of table"):]
+    pytester.makepyfile(test_cart=re.findall(r"```python\n(.*?)```", section, re.S)[0])
+    pytester.makepyfile(test_escape=textwrap.dedent("""
+        import boto3, pytest
+        from gtbench.testing.plugin import EscapedClientError
+
+        EARLY = boto3.client("dynamodb", region_name="us-west-2",
+                             endpoint_url="http://127.0.0.1:9",
+                             aws_access_key_id="real", aws_secret_access_key="real")
+
+        def test_a_client_made_at_import_time(global_tables):
+            with pytest.raises(EscapedClientError, match="escaped the global_tables"):
+                EARLY.list_tables()
+
+        """))
+    pytester.makepyfile(test_weak=textwrap.dedent("""
+        import pytest
+
+        @pytest.mark.global_tables(consistency=["weak"])
+        def test_a_kind_that_does_not_exist(global_tables):
+            pass
+        """))
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider",
+                                           "-v", "--continue-on-collection-errors")
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(["*takes 'eventual' and/or 'strong', not ?'weak'?*"])
+    result.stdout.fnmatch_lines(["*test_a_cart_keeps_what_two_regions_add?eventual? PASSED*",
+                                 "*test_a_cart_keeps_what_two_regions_add?strong? PASSED*"])

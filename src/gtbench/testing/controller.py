@@ -15,6 +15,8 @@ from typing import Any
 
 EVENTUAL, STRONG = "eventual", "strong"
 DEFAULT_REGIONS = ("us-west-2", "eu-west-1")  # the workshop's Oregon and Ireland
+# MRSC takes three regions of one set that supports it: the workshop's home first.
+DEFAULT_STRONG_REGIONS = ("us-west-2", "us-east-1", "us-east-2")
 DEFAULT_KEYS = (("PK", "HASH"), ("SK", "RANGE"))
 ACCESS_KEY = "testing"  # the key and secret: dummies, as moto's own
 _POLL_S = 0.01  # the emulator makes tables and replicas at once: poll close
@@ -86,8 +88,13 @@ class GlobalTables:
     """The emulator at ``endpoint_url``, as a test controls it. Every method returns once
     the emulator has done what it says (a table ACTIVE, a fault in force)."""
 
-    def __init__(self, endpoint_url: str) -> None:
+    def __init__(self, endpoint_url: str, consistency: str = EVENTUAL) -> None:
+        if consistency not in (EVENTUAL, STRONG):
+            raise ValueError(f"consistency is {EVENTUAL!r} or {STRONG!r}, not {consistency!r}")
         self.endpoint_url = endpoint_url.rstrip("/")
+        # The kind ``create_table`` makes unless told: the test's, under
+        # ``@pytest.mark.global_tables(consistency=[...])``.
+        self.consistency = consistency
         self._clients: dict[str, Any] = {}
 
     # -- AWS SDK ---------------------------------------------------------------------
@@ -109,8 +116,8 @@ class GlobalTables:
                               aws_access_key_id=ACCESS_KEY, aws_secret_access_key=ACCESS_KEY)
 
     # -- tables ----------------------------------------------------------------------
-    def create_table(self, name: str, regions: Sequence[str] = DEFAULT_REGIONS, *,
-                     consistency: str = EVENTUAL,
+    def create_table(self, name: str, regions: Sequence[str] | None = None, *,
+                     consistency: str | None = None,
                      key_schema: Sequence[Mapping[str, str]] | None = None,
                      attributes: Sequence[Mapping[str, str]] | None = None,
                      witness: str | None = None, timeout: float = 30.0) -> None:
@@ -118,7 +125,12 @@ class GlobalTables:
         every replica ACTIVE when this returns. Keys: PK and SK strings unless
         ``key_schema`` (boto3's KeySchema; ``attributes`` default to strings) says
         otherwise. ``consistency="strong"`` (MRSC) takes three regions, or two and a
-        ``witness``; it is made as AWS makes it, in one UpdateTable."""
+        ``witness``; it is made as AWS makes it, in one UpdateTable. Unsaid, the
+        consistency is this object's (the test's), and the regions its kind's default:
+        us-west-2 and eu-west-1, or us-west-2, us-east-1 and us-east-2 for MRSC."""
+        consistency = self.consistency if consistency is None else consistency
+        if regions is None:
+            regions = DEFAULT_STRONG_REGIONS if consistency == STRONG else DEFAULT_REGIONS
         regions = list(regions)
         if consistency not in (EVENTUAL, STRONG):
             raise ValueError(f"consistency is {EVENTUAL!r} or {STRONG!r}, not {consistency!r}")
