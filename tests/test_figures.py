@@ -74,11 +74,22 @@ def test_the_conflict_sweep_figure_plots_the_share_lost_per_offset() -> None:
     assert anchor.y0 < 0
 
 
-def test_conflict_timelines_keep_their_legends_beside_the_curves() -> None:
-    fig = figure(load("conflict.json"))
-    for ax in fig.axes:
-        anchor = ax.get_legend().get_bbox_to_anchor().transformed(ax.transAxes.inverted())
-        assert anchor.x0 >= 1.0
+def test_conflict_timelines_show_whose_write_and_call_out_the_lost_one() -> None:
+    document = load("conflict.json")
+    fig = figure(document)
+    # One legend, the first panel's, beside the curves; the others rely on it.
+    first, *others = fig.axes
+    anchor = first.get_legend().get_bbox_to_anchor().transformed(first.transAxes.inverted())
+    assert anchor.x0 >= 1.0 and all(ax.get_legend() is None for ax in others)
+    for ax, trial in zip(fig.axes, document["trials"], strict=False):
+        # Whose write each region shows, not the writes' random values.
+        assert [t.get_text() for t in ax.get_yticklabels()] == [
+            "no item", *(f"{r}'s write" for r in document["writers"])]
+        called = [t.get_text() for t in ax.texts]
+        if trial["loser_seen_remotely"] is False:
+            lost = next(w for w in trial["writes"] if w["write_id"] == trial["loser_write"])
+            assert f"{lost['region']}'s write lost unseen after " \
+                   f"{trial['loser_visible_s']:.2f} s" in called
 
 
 def test_the_compare_figure_has_a_cdf_per_operation_and_region_for_both_kinds() -> None:

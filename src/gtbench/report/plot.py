@@ -138,20 +138,32 @@ def _ended(trials: list[dict[str, Any]]) -> str:
     return ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
 
 
-def _timeline(ax: Any, trial: dict[str, Any], writers: list[str]) -> None:
+def _timeline(ax: Any, trial: dict[str, Any], writers: list[str], legend: bool = True
+              ) -> None:
+    """One trial: what each region shows over time, the writes marked (▼). An overwrite
+    is drawn by whose write each region shows (the values are random: as numbers they
+    said nothing), with the write that was lost called out; increments by the counter."""
     end = max([e["t"] for e in trial["timeline"]] + [w["acked"] for w in trial["writes"]])
+    increment = trial.get("increment")
+    whose = {w["value"]: writers.index(w["region"]) + 1 for w in trial["writes"]
+             if w["region"] in writers and w["value"] is not None}
+
+    def level(value: int | None) -> float:
+        if increment is not None:
+            return float("nan") if value is None else float(value)
+        return 0.0 if value is None else float(whose.get(value, float("nan")))
+
     for color, region in zip(COLORS, writers, strict=False):
         points = [e for e in trial["timeline"] if e["region"] == region]
         if points:
             # Each state lasts until the next; the last one until the trial's end.
             xs = [e["t"] * 1000 for e in points] + [end * 1050]
-            ys = [e["value"] if e["value"] is not None else float("nan") for e in points]
+            ys = [level(e["value"]) for e in points]
             ax.step(xs, [*ys, ys[-1]], where="post", color=color, label=f"{region} shows")
         for w in (w for w in trial["writes"] if w["region"] == region):
             ax.axvline(w["sent"] * 1000, color=color, alpha=0.4, linestyle="--")
-            ax.plot([w["sent"] * 1000], [w["value"]], marker="v", color=color, ms=8)
+            ax.plot([w["sent"] * 1000], [level(w["value"])], marker="v", color=color, ms=8)
     verdict = (f"{trial['winner_region']} won" if trial["converged"] else "did not converge")
-    increment = trial.get("increment")
     if increment is not None:
         # The lost updates: the gap between what every update adds up to and the final.
         ax.axhline(increment["expected"], color="black", linestyle=":",
@@ -165,10 +177,27 @@ def _timeline(ax: Any, trial: dict[str, Any], writers: list[str]) -> None:
                     color=COLORS[3], fontweight="bold",
                     arrowprops={"arrowstyle": "->", "color": COLORS[3]})
         verdict += f", {increment['lost_updates']} updates lost"
+        ax.set(ylabel="Bookmark")
+    else:
+        ax.set_yticks([0, *range(1, len(writers) + 1)],
+                      ["no item", *(f"{r}'s write" for r in writers)])
+        ax.set(ylim=(-0.5, len(writers) + 0.5), ylabel="what the region shows")
+        lost = next((w for w in trial["writes"] if w["write_id"] == trial.get("loser_write")),
+                    None)
+        if lost is not None and trial.get("loser_seen_remotely") is False:
+            # What the figure is for: the write that vanished, as if it never happened.
+            shown = trial.get("loser_visible_s")
+            ax.annotate(f"{lost['region']}'s write lost unseen"
+                        + (f" after {shown:.2f} s" if shown is not None else ""),
+                        xy=(lost["sent"] * 1000, level(lost["value"])),
+                        xytext=(end * 500, level(lost["value"]) - 0.35), ha="center",
+                        color=COLORS[3], fontweight="bold",
+                        arrowprops={"arrowstyle": "->", "color": COLORS[3]})
+            verdict += ", the other write lost unseen"
     ax.set(title=f"trial {trial['index'] + 1}, offset {trial['offset_ms']:g} ms: {verdict}",
-           xlabel="ms after the release", ylabel="Bookmark")
-    # Beside the curves, never over them.
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+           xlabel="ms after the release")
+    if legend:  # once per figure: the first panel's, beside the curves, never over them
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
 
 
 def _earlier_lag(trial: dict[str, Any]) -> float | None:
@@ -213,8 +242,11 @@ def conflict_figure(document: dict[str, Any]) -> Any:
         shown = document["trials"][:4]
         fig, axes = plt.subplots(len(shown), 1, figsize=(13, 3.2 * len(shown)), squeeze=False,
                                  sharex=True)  # one time axis: trials compare at a glance
-        for ax, trial in zip(axes[:, 0], shown, strict=True):
-            _timeline(ax, trial, writers)
+        for index, (ax, trial) in enumerate(zip(axes[:, 0], shown, strict=True)):
+            # One legend: the regions' colours are the same in every panel; an
+            # increment's expected and final lines differ per trial, so each keeps its.
+            _timeline(ax, trial, writers, legend=index == 0 or trial.get("increment")
+                      is not None)
         hidden = len(document["trials"]) - len(shown)
         if hidden:
             title += f" · first {len(shown)} of {len(document['trials'])} trials shown"
