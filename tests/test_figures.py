@@ -227,8 +227,15 @@ def test_the_load_figure_draws_a_censored_median_as_an_arrow_up_not_a_point() ->
 
     document = {"summary": {"load": [step(0, 1.08, False), step(50, 9.9, True)],
                             "pairs": [{"from_region": "us-west-2", "to_region": "eu-west-1"}]},
-                "trials": [], "load": [], "table": "global-serverless", "target": "local"}
+                "trials": [], "load": [], "table": "global-serverless", "target": "local",
+                "emulator": {"capacity": {"wcu": {"eu-west-1": 20.0}, "backlog_s": {}}}}
     figure = load_figure(document)
     arrows = [line for line in figure.axes[0].get_lines() if line.get_marker() == "^"]
     assert [list(line.get_xdata()) for line in arrows] == [[50], [50]]  # p50 and p99
     assert all("above this" in str(line.get_label()) for line in arrows)
+    # The reading replica's capacity is marked where the lag starts to climb.
+    for axis in figure.axes[:2]:
+        (marked,) = [line for line in axis.get_lines()
+                     if "capacity" in str(line.get_label())]
+        assert list(marked.get_xdata()) == [20.0, 20.0]
+        assert str(marked.get_label()) == "eu-west-1's capacity: 20 WCU (1 KB writes/s)"

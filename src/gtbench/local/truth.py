@@ -38,7 +38,8 @@ def emulator_settings(endpoint_url: str) -> dict[str, Any] | None:
     if status.get("emulator") != "gtbench":
         return None
     keep = ("version", "lag", "replica_create_delay_s", "replica_delete_delay_s", "paused",
-            "faults", "metric_period_s", "metric_delay_s", "fis_delay_s")
+            "faults", "metric_period_s", "metric_delay_s", "fis_delay_s", "capacity",
+            "clock")
     return {k: status[k] for k in keep if k in status}
 
 

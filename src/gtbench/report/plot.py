@@ -107,6 +107,15 @@ def load_figure(document: dict[str, Any]) -> Any:
             lag.annotate(f"{missed} of {s['trials']} not seen", (s["rate_wps"], s["p50_s"] or 0),
                          textcoords="offset points", xytext=(0, -14), ha="center",
                          color=COLORS[3], fontsize=9)
+    # The reading replica's write capacity (a provisioned replica on the emulator):
+    # past it, replicated writes queue and the lag climbs.
+    wcu = ((document.get("emulator") or {}).get("capacity") or {}).get("wcu") or {}
+    readers = {p["to_region"] for p in document["summary"].get("pairs", [])}
+    for region, units in sorted(wcu.items()):
+        if region in readers:
+            for ax in (lag, reach):
+                ax.axvline(units, color=COLORS[3], linestyle="-.", alpha=0.8,
+                           label=f"{region}'s capacity: {units:g} WCU (1 KB writes/s)")
     lag.set(title="replication lag under load", xlabel="background writes per second",
             ylabel="lag (s)")
     lag.legend(loc="best")
