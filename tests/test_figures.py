@@ -135,6 +135,11 @@ def test_the_outage_figure_shades_the_cut_and_plots_divergence() -> None:
     labels = [line.get_label() for line in bottom.get_lines()]
     assert [f"{r} acked" for r in document["regions"]] == labels
     assert all(y > 0 for line in bottom.get_lines() for y in line.get_ydata())
+    # ... to the end of the cut, and both seen where their rates are equal: a wide
+    # pale band, the other narrow inside it.
+    assert all(max(line.get_xdata()) >= int(s["cut_s"]) for line in bottom.get_lines())
+    widths = [line.get_linewidth() for line in bottom.get_lines()]
+    assert widths[0] > 2 * widths[1]
     # Legends beside the data, never over it.
     for ax in (top, bottom):
         anchor = ax.get_legend().get_bbox_to_anchor().transformed(ax.transAxes.inverted())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rich.text import Text
@@ -206,10 +207,15 @@ def outage_figure(document: dict[str, Any]) -> Any:
     start_ns = document["start_ns"]
     writes = document["history"]["writes"]
     if writes:
-        # Whole seconds only: a partly covered first or last second is not a rate.
+        # Whole seconds only: a partly covered first or last second is not a rate. A
+        # second the workload covered to within one write's interval counts as whole
+        # (the last second of the cut was left out, and both lines stopped short of it).
         first = (min(w["sent_ns"] for w in writes) - start_ns) / 1e9
         last = (max(w["sent_ns"] for w in writes) - start_ns) / 1e9
-        span = range(int(first // 1) + 1, int(last // 1))
+        step = 1 / max(float(document["settings"].get("rate") or 1.0), 1e-9)
+        start = math.floor(first) + (first - math.floor(first) > step)
+        stop = math.floor(last) + (last - math.floor(last) >= 1 - step - 1e-9)
+        span = range(start, max(stop, start + 1))
         for n, (color, region) in enumerate(zip(COLORS, document["regions"], strict=False)):
             for outcome, style in (("ok", "-"), ("fail", ":"), ("info", "--")):
                 seconds = dict.fromkeys(span, 0)
@@ -220,10 +226,12 @@ def outage_figure(document: dict[str, Any]) -> Any:
                 if any(seconds.values()):
                     ts = [*span, span[-1] + 1]
                     label = {"ok": "acked", "fail": "refused", "info": "unknown"}[outcome]
-                    # Equal rates draw one line over another: the first region's is wider.
+                    # Equal rates draw one line over another: the first region's is a
+                    # wide pale band, the others narrow inside it, both seen.
                     bottom.step(ts, [*seconds.values(), seconds[span[-1]]], where="post",
-                                linestyle=style, color=color, linewidth=3.5 - 1.5 * min(n, 1),
-                                alpha=0.9, label=f"{region} {label}")
+                                linestyle=style, color=color,
+                                linewidth=7.0 if n == 0 else 2.0,
+                                alpha=0.45 if n == 0 else 1.0, label=f"{region} {label}")
     for ax in (top, bottom):
         ax.axvspan(0, summary["cut_s"] or 0, color="grey", alpha=0.2,
                    label=f"{document['settings']['region']} cut off" if ax is top else None)
