@@ -110,6 +110,8 @@ def test_the_compare_figure_has_a_cdf_per_operation_and_region_for_both_kinds() 
         note = ax.texts[0].get_text()
         for kind, consistency in (("MREC", "EVENTUAL"), ("MRSC", "STRONG")):
             assert f"{kind} p50 {latency[(consistency, op, region)] * 1000:.1f} ms" in note
+    # Beside what MRSC costs (the curves), what MREC loses, said on the figure.
+    assert any(t.get_text().startswith("What MREC lost: ") for t in fig.texts)
     # One x scale per row: the regions of an operation compare at a glance.
     for row in range(len(operations)):
         limits = {fig.axes[row * len(regions) + i].get_xlim() for i in range(len(regions))}
