@@ -251,3 +251,28 @@ def test_a_cost_inside_the_noise_is_called_noise_not_a_cost() -> None:
     as_saved = {"costs": [vars(c) for c in summary["costs"]]}
     assert _costs(as_saved, "write").startswith(("+14 ms", "+15 ms", "+16 ms"))
     assert _costs(as_saved, "eventual read") == "no difference beyond the noise in us-east-1"
+
+
+def test_compare_says_a_lag_with_trials_not_seen_in_time_is_a_lower_bound() -> None:
+    from gtbench import analysis
+    from gtbench.awsrules import EVENTUAL
+    from gtbench.history import Op
+    from gtbench.report.compare import rows
+
+    def trial(seen_at_ms: int | None) -> tuple[Op, list[Op], Any]:
+        write = Op("us-east-1", "write", 0, 5 * 10**6, value=7)
+        reads = [Op("us-east-2", "read", 10 * 10**6, 12 * 10**6, value=None)]
+        if seen_at_ms is None:
+            reads.append(Op("us-east-2", "read", 9000 * 10**6, 9002 * 10**6, value=None))
+        else:
+            reads.append(Op("us-east-2", "read", seen_at_ms * 10**6,
+                            (seen_at_ms + 2) * 10**6, value=7))
+        return write, reads, analysis.race_verdict(write, reads, 7)
+
+    # Two of three trials never seen: the median is over 8.995 s, and says so.
+    mode = analysis.mode_summary(EVENTUAL, "t", [], [trial(40), trial(None), trial(None)],
+                                 None, None)
+    assert mode.lag_p50_censored and mode.lag_p50_s == pytest.approx(8.995)
+    document = {"summary": {"modes": [vars(mode)]}, "settings": {"regions": []}}
+    (cell,) = dict(rows(document))["lag to strong reads"]
+    assert cell == "> 8995.0 ms / > 8995.0 ms"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gtbench.analysis.conflict import ConflictSummary
-from gtbench.analysis.race import RaceVerdict
+from gtbench.analysis.race import RaceVerdict, censored_percentile
 from gtbench.analysis.stats import NS, median_interval, percentile
 from gtbench.awsrules import EVENTUAL, STRONG
 from gtbench.history import FAIL, Op
@@ -104,6 +104,10 @@ class ModeSummary:
     requests: int
     refused_requests: int
     requests_by_operation: dict[str, int]
+    # Race trials not seen within the timeout make the strong readers' lag figures
+    # lower bounds ("> 10000 ms"), as in race.
+    lag_p50_censored: bool = False
+    lag_p99_censored: bool = False
 
 
 def mode_summary(consistency: str, table: str, ops: Sequence[Op],
@@ -127,6 +131,10 @@ def mode_summary(consistency: str, table: str, ops: Sequence[Op],
                   if r.ok and r.consistent is consistent], 50)
 
     lags = [v.lag_s for v in verdicts if v.lag_s is not None]
+    cut = [v.censored_at_s for v in verdicts
+           if v.status == "timed_out" and v.censored_at_s is not None]
+    (lag_p50, p50_cut), (lag_p99, p99_cut) = (censored_percentile(lags, cut, q)
+                                              for q in (50, 99))
     seen = [v.eventual_lag_s for v in verdicts if v.eventual_lag_s is not None]
     after_ack = sum(1 for w, trial_reads, _ in race if w.ok for r in trial_reads
                     if r.ok and r.consistent and r.sent_ns > w.received_ns)
@@ -140,7 +148,8 @@ def mode_summary(consistency: str, table: str, ops: Sequence[Op],
         stale_strong_reads=sum(v.stale_after_ack for v in verdicts),
         strong_reads_after_ack=after_ack,
         stale_eventual_reads=sum(v.eventual_stale_after_ack for v in verdicts),
-        lag_p50_s=p(lags, 50), lag_p99_s=p(lags, 99),
+        lag_p50_s=lag_p50, lag_p99_s=lag_p99, lag_p50_censored=p50_cut,
+        lag_p99_censored=p99_cut,
         eventual_lag_p50_s=p(seen, 50), eventual_lag_p99_s=p(seen, 99),
         race_trials=len(verdicts),
         conflicts=conflicts.trials if conflicts else 0,

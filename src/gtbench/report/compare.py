@@ -7,7 +7,7 @@ from typing import Any
 from rich.text import Text
 
 from gtbench.awsrules import EVENTUAL, STRONG
-from gtbench.report.common import Column, FitTable, run_note
+from gtbench.report.common import Column, FitTable, lag_figure, run_note
 
 LABELS = {EVENTUAL: "MREC (eventual)", STRONG: "MRSC (strong)"}
 SHORT = {EVENTUAL: "MREC", STRONG: "MRSC"}
@@ -59,7 +59,8 @@ def rows(document: dict[str, Any]) -> list[tuple[str, list[str]]]:
         # "lag" would only be the width of the measurement, so none is claimed.
         ("lag to strong reads",
          ["none (at once)" if m["consistency"] == STRONG and not m["stale_strong_reads"]
-          else f"{ms(m['lag_p50_s'])} / {ms(m['lag_p99_s'])}" for m in modes]),
+          else f"{lag_figure(m, 'lag_p50', 1000, 1, ' ms')} / "
+               f"{lag_figure(m, 'lag_p99', 1000, 1, ' ms')}" for m in modes]),
         ("lag to eventual reads",
          [f"{ms(m['eventual_lag_p50_s'])} / {ms(m['eventual_lag_p99_s'])}" for m in modes]),
         # One unit per row, named in each cell: trials, writes, updates.
