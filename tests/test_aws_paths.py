@@ -21,6 +21,7 @@ from gtbench.awserrors import describe_aws_error
 from gtbench.cli import cli
 from gtbench.cli import provision as provision_cli
 from gtbench.regions import AWS, Regions, Settings
+from tests.helpers import make_table
 
 
 @pytest.fixture
@@ -70,13 +71,17 @@ def test_teardown_on_aws_asks_before_deleting(aws_env: None) -> None:
 def test_experiments_on_aws_say_what_they_write_and_ask_first(
         aws_env: None, command: list[str], what: str) -> None:
     with mock_aws():
+        # The table exists (a missing one is said before anything is asked).
+        make_table(boto3.client("dynamodb", region_name="us-west-2"), "global-serverless")
         result = CliRunner().invoke(cli, [*command, "--target", "aws"], input="n\n")
-        tables = boto3.client("dynamodb", region_name="us-west-2").list_tables()["TableNames"]
+        client = boto3.client("dynamodb", region_name="us-west-2")
+        tables = client.list_tables()["TableNames"]
+        items = client.scan(TableName="global-serverless")["Count"]
     assert result.exit_code != 0
     assert what in result.stderr and "AWS account 123456789012" in result.stderr
     assert "billable" in result.stderr
     assert "aborted" in result.stderr.strip().splitlines()[-1]
-    assert tables == []
+    assert tables == ["global-serverless"] and items == 0  # nothing made, nothing written
 
 
 def test_no_credentials_is_one_line(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:

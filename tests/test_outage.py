@@ -286,6 +286,11 @@ def test_a_missing_role_is_refused_before_anything_runs_and_aws_asks_first(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "example")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
     with mock_aws():
+        import boto3
+
+        from tests.helpers import make_table
+
+        make_table(boto3.client("dynamodb", region_name="us-west-2"), "global-serverless")
         refused = CliRunner().invoke(cli, ["outage", "--target", "aws"])
         asked = CliRunner().invoke(cli, ["outage", "--target", "aws", "--fis-role-arn", ROLE],
                                    input="n\n")
