@@ -237,7 +237,8 @@ def test_setup_makes_a_strong_table_and_teardown_removes_it(emulator: EmulatorSe
                                "--regions", f"{W2},{E1},{E2}"])
     assert gone.exit_code == 0, gone.stderr
     assert "removing replicas us-east-1, us-east-2 together" in gone.stderr
-    assert "replicas us-east-1, us-east-2 together, then the table in us-west-2" in gone.stdout
+    assert "replicas us-east-1, us-east-2 together, then the table in us-west-2" in " ".join(
+        gone.stdout.split())  # wrapped at the terminal's width
     assert ddb(W2).list_tables()["TableNames"] == []
 
 

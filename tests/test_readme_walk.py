@@ -100,6 +100,10 @@ def walk(part: str, emulator: EmulatorServer, tmp_path: Path,
         result = runner.invoke(cli, args)
         assert result.exit_code == 0, f"{line}\n{result.stderr[-800:]}"
         assert "…" not in result.stdout, f"{line}: a figure cut short at 80 columns"
+        if "--markdown" not in args:  # Markdown is for pasting: its rows stay whole
+            wide = [out for out in result.stdout.splitlines()
+                    if len(out) > 80 and not out.startswith("log: ")]  # a path is a path
+            assert not wide, f"{line}: lines over 80 columns: {wide[:2]}"
         ran[line] = result
     if "gtbench demo --save results" in ran:
         demo = ran["gtbench demo --save results"]

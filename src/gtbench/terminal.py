@@ -29,7 +29,9 @@ class Terminal:
         self.out = self.err
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("soft_wrap", isinstance(objects[0], str) if objects else False)
+        # Results wrap at the terminal's width (COLUMNS=80: no line over 80); a log or
+        # pipe without COLUMNS gets 120 columns, which every line of gtbench's fits.
+        kwargs.setdefault("soft_wrap", False)
         self.out.print(*objects, **kwargs)
 
     def note(self, message: str) -> None:
@@ -143,3 +145,17 @@ def check_output_path(path: str) -> str | None:
         # The document is written to a temporary name beside it first.
         return f"the file name is too long for this filesystem ({limit} bytes at most)"
     return None
+
+
+def say(text: str) -> None:
+    """A line for a person on stdout outside a ``Terminal`` (the emulator's commands),
+    wrapped at the terminal's width (COLUMNS) so 80 columns hold it; a path or URL is
+    never broken."""
+    import shutil
+    import textwrap
+
+    import click
+
+    width = max(shutil.get_terminal_size((120, 24)).columns, 40)
+    click.echo(textwrap.fill(text, width=width, subsequent_indent="  ",
+                             break_long_words=False, break_on_hyphens=False))

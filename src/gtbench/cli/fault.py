@@ -10,6 +10,7 @@ import click
 from gtbench.cli.options import Finite, check_endpoint
 from gtbench.errors import UsageError
 from gtbench.local import lifecycle
+from gtbench.terminal import say
 
 
 def _emulator(endpoint_url: str | None) -> str:
@@ -64,8 +65,8 @@ def _add(url: str, spec: dict[str, Any], as_json: bool, duration_s: float | None
     if as_json:
         click.echo(json.dumps(answer, indent=2))
     else:
-        click.echo(f"started {describe_fault(answer['fault'])}; clear it with "
-                   f"`gtbench local fault clear {answer['fault']['id']}`")
+        say(f"started {describe_fault(answer['fault'])}; clear it with "
+            f"`gtbench local fault clear {answer['fault']['id']}`")
 
 
 @click.group("fault")
@@ -164,7 +165,7 @@ def list_faults(endpoint_url: str | None, as_json: bool) -> None:
     elif not faults:
         click.echo("no faults are in force")
     for fault in faults if not as_json else []:
-        click.echo(describe_fault(fault))
+        say(describe_fault(fault))
 
 
 @fault_group.command("clear")

@@ -15,6 +15,7 @@ from gtbench.cli.fault import fault_group
 from gtbench.cli.options import Finite, check_endpoint, finite
 from gtbench.errors import GtbenchError
 from gtbench.local import lifecycle
+from gtbench.terminal import say
 
 
 def _pair_lags(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
@@ -354,14 +355,15 @@ def _start(host: str, port: int | None, running: lifecycle.Running | None,
                 f"so {', '.join(unapplied)} took no effect",
                 hint="its settings are set at start: `gtbench local stop` it (its tables "
                      "go with it), then start again")
-        click.echo(f"the emulator is already running on {running.url} (pid {running.pid})")
+        say(f"the emulator is already running on {running.url} (pid {running.pid})")
         return
     running = lifecycle.start(host=host, port=port, started_by="user",
                               serve_args=serve_args())
-    click.echo(f"started the emulator on {running.url} (pid {running.pid}); "
-               f"log: {running.log}")
-    click.echo(f"use it with: --endpoint-url {running.url}  or  "
-               f"export GTBENCH_ENDPOINT_URL={running.url}")
+    # A line each, so 80 columns hold them (the log's path is as long as it is).
+    say(f"started the emulator on {running.url} (pid {running.pid})")
+    click.echo(f"log: {running.log}")  # whole, to copy: a path is as long as it is
+    say(f"use it with --endpoint-url {running.url}")
+    say(f"or: export GTBENCH_ENDPOINT_URL={running.url}")
 
 
 @local_group.command("stop")
@@ -369,10 +371,10 @@ def stop() -> None:
     """Stop the background emulator. Its tables and data are gone with it."""
     stopped = lifecycle.stop()  # signals only a process that answers as our emulator
     if stopped is None:
-        click.echo("no emulator is running")
+        say("no emulator is running")
     else:
         # Said, not only in --help: a stop is also the end of every table it held.
-        click.echo(f"stopped the emulator on {stopped.url} (pid {stopped.pid}); its tables "
+        say(f"stopped the emulator on {stopped.url} (pid {stopped.pid}); its tables "
                    "and items went with it (it keeps nothing on disk)")
 
 
@@ -395,44 +397,44 @@ def status(as_json: bool) -> None:
         return
     if running is None or document is None:
         # Like `local stop`: an answer, not an error (scripts read `status --json`).
-        click.echo("no emulator is running (start one with `gtbench local start`)")
+        say("no emulator is running (start one with `gtbench local start`)")
         return
     lag = document["lag"]
     by = {"user": "you, with `gtbench local start`", "serve": "`gtbench local serve`",
           "on-demand": "gtbench, on demand", "found": "something else: found running"}
-    click.echo(f"running on {running.url} (pid {running.pid}, started by "
+    say(f"running on {running.url} (pid {running.pid}, started by "
                f"{by.get(running.started_by, running.started_by)})")
     distance = document.get("distance") or {}
-    click.echo("client placed " + describe_distance(distance) if distance.get("client_region")
+    say("client placed " + describe_distance(distance) if distance.get("client_region")
                or distance.get("overrides_ms") else "client on loopback (no distance)")
-    click.echo(f"lag {lag['lag_ms']:g} ms ± {lag['jitter_ms']:g} ms"
+    say(f"lag {lag['lag_ms']:g} ms ± {lag['jitter_ms']:g} ms"
                + (" plus half the round trip between the regions" if lag.get("network")
                   else "") + f"; {document['pending']} deliveries pending"
                + ("; deliveries PAUSED" if document["paused"] else ""))
     medians = lag.get("median_ms") or {}
     if medians:
-        click.echo("median lag per pair: " + ", ".join(
+        say("median lag per pair: " + ", ".join(
             f"{pair.replace('>', ' → ')} {ms:g} ms" for pair, ms in sorted(medians.items())))
     capacity = document.get("capacity") or {}
     if capacity.get("wcu"):
         backlog = capacity.get("backlog_s") or {}
-        click.echo("provisioned replicas (replicated writes queue): " + ", ".join(
+        say("provisioned replicas (replicated writes queue): " + ", ".join(
             f"{region} {wcu:g} WCU, {backlog.get(region, 0.0):.1f} s behind"
             for region, wcu in sorted(capacity["wcu"].items())) + "; others on-demand")
     for group in document["global_tables"]:
         replicas = ", ".join(f"{r['RegionName']} {r['ReplicaStatus']}" for r in group["replicas"])
-        click.echo(f"table {group['table']}: {replicas}")
+        say(f"table {group['table']}: {replicas}")
     from gtbench.cli.fault import describe_fault
 
     faults = document.get("faults") or []
-    click.echo(f"faults in force: {len(faults)}" if faults else "no faults in force")
+    say(f"faults in force: {len(faults)}" if faults else "no faults in force")
     for fault in faults[:20]:
-        click.echo(f"  {describe_fault(fault)}")
+        say(f"  {describe_fault(fault)}")
     if len(faults) > 20:
-        click.echo(f"  and {len(faults) - 20} more (`gtbench local fault list`)")
+        say(f"  and {len(faults) - 20} more (`gtbench local fault list`)")
     for account, regions in sorted((document.get("tables") or {}).items()):
         for region, names in sorted(regions.items()):
-            click.echo(f"tables in {region} (account {account}): {', '.join(names)}")
+            say(f"tables in {region} (account {account}): {', '.join(names)}")
     problem = lifecycle.health_problem(document, running.url)
     if problem:
         raise GtbenchError(problem, hint="restart it: `gtbench local stop`, then "
@@ -477,7 +479,7 @@ def env(region: str, endpoint_url: str | None, unset: bool) -> None:
     from gtbench.regions import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
 
     if unset:
-        click.echo(f"unset {' '.join(ENV_NAMES)}")
+        click.echo("\n".join(f"unset {name}" for name in ENV_NAMES))  # a line each: 80 columns
         return
     if endpoint_url is None:
         running = lifecycle.discover()
@@ -487,8 +489,8 @@ def env(region: str, endpoint_url: str | None, unset: bool) -> None:
         endpoint_url = running.url
     elif lifecycle.probe(endpoint_url) is None:
         raise GtbenchError(f"no gtbench emulator answers at {endpoint_url}")
-    click.echo(f"# the gtbench emulator at {endpoint_url}; undo: "
-               'eval "$(gtbench local env --unset)"')
+    click.echo(f"# the gtbench emulator at {endpoint_url}")
+    click.echo('# undo: eval "$(gtbench local env --unset)"')
     values = (endpoint_url, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, region, region)
     for name, value in zip(ENV_NAMES, values, strict=True):
         click.echo(f"export {name}={shlex.quote(value)}")
