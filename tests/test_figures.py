@@ -246,3 +246,21 @@ def test_the_load_figure_draws_a_censored_median_as_an_arrow_up_not_a_point() ->
                      if "capacity" in str(line.get_label())]
         assert list(marked.get_xdata()) == [20.0, 20.0]
         assert str(marked.get_label()) == "eu-west-1's capacity: 20 WCU (1 KB writes/s)"
+
+
+def test_the_race_figure_keeps_trials_not_seen_in_time_in_its_cdf_and_bounds() -> None:
+    document = load("race.json")
+    for t in document["trials"][:2]:  # two trials that timed out, their lags above 9 s
+        t.update(status="timed_out", lag_s=None, lag_low_s=None, lag_high_s=None,
+                 censored_at_s=9.0)
+    (pair,) = document["summary"]["pairs"]
+    pair.update(p99_s=9.0, p99_censored=True)
+    fig = figure(document)
+    _, cdf, bars = fig.axes[:3]
+    seen = sum(1 for t in document["trials"] if t["lag_s"] is not None)
+    curve = next(line for line in cdf.get_lines() if line.get_label().endswith("in time"))
+    assert curve.get_label() == f"2 of {seen + 2} not seen in time"
+    assert max(curve.get_ydata()) == pytest.approx(seen / (seen + 2))  # never reaches 1
+    assert any(str(line.get_label()) == "p99 > 9.000 s" for line in cdf.get_lines())
+    (arrows,) = [line for line in bars.get_lines() if line.get_marker() == "^"]
+    assert list(arrows.get_xdata()) == [1, 2] and list(arrows.get_ydata()) == [9.0, 9.0]

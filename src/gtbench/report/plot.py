@@ -36,17 +36,27 @@ def race_figure(document: dict[str, Any]) -> Any:
         trials = [t for t in document["trials"]
                   if (t["from_region"], t["to_region"]) == (p["from_region"], p["to_region"])]
         done = [t for t in trials if t["lag_s"] is not None]
+        unseen = [t for t in trials if t["status"] == "timed_out"
+                  and t.get("censored_at_s") is not None]
         lags = sorted(t["lag_s"] for t in done)
         hist, cdf, bars = row
         if lags:
             hist.hist(lags, bins=min(20, max(5, len(lags) // 2)), color=COLORS[0], alpha=0.8)
-            cdf.step(lags, [(i + 1) / len(lags) for i in range(len(lags))], where="post",
-                     color=COLORS[0])
+            # Over every trial with a lag or a floor: trials not seen in time keep the
+            # curve below 1 (a CDF of the seen alone would claim they never happened).
+            counted = len(lags) + len(unseen)
+            cdf.step(lags, [(i + 1) / counted for i in range(len(lags))], where="post",
+                     color=COLORS[0],
+                     label=(f"{len(unseen)} of {counted} not seen in time"
+                            if unseen else None))
             for q, style in ((50, "--"), (99, ":")):
-                value = analysis.percentile(lags, q)
+                # The summary's figure, as the table prints it (a lower bound said so).
+                value, above = p.get(f"p{q}_s"), p.get(f"p{q}_censored", False)
+                if value is None:
+                    value, above = analysis.percentile(lags, q), False
                 for ax in (hist, cdf):
                     ax.axvline(value, color="black", linestyle=style,
-                               label=f"p{q} {value:.3f} s")
+                               label=f"p{q} {'> ' if above else ''}{value:.3f} s")
         hist.set(title=f"{name}: lag histogram", xlabel="lag (s)", ylabel="trials")
         cdf.set(title=f"{name}: CDF", xlabel="lag (s)", ylabel="share of trials", ylim=(0, 1.02))
         if lags:
@@ -62,13 +72,16 @@ def race_figure(document: dict[str, Any]) -> Any:
         high = [t["lag_high_s"] - t["lag_s"] for t in done]
         bars.errorbar(xs, ys, yerr=[low, high], fmt="o", ms=3, capsize=2, color=COLORS[0],
                       label="measured bound")
+        if unseen:  # a lag above its floor: an arrow up, not a point
+            bars.plot([t["index"] + 1 for t in unseen], [t["censored_at_s"] for t in unseen],
+                      "^", ms=8, color=COLORS[1], label="not seen in time (lag above)")
         truth = [(t["index"] + 1, t["true_lag_s"]) for t in trials if t["true_lag_s"] is not None]
         if truth:
             bars.plot(*zip(*truth, strict=True), "x", color=COLORS[3],
                       label="emulator's true lag")
         bars.set(title=f"{name}: each trial's bound", xlabel="trial", ylabel="lag (s)")
         bars.xaxis.set_major_locator(_ticker().MaxNLocator(integer=True))
-        if done or truth:
+        if done or truth or unseen:
             bars.legend(loc="best")
         else:
             bars.text(0.5, 0.5, f"no trial replicated\n({_ended(trials)})",
