@@ -57,16 +57,25 @@ def test_the_race_figure_draws_each_pairs_lags_percentiles_and_bounds() -> None:
 
 
 def test_the_conflict_sweep_figure_plots_the_share_lost_per_offset() -> None:
-    document = load("conflict-sweep.json")
+    from gtbench.document import rebuild
+
+    document = rebuild(load("conflict-sweep.json"))  # as saved now: with the intervals
     fig = figure(document)
     sweep = fig.axes[0]
     assert sweep.get_title() == "the conflict window"
     assert sweep.get_xlabel() == "offset between the writes (ms)"
-    points = sweep.get_lines()[0]
+    (shares,) = sweep.containers
+    points = shares.lines[0]
     offsets = document["summary"]["offsets"]
     assert list(points.get_xdata()) == [o["offset_ms"] for o in offsets]
     assert all(0 <= y <= 1 for y in points.get_ydata())
-    assert "earlier write lost unseen" in points.get_label()
+    assert "earlier write lost unseen" in shares.get_label()
+    # Each share with its 95% interval: 2 of 2 trials is anywhere from 34% to 100%.
+    (segments,) = [c.get_segments() for c in shares.lines[2]]
+    assert [(round(a[1], 6), round(b[1], 6)) for a, b in segments] == [
+        (round(o["lost_unseen_low"], 6), round(o["lost_unseen_high"], 6)) for o in offsets]
+    assert any(o["earlier_discarded_unseen"] == o["trials"] == 2
+               and round(o["lost_unseen_low"], 2) == 0.34 for o in offsets)
     assert len(fig.axes) == 1  # the window alone: one trial beside it added little
     # The legend sits under the axes, off the curves.
     anchor = sweep.get_legend().get_bbox_to_anchor().transformed(

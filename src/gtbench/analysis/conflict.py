@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Literal
 
-from gtbench.analysis.stats import NS, Bound, Window, median, midpoint
+from gtbench.analysis.stats import NS, Bound, Window, median, midpoint, share_interval
 from gtbench.history import FAIL, Op
 
 # -- conflicts -------------------------------------------------------------------
@@ -435,6 +435,10 @@ def conflict_counts(verdicts: Sequence[ConflictVerdict]) -> ConflictCounts:
 @dataclass(frozen=True)
 class OffsetSummary(ConflictCounts):
     offset_ms: float
+    # The share of trials whose earlier write was lost unseen, as a 95% interval (Wilson):
+    # with a few trials per offset, a difference between offsets can be noise.
+    lost_unseen_low: float | None = None
+    lost_unseen_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -445,6 +449,15 @@ class ConflictSummary(ConflictCounts):
     expected: int | None
     final: int | None
     lost_updates: int | None
+
+
+def _offset_summary(verdicts: Sequence[ConflictVerdict], offset_ms: float) -> OffsetSummary:
+    counts = conflict_counts(verdicts)
+    judged = counts.trials - counts.incomplete
+    interval = share_interval(counts.earlier_discarded_unseen, judged)
+    return OffsetSummary(**vars(counts), offset_ms=offset_ms,
+                         lost_unseen_low=interval[0] if interval else None,
+                         lost_unseen_high=interval[1] if interval else None)
 
 
 def conflict_summary(trials: Sequence[tuple[float, ConflictVerdict]],
@@ -458,7 +471,7 @@ def conflict_summary(trials: Sequence[tuple[float, ConflictVerdict]],
 
     return ConflictSummary(
         **vars(conflict_counts(verdicts)),
-        offsets=[OffsetSummary(**vars(conflict_counts([v for o, v in trials if o == offset])),
-                               offset_ms=offset) for offset in offsets_ms],
+        offsets=[_offset_summary([v for o, v in trials if o == offset], offset)
+                 for offset in offsets_ms],
         updates=total("updates"), expected=total("expected"), final=total("final"),
         lost_updates=total("lost_updates"))

@@ -113,3 +113,15 @@ def trials_to_tell_apart(n: int, interval_width_s: float, difference_s: float) -
     if difference_s <= 0 or interval_width_s <= 0 or n <= 0:
         return None
     return max(n + 1, math.ceil(n * (interval_width_s / difference_s) ** 2))
+
+
+def share_interval(hits: int, trials: int, z: float = 1.96) -> tuple[float, float] | None:
+    """The Wilson score interval (95% at z = 1.96) of a share seen in ``hits`` of
+    ``trials``: 2 of 2 is anywhere from 34% to 100%, which a bare "2/2" hides."""
+    if trials <= 0:
+        return None
+    share = hits / trials
+    scale = 1 + z * z / trials
+    centre = (share + z * z / (2 * trials)) / scale
+    half = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / scale
+    return max(0.0, centre - half), min(1.0, centre + half)

@@ -178,6 +178,8 @@ def conflict_tables(document: dict[str, Any]) -> list[Any]:
                    Column("later applied won", False, rank=4),
                Column("earlier applied won", False, rank=4),
                    Column("too close", False, rank=5), Column("lost unseen"),
+                   *([Column("95%", False, rank=2)] if any(
+                       o.get("lost_unseen_low") is not None for o in s["offsets"]) else []),
                    Column("disagreed"),
                    *([Column("within", False, rank=2)] if bounded else []),
                    Column("earlier's lag", False, rank=1)]
@@ -185,6 +187,8 @@ def conflict_tables(document: dict[str, Any]) -> list[Any]:
                  *(str(o[k]) for k, _ in unsettled),
                  str(o["lww_held"]), str(o["lww_violated"]), str(o["too_close"]),
                  f"{o['earlier_discarded_unseen']}/{o['trials'] - o.get('incomplete', 0)}",
+                 *([_share(o)] if any(o.get("lost_unseen_low") is not None
+                                      for o in s["offsets"]) else []),
                  seconds(o["median_disagreed_s"]), *([disagreed_within(o)] if bounded else []),
                  seconds(o.get("median_earlier_lag_s"))]
                 for o in s["offsets"]]
@@ -220,6 +224,13 @@ def conflict_tables(document: dict[str, Any]) -> list[Any]:
     out.append(Text(summary_sentence(document), style="bold"))
     out.extend(run_note(document))
     return out
+
+
+def _share(o: dict[str, Any]) -> str:
+    """The lost-unseen share's 95% interval, in whole percent."""
+    if o.get("lost_unseen_low") is None:
+        return "-"
+    return f"{o['lost_unseen_low'] * 100:.0f} to {o['lost_unseen_high'] * 100:.0f}%"
 
 
 def _lag_source(document: dict[str, Any]) -> str:

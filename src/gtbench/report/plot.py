@@ -241,9 +241,16 @@ def conflict_figure(document: dict[str, Any]) -> Any:
         xs = [o["offset_ms"] for o in offsets]
         share = [o["earlier_discarded_unseen"] / o["trials"] if o["trials"] else 0.0
                  for o in offsets]
-        # Markers only: nothing was measured between the offsets.
-        sweep.plot(xs, share, "o", ms=8, color=COLORS[0],
-                   label=f"earlier write lost unseen ({offsets[0]['trials']} trials each)")
+        # Markers only: nothing was measured between the offsets; each with its 95%
+        # interval, so a step between offsets of a few trials reads as the noise it is.
+        low = [s - o["lost_unseen_low"] if o.get("lost_unseen_low") is not None else 0.0
+               for s, o in zip(share, offsets, strict=True)]
+        high = [o["lost_unseen_high"] - s if o.get("lost_unseen_high") is not None else 0.0
+                for s, o in zip(share, offsets, strict=True)]
+        sweep.errorbar(xs, share, yerr=[low, high], fmt="o", ms=8, capsize=4,
+                       color=COLORS[0],
+                       label=f"earlier write lost unseen ({offsets[0]['trials']} trials "
+                             "each, 95% interval)")
         lags = sorted(lag * 1000 for t in document["trials"]
                       if (lag := _earlier_lag(t)) is not None)
         if lags:
