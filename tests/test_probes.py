@@ -125,8 +125,12 @@ def test_the_lambda_entry_gives_each_thread_a_connection(
     monkeypatch.setattr(handler, "_STATE", {"clock": handler.Clock(error_ns=MS)})
     assert handler.handler({"action": "clock"}, None)["region"] == B
     assert handler._STATE["client"].meta.config.max_pool_connections == 10
-    handler.handler({"action": "clock", "writers": 24}, None)  # a load of 24 writers
-    assert handler._STATE["client"].meta.config.max_pool_connections == 24
+    answer = handler.handler({"action": "clock", "writers": 24}, None)  # 24 writers
+    client = handler._STATE["client"]
+    assert client.meta.config.max_pool_connections == 24
+    # One attempt per call, whatever the runtime's SDK defaults to; said in the answer.
+    assert client.meta.config.retries["total_max_attempts"] == 1
+    assert answer["attempts_per_call"] == 1
 
 
 class AppearsAfter:
