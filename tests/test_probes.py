@@ -391,3 +391,32 @@ def test_a_probe_that_fails_mid_run_ends_it_with_the_trials_kept(
                             Failing())
     assert len(result.trials) == 2 and result.stopped is not None
     assert "Rate exceeded" in result.stopped
+
+
+def test_deploy_wakes_an_inactive_probe_and_waits_until_it_is_active(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lambda deactivates an idle function; a deploy that found it up to date still
+    makes it Active before a run invokes it (the update waiter alone did not)."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from gtbench.probes import deploy
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "stub")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "stub")
+    client = boto3.client("lambda", region_name=B)
+    zipped = deploy.package()
+    arn = f"arn:aws:lambda:{B}:123456789012:function:gtbench-probe"
+    said: list[str] = []
+    with Stubber(client) as stub:
+        stub.add_response("get_function", {"Configuration": {
+            "FunctionArn": arn, "State": "Inactive", "CodeSha256": deploy.code_sha(zipped),
+            "MemorySize": deploy.MEMORY_MB, "Timeout": deploy.TIMEOUT_S}})
+        stub.add_response("list_tags", {"Tags": {deploy.TAG_KEY: deploy.TAG_VALUE}})
+        stub.add_response("get_function", {"Configuration": {"LastUpdateStatus": "Successful"}})
+        stub.add_client_error("invoke", "ResourceConflictException",
+                              "The operation cannot be performed at this time.")
+        stub.add_response("get_function", {"Configuration": {"State": "Active"}})
+        deploy.deploy_one(client, B, "role", zipped, said.append)
+        stub.assert_no_pending_responses()
+    assert said == [f"{B}: waking the probe (Lambda made it inactive after an idle spell)"]

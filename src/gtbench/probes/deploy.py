@@ -9,6 +9,7 @@ is put again (the table's ARNs may have changed).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -144,6 +145,15 @@ def deploy_one(lambda_client: Any, region: str, role: str, zipped: bytes,
             lambda_client.update_function_configuration(
                 FunctionName=FUNCTION, MemorySize=MEMORY_MB, Timeout=TIMEOUT_S)
             lambda_client.get_waiter("function_updated_v2").wait(FunctionName=FUNCTION)
+        if current.state == "Inactive":
+            # Lambda deactivates a function left idle, and an invoke of it fails: the
+            # failing invoke is what wakes it (Pending, then Active), so make it now.
+            say(f"{region}: waking the probe (Lambda made it inactive after an idle spell)")
+            with contextlib.suppress(ClientError):
+                lambda_client.invoke(FunctionName=FUNCTION,
+                                     Payload=json.dumps({"action": "clock"}).encode())
+        # Updated is not ready: a run's first invoke needs the function Active.
+        lambda_client.get_waiter("function_active_v2").wait(FunctionName=FUNCTION)
         return
     say(f"{region}: creating the probe")
     deadline = time.monotonic() + ROLE_WAIT_S
