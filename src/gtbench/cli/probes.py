@@ -21,7 +21,8 @@ def probes_group() -> None:
         table in each region, and its own CloudWatch Logs group; trusted by
         Lambda only;
       Lambda function gtbench-probe in each region (Python, gtbench's probe
-        handler alone, 512 MB, no dependencies beyond the runtime's boto3).
+        handler alone, 1,769 MB (one whole vCPU), no dependencies beyond the
+        runtime's boto3).
 
     On the emulator the probes are local workers: nothing to deploy.
     """
