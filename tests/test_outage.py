@@ -473,3 +473,27 @@ def test_the_recovery_point_says_which_writes_were_sent_during_the_cut() -> None
     assert summary.recovery_point == ["A#0", "A#1"]
     assert (summary.recovery_point_during, summary.recovery_point_before) == (1, 1)
     assert summary.recovery_point_oldest_before_cut_s == pytest.approx(0.045)
+
+
+def test_an_answer_under_the_cut_that_no_document_names_is_recorded_not_fatal() -> None:
+    """AWS documents AccessDeniedException for an MRSC replica not authorized to
+    replicate, and FIS's reference names no error: under the cut, such an answer is an
+    ``info`` op with its code (before it, it is the user's error and goes up)."""
+    import boto3
+    from botocore.exceptions import ClientError
+    from botocore.stub import Stubber
+
+    from gtbench.outage import write_once
+
+    client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x",
+                          aws_secret_access_key="x")
+    with Stubber(client) as stub:
+        for _ in range(2):
+            stub.add_client_error("update_item", "AccessDeniedException",
+                                  "Replication is not authorized", http_status_code=400)
+        with pytest.raises(ClientError):
+            write_once(client, "t", "us-east-1", "k", "us-east-1#0", False, 7, 0)
+        op = write_once(client, "t", "us-east-1", "k", "us-east-1#1", False, 7, 0,
+                        under_cut=True)
+    assert (op.result, op.error, op.write_id) == ("info", "AccessDeniedException",
+                                                  "us-east-1#1")

@@ -181,8 +181,12 @@ def snapshot(client: Any, table: str, region: str, run_id: str, consistent: bool
 
 
 def write_once(client: Any, table: str, region: str, key: str, write_id: str,
-               increment: bool, value: int, process: int) -> Op:
-    """One UpdateItem of the workload, as an Op; refused or unanswered is a result."""
+               increment: bool, value: int, process: int, under_cut: bool = False) -> Op:
+    """One UpdateItem of the workload, as an Op; refused or unanswered is a result. Once
+    the cut is asked for, an answer not known to mean "refused" or "failed" (an MRSC
+    replica cut off by FIS: AccessDeniedException is documented for replicas not
+    authorized, and FIS names none) is recorded as ``info`` with its code: the run goes
+    on, and the history says what was answered."""
     names = {"#v": "Bookmark", "#w": "LastWrite", "#s": WRITES}
     values: dict[str, Any] = {":id": {"S": write_id}, ":ids": {"SS": [write_id]}}
     if increment:
@@ -195,7 +199,7 @@ def write_once(client: Any, table: str, region: str, key: str, write_id: str,
         TableName=table, Key={"PK": {"S": OUTAGE_PK}, "SK": {"S": key}},
         UpdateExpression=expression, ExpressionAttributeNames=names,
         ExpressionAttributeValues=values), region=region, value=value, process=process,
-        write_id=write_id)
+        write_id=write_id, unknown_is_info=under_cut)
 
 
 def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
@@ -213,6 +217,7 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
     consistent = consistency != STRONG
     lock = threading.Lock()
     writing, reading = threading.Event(), threading.Event()
+    asked = threading.Event()  # the cut was asked for: answers under it are results
     failures: list[BaseException] = []
     keys = [f"{run_id}-k{k:03d}" for k in range(plan.keys)]
     counter = f"{run_id}-{COUNTER}"
@@ -241,7 +246,7 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
                 key = counter if increment else rng.choice(keys)
                 write_id = f"{region}#{sequence}"
                 op = write_once(client, settings.table, region, key, write_id, increment,
-                                rng.randrange(10**9), index)
+                                rng.randrange(10**9), index, under_cut=asked.is_set())
                 with lock:
                     result.writes.append(OutageWrite(op, key, increment))
                 seen(op)
@@ -313,6 +318,7 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
         check()
         progress.step(f"cutting off {plan.region} for {plan.duration_s:g} s ({cut.describe()})")
         cut_on = True  # before start: a Ctrl-C while it starts must still undo it
+        asked.set()
         result.requested_ns = time.perf_counter_ns()
         cut.start()
         observed = _await_cut(result, cut, writing, lock, progress)

@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from gtbench import outcomes
 from gtbench.awserrors import describe_aws_error
 from gtbench.errors import GtbenchError
-from gtbench.history import OK, Op
+from gtbench.history import INFO, OK, Op
 
 # A run stops after this many trials in a row that failed or could not be judged
 # (the endpoint is gone, say): the completed trials are kept and saved.
@@ -50,15 +50,20 @@ class RunEnd:
 
 
 def timed_write(send: Callable[[], Any], *, region: str, value: int | None,
-                process: int = 0, write_id: str | None = None) -> Op:
+                process: int = 0, write_id: str | None = None,
+                unknown_is_info: bool = False) -> Op:
     """Send one write (``send`` makes the call) and record it as an Op; a refused or
     unanswered write is a result (``fail`` or ``info``), not an error. An error that is
-    the user's to fix (access denied, a missing table) goes up."""
+    the user's to fix (access denied, a missing table) goes up, unless
+    ``unknown_is_info``: then any answer DynamoDB gave is recorded as ``info`` with its
+    code (under a region cut off, where AWS's documents name no error for every case)."""
     sent = time.perf_counter_ns()
     try:
         send()
     except (ClientError, BotoCoreError) as exc:
         known = outcomes.classify(exc)
+        if known is None and unknown_is_info and isinstance(exc, ClientError):
+            known = INFO, str(exc.response.get("Error", {}).get("Code") or "unknown")
         if known is None:
             raise
         return Op(region=region, kind="write", sent_ns=sent,
