@@ -54,6 +54,8 @@ def test_a_region_not_enabled_for_the_account_is_named_with_how_to_enable_it() -
     text = str(excinfo.value)
     assert "ap-east-1 is not enabled for this AWS account" in text
     assert "aws account enable-region --region-name ap-east-1" in text
+    # The other cause that answers alike: a version-1 token from STS's global endpoint.
+    assert "--global-endpoint-token-version v2Token" in text
 
 
 def test_an_mrsc_conversion_aws_refuses_removes_the_table_setup_just_made() -> None:

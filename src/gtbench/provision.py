@@ -328,12 +328,20 @@ def check_regions_enabled(regions: Regions, settings: Settings,
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in OPT_IN_CODES and region != settings.home:
+                # Two causes answer alike (IAM, SetSecurityTokenServicePreferences):
+                # the region is not enabled, or it is and the session's token came from
+                # STS's global endpoint as version 1, valid only in default regions.
                 raise GtbenchError(
-                    f"{region} is not enabled for this AWS account (an opt-in region; it "
-                    f"answered {code} to credentials that {settings.home} accepts)",
+                    f"{region} is not enabled for this AWS account, or the session's token "
+                    f"is not valid there (an opt-in region; it answered {code} to "
+                    f"credentials that {settings.home} accepts)",
                     hint=f"enable it with `aws account enable-region --region-name {region}` "
                          "or in the console under Account, AWS Regions, then wait until "
-                         "it is ENABLED") from exc
+                         "it is ENABLED; if it is, the token came from STS's global "
+                         "endpoint as version 1: use a regional STS endpoint "
+                         "(AWS_STS_REGIONAL_ENDPOINTS=regional) or set version 2 tokens "
+                         "with `aws iam set-security-token-service-preferences "
+                         "--global-endpoint-token-version v2Token`") from exc
             raise
 
 
