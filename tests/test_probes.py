@@ -420,3 +420,30 @@ def test_deploy_wakes_an_inactive_probe_and_waits_until_it_is_active(
         deploy.deploy_one(client, B, "role", zipped, said.append)
         stub.assert_no_pending_responses()
     assert said == [f"{B}: waking the probe (Lambda made it inactive after an idle spell)"]
+
+
+def test_a_probe_poll_fits_lambdas_answer_and_the_invoke_outlasts_the_function(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lambda caps a synchronous answer at 6 MB: at about 240 bytes a read and a read
+    every 5 ms, a poll fills it in a little over two minutes, so --timeout with --probes
+    is bounded before the run; the Invoke's read outlasts the function's 900 s, over a
+    connection kept alive, as the Invoke reference asks."""
+    from gtbench.probes.race import longest_poll_s
+    from gtbench.regions import Settings, open_regions
+
+    assert 100 < longest_poll_s(1, 5.0, False) < 110  # 0.8 * 6 MiB / (240 B * 200/s)
+    assert longest_poll_s(1, 5.0, True) == pytest.approx(longest_poll_s(1, 5.0, False) / 2)
+    refused = CliRunner().invoke(cli, ["race", "--probes", "--timeout", "600",
+                                       "--endpoint-url", "http://127.0.0.1:9"])
+    assert refused.exit_code == 2 and "Traceback" not in refused.stderr
+    assert "with --probes, --timeout is at most 105 s at a read every 5 ms" in " ".join(
+        refused.stderr.split())
+    roomier = CliRunner().invoke(cli, ["race", "--probes", "--timeout", "600",
+                                       "--interval-ms", "50", "--endpoint-url",
+                                       "http://127.0.0.1:9"])
+    assert "at most" not in roomier.stderr  # a read every 50 ms leaves room for 600 s
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "stub")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "stub")
+    config = transport.LambdaProbes(open_regions(Settings("aws", None, (A, B), "t", None))
+                                    )._clients[A].meta.config
+    assert config.read_timeout > transport.FUNCTION_TIMEOUT_S and config.tcp_keepalive

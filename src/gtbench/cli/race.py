@@ -135,6 +135,16 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
         raise UsageError(f"--pollers {pollers} with --eventual: at most "
                          f"{race.MAX_POLLERS // 2} per kind of read")
     check_probe_flags(use_probes, clock_error_ms)
+    if use_probes:  # on the emulator too: the rehearsal keeps AWS's limits
+        from gtbench.probes.race import longest_poll_s
+
+        every = interval_ms or PROBE_INTERVAL_MS
+        longest = longest_poll_s(pollers or PROBE_POLLERS, every, eventual)
+        if timeout_s > longest:
+            raise UsageError(
+                f"with --probes, --timeout is at most {longest:.0f} s at a read every "
+                f"{every:g} ms: Lambda caps a probe's answer at 6 MB (about 240 bytes a "
+                "read); read less often (--interval-ms) or wait less (--timeout)")
     rates = parse_rates(load_rates) if load_rates is not None else ()
     session = RunSession(settings, json_path, calls_within_s=timeout_s)
     terminal, client_regions = session.terminal, session.regions

@@ -23,7 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from gtbench.errors import GtbenchError
-from gtbench.probes.transport import FUNCTION
+from gtbench.probes.transport import FUNCTION, FUNCTION_TIMEOUT_S
 
 __all__ = ["FUNCTION", "ROLE", "deploy_one", "ensure_role", "package", "policy", "remove_one",
            "remove_role", "role_arn", "state"]
@@ -37,7 +37,7 @@ MODULE = "gtbench_probe"  # handler.py's name inside the zip
 # Lambda's CPU grows with memory, and at 1,769 MB a function has one whole vCPU (Lambda
 # developer guide, "Configure Lambda function memory"): a probe's timing is its CPU's.
 MEMORY_MB = 1769
-TIMEOUT_S = 900  # Lambda's maximum: a poll lasts up to the trial's --timeout
+TIMEOUT_S = FUNCTION_TIMEOUT_S
 ROLE_WAIT_S = 60.0  # a new IAM role takes seconds before Lambda may assume it
 TRUST = {"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},

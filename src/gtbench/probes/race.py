@@ -42,8 +42,20 @@ from gtbench.trials import RUN_FAILURES, failure_message, run_trials
 # wide instead of 46; see docs/probes.md).
 PROBE_POLLERS = 1
 PROBE_INTERVAL_MS = 5.0
+# Lambda caps a synchronous invocation's answer at 6 MB (Invoke API reference); a read
+# in a probe's answer takes about 240 bytes of JSON. A poll must finish within it.
+ANSWER_LIMIT_BYTES = 6 * 1024 * 1024
+OP_BYTES = 240
 EARLY_S = 0.02  # the reader starts polling this long before the write is due
 MARGIN_S = 0.05  # on top of the slowest invocation: every probe is ready at ``at``
+
+
+def longest_poll_s(pollers: int, interval_ms: float, eventual: bool) -> float:
+    """The longest --timeout a probe's poll can answer within Lambda's 6 MB cap, with a
+    fifth to spare: every poller reads every ``interval_ms`` (and an eventually
+    consistent read beside each with ``eventual``)."""
+    reads_per_s = pollers * 1000 / interval_ms * (2 if eventual else 1)
+    return 0.8 * ANSWER_LIMIT_BYTES / (OP_BYTES * reads_per_s)
 
 
 def to_op(row: dict[str, Any], region: str, process: int) -> Op:

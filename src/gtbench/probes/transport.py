@@ -13,6 +13,7 @@ from gtbench.probes.handler import Clock, run
 from gtbench.regions import LOCAL, Regions, Settings
 
 FUNCTION = "gtbench-probe"
+FUNCTION_TIMEOUT_S = 900  # Lambda's maximum: a poll lasts up to the trial's --timeout
 # A local probe's clock is the host's, off by exactly its --probe-skew-ms. The error it
 # declares stands in for a clock synced by the Amazon Time Sync Service; a probe on AWS
 # measures its own (handler.sntp_clock). --clock-error-ms overrides either.
@@ -105,9 +106,11 @@ class LambdaProbes:
     def __init__(self, regions: Regions, function: str = FUNCTION) -> None:
         from botocore.config import Config
 
-        # A poll lasts up to the trial's timeout: the read must outlast it; one attempt,
-        # since a retried Invoke would run the plan twice.
-        config = Config(read_timeout=900, connect_timeout=10,
+        # A poll lasts up to the trial's timeout, the function up to its own: the read
+        # outlasts it, over a connection kept alive (the Invoke reference asks both for
+        # long synchronous calls); one attempt, since a retried Invoke runs the plan twice.
+        config = Config(read_timeout=FUNCTION_TIMEOUT_S + 60, connect_timeout=10,
+                        tcp_keepalive=True,
                         retries={"mode": "standard", "total_max_attempts": 1})
         self._clients = {r: regions.session.client("lambda", region_name=r, config=config)
                          for r in regions.settings.regions}
