@@ -285,6 +285,11 @@ def test_deploy_status_and_remove_make_and_delete_only_their_own(
         assert code["Handler"] == "gtbench_probe.handler"
         assert code["CodeSha256"] == deploy.code_sha(deploy.package())
         assert (code["MemorySize"], code["Timeout"]) == (1769, 900)  # one whole vCPU
+        # Its logs are kept a week, not forever (Lambda's own group would have no limit).
+        for region in (A, B):
+            (group,) = boto3.client("logs", region_name=region).describe_log_groups(
+                logGroupNamePrefix="/aws/lambda/gtbench-probe")["logGroups"]
+            assert group["retentionInDays"] == 7
         # A probe an older gtbench made smaller is brought to this one's memory.
         lam = boto3.client("lambda", region_name=B)
         lam.update_function_configuration(FunctionName="gtbench-probe", MemorySize=512)
@@ -306,6 +311,9 @@ def test_deploy_status_and_remove_make_and_delete_only_their_own(
         assert stranger.get_function(FunctionName="gtbench-probe")
         assert deploy.role_arn(iam) is None
         assert "removed the probes in us-west-2, eu-west-1" in gone.stdout
+        for region in (A, B):  # and their log groups with them
+            assert boto3.client("logs", region_name=region).describe_log_groups(
+                logGroupNamePrefix="/aws/lambda/gtbench-probe")["logGroups"] == []
 
 
 def test_a_lambda_probe_is_invoked_once_and_its_failure_is_one_line(

@@ -36,7 +36,8 @@ def _aws_only(settings: Settings) -> bool:
     return True
 
 
-def _clients(settings: Settings) -> tuple[object, str, str, dict[str, object]]:
+def _clients(settings: Settings
+             ) -> tuple[object, str, str, dict[str, object], dict[str, object]]:
     from gtbench.cli.provision import connect
     from gtbench.terminal import Terminal
 
@@ -45,7 +46,8 @@ def _clients(settings: Settings) -> tuple[object, str, str, dict[str, object]]:
     assert account is not None
     partition = regions.session.get_partition_for_region(settings.home)
     lambdas = {r: regions.service_client("lambda", r, attempts=3) for r in settings.regions}
-    return regions.any_client("iam"), account, partition, lambdas
+    logs = {r: regions.service_client("logs", r, attempts=3) for r in settings.regions}
+    return regions.any_client("iam"), account, partition, lambdas, logs
 
 
 @probes_group.command("deploy")
@@ -59,7 +61,7 @@ def deploy_command(target: str, endpoint_url: str | None, regions: tuple[str, ..
     settings = settings_from(target, endpoint_url, regions, table, profile)
     if not _aws_only(settings):
         return
-    iam, account, partition, lambdas = _clients(settings)
+    iam, account, partition, lambdas, logs = _clients(settings)
     zipped = deploy.package()
     missing = [r for r, c in lambdas.items() if not deploy.state(c, r, zipped).exists]
     role = "exists" if deploy.role_arn(iam) else "will be created"
@@ -68,12 +70,14 @@ def deploy_command(target: str, endpoint_url: str | None, regions: tuple[str, ..
             f"In AWS account {account}: IAM role {deploy.ROLE} ({role}; access to table "
             f"{table} in {', '.join(settings.regions)}), and Lambda function "
             f"{deploy.FUNCTION} created in {', '.join(missing) or 'no region'} and updated "
-            "elsewhere. Invocations are billed per request and duration (see Cost in "
-            "docs/aws.md). Continue?", abort=True, err=True)
+            f"elsewhere, its logs kept {deploy.LOG_RETENTION_DAYS} days. Invocations are "
+            "billed per request and duration (see Cost in docs/aws.md). Continue?",
+            abort=True, err=True)
     arn = deploy.ensure_role(iam, account, table, settings.regions, partition,
                              lambda m: click.echo(f"• {m}", err=True))
     for region, client in lambdas.items():
         deploy.deploy_one(client, region, arn, zipped, lambda m: click.echo(f"• {m}", err=True))
+        deploy.keep_logs_short(logs[region], region, lambda m: click.echo(f"• {m}", err=True))
     click.echo(f"probes ready in {', '.join(settings.regions)}: run `gtbench race --target aws "
                "--probes`")
 
@@ -88,7 +92,7 @@ def status_command(target: str, endpoint_url: str | None, regions: tuple[str, ..
     settings = settings_from(target, endpoint_url, regions, table, profile)
     if not _aws_only(settings):
         return
-    iam, _, _, lambdas = _clients(settings)
+    iam, _, _, lambdas, _ = _clients(settings)
     zipped = deploy.package()
     click.echo(f"IAM role {deploy.ROLE}: "
                + ("present" if deploy.role_arn(iam) else "absent"))
@@ -112,12 +116,14 @@ def remove_command(target: str, endpoint_url: str | None, regions: tuple[str, ..
     settings = settings_from(target, endpoint_url, regions, table, profile)
     if not _aws_only(settings):
         return
-    iam, account, _, lambdas = _clients(settings)
+    iam, account, _, lambdas, logs = _clients(settings)
     if not yes:
-        click.confirm(f"Delete Lambda function {deploy.FUNCTION} in "
+        click.confirm(f"Delete Lambda function {deploy.FUNCTION} and its log group in "
                       f"{', '.join(settings.regions)} and IAM role {deploy.ROLE}, in AWS "
                       f"account {account} (only if gtbench made them)?", abort=True, err=True)
-    say = lambda m: click.echo(f"• {m}", err=True)  # noqa: E731 - one line, used thrice
+    say = lambda m: click.echo(f"• {m}", err=True)  # noqa: E731 - one line, used often
     removed = [r for r, c in lambdas.items() if deploy.remove_one(c, r, say)]
+    for region in removed:
+        deploy.remove_logs(logs[region], region, say)
     deploy.remove_role(iam, say)
     click.echo(f"removed the probes in {', '.join(removed) or 'no region'}")

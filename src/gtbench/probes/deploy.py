@@ -187,6 +187,34 @@ def remove_one(lambda_client: Any, region: str, say: Callable[[str], None]) -> b
     return True
 
 
+LOG_GROUP = f"/aws/lambda/{FUNCTION}"
+LOG_RETENTION_DAYS = 7
+
+
+def keep_logs_short(logs_client: Any, region: str, say: Callable[[str], None]) -> None:
+    """The probe's log group, made now with a retention: Lambda makes it at the first
+    invocation with none, and keeps (and bills) its logs forever."""
+    try:
+        logs_client.create_log_group(logGroupName=LOG_GROUP, tags={TAG_KEY: TAG_VALUE})
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+            raise
+    logs_client.put_retention_policy(logGroupName=LOG_GROUP,
+                                     retentionInDays=LOG_RETENTION_DAYS)
+    say(f"{region}: the probe's logs are kept {LOG_RETENTION_DAYS} days ({LOG_GROUP})")
+
+
+def remove_logs(logs_client: Any, region: str, say: Callable[[str], None]) -> None:
+    """A removed probe's log group goes with it (the function was gtbench's)."""
+    try:
+        logs_client.delete_log_group(logGroupName=LOG_GROUP)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        return
+    say(f"{region}: deleted the probe's log group {LOG_GROUP}")
+
+
 def remove_role(iam: Any, say: Callable[[str], None]) -> bool:
     arn = role_arn(iam)
     if arn is None:
