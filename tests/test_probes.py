@@ -455,3 +455,42 @@ def test_a_probe_poll_fits_lambdas_answer_and_the_invoke_outlasts_the_function(
     config = transport.LambdaProbes(open_regions(Settings("aws", None, (A, B), "t", None))
                                     )._clients[A].meta.config
     assert config.read_timeout > transport.FUNCTION_TIMEOUT_S and config.tcp_keepalive
+
+
+def test_each_trial_takes_the_clock_error_of_the_environments_that_served_it() -> None:
+    """Lambda serves concurrent invocations from environments of their own, each with
+    its own SNTP measurement: the trial's bound widens by the error its own answers
+    declare, not the one measured at set-up (a different environment's)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gtbench.probes.race import Coordinator, run_probe_trial
+    from gtbench.race import RacePlan
+
+    def op(kind: str, at_ms: int, value: int | None) -> dict[str, Any]:
+        return {"kind": kind, "sent_ns": at_ms * MS, "received_ns": (at_ms + 2) * MS,
+                "mono_sent_ns": at_ms * MS, "mono_received_ns": (at_ms + 2) * MS,
+                "result": "ok", "value": value, "error": None}
+
+    class TwoEnvironments:
+        """Set-up answers with 1 ms; the ping's environment measured 7 ms."""
+
+        via = "probes"
+
+        def invoke(self, region: str, event: dict[str, Any], stop: threading.Event
+                   ) -> dict[str, Any]:
+            value = event.get("value")
+            if event["action"] == "clock":
+                return {"region": region, "wall_ns": 0, "clock": {"error_ns": 1 * MS}}
+            if event["action"] == "ping":
+                return {"region": region, "clock": {"error_ns": 7 * MS},
+                        "ops": [op("write", 0, value), op("read", 60, value)]}
+            return {"region": region, "clock": {"error_ns": 1 * MS},
+                    "ops": [op("read", 5, None), op("read", 30, value), op("write", 33, value)]}
+
+    probes = TwoEnvironments()
+    clocks = Coordinator(probes, [A, B], None)
+    assert clocks.error_s == {A: 0.001, B: 0.001}  # what set-up saw
+    with ThreadPoolExecutor(2) as pool:
+        trial = run_probe_trial(probes, clocks, "t", (A, B), 0, "run", RacePlan(((A, B),)),
+                                pool, threading.Event())
+    assert trial.clock_error_s == 0.007  # the ping's own environment

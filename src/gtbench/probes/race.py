@@ -76,6 +76,7 @@ class Coordinator:
 
     def __init__(self, probes: Probes, regions: list[str], override_ms: float | None) -> None:
         self.probes = probes
+        self.override_s = override_ms / 1000 if override_ms is not None else None
         self.error_s: dict[str, float] = {}
         self.offset_ns: dict[str, int] = {}  # probe wall minus client wall
         self.reach_s: dict[str, float] = {}
@@ -85,8 +86,7 @@ class Coordinator:
                 began_wall, began = time.time_ns(), time.perf_counter()
                 answer = probes.invoke(region, {"action": "clock"}, never)
                 took = time.perf_counter() - began
-            self.error_s[region] = clock_error_s(
-                answer, override_ms / 1000 if override_ms is not None else None)
+            self.error_s[region] = clock_error_s(answer, self.override_s)
             self.offset_ns[region] = int(answer["wall_ns"]) - (began_wall + round(took * 5e8))
             self.reach_s[region] = took
 
@@ -111,13 +111,19 @@ def run_probe_trial(probes: Probes, clocks: Coordinator, table: str, pair: tuple
     ping = pool.submit(probes.invoke, source, common | {"action": "ping", "at_ns": at}, stop)
     pong = pool.submit(probes.invoke, target,
                        common | {"action": "pong", "at_ns": at - round(EARLY_S * 1e9)}, stop)
-    a = [to_op(r, source, 0) for r in ping.result()["ops"]]
-    b = [to_op(r, target, 1) for r in pong.result()["ops"]]
+    pinged, ponged = ping.result(), pong.result()
+    a = [to_op(r, source, 0) for r in pinged["ops"]]
+    b = [to_op(r, target, 1) for r in ponged["ops"]]
     write = a[0]
     echo_write = b[-1] if b and b[-1].kind == "write" else None
+    # The clock error of the environments that served this trial, as each answer says:
+    # Lambda runs concurrent invocations in environments of their own, each with its
+    # own SNTP measurement (the one measured at set-up may be another's).
+    error_s = max(clock_error_s(pinged, clocks.override_s),
+                  clock_error_s(ponged, clocks.override_s))
     return Trial(index, source, target, sk, value, write, [o for o in b if o.kind == "read"],
-                 via="probes", clock_error_s=max(clocks.error_s[source], clocks.error_s[target]),
-                 echo_write=echo_write, echo_reads=a[1:])
+                 via="probes", clock_error_s=error_s, echo_write=echo_write,
+                 echo_reads=a[1:])
 
 
 def run_probe_race(regions: Regions, settings: Settings, plan: RacePlan, probes: Probes,
