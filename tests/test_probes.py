@@ -494,3 +494,31 @@ def test_each_trial_takes_the_clock_error_of_the_environments_that_served_it() -
         trial = run_probe_trial(probes, clocks, "t", (A, B), 0, "run", RacePlan(((A, B),)),
                                 pool, threading.Event())
     assert trial.clock_error_s == 0.007  # the ping's own environment
+
+
+def test_a_second_deploy_keeps_what_the_first_probes_were_granted(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """PutRolePolicy replaces the role's inline policy: a deploy for another region or
+    table must merge, or the probes deployed before lose their access."""
+    import boto3
+    from moto import mock_aws
+
+    c = "us-east-1"
+
+    for name in ("GTBENCH_ENDPOINT_URL", "AWS_PROFILE", "AWS_ENDPOINT_URL_DYNAMODB"):
+        monkeypatch.delenv(name, raising=False)
+    with mock_aws():
+        first = CliRunner().invoke(cli, ["probes", "deploy", "--target", "aws", "--regions",
+                                         f"{A},{B}", "--table", "bookmarks", "--yes"])
+        assert first.exit_code == 0, first.output
+        second = CliRunner().invoke(cli, ["probes", "deploy", "--target", "aws", "--regions",
+                                          f"{A},{c}", "--table", "carts", "--yes"])
+        assert second.exit_code == 0, second.output
+        assert "what it was granted is kept" in " ".join(second.stderr.split())
+        granted = boto3.client("iam", region_name=A).get_role_policy(
+            RoleName="gtbench-probe", PolicyName="gtbench-probe-access")["PolicyDocument"]
+    tables = set(granted["Statement"][0]["Resource"])
+    for region, table in ((A, "bookmarks"), (B, "bookmarks"), (A, "carts"), (c, "carts")):
+        assert f"arn:aws:dynamodb:{region}:123456789012:table/{table}" in tables
+    logs = set(granted["Statement"][1]["Resource"])
+    assert any(f"logs:{B}:" in r for r in logs) and any(f"logs:{c}:" in r for r in logs)

@@ -122,9 +122,55 @@ def ensure_role(iam: Any, account: str, table: str, regions: Sequence[str], part
         arn = str(iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(TRUST),
                                   Description="gtbench's probes: read and write one table",
                                   Tags=[{"Key": TAG_KEY, "Value": TAG_VALUE}])["Role"]["Arn"])
-    iam.put_role_policy(RoleName=ROLE, PolicyName=POLICY,
-                        PolicyDocument=json.dumps(policy(account, table, regions, partition)))
+    wanted = policy(account, table, regions, partition)
+    before = granted(iam)
+    merged = merge_policy(before, wanted) if before is not None else wanted
+    if merged != before:
+        # PutRolePolicy replaces the whole inline policy: what probes deployed before (for
+        # other regions or another table) were granted is kept, merged with this.
+        added = sorted({r for s in merged["Statement"] for r in _resources(s)}
+                       - {r for s in (before or {"Statement": []})["Statement"]
+                          for r in _resources(s)})
+        if before is not None:
+            say(f"IAM role {ROLE}: granting {len(added)} more resources "
+                f"(table {table} in {', '.join(regions)}); what it was granted is kept")
+        iam.put_role_policy(RoleName=ROLE, PolicyName=POLICY, PolicyDocument=json.dumps(merged))
     return arn
+
+
+def granted(iam: Any) -> dict[str, Any] | None:
+    """The role's inline policy as it stands (None: there is none)."""
+    from urllib.parse import unquote
+
+    try:
+        document = iam.get_role_policy(RoleName=ROLE, PolicyName=POLICY)["PolicyDocument"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "NoSuchEntity":
+            return None
+        raise
+    # botocore decodes IAM's URL-encoded JSON; a client without that hook would not.
+    return dict(json.loads(unquote(document)) if isinstance(document, str) else document)
+
+
+def _resources(statement: dict[str, Any]) -> list[str]:
+    found = statement.get("Resource", [])
+    return [found] if isinstance(found, str) else list(found)
+
+
+def merge_policy(before: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
+    """``wanted``'s statements with every resource ``before`` granted for the same
+    actions kept (before's first), and before's other statements left as they were."""
+    def actions(statement: dict[str, Any]) -> tuple[str, ...]:
+        found = statement.get("Action", [])
+        return tuple(sorted([found] if isinstance(found, str) else found))
+
+    old = {actions(s): s for s in before.get("Statement", [])}
+    statements = []
+    for statement in wanted["Statement"]:
+        kept = _resources(old.pop(actions(statement), {}))
+        statements.append({**statement, "Resource": [
+            *kept, *(r for r in _resources(statement) if r not in kept)]})
+    return {**wanted, "Statement": [*statements, *old.values()]}
 
 
 def deploy_one(lambda_client: Any, region: str, role: str, zipped: bytes,
