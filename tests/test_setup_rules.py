@@ -184,3 +184,31 @@ def test_a_failed_mrsc_setup_leaves_only_what_was_there_and_status_lists_it(
     assert ddb("us-east-2").list_tables()["TableNames"] == ["same-name"]
     tables = control(emulator.url, "status")["tables"]
     assert tables == {"123456789012": {"us-east-2": ["same-name"]}}
+
+
+def test_finding_run_tables_reads_only_tables_named_as_runs_and_skips_unreadable_ones(
+        ) -> None:
+    """ListTables needs "*"; what follows must not describe every table of the account
+    (each a call, and an AccessDenied in accounts gtbench may not read): only names that
+    are run tables', and one of those it may not read is named, not fatal."""
+    from gtbench import compare
+
+    regions = aws_regions(("us-east-1", "us-east-2"))
+    mine, theirs = "gtbench-compare-1a2b3c-mrec", "gtbench-compare-4d5e6f-mrsc"
+    with Stubber(regions.home) as home:
+        home.add_response("list_tables", {"TableNames": ["orders", mine, "payments",
+                                                         theirs]})
+        # Only the two run-shaped names are described: none for orders or payments.
+        home.add_response("describe_table", {"Table": {
+            "TableName": mine, "TableArn": f"arn:aws:dynamodb:us-east-1:1:table/{mine}",
+            "TableStatus": "ACTIVE"}}, {"TableName": mine})
+        home.add_response("list_tags_of_resource", {"Tags": [
+            {"Key": "gtbench:created-by", "Value": "gtbench"},
+            {"Key": "gtbench:run-until", "Value": "100"}]},
+            {"ResourceArn": f"arn:aws:dynamodb:us-east-1:1:table/{mine}"})
+        home.add_client_error("describe_table", "AccessDeniedException", "no", 400,
+                              expected_params={"TableName": theirs})
+        stale, skipped = compare.run_tables(regions, now=200.0)
+        home.assert_no_pending_responses()
+    assert stale == [(mine, 100.0)]
+    assert skipped == [(theirs, "not readable with these credentials")]

@@ -19,6 +19,7 @@ table a run could not remove carries the time by which that run had surely ended
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -200,6 +201,10 @@ def _remove(regions: Regions, settings: Settings, mode: ModeRun, timing: provisi
         result.stopped = f"{result.stopped}; {left}" if result.stopped else left
 
 
+# A run table's name: ``<prefix>-<run>-mrec`` or ``-mrsc`` (``run_id``: 6 hex digits).
+RUN_TABLE_NAME = re.compile(r"-[0-9a-f]{6}-(mrec|mrsc)$")
+
+
 def stale_tables(regions: Regions, now: float | None = None) -> list[tuple[str, float]]:
     """Run tables (compare's) in the home region whose run has surely ended: each name
     with the time its run ended by."""
@@ -216,6 +221,8 @@ def run_tables(regions: Regions, now: float | None = None
     skipped: list[tuple[str, str]] = []
     for page in regions.home.get_paginator("list_tables").paginate():
         for name in page.get("TableNames", []):
+            if not RUN_TABLE_NAME.search(name):
+                continue  # not named as a run table: never described, never tagged-read
             try:
                 description = provision.describe(regions.home, name)
                 if description is None:
