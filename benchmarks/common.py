@@ -57,6 +57,17 @@ def table_spec(name: str) -> dict[str, Any]:
     }
 
 
+def global_table(url: str, name: str, regions: Sequence[str]) -> None:
+    """A table in ``regions[0]`` with a replica in each other region, every one ACTIVE."""
+    home = client(url, regions[0])
+    home.create_table(**table_spec(name))
+    for region in regions[1:]:
+        home.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": region}}])
+        while any(r["ReplicaStatus"] != "ACTIVE" for r in
+                  home.describe_table(TableName=name)["Table"].get("Replicas", [])):
+            time.sleep(0.05)
+
+
 @contextmanager
 def server_process(arguments: list[str], ready_path: str) -> Iterator[str]:
     """``python -m ARGUMENTS --port PORT`` on a free loopback port, once ``ready_path``

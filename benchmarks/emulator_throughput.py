@@ -19,6 +19,7 @@ import time
 from benchmarks.common import (
     client,
     emulator_process,
+    global_table,
     median,
     server_process,
     table_spec,
@@ -49,16 +50,6 @@ def writes_per_second(url: str, table: str, seconds: float, threads: int) -> flo
     return sum(done) / (time.monotonic() - began)
 
 
-def global_table(url: str, name: str, replicas: int) -> None:
-    home = client(url, REGIONS[0])
-    home.create_table(**table_spec(name))
-    for region in REGIONS[1:replicas]:
-        home.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": region}}])
-        while any(r["ReplicaStatus"] != "ACTIVE" for r in
-                  home.describe_table(TableName=name)["Table"].get("Replicas", [])):
-            time.sleep(0.05)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -71,7 +62,7 @@ def main() -> None:
             emulator_process(flags) as emulator:
         client(moto, REGIONS[0]).create_table(**table_spec("plain"))
         for replicas in (1, 3, 5):
-            global_table(emulator, f"bench-{replicas}", replicas)
+            global_table(emulator, f"bench-{replicas}", REGIONS[:replicas])
         for _ in range(args.runs):
             results.setdefault("moto", []).append(
                 writes_per_second(moto, "plain", args.seconds, args.threads))

@@ -27,6 +27,7 @@ from typing import Any
 from benchmarks.common import (
     client,
     emulator_process,
+    global_table,
     median,
     percentile,
     server_process,
@@ -52,15 +53,6 @@ def get(dynamodb: Any, table: str) -> Callable[[], Any]:
     return lambda: dynamodb.get_item(TableName=table, Key=KEY, ConsistentRead=True)
 
 
-def global_table(url: str, name: str) -> None:
-    home = client(url, HOME)
-    home.create_table(**table_spec(name))
-    home.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": OTHER}}])
-    while any(r["ReplicaStatus"] != "ACTIVE" for r in
-              home.describe_table(TableName=name)["Table"].get("Replicas", [])):
-        time.sleep(0.05)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=200)
@@ -78,7 +70,7 @@ def main() -> None:
         in_process.create_table(**table_spec("plain"))
         client(moto_url, HOME).create_table(**table_spec("plain"))
         client(emulator_url, HOME).create_table(**table_spec("plain"))
-        global_table(emulator_url, "global")
+        global_table(emulator_url, "global", (HOME, OTHER))
         targets = {"moto in-process": (in_process, "plain"),
                    "moto_server": (client(moto_url, HOME), "plain"),
                    "emulator, plain table": (client(emulator_url, HOME), "plain"),
