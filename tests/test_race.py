@@ -197,8 +197,10 @@ def test_a_killed_runs_marker_stops_counting_once_its_lease_lapses(
     from gtbench import runs
 
     assert run_cli(emulator.url, "setup").exit_code == 0
+    # A lease 40 renewals long: a loaded machine that starves the renewing thread for
+    # half a second (two CPU hogs did, with a 0.5 s lease) must not lapse the live one.
     monkeypatch.setattr(runs, "RENEW_S", 0.05)
-    monkeypatch.setattr(runs, "LEASE_S", 0.5)
+    monkeypatch.setattr(runs, "LEASE_S", 2.0)
     live = runs.RunMarker(ddb("us-west-2"), "global-serverless", "race", time.time() + 3600)
     dead = runs.RunMarker(ddb("us-west-2"), "global-serverless", "outage", time.time() + 3600)
     dead._stop.set()  # killed: it renews no more, and never marks its end
