@@ -17,15 +17,22 @@ Pair = tuple[str, str]
 RESOLUTION_KEY = {"PK": {"S": "gtbench-race"}, "SK": {"S": "resolution"}}
 
 
+def existing(regions: Regions, settings: Settings, region: str) -> dict[str, Any]:
+    """The table's description in ``region``; one line saying how to make it if it is
+    not there."""
+    description = provision.describe(regions.client(region), settings.table)
+    if description is None:
+        raise GtbenchError(f"table {settings.table} does not exist in {region}",
+                           hint="create it with `gtbench setup`")
+    return description
+
+
 def check_pairs(regions: Regions, settings: Settings, pairs: Sequence[Pair]) -> Consistency:
     """Every writer has the table, and every reader is an ACTIVE replica of it. Returns
     the table's MultiRegionConsistency (EVENTUAL unless AWS says STRONG)."""
     consistency: Consistency = EVENTUAL
     for source, target in pairs:
-        description = provision.describe(regions.client(source), settings.table)
-        if description is None:
-            raise GtbenchError(f"table {settings.table} does not exist in {source}",
-                               hint="create it with `gtbench setup`")
+        description = existing(regions, settings, source)
         replicas = provision.replica_entries(description, source)
         replica = replicas.get(target)
         if replica is None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gtbench.analysis.conflict import ConflictSummary
-from gtbench.analysis.race import RaceVerdict, censored_percentile
+from gtbench.analysis.race import RaceVerdict, censored_percentile, floors
 from gtbench.analysis.stats import NS, median_interval, percentile
 from gtbench.awsrules import EVENTUAL, STRONG
 from gtbench.history import FAIL, Op
@@ -59,10 +59,9 @@ def _interval(times: Sequence[float]) -> tuple[float | None, float | None]:
 
 
 def _overlap(a: LatencyStats, b: LatencyStats) -> bool:
-    if None in (a.p50_low_s, a.p50_high_s, b.p50_low_s, b.p50_high_s):
+    if (a.p50_low_s is None or a.p50_high_s is None or b.p50_low_s is None
+            or b.p50_high_s is None):
         return False  # saved before intervals: not called noise
-    assert a.p50_low_s is not None and a.p50_high_s is not None
-    assert b.p50_low_s is not None and b.p50_high_s is not None
     return a.p50_low_s <= b.p50_high_s and b.p50_low_s <= a.p50_high_s
 
 
@@ -131,8 +130,7 @@ def mode_summary(consistency: str, table: str, ops: Sequence[Op],
                   if r.ok and r.consistent is consistent], 50)
 
     lags = [v.lag_s for v in verdicts if v.lag_s is not None]
-    cut = [v.censored_at_s for v in verdicts
-           if v.status == "timed_out" and v.censored_at_s is not None]
+    cut = floors(verdicts)
     (lag_p50, p50_cut), (lag_p99, p99_cut) = (censored_percentile(lags, cut, q)
                                               for q in (50, 99))
     seen = [v.eventual_lag_s for v in verdicts if v.eventual_lag_s is not None]

@@ -252,10 +252,15 @@ def censored_percentile(seen: Sequence[float], censored: Sequence[float], q: flo
     return low, high != low
 
 
+def floors(verdicts: Sequence[RaceVerdict]) -> list[float]:
+    """The trials not seen within their timeout: each lag's floor (``censored_at_s``)."""
+    return [v.censored_at_s for v in verdicts
+            if v.status == "timed_out" and v.censored_at_s is not None]
+
+
 def lag_stats(verdicts: Sequence[RaceVerdict]) -> LagStats:
     done = [v.lag_s for v in verdicts if v.lag_s is not None]
-    cut = [v.censored_at_s for v in verdicts
-           if v.status == "timed_out" and v.censored_at_s is not None]
+    cut = floors(verdicts)
 
     def count(status: RaceStatus) -> int:
         return sum(1 for v in verdicts if v.status == status)
@@ -387,8 +392,7 @@ def lag_median_interval(verdicts: Sequence[RaceVerdict]) -> MedianInterval | Non
     bounds: list[tuple[float, float | None]] = [
         (v.lag_low_s, v.lag_high_s) for v in verdicts
         if v.lag_low_s is not None and v.lag_high_s is not None]
-    bounds += [(v.censored_at_s, None) for v in verdicts
-               if v.status == "timed_out" and v.censored_at_s is not None]
+    bounds += [(floor, None) for floor in floors(verdicts)]
     return median_interval([lo for lo, _ in bounds], [hi for _, hi in bounds])
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gtbench.cli.options import SCRATCH_KEY  # the demo's scratch files: not announced
-from gtbench.errors import GtbenchError, Interrupted, RunStopped
+from gtbench.errors import Interrupted, RunStopped
 from gtbench.regions import Regions, Settings
 from gtbench.terminal import Terminal
 
@@ -53,12 +53,9 @@ class RunSession:
         """The table exists in the home region: said before anything is asked, staged or
         marked (a run on a missing table said what it would stage, and warned that its
         marker never arrived, before the one line that mattered)."""
-        from gtbench import provision
+        from gtbench.preflight import existing
 
-        if provision.describe(self.regions.client(self.settings.home),
-                              self.settings.table) is None:
-            raise GtbenchError(f"table {self.settings.table} does not exist in "
-                               f"{self.settings.home}", hint="create it with `gtbench setup`")
+        existing(self.regions, self.settings, self.settings.home)
 
     @contextlib.contextmanager
     def measuring(self, experiment: str | None = None,

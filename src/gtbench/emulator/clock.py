@@ -115,8 +115,7 @@ class Clock:
                 call()
             finally:
                 if not handle.cancelled:
-                    handle.at = self.time() + period()
-                    self.call_at(handle.at, tick)
+                    self.call_at(self.time() + period(), tick)
 
         self.call_at(self.time() + period(), tick)
         return handle

@@ -40,7 +40,6 @@ class TtlSweeper:
                  name: str = "gtbench-ttl", health: Health | None = None) -> None:
         self.period_s = period_s
         self._clock = clock
-        self._name = name
         self._sweep = (health or Health()).guard(name, sweep)
         self._timer = clock.call_every(lambda: self.period_s, self._sweep)
 

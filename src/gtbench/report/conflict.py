@@ -123,9 +123,7 @@ def trial_sentence(t: dict[str, Any]) -> str:
 def trial_line(t: dict[str, Any]) -> str:
     """One trial in one short line (most fit 80 columns): who won, how far apart the
     writes were sent, and what became of the other; the full sentence otherwise."""
-    writes = {w["write_id"]: w for w in t["writes"]}
-    winner = writes.get(t.get("final_write") or "")
-    loser = writes.get(t.get("loser_write") or "")
+    winner, loser = _winner_and_loser(t)
     if (not t["converged"] or winner is None or loser is None
             or t.get("contested") is False or t.get("status") in ("failed", "indeterminate")):
         return f"trial {t['index'] + 1}: {trial_sentence(t)}"
@@ -286,10 +284,15 @@ def summary_sentence(document: dict[str, Any]) -> str:
     return sentence
 
 
-def _winner_sent_last(t: dict[str, Any]) -> bool:
+def _winner_and_loser(t: dict[str, Any]) -> tuple[dict[str, Any] | None,
+                                                   dict[str, Any] | None]:
+    """The trial's surviving write and the one it replaced, as its ``writes`` list them."""
     writes = {w["write_id"]: w for w in t["writes"]}
-    winner = writes.get(t.get("final_write") or "")
-    loser = writes.get(t.get("loser_write") or "")
+    return writes.get(t.get("final_write") or ""), writes.get(t.get("loser_write") or "")
+
+
+def _winner_sent_last(t: dict[str, Any]) -> bool:
+    winner, loser = _winner_and_loser(t)
     return winner is not None and loser is not None and winner["sent"] >= loser["sent"]
 
 
