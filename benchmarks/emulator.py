@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.common import client, median, percentile, table_spec, verdict
-from gtbench.emulator.replicas import ReplicaSettings
+from gtbench.emulator.config import ReplicaSettings
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorConfig, EmulatorServer
 from gtbench.local.lifecycle import free_port
@@ -97,7 +97,7 @@ def main() -> None:
         with urllib.request.urlopen(urllib.request.Request(
                 f"{emulator.url}/_gtbench/replications", method="DELETE")):
             pass
-        while emulator.app.replicator.pending_count():
+        while emulator.backend.replicator.pending_count():
             time.sleep(0.01)
         total = int(args.rate * args.seconds)
         start = time.perf_counter()
@@ -108,7 +108,7 @@ def main() -> None:
             emu.put_item(TableName="replicated",
                          Item={**item, "SK": {"S": f"p{i}"}, "Bookmark": {"N": str(i)}})
         achieved = total / (time.perf_counter() - start)
-        while emulator.app.replicator.pending_count():
+        while emulator.backend.replicator.pending_count():
             time.sleep(0.01)
         with urllib.request.urlopen(f"{emulator.url}/_gtbench/replications") as response:
             rows = json.loads(response.read())["replications"]

@@ -126,12 +126,12 @@ JSON_VALUES: list[Any] = [None, True, False, 0, -1, 1.5, 1e308, 10**30, "", "x",
 
 
 def control_fuzz(rng: random.Random, url: str, per_field: int) -> tuple[int, list[Outcome]]:
-    from gtbench.emulator import control
+    from gtbench.emulator import config as emulator_config
 
     fields = {"lag": ["lag_ms", "jitter_ms", "source", "destination", "reset_pairs"],
               "capacity": ["region", "wcu", "on_demand"],
               "settle": ["timeout_s", "table"], "deliver": ["count"],
-              "config": list(control.SETTINGS),
+              "config": list(emulator_config.BY_NAME),
               "faults": ["kind", "region", "share", "code", "operations", "duration_s",
                          "mode", "source", "destination"]}
     tried, unclean = 0, []

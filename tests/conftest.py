@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from gtbench.emulator.replicas import ReplicaSettings
+from gtbench.emulator.config import ReplicaSettings
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorConfig, EmulatorServer
 from gtbench.local import lifecycle
@@ -56,9 +56,9 @@ def _server() -> Iterator[EmulatorServer]:
 @pytest.fixture
 def emulator(_server: EmulatorServer) -> Iterator[EmulatorServer]:
     """The emulator, empty and as ``emulator_config`` sets it, through its public reset."""
-    _server.app.reset(emulator_config())
+    _server.backend.reset(emulator_config())
     yield _server
-    _server.app.replicator.resume()
+    _server.backend.replicator.resume()
 
 
 @pytest.fixture
@@ -91,11 +91,11 @@ def state(tmp_path: Path) -> Iterator[dict[str, str]]:
 def doomed(_server: EmulatorServer) -> Iterator[EmulatorServer]:
     """An emulator of the test's own, to be killed or stopped mid-run (moto's state is
     the process's: it is emptied again after, for the shared emulator's next test)."""
-    _server.app.reset()
+    _server.backend.reset()
     server = EmulatorServer(emulator_config())
     server.start()
     try:
         yield server
     finally:
-        server.app.close()
-        _server.app.reset()
+        server.backend.close()
+        _server.backend.reset()

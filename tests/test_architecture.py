@@ -150,3 +150,66 @@ def test_the_checkers_are_pure() -> None:
         todo += [m if m in modules() else m.rsplit(".", 1)[0] for m in modules()[name]]
     loaded = {name: sorted(_third_party(name) & set(HEAVY)) for name in seen}
     assert {k: v for k, v in loaded.items() if v} == {}
+
+
+def _module_of(name: str) -> str | None:
+    """The module an imported name lives in (``gtbench.emulator.app.EmulatorApp`` is
+    ``gtbench.emulator.app``)."""
+    while name not in modules():
+        if "." not in name:
+            return None
+        name = name.rsplit(".", 1)[0]
+    return name
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles of ``graph``: its strongly connected parts of two or more
+    modules (Tarjan's algorithm, iterative: the graph has a hundred nodes)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        while work:
+            node, edges = work[-1]
+            child = next(edges, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                part = []
+                while True:
+                    member = stack.pop()
+                    part.append(member)
+                    if member == node:
+                        break
+                if len(part) > 1:
+                    found.append(sorted(part))
+    return found
+
+
+def test_the_circle_finder_finds_a_circle_and_only_one() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert circles(graph) == [["a", "b", "c"]]
+
+
+def test_no_modules_import_each_other_in_a_circle() -> None:
+    """Imports under TYPE_CHECKING count too: a handler that names the app as a type
+    still depends on it. The emulator's handlers receive its backend, which calls none
+    of them back (was: app, control, strong, partiql and agreement in one circle)."""
+    graph = {name: {m for i in imported if (m := _module_of(i)) and m != name}
+             for name, imported in modules().items()}
+    assert circles(graph) == []

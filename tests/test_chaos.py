@@ -37,7 +37,7 @@ def _kill_when(server: EmulatorServer, ready: Callable[[], bool]) -> dict[str, f
 def _replications(server: EmulatorServer, table_part: str = "") -> int:
     """Replicated writes of the experiment's own items (not the seed data), on tables
     whose name holds ``table_part``."""
-    return sum(1 for r in server.app.replicator.records() if table_part in r["table"]
+    return sum(1 for r in server.backend.replicator.records() if table_part in r["table"]
                and str(r["key"].get("PK", {}).get("S", "")).startswith(
                    ("gtbench-race", "gtbench-conflict", "gtbench-outage")))
 

@@ -30,7 +30,11 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
 def test_start_status_stop(env: dict[str, str]) -> None:
     port = free_port("127.0.0.1")
     started = gtbench("local", "start", "--port", str(port), "--lag-ms", "123",
-                      "--replica-wcu", "eu-west-1=20", env=env)
+                      "--replica-wcu", "eu-west-1=20", "--pair-lag",
+                      "us-west-2:eu-west-1=700/50", "--metric-period-s", "60",
+                      "--replica-delay-s", "1.5", "--probe-skew-ms", "eu-west-1=-3",
+                      "--pair-rtt", "us-east-1:us-east-2=15", "--rtt", "eu-west-1=90",
+                      env=env)
     assert started.returncode == 0, started.stderr
     assert f"http://127.0.0.1:{port}" in started.stdout
 
@@ -45,8 +49,15 @@ def test_start_status_stop(env: dict[str, str]) -> None:
 
     status = json.loads(gtbench("local", "status", "--json", env=env).stdout)
     assert status["running"] is True
-    assert status["emulator"]["lag"]["lag_ms"] == 123
-    assert status["emulator"]["capacity"]["wcu"] == {"eu-west-1": 20}
+    # Every option reached the child (which takes the config as one JSON argument).
+    served = status["emulator"]
+    assert served["lag"]["lag_ms"] == 123 and served["lag_ms"] == 123
+    assert served["capacity"]["wcu"] == {"eu-west-1": 20}
+    assert served["lag"]["pairs"]["us-west-2>eu-west-1"] == {"lag_ms": 700, "jitter_ms": 50}
+    assert served["metric_period_s"] == 60 and served["replica_create_delay_s"] == 1.5
+    assert served["probes"]["skew_ms"] == {"eu-west-1": -3}
+    assert served["mrsc"]["pair_rtt_ms"] == {"us-east-1:us-east-2": 15}
+    assert served["distance"]["overrides_ms"] == {"eu-west-1": 90}
     # The faults in force, each with when it ends.
     assert gtbench("local", "fault", "pause", "us-west-2:eu-west-1", "--for", "60",
                    env=env).returncode == 0

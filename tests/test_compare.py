@@ -26,9 +26,9 @@ def test_compare_end_to_end(emulator: EmulatorServer, ddb: Callable[[str], Any],
     # A lag well above the increments' pace: MREC must lose updates; MRSC must not. Round
     # trips far above any send skew a loaded machine adds: MRSC's conflicting writes
     # overlap, so some are refused.
-    emulator.app.replicator.lag = LagModel(300, 0)
-    emulator.app.config.pair_rtt_ms = {(a, b): 80.0 for a in REGIONS.split(",")
-                                       for b in REGIONS.split(",") if a != b}
+    emulator.backend.set(lag=LagModel(300, 0))
+    emulator.backend.set(pair_rtt_ms={(a, b): 80.0 for a in REGIONS.split(",")
+                                      for b in REGIONS.split(",") if a != b})
     out = tmp_path / "compare.json"
     result = run_cli(emulator.url, "compare", "--trials", "2", "--conflicts", "2",
                      "--increments", "4", "--resolution-ms", "10", "--json", str(out),

@@ -70,7 +70,7 @@ def test_a_later_write_inside_the_lag_wins_everywhere_and_the_other_vanishes(
     # lag: the order that counts is the one the trial measured, whether the later write
     # overtook the earlier one in flight is the emulator's log's to say, and the time the
     # regions truly disagreed, from that log, must lie inside the bound the reads give.
-    table.app.replicator.lag = LagModel(500, 20)
+    table.backend.set(lag=LagModel(500, 20))
     document = conflict(table, "--trials", "3", "--offset-ms", offset)
     assert document["ground_truth"] is True
     for t in document["trials"]:
@@ -139,7 +139,7 @@ def test_an_offset_above_the_lag_is_no_conflict_the_earlier_write_is_seen_first(
 
 
 def test_a_sweep_reports_each_offset(table: EmulatorServer) -> None:
-    table.app.replicator.lag = LagModel(150, 10)
+    table.backend.set(lag=LagModel(150, 10))
     document = conflict(table, "--trials", "2", "--offsets", "0,400")
     rows = {o["offset_ms"]: o for o in document["summary"]["offsets"]}
     assert set(rows) == {0.0, 400.0}
@@ -156,7 +156,7 @@ def test_a_sweep_reports_each_offset(table: EmulatorServer) -> None:
 def test_increments_are_lost_when_the_lag_outlasts_the_writes(table: EmulatorServer) -> None:
     # Each run of four read-modify-writes takes about 0.2 s on a quiet machine; a lag of
     # 1 s leaves room for a loaded one before the other region's first write arrives.
-    table.app.replicator.lag = LagModel(1000, 20)
+    table.backend.set(lag=LagModel(1000, 20))
     document = conflict(table, "--mode", "increment", "--trials", "2", "--increments", "4",
                         "--pace-ms", "20")
     for t in document["trials"]:

@@ -55,7 +55,7 @@ def test_replica_is_described_from_both_regions_then_deleted(ddb: Client) -> Non
 def test_replica_reports_creating_with_progress_then_active(ddb: Client,
                                                             emulator: EmulatorServer) -> None:
     # Long enough that a loaded machine still describes the replica while it is CREATING.
-    emulator.app.configure({"replica_create_delay_s": 3.0})
+    emulator.backend.configure({"replica_create_delay_s": 3.0})
     make_table(ddb(A))
     started = time.monotonic()
     ddb(A).update_table(TableName="tbl", ReplicaUpdates=[{"Create": {"RegionName": B}}])
@@ -107,7 +107,7 @@ def test_source_region_cannot_be_removed_within_24_hours(ddb: Client) -> None:
 def test_write_is_absent_before_its_lag_and_present_after(ddb: Client,
                                                           emulator: EmulatorServer) -> None:
     global_table(ddb, B)
-    emulator.app.replicator.lag = LagModel(300, 0)
+    emulator.backend.set(lag=LagModel(300, 0))
     ddb(A).put_item(TableName="tbl", Item=item("u1", "v1", Bookmark=7))
     assert get(ddb, A, "u1", "v1") is not None
     assert get(ddb, B, "u1", "v1") is None
@@ -172,10 +172,10 @@ def test_later_write_wins_everywhere_even_when_it_arrives_first(
         ddb: Client, emulator: EmulatorServer) -> None:
     global_table(ddb, B, C)
     # A's write crawls to C; B's later write races ahead, so C sees the later write first.
-    emulator.app.replicator.lag = LagModel(40, 0, {(A, C): (400, 0), (A, B): (400, 0)})
+    emulator.backend.set(lag=LagModel(40, 0, {(A, C): (400, 0), (A, B): (400, 0)}))
     ddb(A).put_item(TableName="tbl", Item=item("k", "1", v=1))
     ddb(B).put_item(TableName="tbl", Item=item("k", "1", v=2))
-    wait_until(lambda: emulator.app.replicator.pending_count() == 0, message="all delivered")
+    wait_until(lambda: emulator.backend.replicator.pending_count() == 0, message="all delivered")
     assert [i["v"]["N"] for i in converged(ddb, (A, B, C), "k", "1")] == ["2", "2", "2"]
     outcomes = {(r["source_region"], r["target_region"]): r["outcome"]
                 for r in control(emulator.url, "replications")["replications"]}
@@ -186,18 +186,18 @@ def test_later_write_wins_everywhere_even_when_it_arrives_first(
 def test_delete_against_put_follows_the_later_write(ddb: Client,
                                                     emulator: EmulatorServer) -> None:
     global_table(ddb, B)
-    emulator.app.replicator.lag = LagModel(200, 0)
+    emulator.backend.set(lag=LagModel(200, 0))
     # later delete wins: the tombstone stops the older put from bringing the item back
     ddb(A).put_item(TableName="tbl", Item=item("d", "1", v=1))
     ddb(B).delete_item(TableName="tbl", Key=key("d", "1"))
-    wait_until(lambda: emulator.app.replicator.pending_count() == 0, message="all delivered")
+    wait_until(lambda: emulator.backend.replicator.pending_count() == 0, message="all delivered")
     assert converged(ddb, (A, B), "d", "1") == [None, None]
     # later put wins over an earlier delete
     ddb(A).put_item(TableName="tbl", Item=item("d", "2", v=1))
     wait_until(lambda: get(ddb, B, "d", "2"), message="put replicated")
     ddb(B).delete_item(TableName="tbl", Key=key("d", "2"))
     ddb(A).put_item(TableName="tbl", Item=item("d", "2", v=3))
-    wait_until(lambda: emulator.app.replicator.pending_count() == 0, message="all delivered")
+    wait_until(lambda: emulator.backend.replicator.pending_count() == 0, message="all delivered")
     assert [i["v"]["N"] for i in converged(ddb, (A, B), "d", "2")] == ["3", "3"]
 
 
@@ -207,10 +207,10 @@ def test_number_keys_are_one_item_whatever_their_spelling(ddb: Client,
                         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "N"}])
     add_replica(ddb, B, table="nums")
-    emulator.app.replicator.lag = LagModel(200, 0)
+    emulator.backend.set(lag=LagModel(200, 0))
     ddb(A).put_item(TableName="nums", Item={"id": {"N": "1.0"}, "v": {"S": "first"}})
     ddb(B).put_item(TableName="nums", Item={"id": {"N": "1"}, "v": {"S": "second"}})
-    wait_until(lambda: emulator.app.replicator.pending_count() == 0, message="all delivered")
+    wait_until(lambda: emulator.backend.replicator.pending_count() == 0, message="all delivered")
     for region in (A, B):
         got = ddb(region).get_item(TableName="nums", Key={"id": {"N": "1"}}, ConsistentRead=True)
         assert got["Item"]["v"] == {"S": "second"}, region
@@ -219,11 +219,11 @@ def test_number_keys_are_one_item_whatever_their_spelling(ddb: Client,
 def test_conditions_are_evaluated_only_in_the_receiving_region(ddb: Client,
                                                                emulator: EmulatorServer) -> None:
     global_table(ddb, B)
-    emulator.app.replicator.lag = LagModel(300, 0)
+    emulator.backend.set(lag=LagModel(300, 0))
     create_once = {"ConditionExpression": "attribute_not_exists(PK)"}
     ddb(A).put_item(TableName="tbl", Item=item("c", "1", v=1), **create_once)
     ddb(B).put_item(TableName="tbl", Item=item("c", "1", v=2), **create_once)  # B can't see A's
-    wait_until(lambda: emulator.app.replicator.pending_count() == 0, message="all delivered")
+    wait_until(lambda: emulator.backend.replicator.pending_count() == 0, message="all delivered")
     assert [i["v"]["N"] for i in converged(ddb, (A, B), "c", "1")] == ["2", "2"]
 
 
@@ -253,7 +253,7 @@ def test_ground_truth_log_can_be_filtered_and_cleared(ddb: Client,
                                                       emulator: EmulatorServer) -> None:
     global_table(ddb, B)
     ddb(A).put_item(TableName="tbl", Item=item("g", "1"))
-    wait_until(lambda: emulator.app.replicator.pending_count() == 0, message="delivered")
+    wait_until(lambda: emulator.backend.replicator.pending_count() == 0, message="delivered")
     assert len(control(emulator.url, "replications?table=tbl")["replications"]) == 1
     assert control(emulator.url, "replications?table=other")["replications"] == []
     assert control(emulator.url, "replications", "DELETE") == {"cleared": 1}
@@ -296,7 +296,7 @@ def test_a_replica_still_creating_serves_no_reads_or_writes_until_active(
         ddb: Client, emulator: EmulatorServer) -> None:
     """AWS answers ResourceNotFoundException in a region whose replica is not ACTIVE
     yet; writes in the home region meanwhile reach it once it is."""
-    emulator.app.configure({"replica_create_delay_s": 3600.0})  # held in CREATING
+    emulator.backend.configure({"replica_create_delay_s": 3600.0})  # held in CREATING
     make_table(ddb(A))
     ddb(A).update_table(TableName="tbl", ReplicaUpdates=[{"Create": {"RegionName": B}}])
     assert ddb(B).describe_table(TableName="tbl")["Table"]["TableStatus"] == "CREATING"
@@ -310,7 +310,7 @@ def test_a_replica_still_creating_serves_no_reads_or_writes_until_active(
             getattr(ddb(B), name)(**params)
         assert error_code(excinfo) == "ResourceNotFoundException", name
     ddb(A).put_item(TableName="tbl", Item=item("home", "s", V=2))  # the home region serves
-    assert emulator.app.replicas.complete_creations() == 1
+    assert emulator.backend.replicas.complete_creations() == 1
     wait_until(lambda: ddb(B).get_item(TableName="tbl", Key=key("home", "s"),
                                        ConsistentRead=True).get("Item"),
                message="the home region's write in the new replica")
@@ -384,11 +384,11 @@ def test_reset_with_a_config_restores_every_setting(emulator: EmulatorServer) ->
     from gtbench.emulator.distance import Distance
     from gtbench.emulator.server import EmulatorConfig
 
-    emulator.app.configure({"lag_ms": 900, "replica_create_delay_s": 5, "fis_delay_s": 3})
-    emulator.app.config.distance = Distance("us-west-2")
+    emulator.backend.configure({"lag_ms": 900, "replica_create_delay_s": 5, "fis_delay_s": 3})
+    emulator.backend.set(distance=Distance("us-west-2"))
     control(emulator.url, "capacity", "POST", {"region": B, "wcu": 4})
     control(emulator.url, "pause", "POST")
-    emulator.app.reset(EmulatorConfig(lag=LagModel(40, 10)))
+    emulator.backend.reset(EmulatorConfig(lag=LagModel(40, 10)))
     status = control(emulator.url, "status")
     assert (status["lag"]["lag_ms"], status["lag"]["jitter_ms"]) == (40, 10)
     assert status["replica_create_delay_s"] == EmulatorConfig().replicas.create_delay_s

@@ -57,7 +57,7 @@ def test_an_outage_fails_the_regions_requests_and_holds_its_replication(
     global_table(ddb, B)
     ddb(A).put_item(TableName="tbl", Item=item("before", "1", n=1))
     wait_until(lambda: holds(ddb, B, "before", "1"), message="replication before the fault")
-    emulator.app.replicator.lag = LagModel(20, 0)
+    emulator.backend.set(lag=LagModel(20, 0))
     outage = fault(emulator, kind="outage", region=B)
     with pytest.raises(ClientError) as excinfo:
         bare(emulator, B).get_item(TableName="tbl", Key=key("before", "1"))
@@ -86,7 +86,7 @@ def test_a_dropped_connection_is_what_the_client_sees_in_drop_mode(
 
 def test_a_fault_with_a_duration_ends_by_itself(emulator: EmulatorServer, ddb: Client) -> None:
     global_table(ddb, B)
-    emulator.app.replicator.lag = LagModel(10, 0)
+    emulator.backend.set(lag=LagModel(10, 0))
     fault(emulator, kind="pause", source=A, target=B, duration_s=0.4)
     started = time.monotonic()
     ddb(A).put_item(TableName="tbl", Item=item("p", "1", n=1))
@@ -142,7 +142,7 @@ def test_a_bad_fault_is_refused_with_a_reason(emulator: EmulatorServer, spec: di
 def test_after_every_fault_clears_the_replicas_converge(emulator: EmulatorServer,
                                                         ddb: Client) -> None:
     global_table(ddb, B, C)
-    emulator.app.replicator.lag = LagModel(30, 20)
+    emulator.backend.set(lag=LagModel(30, 20))
     fault(emulator, kind="outage", region=C)
     fault(emulator, kind="pause", source=A, target=B)
     fault(emulator, kind="throttle", region=B, share=0.3)

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from gtbench.cli import COMMANDS, cli
 from gtbench.cli.options import Finite
-from gtbench.emulator import control as control_api
+from gtbench.emulator import config as emulator_config
 from gtbench.emulator.replication import Delivery
 from gtbench.emulator.server import EmulatorServer
 from tests.helpers import wait_until
@@ -116,24 +116,25 @@ def _raw(value: Any) -> str:
 
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(key=st.sampled_from(sorted(control_api.SETTINGS)),
+@given(key=st.sampled_from(sorted(emulator_config.BY_NAME)),
        value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(),
                        st.text(max_size=4), st.booleans(), st.none()))
 def test_a_setting_is_a_finite_number_in_its_range_or_changes_nothing(
         _server: EmulatorServer, key: str, value: Any) -> None:
-    before = _server.app.status()
+    before = _server.backend.status()
     code, answer = _post(_server.url, "config", f'{{"{key}": {_raw(value)}}}')
     try:
-        low, high = control_api.SETTINGS[key]
+        setting = emulator_config.BY_NAME[key]
+        low, high = setting.low, setting.high
         sane = (isinstance(value, int | float) and not isinstance(value, bool)
                 and math.isfinite(value) and low <= value <= high)
         assert code == (200 if sane else 400), answer
-        assert answer.get("healthy", True) and _server.app.status()["healthy"]
+        assert answer.get("healthy", True) and _server.backend.status()["healthy"]
         if not sane:
-            after = _server.app.status()
+            after = _server.backend.status()
             assert after["lag"] == before["lag"] and after["ttl_sweep_s"] == before["ttl_sweep_s"]
     finally:
-        _server.app.configure({k: v for k, v in {
+        _server.backend.configure({k: v for k, v in {
             "lag_ms": before["lag"]["lag_ms"], "jitter_ms": before["lag"]["jitter_ms"],
             "replica_create_delay_s": before["replica_create_delay_s"],
             "replica_delete_delay_s": before["replica_delete_delay_s"],
@@ -159,7 +160,7 @@ def test_a_fault_with_a_number_that_is_not_one_is_refused(
             assert code == 400 and (field in answer["error"] or "JSON" in answer["error"]), \
                 answer
     finally:
-        _server.app.faults.clear()
+        _server.backend.faults.clear()
 
 
 # -- an emulator whose thread died -----------------------------------------------------------
@@ -170,8 +171,8 @@ def test_a_dead_delivery_thread_is_reported_and_commands_fail_at_once(tmp_path: 
     with EmulatorServer() as server:
         poison = Delivery(1, "123456789012", "t", {}, (), "us-west-2", "eu-west-1", None, 0,
                           float("inf"))
-        server.app.replicator._lane("eu-west-1").push(poison)
-        status = wait_until(lambda: (s := server.app.status())["broken"] and s,
+        server.backend.replicator._lane("eu-west-1").push(poison)
+        status = wait_until(lambda: (s := server.backend.status())["broken"] and s,
                             message="the lane's death")
         assert status["healthy"] is False
         assert status["broken"][0]["thread"] == "gtbench-lane-eu-west-1"
@@ -422,12 +423,12 @@ def test_a_body_that_is_not_the_gzip_it_claims_is_a_400(emulator: EmulatorServer
 ])
 def test_a_loose_control_value_is_refused_and_changes_nothing(
         emulator: EmulatorServer, path: str, body: Any, method: str) -> None:
-    before = control_api.status(emulator.app)
+    before = emulator.backend.status()
     data = (body.encode() if isinstance(body, str) else json.dumps(body).encode()
             if body is not None else None)
     status, answer = _send(emulator.url, f"/_gtbench/{path}", data or b"", method=method)
     assert status == 400 and answer["error"], answer
-    after = control_api.status(emulator.app)
+    after = emulator.backend.status()
     assert (after["lag"], after["faults"], after["capacity"]) == (
         before["lag"], before["faults"], before["capacity"])
 
@@ -437,7 +438,7 @@ def test_resetting_per_direction_lags_keeps_the_jitter(emulator: EmulatorServer)
 
     control(emulator.url, "lag", "POST", {"lag_ms": 100, "jitter_ms": 20})
     control(emulator.url, "lag", "POST", {"reset_pairs": True})
-    assert emulator.app.replicator.lag.jitter_ms == 20
+    assert emulator.backend.replicator.lag.jitter_ms == 20
 
 
 def test_a_table_name_with_a_trailing_newline_is_not_one(emulator: EmulatorServer) -> None:

@@ -245,7 +245,7 @@ def test_a_write_cut_off_after_its_peer_has_it_is_seen_by_every_strong_read(
     off before the write returns. The caller gets a 500, but the write is at two of three
     participants: a strong read in us-west-2 must return it, as one in us-east-2 does."""
     strong_table(ddb)
-    emulator.app.replicator.lag = LagModel(60_000, 0)  # nothing arrives by itself
+    emulator.backend.set(lag=LagModel(60_000, 0))  # nothing arrives by itself
     app = emulator.app
     original = app.strong.catch_up
     cut: list[int] = []
@@ -254,7 +254,7 @@ def test_a_write_cut_off_after_its_peer_has_it_is_seen_by_every_strong_read(
                           idents: set[Any] | None = None) -> None:
         original(account, region, table, idents)
         if region == E2 and not cut:
-            cut.append(app.faults.add({"kind": "isolate", "region": E1}).id)
+            cut.append(emulator.backend.faults.add({"kind": "isolate", "region": E1}).id)
 
     monkeypatch.setattr(app.strong, "catch_up", catch_up_then_cut)
     with pytest.raises(ClientError) as failed:
@@ -306,7 +306,7 @@ def cpu_hog() -> Iterator[None]:
 def run_workload(emulator: EmulatorServer, ddb: Callable[[str], Any],
                  between: Callable[[int], None] | None = None) -> list[Call]:
     strong_table(ddb)
-    emulator.app.replicator.lag = LagModel(300, 100)  # the third replica lags well behind
+    emulator.backend.set(lag=LagModel(300, 100))  # the third replica lags well behind
     plan = register.RegisterPlan("lin", (W2, E1, E2), clients_per_region=2, keys=2,
                                  ops_per_client=30)
     return register.run(plan, no_retry(emulator), between)

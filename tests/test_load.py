@@ -148,7 +148,7 @@ def by_rate(document: dict[str, Any]) -> dict[float, dict[str, Any]]:
 
 def test_lag_rises_with_the_rate_on_an_under_provisioned_replica_and_drains_between(
         emulator: EmulatorServer, tmp_path: Path) -> None:
-    emulator.app.replicator.lag = LagModel(50, 5)
+    emulator.backend.set(lag=LagModel(50, 5))
     control(emulator.url, "capacity", "POST", {"region": B, "wcu": 4})
     document = sweep(emulator, tmp_path, "--trials", "1", "--load", "0,12,0")
     assert [t["load_wps"] for t in document["trials"]] == [0.0, 12.0, 0.0]
@@ -187,7 +187,7 @@ def test_lag_rises_with_the_rate_on_an_under_provisioned_replica_and_drains_betw
 
 
 def test_lag_stays_flat_on_demand(emulator: EmulatorServer, tmp_path: Path) -> None:
-    emulator.app.replicator.lag = LagModel(50, 5)
+    emulator.backend.set(lag=LagModel(50, 5))
     document = sweep(emulator, tmp_path, "--trials", "2", "--load", "0,20")
     steps = by_rate(document)
     assert steps[20.0]["trials"] == 2 and steps[20.0]["replicated"] == 2
@@ -196,7 +196,7 @@ def test_lag_stays_flat_on_demand(emulator: EmulatorServer, tmp_path: Path) -> N
 
 def test_a_load_sweep_timed_by_probes(emulator: EmulatorServer, tmp_path: Path) -> None:
     # The load comes from the client; the trials from the probes beside the replicas.
-    emulator.app.replicator.lag = LagModel(50, 5)
+    emulator.backend.set(lag=LagModel(50, 5))
     control(emulator.url, "capacity", "POST", {"region": B, "wcu": 4})
     document = sweep(emulator, tmp_path, "--trials", "1", "--load", "0,12", "--probes")
     assert [(t["via"], t["load_wps"]) for t in document["trials"]] == [

@@ -30,8 +30,8 @@ def test_a_matrix_recovers_asymmetric_lags_and_the_oceans(emulator: EmulatorServ
                                                           tmp_path: Path) -> None:
     # Base 30 ms, one direction slower, and the network: half the round trip between
     # the regions (Ireland-Frankfurt 27 ms, to Virginia 70 and 93).
-    emulator.app.replicator.lag = LagModel(30, 3, {(VIRGINIA, EU): (200.0, 3.0)},
-                                           network=True)
+    emulator.backend.set(lag=LagModel(30, 3, {(VIRGINIA, EU): (200.0, 3.0)},
+                                           network=True))
     out, png = tmp_path / "matrix.json", tmp_path / "matrix.png"
     result = run_cli(emulator.url, "matrix", "--table", "gtbench-matrix", "--trials", "3",
                      "--json", str(out), "--png", str(png), regions=THREE)
@@ -87,7 +87,7 @@ def test_a_matrix_recovers_asymmetric_lags_and_the_oceans(emulator: EmulatorServ
 
 
 def test_the_status_shows_the_lag_of_each_pair(emulator: EmulatorServer) -> None:
-    emulator.app.replicator.lag = LagModel(100, 0, network=True)
+    emulator.backend.set(lag=LagModel(100, 0, network=True))
     assert run_cli(emulator.url, "setup", regions=f"{EU},{VIRGINIA}").exit_code == 0
     medians = control(emulator.url, "status")["lag"]["median_ms"]
     assert medians == {f"{EU}>{VIRGINIA}": 135.0, f"{VIRGINIA}>{EU}": 135.0}
@@ -95,7 +95,7 @@ def test_the_status_shows_the_lag_of_each_pair(emulator: EmulatorServer) -> None
 
 def test_a_matrix_from_probes_has_each_pairs_round_trip(emulator: EmulatorServer,
                                                         tmp_path: Path) -> None:
-    emulator.app.replicator.lag = LagModel(60, 5)
+    emulator.backend.set(lag=LagModel(60, 5))
     out = tmp_path / "matrix.json"
     result = run_cli(emulator.url, "matrix", "--probes", "--trials", "2", "--json", str(out),
                      regions=f"{EU},{VIRGINIA}")

@@ -120,7 +120,7 @@ def test_members_are_never_added_later_and_leave_two_at_a_time(ddb: Client) -> N
 def test_a_strong_read_anywhere_after_the_ack_sees_the_write(emulator: EmulatorServer,
                                                             ddb: Client) -> None:
     strong_table(ddb)
-    emulator.app.replicator.lag = LagModel(600, 0)  # asynchronous delivery would be late
+    emulator.backend.set(lag=LagModel(600, 0))  # asynchronous delivery would be late
     for i in range(5):
         ddb(E1).put_item(TableName="tbl", Item=item("s", "1", n=i))
         for region in (E2, W2):
@@ -134,7 +134,7 @@ def test_a_strong_read_anywhere_after_the_ack_sees_the_write(emulator: EmulatorS
 def test_an_eventual_read_in_the_third_replica_can_be_stale(emulator: EmulatorServer,
                                                            ddb: Client) -> None:
     strong_table(ddb)
-    emulator.app.replicator.lag = LagModel(600, 0)
+    emulator.backend.set(lag=LagModel(600, 0))
     ddb(E1).put_item(TableName="tbl", Item=item("e", "1", n=1))
     # us-east-2 is us-east-1's nearest participant and has it; us-west-2 catches up later.
     assert "Item" in ddb(E2).get_item(TableName="tbl", Key=key("e", "1"))
@@ -148,7 +148,7 @@ def test_concurrent_writes_from_two_regions_give_exactly_one_conflict(
     strong_table(ddb)
     # The first write holds the item for its 1.5 s round trip; the second is sent once
     # the emulator shows the item held (a condition, not two threads hoping to meet).
-    emulator.app.config.pair_rtt_ms = {(E1, E2): 1500.0}
+    emulator.backend.set(pair_rtt_ms={(E1, E2): 1500.0})
     clients = {r: no_retry(emulator, r) for r in (E1, E2)}
     for trial in range(3):
         outcomes: dict[str, str] = {}
@@ -163,7 +163,7 @@ def test_concurrent_writes_from_two_regions_give_exactly_one_conflict(
 
         first = threading.Thread(target=write, args=(E1,))
         first.start()
-        wait_until(lambda: emulator.app.strong.inflight.held() > 0, timeout=30,
+        wait_until(lambda: emulator.backend.strong.inflight.held() > 0, timeout=30,
                    interval=0.001, message="the first write in flight")
         write(E2)
         first.join()
@@ -180,7 +180,7 @@ def test_increments_with_retries_lose_nothing(emulator: EmulatorServer) -> None:
                                                   "total_max_attempts": 20}))
            for r in (E1, E2, W2)}
     strong_table(lambda r: ddb[r])
-    emulator.app.config.pair_rtt_ms = {(E1, E2): 40.0}
+    emulator.backend.set(pair_rtt_ms={(E1, E2): 40.0})
     ddb[E1].put_item(TableName="tbl", Item=item("inc", "1", n=0))
 
     def bump(region: str, by: int) -> None:
@@ -294,7 +294,7 @@ def test_race_on_a_strong_table_reports_write_latency_and_no_stale_strong_read(
     regions = f"{W2},{E1},{E2}"
     assert run_cli(emulator.url, "setup", "--consistency", "strong",
                    regions=regions).exit_code == 0
-    emulator.app.replicator.lag = LagModel(300, 0)  # eventual delivery would be stale
+    emulator.backend.set(lag=LagModel(300, 0))  # eventual delivery would be stale
     result = run_cli(emulator.url, "race", "--trials", "3", "--eventual", "--json", "-",
                      regions=regions)
     assert result.exit_code == 0, result.stderr
@@ -337,8 +337,8 @@ def test_conflict_on_a_strong_table_refuses_instead_of_losing(emulator: Emulator
 
     regions = f"{W2},{E1},{E2}"
     # Round trips far above any send skew a loaded machine adds: the writes overlap.
-    emulator.app.config.pair_rtt_ms = {(a, b): 150.0 for a in (W2, E1, E2)
-                                       for b in (W2, E1, E2) if a != b}
+    emulator.backend.set(pair_rtt_ms={(a, b): 150.0 for a in (W2, E1, E2)
+                                      for b in (W2, E1, E2) if a != b})
     assert run_cli(emulator.url, "setup", "--consistency", "strong",
                    regions=regions).exit_code == 0
     together = run_cli(emulator.url, "conflict", "--trials", "3", "--json", "-",
@@ -371,7 +371,8 @@ def test_increments_on_a_strong_table_are_retried_not_lost(emulator: EmulatorSer
     assert run_cli(emulator.url, "setup", "--consistency", "strong",
                    regions=regions).exit_code == 0
     # Long round trips: every update's window overlaps the other region's next one.
-    emulator.app.config.pair_rtt_ms = {(W2, E1): 120.0, (W2, E2): 120.0, (E1, E2): 120.0}
+    emulator.backend.set(pair_rtt_ms={(W2, E1): 120.0, (W2, E2): 120.0,
+                                      (E1, E2): 120.0})
     result = run_cli(emulator.url, "conflict", "--mode", "increment", "--increments", "3",
                      "--pace-ms", "10", "--trials", "1", "--json", "-", "--no-timelines",
                      regions=regions)

@@ -279,7 +279,7 @@ def test_the_sweep_uses_the_earlier_writes_lag_in_its_own_direction(
     assert run_cli(emulator.url, "setup").exit_code == 0
     # A -> B is slow, B -> A fast: A's write, sent first, takes 800 ms to reach B, far
     # more than B's 150 ms later start plus any delay a loaded machine adds to it.
-    emulator.app.replicator.lag = LagModel(40, 5, {(A, B): (800.0, 5.0), (B, A): (40.0, 5.0)})
+    emulator.backend.set(lag=LagModel(40, 5, {(A, B): (800.0, 5.0), (B, A): (40.0, 5.0)}))
     result = run_cli(emulator.url, "conflict", "--offsets", "150", "--trials", "2",
                      "--json", "-", "--no-timelines")
     assert result.exit_code == 0, result.stderr

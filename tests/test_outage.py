@@ -31,7 +31,7 @@ STRONG_REGIONS = "us-west-2,us-east-1,us-east-2"
 def _mrec_outage(emulator: EmulatorServer, tmp_path: Path) -> tuple[Any, Any, Path]:
     """setup, then a 2 s outage of eu-west-1 (lag 300 ± 50 ms): the CLI's result, the
     saved document and its path."""
-    emulator.app.replicator.lag = LagModel(300, 50)
+    emulator.backend.set(lag=LagModel(300, 50))
     assert run_cli(emulator.url, "setup").exit_code == 0
     out = tmp_path / "outage.json"
     result = run_cli(emulator.url, "outage", "--duration", "2", "--lead", "0.5",
@@ -65,7 +65,7 @@ def test_an_mrec_cut_loses_what_the_ground_truth_says(emulator: EmulatorServer,
 
 def test_an_mrsc_cut_refuses_and_loses_nothing(emulator: EmulatorServer,
                                                tmp_path: Path) -> None:
-    emulator.app.replicator.lag = LagModel(300, 50)
+    emulator.backend.set(lag=LagModel(300, 50))
     assert run_cli(emulator.url, "setup", "--consistency", "strong",
                    regions=STRONG_REGIONS).exit_code == 0
     out = tmp_path / "outage.json"
@@ -447,7 +447,7 @@ def test_a_cut_fis_delays_is_measured_from_when_it_took_hold(emulator: EmulatorS
     """The emulator rehearses FIS: the isolate fault takes hold up to 3 s late. The cut
     is counted from the heartbeats, and the recovery point and lost writes still equal
     the emulator's ground truth, write for write."""
-    emulator.app.configure({"fis_delay_s": 3})
+    emulator.backend.configure({"fis_delay_s": 3})
     result, saved, out = _mrec_outage(emulator, tmp_path)
     s, truth = saved["summary"], saved["truth"]
     assert s["cut_requested_s"] is not None and s["cut_observed_s"] is not None

@@ -52,8 +52,8 @@ def probe_race(emulator: EmulatorServer, tmp_path: Path, *args: str) -> dict[str
 def test_probes_bound_every_true_lag_and_echo_the_write(emulator: EmulatorServer,
                                                         tmp_path: Path) -> None:
     # The client in Oregon: Ireland is 118 ms away from it, but not from Ireland's probe.
-    emulator.app.config.distance = Distance(A)
-    emulator.app.replicator.lag = LagModel(150, 30)
+    emulator.backend.set(distance=Distance(A))
+    emulator.backend.set(lag=LagModel(150, 30))
     document = probe_race(emulator, tmp_path, "--trials", "4")
     trials = document["trials"]
     assert [t["status"] for t in trials] == ["replicated"] * 4
@@ -84,8 +84,8 @@ def test_probes_bound_every_true_lag_and_echo_the_write(emulator: EmulatorServer
 
 def test_a_skew_within_the_clock_error_keeps_the_truth_inside(
         emulator: EmulatorServer, tmp_path: Path) -> None:
-    emulator.app.replicator.lag = LagModel(150, 30)
-    emulator.app.config.probe_skew_ms = {B: 0.8}  # under the 1 ms allowed per probe
+    emulator.backend.set(lag=LagModel(150, 30))
+    emulator.backend.set(probe_skew_ms={B: 0.8})  # under the 1 ms allowed per probe
     # Two pollers per probe, staggered: each is a process of its own in the history.
     document = probe_race(emulator, tmp_path, "--trials", "4", "--pollers", "2")
     assert all(t["true_in_bound"] for t in document["trials"])
@@ -96,8 +96,8 @@ def test_a_skew_within_the_clock_error_keeps_the_truth_inside(
 
 def test_a_skew_past_the_shorter_lag_trips_the_cross_check(emulator: EmulatorServer,
                                                           tmp_path: Path) -> None:
-    emulator.app.replicator.lag = LagModel(100, 0)
-    emulator.app.config.probe_skew_ms = {B: 400.0}  # Ireland's clock 400 ms ahead
+    emulator.backend.set(lag=LagModel(100, 0))
+    emulator.backend.set(probe_skew_ms={B: 400.0})  # Ireland's clock 400 ms ahead
     document = probe_race(emulator, tmp_path, "--trials", "3")
     trials = document["trials"]
     # Forward looks 400 ms too long, the echo 300 ms below zero: impossible, and said.

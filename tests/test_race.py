@@ -34,7 +34,7 @@ def run(emulator: EmulatorServer, *args: str, regions: str = f"{A},{B}") -> Resu
 
 def test_every_true_lag_lies_inside_its_bound(emulator: EmulatorServer) -> None:
     assert run(emulator, "setup", regions=f"{A},{B},{C}").exit_code == 0
-    emulator.app.replicator.lag = LagModel(120, 30)
+    emulator.backend.set(lag=LagModel(120, 30))
     result = run(emulator, "race", "--trials", "6", "--pollers", "4", "--interval-ms", "20",
                  "--json", "-", regions=f"{A},{B},{C}")
     assert result.exit_code == 0, result.stderr

@@ -34,7 +34,7 @@ def test_a_request_to_a_far_region_takes_at_least_its_round_trip(
         emulator: EmulatorServer, ddb: Callable[[str], Any]) -> None:
     make_table(ddb(A))
     make_table(ddb(B))
-    emulator.app.config.distance = Distance(A, {B: 120.0})
+    emulator.backend.set(distance=Distance(A, {B: 120.0}))
 
     def timed(region: str) -> float:
         start = time.perf_counter()
@@ -53,7 +53,7 @@ def test_an_unknown_round_trip_is_refused_with_the_fix(emulator: EmulatorServer,
                                                        ddb: Callable[[str], Any]) -> None:
     from botocore.exceptions import ClientError
 
-    emulator.app.config.distance = Distance(A)
+    emulator.backend.set(distance=Distance(A))
     with pytest.raises(ClientError) as excinfo:
         ddb("sa-east-1").list_tables()
     assert "--rtt sa-east-1=MS" in excinfo.value.response["Error"]["Message"]
@@ -65,7 +65,7 @@ def test_local_status_shows_the_round_trip_to_every_region_it_knows(
     distance table knows from there (Ireland 118 ms), not only the client's own."""
     from gtbench.cli.local import describe_distance
 
-    emulator.app.config.distance = Distance(A)
+    emulator.backend.set(distance=Distance(A))
     trips = control(emulator.url, "status")["distance"]["rtt_ms"]
     assert trips[A] == 0 and trips[B] == 118 and trips["us-east-1"] == 64
     said = describe_distance(control(emulator.url, "status")["distance"])
@@ -81,10 +81,10 @@ def test_pollers_are_chosen_to_keep_reads_evenly_spaced() -> None:
 
 def test_a_race_from_afar_keeps_the_true_lag_inside_its_bound(emulator: EmulatorServer
                                                               ) -> None:
-    emulator.app.config.distance = Distance(A, {B: 60.0, C: 30.0})
+    emulator.backend.set(distance=Distance(A, {B: 60.0, C: 30.0}))
     regions = f"{A},{B},{C}"
     assert run_cli(emulator.url, "setup", regions=regions).exit_code == 0
-    emulator.app.replicator.lag = LagModel(150, 30)
+    emulator.backend.set(lag=LagModel(150, 30))
     result = run_cli(emulator.url, "race", "--trials", "4", "--json", "-", regions=regions)
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
@@ -102,7 +102,7 @@ def test_a_race_from_afar_keeps_the_true_lag_inside_its_bound(emulator: Emulator
 def test_arrival_alignment_lands_both_writes_together(emulator: EmulatorServer) -> None:
     import statistics
 
-    emulator.app.config.distance = Distance(A, {B: 200.0})
+    emulator.backend.set(distance=Distance(A, {B: 200.0}))
     assert run_cli(emulator.url, "setup").exit_code == 0
     gaps: dict[str, float] = {}
     for align in ("send", "arrival"):
@@ -157,7 +157,7 @@ def test_concurrent_random_writes_through_every_api_converge(emulator: EmulatorS
                                                             ) -> None:
     from benchmarks.convergence import run_workload
 
-    emulator.app.replicator.lag = LagModel(20, 15)  # jittered: writes cross in flight
+    emulator.backend.set(lag=LagModel(20, 15))  # jittered: writes cross in flight
     tally, held = run_workload(emulator.url, ops=80, keys=6, seed=11)
     assert set(tally.ops) >= {"put", "update-set", "update-add", "update-remove", "delete",
                               "batch", "transaction", "conditional", "partiql-insert",
@@ -268,7 +268,7 @@ def test_race_cloudwatch_waits_for_the_periods_the_emulator_publishes_late(
         emulator: EmulatorServer, ddb: Client) -> None:
     """The emulator publishes ReplicationLatency as AWS does: one aggregate per period,
     after the period and a publication delay (shortened here from 300 s and minutes)."""
-    emulator.app.configure({"metric_period_s": 1, "metric_delay_s": 60})
+    emulator.backend.configure({"metric_period_s": 1, "metric_delay_s": 60})
     assert run_cli(emulator.url, "setup").exit_code == 0
     cloudwatch = boto3.client("cloudwatch", region_name=A, endpoint_url=emulator.url,
                               aws_access_key_id="gtbenchlocal",
@@ -285,14 +285,14 @@ def test_race_cloudwatch_waits_for_the_periods_the_emulator_publishes_late(
 
     # setup's 13 seed deliveries: nothing is published until their period is over and the
     # delay has passed, then one datapoint for the whole period.
-    assert emulator.app.latency.pending() >= 1 and points() == []
-    emulator.app.configure({"metric_delay_s": 1})
+    assert emulator.backend.latency.pending() >= 1 and points() == []
+    emulator.backend.configure({"metric_delay_s": 1})
     published = wait_until(points, timeout=10, message="a published period")
     assert all(p["Minimum"] <= p["Average"] <= p["Maximum"] for p in published)
 
     # The last trial's period is published 3 s after it closes: the race ends its trials
     # well within the first 2 of them, even on a loaded machine (the wait starts after).
-    emulator.app.configure({"metric_delay_s": 3})
+    emulator.backend.configure({"metric_delay_s": 3})
     result = run_cli(emulator.url, "race", "--trials", "3", "--cloudwatch",
                      "--cloudwatch-wait", "30", "--json", "-")
     assert result.exit_code == 0, result.stderr

@@ -40,7 +40,7 @@ def _setup(url: str) -> None:
 
 
 def _experiment_writes(server: EmulatorServer) -> int:
-    return sum(1 for r in server.app.replicator.records()
+    return sum(1 for r in server.backend.replicator.records()
                if str(r["key"].get("PK", {}).get("S", "")).startswith(
                    ("gtbench-race", "gtbench-conflict")))
 
@@ -366,7 +366,7 @@ def test_an_outage_stopped_before_its_cut_says_no_cut_and_checks_clean(
          "--endpoint-url", emulator.url, "--regions", TWO, "--json", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         preexec_fn=_as_from_a_terminal)
-    wait_until(lambda: sum(1 for r in emulator.app.replicator.records()
+    wait_until(lambda: sum(1 for r in emulator.backend.replicator.records()
                            if r["key"]["PK"]["S"] == "gtbench-outage") >= 6,
                timeout=60, interval=0.02, message="the workload under way")
     process.send_signal(signal.SIGTERM)

@@ -20,7 +20,7 @@ from hypothesis.stateful import (
 )
 from werkzeug.test import Client
 
-from gtbench.emulator.replicas import ReplicaSettings
+from gtbench.emulator.config import ReplicaSettings
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorConfig, EmulatorServer
 from gtbench.testing import GlobalTables
@@ -78,9 +78,8 @@ class Replication(RuleBasedStateMachine):
 
     @initialize(lag_ms=st.sampled_from([0, 50, 300]), jitter_ms=st.sampled_from([0, 120]))
     def start(self, lag_ms: int, jitter_ms: int) -> None:
-        app = self.server.app
-        app.reset(EmulatorConfig(lag=LagModel(lag_ms, jitter_ms),
-                                 replicas=ReplicaSettings(0.0, 0.0), seed=3))
+        self.server.backend.reset(EmulatorConfig(lag=LagModel(lag_ms, jitter_ms),
+                                                 replicas=ReplicaSettings(0.0, 0.0), seed=3))
         GlobalTables(self.server.url).create_table(TABLE, REGIONS)
         self.now = self.api.control("POST", "clock", {"hold": True})["clock"]["now"]
 
@@ -177,7 +176,7 @@ class Replication(RuleBasedStateMachine):
 
     # -- helpers ------------------------------------------------------------------------
     def _deliveries(self) -> list[dict[str, Any]]:
-        return self.server.app.replicator.records(table=TABLE)
+        return self.server.backend.replicator.records(table=TABLE)
 
     def _free(self, d: dict[str, Any]) -> bool:
         return not self.paused and not ({d["source_region"], d["target_region"]} & self.cut)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import signal
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,6 +17,9 @@ from gtbench.cli.options import Finite, check_endpoint, finite
 from gtbench.errors import GtbenchError
 from gtbench.local import lifecycle
 from gtbench.terminal import say
+
+if TYPE_CHECKING:
+    from gtbench.emulator.config import EmulatorConfig
 
 
 def _pair_lags(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
@@ -124,31 +128,25 @@ def _client_region(ctx: click.Context, param: click.Parameter, value: str | None
 
 
 def _serve_options(command: Any) -> Any:
-    options = [
-        click.option("--lag-ms", type=Finite(min=0, max=3600000), default=1000.0, show_default=True,
-                     help="Median replication lag."),
-        click.option("--jitter-ms", type=Finite(min=0, max=3600000), default=250.0,
-                     show_default=True,
-                     help="Spread of the lag (standard deviation of a normal, cut at 0)."),
+    """The emulator's settings as options: the numbers from its settings table (each
+    with the range, default and help it has there), then the structured ones."""
+    from gtbench.emulator.config import SERVED, SETTINGS
+
+    options = [click.option(s.flag, s.name, type=Finite(min=s.low, max=s.high),
+                            default=s.read(SERVED), show_default=True,
+                            help=f"{s.help} [unit: {s.unit}]")
+               for s in SETTINGS if s.flag]
+    options += [
         click.option("--pair-lag", "pair_lags", callback=_pair_lags, multiple=True,
                      metavar="SRC:DST=MS[/JITTER]",
                      help="Lag for one direction, such as us-west-2:eu-west-1=1500/300. "
                           "Repeatable."),
-        click.option("--replica-delay-s", type=Finite(min=0, max=3600), default=3.0,
-                     show_default=True,
+        click.option("--replica-delay-s", type=Finite(min=0, max=3600),
+                     default=SERVED.replicas.create_delay_s, show_default=True,
                      help="How long a new replica stays CREATING (and a removed one "
                           "DELETING)."),
         click.option("--seed", type=int, default=None,
                      help="Seed the lag sampler, for repeatable runs."),
-        click.option("--ttl-sweep-s", type=Finite(min=0.05, max=3600), default=5.0,
-                     show_default=True,
-                     help="How often items whose TTL has passed are deleted (and the "
-                          "deletions replicated)."),
-        click.option("--fis-delay-s", type=Finite(min=0, max=3600), default=0.0,
-                     show_default=True,
-                     help="Rehearse AWS FIS: an isolate fault (what `outage` uses) takes "
-                          "hold after a random delay of up to this many seconds, and "
-                          "lingers a little after it is removed. FIS may take up to 300."),
         click.option("--client-region", metavar="REGION", callback=_client_region,
                      help="Place the client in REGION: each request to a region is held "
                           "for the round trip between them (measured medians between AWS "
@@ -160,7 +158,8 @@ def _serve_options(command: Any) -> Any:
                      callback=_pair_rtts,
                      help="The round trip between two regions that an MRSC write or strong "
                           "read pays, over the built-in table. Repeatable."),
-        click.option("--network-lag/--no-network-lag", default=True, show_default=True,
+        click.option("--network-lag/--no-network-lag", default=SERVED.lag.network,
+                     show_default=True,
                      help="Add half the round trip between two regions (the built-in table "
                           "of measured medians) to every delivery between them: a write "
                           "cannot arrive sooner than the network allows, so pairs across an "
@@ -183,30 +182,25 @@ def _serve_options(command: Any) -> Any:
     return command
 
 
-def _serve_args(lag_ms: float, jitter_ms: float, pair_lags: tuple[Any, ...],
-                replica_delay_s: float, seed: int | None, ttl_sweep_s: float,
-                fis_delay_s: float, client_region: str | None, rtts: dict[str, float],
-                pair_rtts: dict[tuple[str, str], float], probe_skews: dict[str, float],
-                network_lag: bool, replica_wcus: dict[str, float]) -> list[str]:
-    args = ["--lag-ms", str(lag_ms), "--jitter-ms", str(jitter_ms),
-            "--network-lag" if network_lag else "--no-network-lag",
-            "--replica-delay-s", str(replica_delay_s), "--ttl-sweep-s", str(ttl_sweep_s),
-            "--fis-delay-s", str(fis_delay_s)]
-    if client_region:
-        args += ["--client-region", client_region]
-    for region, ms in rtts.items():
-        args += ["--rtt", f"{region}={ms}"]
-    for (a, b), ms in pair_rtts.items():
-        args += ["--pair-rtt", f"{a}:{b}={ms}"]
-    for source, target, lag, jitter in pair_lags:
-        args += ["--pair-lag", f"{source}:{target}={lag}" + (f"/{jitter}" if jitter else "")]
-    for region, ms in probe_skews.items():
-        args += ["--probe-skew-ms", f"{region}={ms}"]
-    for region, wcu in replica_wcus.items():
-        args += ["--replica-wcu", f"{region}={wcu}"]
-    if seed is not None:
-        args += ["--seed", str(seed)]
-    return args
+def _config(options: dict[str, Any]) -> EmulatorConfig:
+    """The emulator config the settings options of `serve` or `start` describe."""
+    from gtbench.emulator.config import SERVED, SETTINGS, ReplicaSettings
+    from gtbench.emulator.distance import Distance
+
+    config = SERVED
+    for setting in SETTINGS:
+        if setting.flag:
+            config = setting.write(config, options[setting.name])
+    lag = config.lag
+    pairs = {(s, t): (ms, lag.jitter_ms if jitter is None else jitter)
+             for s, t, ms, jitter in options["pair_lags"]}
+    delay = options["replica_delay_s"]
+    return config.replaced(
+        lag=dataclasses.replace(lag, pairs=pairs, network=options["network_lag"]),
+        replicas=ReplicaSettings(delay, delay),
+        distance=Distance(options["client_region"], options["rtts"]),
+        seed=options["seed"], pair_rtt_ms=options["pair_rtts"],
+        probe_skew_ms=options["probe_skews"], replica_wcu=options["replica_wcus"])
 
 
 @click.group("local")
@@ -243,29 +237,25 @@ def local_group() -> None:
               envvar=lifecycle.PORT_ENV, show_default=True, show_envvar=True,
               help="Port to listen on (0: any free port).")
 @_serve_options
+@click.option("--config-json", hidden=True,
+              help="The whole config as JSON (what `local start` hands its child); the "
+                   "settings options are then not read.")
 @click.option("--verbose", is_flag=True, help="Log every request.")
-def serve(host: str, port: int, lag_ms: float, jitter_ms: float,
-          pair_lags: tuple[Any, ...], replica_delay_s: float, seed: int | None,
-          ttl_sweep_s: float, fis_delay_s: float, client_region: str | None,
-          rtts: dict[str, float], pair_rtts: dict[tuple[str, str], float],
-          network_lag: bool, probe_skews: dict[str, float], replica_wcus: dict[str, float],
-          verbose: bool) -> None:
+def serve(host: str, port: int, config_json: str | None, verbose: bool,
+          **options: Any) -> None:
     """Run the emulator in the foreground until Ctrl-C or SIGTERM."""
     import logging
 
-    from gtbench.emulator.distance import Distance
-    from gtbench.emulator.replicas import ReplicaSettings
-    from gtbench.emulator.replication import LagModel
-    from gtbench.emulator.server import EmulatorConfig, EmulatorServer
+    from gtbench.emulator.config import EmulatorConfig
+    from gtbench.emulator.server import EmulatorServer
 
-    pairs = {(s, t): (lag, jitter_ms if jitter is None else jitter)
-             for s, t, lag, jitter in pair_lags}
-    config = EmulatorConfig(lag=LagModel(lag_ms, jitter_ms, pairs, network_lag),
-                            replicas=ReplicaSettings(replica_delay_s, replica_delay_s),
-                            distance=Distance(client_region, rtts), seed=seed,
-                            ttl_sweep_s=ttl_sweep_s, pair_rtt_ms=pair_rtts,
-                            fis_delay_s=fis_delay_s, probe_skew_ms=probe_skews,
-                            replica_wcu=replica_wcus)
+    if config_json is None:
+        config = _config(options)
+    else:
+        try:
+            config = EmulatorConfig.from_json(config_json)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--config-json") from None
     # werkzeug prints its own two lines and exits on a busy port: check first.
     if port and not lifecycle.port_free(host, port):
         raise GtbenchError(f"port {port} on {host} is already in use",
@@ -284,8 +274,9 @@ def serve(host: str, port: int, lag_ms: float, jitter_ms: float,
     # Other commands find a served emulator as they find a started one.
     recorded = lifecycle.record_served(host, server.port)
     click.echo(f"gtbench emulator listening on {server.url} "
-               f"(lag {lag_ms:g} ms ± {jitter_ms:g} ms, replicas ready after "
-               f"{replica_delay_s:g} s); Ctrl-C stops it", err=True)
+               f"(lag {config.lag.lag_ms:g} ms ± {config.lag.jitter_ms:g} ms, replicas "
+               f"ready after {config.replicas.create_delay_s:g} s); Ctrl-C stops it",
+               err=True)
     if config.distance.on:
         click.echo(f"client placed {describe_distance(config.distance.describe())}", err=True)
     if not _loopback(host):
@@ -320,22 +311,16 @@ def _loopback(host: str) -> bool:
               help=f"Port to listen on [default: {lifecycle.DEFAULT_PORT} or "
                    f"${lifecycle.PORT_ENV}, or a free one if that is taken].")
 @_serve_options
-def start(host: str, port: int | None, lag_ms: float, jitter_ms: float,
-          pair_lags: tuple[Any, ...], replica_delay_s: float, seed: int | None,
-          ttl_sweep_s: float, fis_delay_s: float, client_region: str | None,
-          rtts: dict[str, float], pair_rtts: dict[tuple[str, str], float],
-          network_lag: bool, probe_skews: dict[str, float],
-          replica_wcus: dict[str, float]) -> None:
+def start(host: str, port: int | None, **options: Any) -> None:
     """Start the emulator in the background (stop it with `gtbench local stop`).
 
     If one already runs, it is kept and named: with no options that is success, but
     options it would not take (another port, another lag) are an error, not ignored.
     """
     with lifecycle.exclusive():  # of several starts at once, exactly one starts it
+        # The child takes the config whole: one JSON argument, not a flag per setting.
         _start(host, port, lifecycle.discover(),
-               lambda: _serve_args(lag_ms, jitter_ms, pair_lags, replica_delay_s, seed,
-                                   ttl_sweep_s, fis_delay_s, client_region, rtts, pair_rtts,
-                                   probe_skews, network_lag, replica_wcus))
+               lambda: ["--config-json", _config(options).to_json()])
 
 
 def _start(host: str, port: int | None, running: lifecycle.Running | None,

@@ -14,7 +14,7 @@ import sys
 
 
 def main() -> None:
-    from gtbench.emulator.replicas import ReplicaSettings
+    from gtbench.emulator.config import ReplicaSettings
     from gtbench.emulator.replication import LagModel
     from gtbench.emulator.server import EmulatorConfig, EmulatorServer
 

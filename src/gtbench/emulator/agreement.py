@@ -14,21 +14,21 @@ from typing import TYPE_CHECKING, Any
 from gtbench.emulator import store
 
 if TYPE_CHECKING:
-    from gtbench.emulator.app import EmulatorApp
+    from gtbench.emulator.backend import Backend
 
 
 def _key_text(key: Mapping[str, Any]) -> str:
     return json.dumps(key, sort_keys=True)
 
 
-def differences(app: EmulatorApp, account: str, table: str) -> list[dict[str, Any]]:
+def differences(backend: Backend, account: str, table: str) -> list[dict[str, Any]]:
     """The items on which ``table``'s replicas differ now, each as ``{"key", "regions":
     {region: image or None}}``; [] when they agree (or the table is not replicated)."""
-    regions = app.replicas.members(account, table)
+    regions = backend.replicas.members(account, table)
     images: dict[str, dict[str, dict[str, Any]]] = {}
     keys: dict[str, dict[str, Any]] = {}
     for region in regions:
-        with app.locks.hold(account, region):
+        with backend.locks.hold(account, region):
             found = store.find_table(account, region, table)
             rows = store.all_images(found) if found is not None else []
             names = store.key_names(found) if found is not None else []
@@ -83,9 +83,9 @@ def _lost(row: Mapping[str, Any], final: Mapping[str, Any]) -> dict[str, Any]:
                         "written_at": final["written_at"]}}
 
 
-def summary(app: EmulatorApp, account: str, tables: Sequence[str] | None = None
+def summary(backend: Backend, account: str, tables: Sequence[str] | None = None
             ) -> dict[str, list[dict[str, Any]]]:
     """``differences`` for each named table, or for every replicated table of ``account``."""
     names = tables if tables is not None else sorted(
-        {g["table"] for g in app.replicas.snapshot() if g["account"] == account})
-    return {name: differences(app, account, name) for name in names}
+        {g["table"] for g in backend.replicas.snapshot() if g["account"] == account})
+    return {name: differences(backend, account, name) for name in names}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections import deque
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
@@ -115,3 +116,28 @@ class Committed:
     def clear(self) -> None:
         with self._lock:
             self._keys.clear()
+
+
+class StrongState:
+    """What an emulator's MRSC side remembers: the items being written, the writes
+    committed, and the log of strong writes (commits and refused conflicts)."""
+
+    def __init__(self, log_limit: int) -> None:
+        self.inflight = InFlight()
+        self.committed = Committed()
+        self._log: deque[dict[str, Any]] = deque(maxlen=log_limit)
+        self._log_lock = threading.Lock()
+
+    def record(self, entries: Iterable[dict[str, Any]]) -> None:
+        with self._log_lock:
+            self._log.extend(entries)
+
+    def entries(self) -> list[dict[str, Any]]:
+        with self._log_lock:
+            return list(self._log)
+
+    def clear(self) -> None:
+        self.inflight.clear()
+        self.committed.clear()
+        with self._log_lock:
+            self._log.clear()

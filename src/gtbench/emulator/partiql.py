@@ -6,22 +6,20 @@ rest because the emulator cannot tell their items before they run)."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gtbench.emulator import store
+from gtbench.emulator.backend import Backend
 from gtbench.emulator.replication import item_key
 from gtbench.emulator.requests import Call, Touched, statements
 from gtbench.emulator.wire import Environ, Reply, call_app, error_reply
 
-if TYPE_CHECKING:
-    from gtbench.emulator.app import EmulatorApp
 
-
-def refusal(app: EmulatorApp, call: Call) -> Reply | None:
+def refusal(backend: Backend, call: Call) -> Reply | None:
     """The refusal of a PartiQL write naming an MRSC table, or None."""
     text = " ".join(statements(call.payload))
-    for name in app.replicas.replicated_tables(call.account, call.region):
-        if app.replicas.strong(call.account, name) is None:
+    for name in backend.replicas.replicated_tables(call.account, call.region):
+        if backend.replicas.strong(call.account, name) is None:
             continue
         if re.search(rf'(?<![\w.-]){re.escape(name)}(?![\w.-])', text):
             if call.op == "ExecuteTransaction":
@@ -35,14 +33,14 @@ def refusal(app: EmulatorApp, call: Call) -> Reply | None:
     return None
 
 
-def write(app: EmulatorApp, call: Call, forwarded: Environ) -> Reply:
+def write(backend: Backend, call: Call, forwarded: Environ) -> Reply:
     """Run a PartiQL write and replicate every item it changed."""
-    with app.locks.hold(call.account, call.region):
-        before = _images(app, call)
-        reply = call_app(app.moto, forwarded)
+    with backend.locks.hold(call.account, call.region):
+        before = _images(backend, call)
+        reply = call_app(backend.moto, forwarded)
         if reply.status != 200:
             return reply
-        after = _images(app, call)
+        after = _images(backend, call)
         touched: Touched = []
         for name in set(before) | set(after):
             old, new = before.get(name, {}), after.get(name, {})
@@ -51,14 +49,14 @@ def write(app: EmulatorApp, call: Call, forwarded: Environ) -> Reply:
                 entry = now or was
                 if entry is not None and (was and was[1]) != (now and now[1]):
                     touched.append((name, entry[0]))
-        app.replicate(call, touched)
+        backend.replicate(call, touched)
     return reply
 
 
-def _images(app: EmulatorApp, call: Call) -> dict[str, dict[Any, tuple[Any, Any]]]:
+def _images(backend: Backend, call: Call) -> dict[str, dict[Any, tuple[Any, Any]]]:
     """Every replicated table's items in the caller's region: ident -> (key, image)."""
     out: dict[str, dict[Any, tuple[Any, Any]]] = {}
-    for name in app.replicas.replicated_tables(call.account, call.region):
+    for name in backend.replicas.replicated_tables(call.account, call.region):
         table = store.find_table(call.account, call.region, name)
         if table is None:
             continue

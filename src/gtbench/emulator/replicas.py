@@ -17,12 +17,12 @@ from gtbench import awsrules
 from gtbench.awsrules import known_regions
 from gtbench.emulator import mrsc, store
 from gtbench.emulator.clock import Timer
+from gtbench.emulator.config import ReplicaSettings
 from gtbench.emulator.replication import Replicator, item_key
 from gtbench.emulator.stamps import RegionLocks, Stamps
 from gtbench.emulator.wire import Reply, error_reply, json_reply
 
 GLOBAL_TABLE_VERSION = "2019.11.21"
-SOURCE_HOLD_S = 24 * 3600.0
 
 LOCAL_REGION_MESSAGE = (
     "Cannot add, delete, or update the local region through ReplicaUpdates. "
@@ -87,12 +87,6 @@ class Group:
             return []
         return [r for r, m in self.members.items() if r != source and m.status != "DELETING"]
 
-
-@dataclass
-class ReplicaSettings:
-    create_delay_s: float = 3.0
-    delete_delay_s: float = 2.0
-    source_hold_s: float = SOURCE_HOLD_S
 
 
 class ReplicaManager:

@@ -8,7 +8,9 @@ import sys
 import threading
 
 from gtbench.emulator import store
-from gtbench.emulator.app import EmulatorApp, EmulatorConfig
+from gtbench.emulator.app import EmulatorApp
+from gtbench.emulator.backend import Backend
+from gtbench.emulator.config import EmulatorConfig
 
 __all__ = ["EmulatorApp", "EmulatorConfig", "EmulatorServer"]
 
@@ -31,6 +33,11 @@ class EmulatorServer:
         self._server = make_server(host, port, self.app, threaded=True,
                                    request_handler=store.request_handler())
         self._thread: threading.Thread | None = None
+
+    @property
+    def backend(self) -> Backend:
+        """The emulator's state (what tests read, and change through ``set``)."""
+        return self.app.backend
 
     @property
     def host(self) -> str:
