@@ -22,8 +22,8 @@ import argparse
 from benchmarks.common import emulator_process, verdict
 from gtbench import document
 from gtbench.analysis import CompareSummary
-from gtbench.compare import ComparePlan, run_compare
 from gtbench.emulator.mrsc import nearest
+from gtbench.experiments.compare import ComparePlan, run_compare
 from gtbench.regions import Settings, open_regions
 
 REGIONS = ("us-west-2", "us-east-1", "us-east-2")

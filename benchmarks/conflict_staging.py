@@ -19,8 +19,9 @@ import time
 from typing import Any
 
 from benchmarks.common import client, emulator_process, median, percentile, verdict
-from gtbench import conflict, provision
+from gtbench.experiments import conflict
 from gtbench.regions import Settings, open_regions
+from gtbench.tables import provision
 
 
 def plain_threads(url: str, settings: Settings, trials: int) -> list[float]:

@@ -27,8 +27,8 @@ import boto3
 from botocore.config import Config
 
 from benchmarks.common import cpu_hogs, emulator_process, table_spec, verdict
-from gtbench import linearizability
-from gtbench import register_workload as register
+from gtbench.analysis import linearizability
+from gtbench.experiments import register_workload as register
 
 REGIONS = ("us-west-2", "us-east-1", "us-east-2")
 CUT = "us-east-1"

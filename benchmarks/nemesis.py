@@ -27,9 +27,10 @@ import time
 from pathlib import Path
 
 from benchmarks.common import client, emulator_process, median, table_spec, verdict
-from gtbench import batch, dataset, provision, race
+from gtbench.experiments import race
 from gtbench.local.lifecycle import control
 from gtbench.regions import Settings, open_regions
+from gtbench.tables import batch, dataset, provision
 
 A, B = "us-west-2", "eu-west-1"
 

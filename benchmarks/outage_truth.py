@@ -17,10 +17,10 @@ import argparse
 import statistics
 
 from benchmarks.common import emulator_process, verdict
-from gtbench import provision
+from gtbench.experiments.outage import OutagePlan, run_outage
 from gtbench.local.cut import LocalCut
-from gtbench.outage import OutagePlan, run_outage
 from gtbench.regions import Settings, open_regions
+from gtbench.tables import provision
 
 REGIONS = ("us-west-2", "us-east-1", "us-east-2")
 CUT = "us-east-1"

@@ -19,9 +19,9 @@ import time
 import urllib.request
 
 from benchmarks.common import emulator_process, median, verdict
-from gtbench import provision
-from gtbench.race import RACE_PK, RacePlan, run_race
+from gtbench.experiments.race import RACE_PK, RacePlan, run_race
 from gtbench.regions import Regions, Settings, open_regions
+from gtbench.tables import provision
 
 
 def naive_trials(regions: Regions, settings: Settings, trials: int, sleep_s: float

@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 
 from benchmarks.common import emulator_process, median, verdict
-from gtbench import provision
-from gtbench.race import RacePlan, RaceResult, run_race
+from gtbench.experiments.race import RacePlan, RaceResult, run_race
 from gtbench.regions import Settings, open_regions
+from gtbench.tables import provision
 
 
 def race(url: str, trials: int, adaptive: bool) -> RaceResult:

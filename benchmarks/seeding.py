@@ -15,7 +15,7 @@ import argparse
 import time
 
 from benchmarks.common import client, emulator_process, table_spec
-from gtbench import batch, dataset
+from gtbench.tables import batch, dataset
 
 
 def main() -> None:

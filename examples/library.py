@@ -9,11 +9,13 @@ and the document module for the documents the CLI saves with --json.
 
 from __future__ import annotations
 
-from gtbench import conflict, document, provision, race
+from gtbench import document
 from gtbench.emulator.replicas import ReplicaSettings
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorConfig, EmulatorServer
+from gtbench.experiments import conflict, race
 from gtbench.regions import Settings, open_regions
+from gtbench.tables import provision
 
 
 def main() -> dict[str, dict[str, object]]:

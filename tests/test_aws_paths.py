@@ -138,7 +138,7 @@ def _stubbed_home(region: str = "us-east-1") -> tuple[Regions, Any]:
 
 @pytest.mark.parametrize("witness", [None, "us-west-2"])
 def test_make_strong_sends_the_one_update_aws_accepts(witness: str | None) -> None:
-    from gtbench import provision
+    from gtbench.tables import provision
 
     regions, home = _stubbed_home()
     settings = regions.settings if witness is None else Settings(
@@ -162,8 +162,8 @@ def test_make_strong_sends_the_one_update_aws_accepts(witness: str | None) -> No
 
 
 def test_make_strong_refused_by_aws_is_one_line_and_stops() -> None:
-    from gtbench import provision
     from gtbench.errors import GtbenchError
+    from gtbench.tables import provision
 
     regions, home = _stubbed_home()
     with Stubber(home) as stub:
@@ -178,8 +178,8 @@ def test_make_strong_refused_by_aws_is_one_line_and_stops() -> None:
 
 
 def test_a_table_with_items_or_replicas_is_never_converted() -> None:
-    from gtbench import provision
     from gtbench.errors import GtbenchError
+    from gtbench.tables import provision
 
     regions, home = _stubbed_home()
     with Stubber(home) as stub:
@@ -195,7 +195,7 @@ def test_a_table_with_items_or_replicas_is_never_converted() -> None:
 
 
 def test_an_mrsc_table_is_dissolved_in_one_call_with_its_witness() -> None:
-    from gtbench import teardown
+    from gtbench.tables import teardown
 
     _, home = _stubbed_home()
     plan = teardown.TeardownPlan("strong-table", "us-east-1", "arn", ["us-east-2"], True,
@@ -210,7 +210,7 @@ def test_an_mrsc_table_is_dissolved_in_one_call_with_its_witness() -> None:
 
 
 def test_a_refused_conflicting_write_is_a_failed_operation_not_an_error() -> None:
-    from gtbench.race import write_op
+    from gtbench.experiments.race import write_op
 
     regions, _ = _stubbed_home()
     writer = regions.writer("us-east-1")

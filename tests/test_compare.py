@@ -96,7 +96,7 @@ def test_compare_keeps_its_tables_when_asked_and_refuses_bad_region_sets(
     assert f"kept {names[0]}, {names[1]}" in flat
     assert f"`gtbench teardown --table {names[0]} --regions {REGIONS}`" in flat
     # Kept on purpose: no leftover for --stale, however late it is.
-    from gtbench import compare
+    from gtbench.experiments import compare
     from gtbench.regions import Settings, open_regions
 
     regions = open_regions(Settings(endpoint_url=emulator.url, regions=tuple(
@@ -110,7 +110,7 @@ def test_two_compare_runs_at_once_each_use_tables_of_their_own(
     both finish with their figures, and nothing is left behind."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from gtbench import compare
+    from gtbench.experiments import compare
     from gtbench.regions import Settings, open_regions
 
     settings = Settings(endpoint_url=emulator.url, regions=tuple(REGIONS.split(",")))
@@ -135,8 +135,9 @@ def test_teardown_stale_removes_only_leftovers_whose_run_has_ended(
         emulator: EmulatorServer, ddb: Callable[[str], Any]) -> None:
     import time
 
-    from gtbench import compare, provision
+    from gtbench.experiments import compare
     from gtbench.regions import Settings, open_regions
+    from gtbench.tables import provision
 
     def make(name: str, until: float | None) -> None:
         settings = Settings(endpoint_url=emulator.url, regions=("us-west-2", "us-east-1"),
@@ -202,7 +203,8 @@ def test_teardown_stale_says_which_run_tables_it_left_and_why(
     surely ended goes."""
     import time
 
-    from gtbench import compare, provision
+    from gtbench.experiments import compare
+    from gtbench.tables import provision
     from tests.helpers import make_table
 
     for name, until in (("gtbench-compare-aaaaaa-mrec", time.time() + 3600),

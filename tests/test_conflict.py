@@ -253,7 +253,7 @@ def test_a_failed_write_is_recorded_by_what_is_known_of_it(code: str,
     from botocore.exceptions import ClientError
     from botocore.stub import Stubber
 
-    from gtbench import conflict
+    from gtbench.experiments import conflict
 
     client = boto3.client("dynamodb", region_name=A, aws_access_key_id="x",
                           aws_secret_access_key="x")
@@ -283,7 +283,7 @@ def test_a_stopped_run_wakes_a_writer_waiting_for_a_far_offset_and_sends_nothing
     import boto3
     from botocore.stub import Stubber
 
-    from gtbench import conflict
+    from gtbench.experiments import conflict
 
     client = boto3.client("dynamodb", region_name=A, aws_access_key_id="x",
                           aws_secret_access_key="x")
@@ -311,7 +311,7 @@ def test_a_writers_gate_is_on_a_client_of_its_own(strong: bool) -> None:
     the pollers read with (on a strong table both want single-attempt clients)."""
     import boto3
 
-    from gtbench import conflict
+    from gtbench.experiments import conflict
     from gtbench.regions import AWS, Regions, Settings
 
     session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x",

@@ -18,10 +18,10 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
-from gtbench import race
 from gtbench.document import Context, race_document
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorServer
+from gtbench.experiments import race
 from gtbench.regions import Settings, open_regions
 from tests.helpers import control, global_table, item, key, make_table, run_cli, wait_until
 

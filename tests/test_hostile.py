@@ -198,8 +198,8 @@ def test_a_second_ctrl_c_while_saving_still_saves(tmp_path: Path) -> None:
     document is still written, and the command still says it was interrupted."""
     from gtbench.cli.session import RunSession
     from gtbench.errors import Interrupted
+    from gtbench.experiments.trials import RunEnd
     from gtbench.terminal import Terminal
-    from gtbench.trials import RunEnd
 
     session = RunSession.__new__(RunSession)
     session.json_path, session.terminal = str(tmp_path / "run.json"), Terminal()

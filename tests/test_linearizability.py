@@ -15,11 +15,11 @@ from botocore.exceptions import ClientError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gtbench import linearizability as lin
-from gtbench import register_workload as register
+from gtbench.analysis import linearizability as lin
+from gtbench.analysis.linearizability import Call
 from gtbench.emulator.replication import Delivery, LagModel, Replicator
 from gtbench.emulator.server import EmulatorServer
-from gtbench.linearizability import Call
+from gtbench.experiments import register_workload as register
 from tests.helpers import control, make_table, wait_until
 
 E1, E2, W2 = "us-east-1", "us-east-2", "us-west-2"

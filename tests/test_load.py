@@ -18,7 +18,7 @@ from gtbench.emulator.capacity import Capacity, write_units
 from gtbench.emulator.replication import LagModel, Replicator
 from gtbench.emulator.server import EmulatorServer
 from gtbench.errors import GtbenchError, UsageError
-from gtbench.load import LOAD_PK, PROBE_SLICE_S, LoadStep, ProbeLoad, parse_rates
+from gtbench.experiments.load import LOAD_PK, PROBE_SLICE_S, LoadStep, ProbeLoad, parse_rates
 from gtbench.probes.handler import write_at_rate
 from tests.helpers import control, run_cli
 

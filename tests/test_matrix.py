@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from gtbench.cli import cli
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorServer
-from gtbench.race import RacePlan
+from gtbench.experiments.race import RacePlan
 from tests.helpers import control, run_cli
 
 EU, FRANKFURT, VIRGINIA = "eu-west-1", "eu-central-1", "us-east-1"

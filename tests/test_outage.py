@@ -13,16 +13,17 @@ import pytest
 from botocore.stub import ANY, Stubber
 from click.testing import CliRunner
 
-from gtbench import analysis, document, heartbeat, provision
-from gtbench.analysis import OutageWrite, Snapshot
+from gtbench import analysis, document
+from gtbench.analysis import OutageWrite, Snapshot, heartbeat
 from gtbench.cli import cli
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorServer
 from gtbench.errors import GtbenchError
+from gtbench.experiments.outage import OutagePlan, OutageResult, Progress, run_outage
 from gtbench.history import OK, Op
 from gtbench.local.cut import LocalCut
-from gtbench.outage import OutagePlan, OutageResult, Progress, run_outage
 from gtbench.regions import Settings, open_regions
+from gtbench.tables import provision
 from tests.helpers import control, run_cli
 
 STRONG_REGIONS = "us-west-2,us-east-1,us-east-2"
@@ -214,7 +215,7 @@ def _template(stub: Stubber) -> None:
 
 
 def test_fis_cut_creates_starts_stops_and_deletes() -> None:
-    from gtbench.fis import FisCut
+    from gtbench.experiments.fis import FisCut
 
     client = _fis()
     cut = FisCut(client, TABLE_ARN, ROLE, 10, poll_s=0)
@@ -242,7 +243,7 @@ def test_fis_cut_creates_starts_stops_and_deletes() -> None:
 
 
 def test_fis_cut_that_cannot_start_leaves_nothing_and_names_the_role() -> None:
-    from gtbench.fis import FisCut
+    from gtbench.experiments.fis import FisCut
 
     client = _fis()
     cut = FisCut(client, TABLE_ARN, ROLE, 10, poll_s=0)
@@ -261,7 +262,7 @@ def test_fis_cut_that_cannot_start_leaves_nothing_and_names_the_role() -> None:
 
 
 def test_fis_cut_whose_experiment_already_ended_still_deletes_its_template() -> None:
-    from gtbench.fis import FisCut
+    from gtbench.experiments.fis import FisCut
 
     client = _fis()
     cut = FisCut(client, TABLE_ARN, ROLE, 10, poll_s=0)
@@ -483,7 +484,7 @@ def test_an_answer_under_the_cut_that_no_document_names_is_recorded_not_fatal() 
     from botocore.exceptions import ClientError
     from botocore.stub import Stubber
 
-    from gtbench.outage import write_once
+    from gtbench.experiments.outage import write_once
 
     client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x",
                           aws_secret_access_key="x")

@@ -373,9 +373,9 @@ def test_compare_with_probes_times_the_race_from_inside_the_regions(
 
 def test_a_probe_that_fails_mid_run_ends_it_with_the_trials_kept(
         emulator: EmulatorServer) -> None:
+    from gtbench.experiments.race import RacePlan
     from gtbench.local import lifecycle
     from gtbench.probes.race import run_probe_race
-    from gtbench.race import RacePlan
     from gtbench.regions import Settings, open_regions
 
     assert run_cli(emulator.url, "setup").exit_code == 0
@@ -463,8 +463,8 @@ def test_each_trial_takes_the_clock_error_of_the_environments_that_served_it() -
     declare, not the one measured at set-up (a different environment's)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from gtbench.experiments.race import RacePlan
     from gtbench.probes.race import Coordinator, run_probe_trial
-    from gtbench.race import RacePlan
 
     def op(kind: str, at_ms: int, value: int | None) -> dict[str, Any]:
         return {"kind": kind, "sent_ns": at_ms * MS, "received_ns": (at_ms + 2) * MS,

@@ -10,12 +10,12 @@ import pytest
 from botocore.exceptions import ClientError
 from click.testing import CliRunner, Result
 
-from gtbench import provision, teardown
 from gtbench.cli import cli
 from gtbench.emulator.server import EmulatorServer
 from gtbench.errors import GtbenchError
 from gtbench.local.lifecycle import free_port
 from gtbench.regions import Settings, open_regions
+from gtbench.tables import provision, teardown
 from tests.helpers import control, key, make_table, run_cli, wait_until
 
 A, B, C = "us-west-2", "eu-west-1", "ap-northeast-1"

@@ -111,7 +111,7 @@ def test_cloudwatch_is_read_at_its_own_period_with_valid_statistics_and_waited_f
     until every period the run touched has a datapoint and the last one has closed."""
     import boto3
 
-    from gtbench import cloudwatch
+    from gtbench.experiments import cloudwatch
 
     session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="y",
                             region_name=A)
@@ -153,7 +153,7 @@ def test_cloudwatch_is_read_at_its_own_period_with_valid_statistics_and_waited_f
 
 
 def test_cloudwatch_that_never_arrives_is_said_not_zero() -> None:
-    from gtbench import cloudwatch
+    from gtbench.experiments import cloudwatch
     from gtbench.report.race import cloudwatch_line
 
     stats = CloudWatchStats.of([], 300, False, 900.0)
@@ -170,7 +170,7 @@ def test_a_race_on_a_table_another_run_writes_to_says_so(
     ended): the race's document names it and the report says its figures hold that
     traffic. A run that ended before this one began is not named."""
 
-    from gtbench.runs import RunMarker
+    from gtbench.experiments.runs import RunMarker
 
     assert run_cli(emulator.url, "setup").exit_code == 0
     earlier = RunMarker(ddb("us-west-2"), "global-serverless", "outage", time.time() + 60)
@@ -194,7 +194,7 @@ def test_a_killed_runs_marker_stops_counting_once_its_lease_lapses(
     """A run killed without a word stops renewing its marker: within its lease (not at
     the latest it could have ended, up to 25 minutes later) no run counts it; a live
     run renews its lease while it lasts, however long."""
-    from gtbench import runs
+    from gtbench.experiments import runs
 
     assert run_cli(emulator.url, "setup").exit_code == 0
     # A lease 40 renewals long: a loaded machine that starves the renewing thread for

@@ -15,7 +15,7 @@ import pytest
 from gtbench.emulator.distance import Distance, measured_rtt_ms
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorServer
-from gtbench.race import schedule_for
+from gtbench.experiments.race import schedule_for
 from tests.helpers import control, global_table, key, make_table, run_cli, wait_until
 
 A, B, C = "us-west-2", "eu-west-1", "ap-northeast-1"
@@ -308,7 +308,7 @@ def test_race_cloudwatch_waits_for_the_periods_the_emulator_publishes_late(
 
 def test_a_ctrl_c_while_waiting_for_cloudwatch_keeps_the_race(
         emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gtbench import cloudwatch
+    from gtbench.experiments import cloudwatch
 
     def interrupted(*_: Any, **__: Any) -> Any:
         raise KeyboardInterrupt

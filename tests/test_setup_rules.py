@@ -10,10 +10,11 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from gtbench import awsrules, provision, teardown
+from gtbench import awsrules
 from gtbench.emulator.server import EmulatorServer
 from gtbench.errors import GtbenchError, UsageError
 from gtbench.regions import AWS, Regions, Settings, parse_regions
+from gtbench.tables import provision, teardown
 from tests.helpers import run_cli
 
 A, B = "us-west-2", "eu-west-1"
@@ -191,7 +192,7 @@ def test_finding_run_tables_reads_only_tables_named_as_runs_and_skips_unreadable
     """ListTables needs "*"; what follows must not describe every table of the account
     (each a call, and an AccessDenied in accounts gtbench may not read): only names that
     are run tables', and one of those it may not read is named, not fatal."""
-    from gtbench import compare
+    from gtbench.experiments import compare
 
     regions = aws_regions(("us-east-1", "us-east-2"))
     mine, theirs = "gtbench-compare-1a2b3c-mrec", "gtbench-compare-4d5e6f-mrsc"

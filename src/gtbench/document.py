@@ -115,7 +115,7 @@ def _history(ops: list[Op]) -> list[dict[str, Any]]:
 
 def race_trial(trial: Any) -> Document:
     """One race trial: its key and value, its verdict, and its history."""
-    from gtbench.race import RACE_PK
+    from gtbench.experiments.race import RACE_PK
 
     return {"index": trial.index, "from_region": trial.from_region,
             "to_region": trial.to_region, "key": {"PK": RACE_PK, "SK": trial.sk},
@@ -158,8 +158,8 @@ def _load_summary(result: Any) -> Document:
 
 def read_race(document: Document) -> Any:
     """The RaceResult a race document was made from: plan, histories and truth."""
-    from gtbench.load import LoadStep
-    from gtbench.race import RacePlan, RaceResult, Schedule, Trial
+    from gtbench.experiments.load import LoadStep
+    from gtbench.experiments.race import RacePlan, RaceResult, Schedule, Trial
 
     s = document["settings"]
     pairs = tuple((str(a), str(b)) for a, b in s.get("pairs") or sorted(
@@ -207,7 +207,7 @@ def _since(ns: int, release_ns: int) -> float:
 def conflict_trial(trial: Any) -> Document:
     """One conflict trial: its writes and what each region showed (both from its history,
     in seconds after the release), its verdict, its inputs and its history."""
-    from gtbench.conflict import CONFLICT_PK, INCREMENT
+    from gtbench.experiments.conflict import CONFLICT_PK, INCREMENT
 
     release = trial.release_ns
     writes = [{"region": w.region, "write_id": w.write_id, "value": w.value,
@@ -237,7 +237,7 @@ def conflict_trial(trial: Any) -> Document:
 
 
 def conflict_document(result: Any, context: Context) -> Document:
-    from gtbench.conflict import INCREMENT
+    from gtbench.experiments.conflict import INCREMENT
 
     plan = result.plan
     summary = analysis.conflict_summary([(t.offset_ms, t.verdict()) for t in result.trials],
@@ -260,7 +260,7 @@ def conflict_document(result: Any, context: Context) -> Document:
 
 def read_conflict(document: Document) -> Any:
     """The ConflictResult a conflict document was made from."""
-    from gtbench.conflict import (
+    from gtbench.experiments.conflict import (
         INCREMENT,
         OVERWRITE,
         ConflictPlan,
@@ -302,7 +302,7 @@ RUNS = ("race", "conflict", "increment")  # each mode's runs, in the order they 
 
 def compare_summary(result: Any) -> Any:
     """The side-by-side summary, from each mode's runs (live or rebuilt)."""
-    from gtbench.compare import race_rows
+    from gtbench.experiments.compare import race_rows
 
     modes = []
     for mode in result.modes:
@@ -349,7 +349,7 @@ def compare_document(result: Any, context: Context) -> Document:
 
 def read_compare(document: Document) -> Any:
     """The CompareResult a compare document was made from."""
-    from gtbench.compare import ComparePlan, CompareResult, ModeRun
+    from gtbench.experiments.compare import ComparePlan, CompareResult, ModeRun
 
     s = document["settings"]
     plan = ComparePlan(tuple(s["regions"]), s["trials"], s["conflicts"], s["increments"],
@@ -406,8 +406,8 @@ def outage_document(result: Any, context: Context) -> Document:
 def read_outage(document: Document) -> Any:
     """The OutageResult an outage document was made from."""
     from gtbench.analysis import OutageWrite, Snapshot
-    from gtbench.heartbeat import BeatSeen
-    from gtbench.outage import OutagePlan, OutageResult, OutageTruth
+    from gtbench.analysis.heartbeat import BeatSeen
+    from gtbench.experiments.outage import OutagePlan, OutageResult, OutageTruth
 
     s = document["settings"]
     plan = OutagePlan(s["region"], s["duration_s"], s["rate"], s["keys"],

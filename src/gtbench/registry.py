@@ -97,7 +97,7 @@ def get(name: object) -> Experiment:
 
 
 _DOC = "gtbench.document"
-_CHECK = "gtbench.checking"
+_CHECK = "gtbench.report.checking"
 register(Experiment(
     "race", holds="trials", rebuild=f"{_DOC}:rebuild_race", check=f"{_CHECK}:check_trials",
     terminal="gtbench.report.race:terminal_view",

@@ -6,8 +6,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from gtbench.analysis.heartbeat import ObservedCut
 from gtbench.analysis.stats import NS, median, midpoint
-from gtbench.heartbeat import ObservedCut
 from gtbench.history import FAIL, INFO, Op, Outcome
 
 # -- outage: a region cut off, and how the table heals --------------------------------

@@ -87,12 +87,14 @@ def compare_command(target: str, endpoint_url: str | None,
     report FILE --png cdf.png` draws a latency CDF per operation, both kinds on
     one axis.
     """
-    from gtbench import compare, document, provision
+    from gtbench import document
     from gtbench.cli.provision import RichReporter, stop_idle_emulator, timing_for
     from gtbench.cli.session import RunSession, with_png
     from gtbench.errors import UsageError
+    from gtbench.experiments import compare
     from gtbench.regions import Settings
     from gtbench.report import compare as report
+    from gtbench.tables import provision
 
     run = compare.new_run()  # two runs at once never share a table
     tables = [compare.table_for(prefix, suffix, run) for _, suffix, _ in compare.MODES]

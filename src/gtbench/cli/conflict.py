@@ -116,8 +116,9 @@ def conflict_command(target: str, endpoint_url: str | None, regions: tuple[str, 
       gtbench conflict --offsets 0,250,500,1000,2000
       gtbench conflict --mode increment --increments 10 --pace-ms 50
     """
-    from gtbench import conflict, document
+    from gtbench import document
     from gtbench.cli.session import RunSession, with_png
+    from gtbench.experiments import conflict
     from gtbench.report import conflict as report
 
     settings = settings_from(target, endpoint_url, regions, table, profile)

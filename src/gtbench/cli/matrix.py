@@ -49,11 +49,13 @@ def matrix_command(target: str, endpoint_url: str | None, regions: tuple[str, ..
     The document is `experiment: "matrix"` with race's trial fields; `gtbench report`
     shows it again, `--check` recomputes it, `--png` draws it.
     """
-    from gtbench import document, matrix, provision
+    from gtbench import document
     from gtbench.cli.provision import RichReporter, timing_for
     from gtbench.cli.session import RunSession, with_png
+    from gtbench.experiments import matrix
     from gtbench.probes.race import run_race_via
     from gtbench.report import matrix as report
+    from gtbench.tables import provision
 
     check_probe_flags(use_probes, clock_error_ms)
     settings = settings_from(target, endpoint_url, regions, table, profile)

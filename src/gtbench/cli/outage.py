@@ -73,9 +73,10 @@ def outage_command(target: str, endpoint_url: str | None,
     Writes set, so a write missing from the final image is a write that last
     writer wins threw away: counted exactly, not sampled.
     """
-    from gtbench import document, outage
+    from gtbench import document
     from gtbench.cli.session import RunSession, with_png
     from gtbench.errors import UsageError
+    from gtbench.experiments import outage
     from gtbench.report import outage as report
 
     settings = settings_from(target, endpoint_url, regions, table, profile)
@@ -100,7 +101,7 @@ def outage_command(target: str, endpoint_url: str | None,
             f"{fis_role_arn}; gtbench stops the experiment and deletes its template at the "
             "end. The items stay until `gtbench teardown`. This is billable (see Cost in "
             "docs/aws.md). Continue?", abort=True, err=True)
-    from gtbench import heartbeat
+    from gtbench.analysis import heartbeat
 
     plan = outage.OutagePlan(cut_region, duration_s, rate, keys, increment_share, lead_s,
                              settle_timeout_s=settle_s,
@@ -127,8 +128,8 @@ def outage_command(target: str, endpoint_url: str | None,
 
 def _cut(settings: Any, regions: Any, region: str, duration_s: float,
          role_arn: str | None) -> Any:
-    from gtbench import provision
     from gtbench.errors import GtbenchError
+    from gtbench.tables import provision
 
     if settings.target != AWS:
         from gtbench.local import truth
@@ -137,7 +138,7 @@ def _cut(settings: Any, regions: Any, region: str, duration_s: float,
         emulator = truth.emulator_settings(str(regions.endpoint_url)) or {}
         return LocalCut(str(regions.endpoint_url), region, duration_s,
                         float(emulator.get("fis_delay_s", 0.0)))
-    from gtbench.fis import FisCut
+    from gtbench.experiments.fis import FisCut
 
     description = provision.describe(regions.client(region), settings.table)
     if description is None:

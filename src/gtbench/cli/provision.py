@@ -11,11 +11,11 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gtbench import provision, teardown
 from gtbench.cli.options import Finite, settings_from, target_options, yes_option
 from gtbench.errors import GtbenchError, UsageError
-from gtbench.provision import RegionState, Timing
 from gtbench.regions import AWS, LOCAL, Regions, Settings, account_id, open_regions
+from gtbench.tables import provision, teardown
+from gtbench.tables.provision import RegionState, Timing
 from gtbench.terminal import Terminal
 
 LOCAL_TIMING = Timing(timeout_s=120.0, poll_s=0.2)
@@ -390,7 +390,7 @@ def _remove_stale(client_regions: Regions, settings: Settings, account: str | No
                   wait_timeout: float | None, yes: bool, terminal: Terminal) -> None:
     from dataclasses import replace
 
-    from gtbench import compare
+    from gtbench.experiments import compare
 
     found, skipped = compare.run_tables(client_regions)
     for name, why in skipped:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from gtbench import document, race
+from gtbench import document
 from gtbench.cli.options import (
     Finite,
     check_probe_flags,
@@ -22,12 +22,13 @@ from gtbench.cli.options import (
 )
 from gtbench.cli.session import RunSession, with_png
 from gtbench.errors import UsageError
-from gtbench.load import DEFAULT_RATES, LOAD_PK, WARM_UP_S, parse_rates
+from gtbench.experiments import race
+from gtbench.experiments.load import DEFAULT_RATES, LOAD_PK, WARM_UP_S, parse_rates
+from gtbench.experiments.sweep import run_race_under_load
 from gtbench.probes.race import PROBE_INTERVAL_MS, PROBE_POLLERS, run_race_via
 from gtbench.regions import Regions, Settings
 from gtbench.report import race as report
 from gtbench.report.common import plural
-from gtbench.sweep import run_race_under_load
 from gtbench.terminal import Terminal
 
 
@@ -208,7 +209,7 @@ def await_cloudwatch(client_regions: Regions, settings: Settings, context: docum
                      terminal: Terminal) -> dict[tuple[str, str], Any]:
     """CloudWatch ReplicationLatency for the run, waited for with a live line; a Ctrl-C
     stops the wait and keeps the race."""
-    from gtbench import cloudwatch
+    from gtbench.experiments import cloudwatch
 
     # The emulator says its period (tests shorten it); AWS's is five minutes.
     period_s = float((context.emulator or {}).get("metric_period_s", cloudwatch.AWS_PERIOD_S))

@@ -22,7 +22,7 @@ from gtbench.terminal import Terminal
 
 if TYPE_CHECKING:
     from gtbench.document import Context
-    from gtbench.trials import RunEnd
+    from gtbench.experiments.trials import RunEnd
 
 
 
@@ -53,7 +53,7 @@ class RunSession:
         """The table exists in the home region: said before anything is asked, staged or
         marked (a run on a missing table said what it would stage, and warned that its
         marker never arrived, before the one line that mattered)."""
-        from gtbench.preflight import existing
+        from gtbench.experiments.preflight import existing
 
         existing(self.regions, self.settings, self.settings.home)
 
@@ -67,7 +67,7 @@ class RunSession:
         gtbench runs wrote to it meanwhile (``concurrent``, saved in the document)."""
         marker = None
         if experiment is not None:
-            from gtbench.runs import RunMarker
+            from gtbench.experiments.runs import RunMarker
 
             marker = RunMarker(self.regions.client(self.settings.home), self.settings.table,
                                experiment, time.time() + lasts_at_most_s + 600)
@@ -85,7 +85,7 @@ class RunSession:
     def _settle(self, keys: list[dict[str, Any]]) -> None:
         """The run's own items (its marker) reach every region before it exits: the
         replicas agree the moment it ends."""
-        from gtbench.settling import SETTLE_S, await_keys
+        from gtbench.experiments.settling import SETTLE_S, await_keys
 
         if self.settings.target == "local" and self.regions.endpoint_url:
             from gtbench.local import lifecycle

@@ -20,11 +20,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from gtbench import polling
-from gtbench.history import Op
-from gtbench.preflight import check_pairs
-from gtbench.probes.transport import Probes, clock_error_s, for_settings
-from gtbench.race import (
+from gtbench.experiments import polling
+from gtbench.experiments.preflight import check_pairs
+from gtbench.experiments.race import (
     RACE_PK,
     RacePlan,
     RaceResult,
@@ -33,8 +31,10 @@ from gtbench.race import (
     attach_ground_truth,
     run_race,
 )
+from gtbench.experiments.trials import RUN_FAILURES, failure_message, run_trials
+from gtbench.history import Op
+from gtbench.probes.transport import Probes, clock_error_s, for_settings
 from gtbench.regions import LOCAL, Regions, Settings
-from gtbench.trials import RUN_FAILURES, failure_message, run_trials
 
 # A probe's reader: one poller every 5 ms by default. More pollers (--pollers), staggered,
 # read more often when a read takes longer than the spacing wanted, if the probe has the

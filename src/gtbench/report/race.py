@@ -7,7 +7,7 @@ from typing import Any
 from rich.text import Text
 
 from gtbench.awsrules import STRONG
-from gtbench.load import LoadStep
+from gtbench.experiments.load import LoadStep
 from gtbench.report.common import (
     Column,
     FitTable,

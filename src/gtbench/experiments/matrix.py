@@ -7,7 +7,7 @@ measured only early or only late in a round or in the run.
 
 from __future__ import annotations
 
-from gtbench.race import Pair, RacePlan
+from gtbench.experiments.race import Pair, RacePlan
 
 
 def pairs_of(regions: tuple[str, ...]) -> tuple[Pair, ...]:

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from gtbench import polling
-from gtbench.load import (
+from gtbench.experiments import polling
+from gtbench.experiments.load import (
     LOAD_PK,
     PROBE_WRITE_S,
     WARM_UP_S,
@@ -28,12 +28,12 @@ from gtbench.load import (
     drain,
     writers_for,
 )
-from gtbench.preflight import check_pairs
+from gtbench.experiments.preflight import check_pairs
+from gtbench.experiments.race import RaceResult, Trial
+from gtbench.experiments.trials import RUN_FAILURES, failure_message, timed_write
 from gtbench.probes.race import run_race_via
 from gtbench.probes.transport import for_settings
-from gtbench.race import RaceResult, Trial
 from gtbench.regions import Regions, Settings
-from gtbench.trials import RUN_FAILURES, failure_message, timed_write
 
 DRAIN_TIMEOUT_S = 120.0  # a backlog of minutes is a finding; the next step starts anyway
 

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from gtbench import __version__, batch, dataset
+from gtbench import __version__
 from gtbench.awsrules import STRONG
 from gtbench.errors import GtbenchError
 from gtbench.regions import Regions, Settings
+from gtbench.tables import batch, dataset
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import (

@@ -28,14 +28,15 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from gtbench import conflict, provision, race, teardown
 from gtbench.awsrules import EVENTUAL, STRONG, Consistency
-from gtbench.conflict import ConflictPlan, ConflictResult
+from gtbench.experiments import conflict, race
+from gtbench.experiments.conflict import ConflictPlan, ConflictResult
+from gtbench.experiments.race import RacePlan, RaceResult
+from gtbench.experiments.trials import RUN_FAILURES, RunEnd, failure_message
 from gtbench.history import Op
 from gtbench.probes.transport import Probes
-from gtbench.race import RacePlan, RaceResult
 from gtbench.regions import Regions, Settings
-from gtbench.trials import RUN_FAILURES, RunEnd, failure_message
+from gtbench.tables import provision, teardown
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TagTypeDef

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gtbench.linearizability import Call, Kind
+from gtbench.analysis.linearizability import Call, Kind
 from gtbench.outcomes import classify
 
 if TYPE_CHECKING:

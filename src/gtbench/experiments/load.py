@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from gtbench.errors import UsageError
+from gtbench.experiments.trials import RUN_FAILURES, failure_message
 from gtbench.probes.handler import write_at_rate
-from gtbench.trials import RUN_FAILURES, failure_message
 
 if TYPE_CHECKING:
     from gtbench.probes.transport import Probes

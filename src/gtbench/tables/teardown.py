@@ -12,7 +12,8 @@ from botocore.exceptions import ClientError
 
 from gtbench.awsrules import STRONG
 from gtbench.errors import GtbenchError
-from gtbench.provision import (
+from gtbench.regions import Regions, Settings
+from gtbench.tables.provision import (
     OWNER_TAG,
     PROTECTION_TAG,
     Reporter,
@@ -24,7 +25,6 @@ from gtbench.provision import (
     tags_of,
     wait_for,
 )
-from gtbench.regions import Regions, Settings
 
 
 @dataclass
@@ -176,7 +176,7 @@ def run_items(client: Any, table: str) -> dict[str, list[dict[str, Any]]]:
 
 def remove_run_items(client: Any, table: str, keys: list[dict[str, Any]]) -> int:
     """Delete ``keys`` in 25-key batches (unprocessed ones sent again); how many."""
-    from gtbench import batch
+    from gtbench.tables import batch
 
     return sum(batch.write_chunk(client, table, chunk, delete=True)
                for chunk in batch.chunks(keys, batch.WRITE_BATCH))

@@ -10,9 +10,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from gtbench.heartbeat import BeatSeen, beat_id
+from gtbench.analysis.heartbeat import BeatSeen, beat_id
+from gtbench.experiments.trials import timed_write
 from gtbench.history import Op
-from gtbench.trials import timed_write
 
 BEAT_PK = "gtbench-outage"  # the outage's partition: the beats sit beside its items
 

@@ -27,15 +27,16 @@ from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from gtbench import analysis, outcomes, polling
+from gtbench import analysis, outcomes
 from gtbench.analysis import ConflictVerdict, FinalImage, WriteTruth
 from gtbench.awsrules import STRONG
 from gtbench.errors import GtbenchError
+from gtbench.experiments import polling
+from gtbench.experiments.preflight import check_pairs, round_trip_s
+from gtbench.experiments.trials import RunEnd, last_error, run_trials
 from gtbench.history import OK, Op
 from gtbench.local import truth
-from gtbench.preflight import check_pairs, round_trip_s
 from gtbench.regions import LOCAL, Regions, Settings
-from gtbench.trials import RunEnd, last_error, run_trials
 
 CONFLICT_PK = "gtbench-conflict"
 ConflictMode = Literal["overwrite", "increment"]

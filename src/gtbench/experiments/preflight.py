@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gtbench import analysis, polling, provision
+from gtbench import analysis
 from gtbench.awsrules import EVENTUAL, STRONG, Consistency
 from gtbench.errors import GtbenchError
+from gtbench.experiments import polling
 from gtbench.regions import Regions, Settings
+from gtbench.tables import provision
 
 Pair = tuple[str, str]
 # A key no experiment writes: the round trip is timed on reads of nothing.

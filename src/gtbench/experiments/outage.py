@@ -27,17 +27,18 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from gtbench import analysis, beats, heartbeat, outcomes, polling
-from gtbench.analysis import OutageWrite, Snapshot
+from gtbench import analysis, outcomes
+from gtbench.analysis import OutageWrite, Snapshot, heartbeat
+from gtbench.analysis.heartbeat import BeatSeen, ObservedCut
 from gtbench.awsrules import EVENTUAL, STRONG
 from gtbench.errors import GtbenchError
-from gtbench.heartbeat import BeatSeen, ObservedCut
+from gtbench.experiments import beats, polling
+from gtbench.experiments.preflight import check_pairs
+from gtbench.experiments.settling import await_keys
+from gtbench.experiments.trials import RUN_FAILURES, RunEnd, failure_message, timed_write
 from gtbench.history import OK, Op
 from gtbench.local import truth
-from gtbench.preflight import check_pairs
 from gtbench.regions import Regions, Settings
-from gtbench.settling import await_keys
-from gtbench.trials import RUN_FAILURES, RunEnd, failure_message, timed_write
 
 OUTAGE_PK = beats.BEAT_PK  # the run's items and its heartbeats share a partition
 COUNTER = "counter"

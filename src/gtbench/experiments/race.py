@@ -19,15 +19,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from gtbench import analysis, polling
+from gtbench import analysis
 from gtbench.analysis import CloudWatchStats, RaceVerdict
 from gtbench.awsrules import EVENTUAL
+from gtbench.experiments import polling
+from gtbench.experiments.load import LoadStep
+from gtbench.experiments.preflight import check_pairs, round_trip_s
+from gtbench.experiments.trials import RunEnd, run_trials, timed_write
 from gtbench.history import FAIL, Op
-from gtbench.load import LoadStep
 from gtbench.local import truth
-from gtbench.preflight import check_pairs, round_trip_s
 from gtbench.regions import LOCAL, Regions, Settings
-from gtbench.trials import RunEnd, run_trials, timed_write
 
 RACE_PK = "gtbench-race"
 
