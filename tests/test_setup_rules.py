@@ -98,12 +98,15 @@ def test_the_region_rule_is_data_with_its_source_and_date() -> None:
     dates = [r.since for r in awsrules.REGION_RULES]
     assert dates == sorted(dates)
     assert all(r.source for r in awsrules.REGION_RULES)
-    older, newer = awsrules.REGION_RULES[0], awsrules.RULE
-    assert older.sets and not newer.sets  # one set each, then any three of 15
-    assert len(newer.regions) == 15 and "ap-southeast-2" not in newer.regions
-    # Mixing sets: refused under the older rule's wording, accepted now.
-    assert awsrules.conversion_problem("us-east-1", ["eu-west-1"], ["ap-northeast-1"], False,
-                                   False, False) is None
+    # Only a rule with a source found is in force: the documented sets (US, EU, AP).
+    rule = awsrules.RULE
+    assert len(rule.sets) == 3 and len(rule.regions) == 10
+    assert "ca-central-1" not in rule.regions and "ap-southeast-2" not in rule.regions
+    within = awsrules.conversion_problem("us-east-1", ["us-east-2"], ["us-west-2"], False,
+                                         False, False)
+    mixed = awsrules.conversion_problem("us-east-1", ["eu-west-1"], ["ap-northeast-1"],
+                                        False, False, False)
+    assert within is None and mixed is not None and "one Region set" in mixed
 
 
 # -- deletion protection, per replica, on the emulator --------------------------------------
