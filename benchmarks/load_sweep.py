@@ -1,13 +1,14 @@
-"""Lag under load on a provisioned replica beside the same sweep on-demand, in one run.
+"""Lag under load on a provisioned table beside the same sweep on-demand, in one run.
 
     python -m benchmarks.load_sweep [--wcu 20] [--rates 0,10,20,40] [--trials 3]
 
-Two emulators, each in a process of its own, lag 100 +- 10 ms: one with Ireland's
-replica provisioned at --wcu write units a second (`--replica-wcu`), one with every
-replica on-demand (the baseline). The same `race --load` runs against each. Reported
-per rate: the rate each step reached, and the median lag, measured and true, on both.
-Expected (issue #24): on the provisioned replica the lag rises once the rate passes
---wcu; on-demand it stays flat.
+Two emulators, each in a process of its own, lag 100 +- 10 ms: one with every
+replica provisioned at --wcu write units a second (`--wcu`: AWS gives a global
+table's replicas one write capacity), one on-demand (the baseline). The same `race
+--load` runs against each. Reported per rate: the rate each step reached, and the
+median lag, measured and true, on both. Expected (issue #34): on the provisioned
+table the rate reached levels off at --wcu (the source refuses the rest) while the
+lag stays near flat; on-demand both follow the rate.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     base = ["--lag-ms", "100", "--jitter-ms", "10", "--no-network-lag"]
     with tempfile.TemporaryDirectory() as folder:
-        with emulator_process([*base, "--replica-wcu", f"eu-west-1={args.wcu:g}"]) as url:
+        with emulator_process([*base, "--wcu", f"{args.wcu:g}"]) as url:
             provisioned = sweep(url, args.rates, args.trials, Path(folder) / "p.json")
         with emulator_process(base) as url:
             on_demand = sweep(url, args.rates, args.trials, Path(folder) / "o.json")
@@ -44,7 +45,7 @@ def main() -> None:
         return "    -   " if step[key] is None else f"{step[key]:7.3f} "
 
     print(f"race --load {args.rates}, {args.trials} trials a step, us-west-2 → eu-west-1, "
-          f"lag 100 ± 10 ms; Ireland at {args.wcu:g} WCU beside on-demand:")
+          f"lag 100 ± 10 ms; every replica at {args.wcu:g} WCU beside on-demand:")
     print(f"  {'writes/s':>8}  {'reached':>7} {'p50':>8} {'true':>8}   "
           f"{'reached':>7} {'p50':>8} {'true':>8}")
     for rate, step in provisioned.items():
@@ -54,10 +55,12 @@ def main() -> None:
               f"{lag(other, 'p50_s')} {lag(other, 'true_p50_s')}")
     rates = list(provisioned)
     low, high = rates[0], rates[-1]
-    rose = (provisioned[high]["p50_s"] or float("inf")) > (provisioned[low]["p50_s"] or 0) + 0.5
+    # A second of burst lets a step reach a little past the capacity at first.
+    capped = provisioned[high]["reached_wps"] < max(args.wcu * 1.5, args.wcu + 5) < high
     flat = (on_demand[high]["p50_s"] or float("inf")) < (on_demand[low]["p50_s"] or 0) + 0.1
-    print(f"  expected: provisioned rises past {args.wcu:g} w/s {verdict(rose)}, "
-          f"on-demand flat (within 0.1 s) {verdict(flat)}")
+    print(f"  expected: provisioned reaches about {args.wcu:g} w/s at most (the source "
+          f"refuses the rest) {verdict(capped)}, on-demand lag flat (within 0.1 s) "
+          f"{verdict(flat)}")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
 def test_start_status_stop(env: dict[str, str]) -> None:
     port = free_port("127.0.0.1")
     started = gtbench("local", "start", "--port", str(port), "--lag-ms", "123",
-                      "--replica-wcu", "eu-west-1=20", "--pair-lag",
+                      "--wcu", "20", "--pair-lag",
                       "us-west-2:eu-west-1=700/50", "--metric-period-s", "60",
                       "--replica-delay-s", "1.5", "--probe-skew-ms", "eu-west-1=-3",
                       "--pair-rtt", "us-east-1:us-east-2=15", "--rtt", "eu-west-1=90",
@@ -52,7 +52,7 @@ def test_start_status_stop(env: dict[str, str]) -> None:
     # Every option reached the child (which takes the config as one JSON argument).
     served = status["emulator"]
     assert served["lag"]["lag_ms"] == 123 and served["lag_ms"] == 123
-    assert served["capacity"]["wcu"] == {"eu-west-1": 20}
+    assert served["capacity"]["table_wcu"] == 20
     assert served["lag"]["pairs"]["us-west-2>eu-west-1"] == {"lag_ms": 700, "jitter_ms": 50}
     assert served["metric_period_s"] == 60 and served["replica_create_delay_s"] == 1.5
     assert served["probes"]["skew_ms"] == {"eu-west-1": -3}
@@ -64,8 +64,8 @@ def test_start_status_stop(env: dict[str, str]) -> None:
     shown = " ".join(gtbench("local", "status", env=env).stdout.split())  # wrapped at 80
     assert "faults in force: 1" in shown and "replication paused from us-west-2 to " \
         "eu-west-1, ends in" in shown
-    assert "provisioned replicas (replicated writes queue): eu-west-1 20 WCU, 0.0 s " \
-        "behind; others on-demand" in shown
+    assert "provisioned: 20 WCU in every replica (writes beyond it refused, " \
+        "replicated writes queue)" in shown
 
     stopped = gtbench("local", "stop", env=env)
     assert stopped.returncode == 0 and "stopped" in stopped.stdout

@@ -386,7 +386,7 @@ def test_reset_with_a_config_restores_every_setting(emulator: EmulatorServer) ->
 
     emulator.backend.configure({"lag_ms": 900, "replica_create_delay_s": 5, "fis_delay_s": 3})
     emulator.backend.set(distance=Distance("us-west-2"))
-    control(emulator.url, "capacity", "POST", {"region": B, "wcu": 4})
+    control(emulator.url, "capacity", "POST", {"wcu": 4})
     control(emulator.url, "pause", "POST")
     emulator.backend.reset(EmulatorConfig(lag=LagModel(40, 10)))
     status = control(emulator.url, "status")

@@ -42,7 +42,7 @@ def test_a_config_crosses_to_a_child_whole() -> None:
                                                                     {"eu-west-1": 90.0}),
         seed=11, log_limit=500, ttl_sweep_s=0.5, pair_rtt_ms={("us-east-1", "us-east-2"): 15.0},
         metric_period_s=60, metric_delay_s=5, fis_delay_s=2, probe_skew_ms={"eu-west-1": -3},
-        replica_wcu={"eu-west-1": 20.0})
+        table_wcu=20.0)
     assert EmulatorConfig.from_json(config.to_json()) == config
     with pytest.raises(ValueError, match="not an emulator config"):
         EmulatorConfig.from_json('{"lag": 1}')

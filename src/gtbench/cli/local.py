@@ -79,15 +79,6 @@ def _skews(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
     return out
 
 
-def _wcus(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
-          ) -> dict[str, float]:
-    """``REGION=WCU``, each: a provisioned replica's write units per second."""
-    from gtbench.emulator.capacity import MAX_WCU
-
-    return _per_region(values, 0.1, MAX_WCU, f"eu-west-1=50 (0.1 to {MAX_WCU:g})", ctx,
-                       param)
-
-
 def _pair_rtts(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
                ) -> dict[tuple[str, str], float]:
     """``A:B=MS``, each: an MRSC round trip between two regions (either direction)."""
@@ -130,6 +121,7 @@ def _client_region(ctx: click.Context, param: click.Parameter, value: str | None
 def _serve_options(command: Any) -> Any:
     """The emulator's settings as options: the numbers from its settings table (each
     with the range, default and help it has there), then the structured ones."""
+    from gtbench.emulator.capacity import MAX_WCU
     from gtbench.emulator.config import SERVED, SETTINGS
 
     options = [click.option(s.flag, s.name, type=Finite(min=s.low, max=s.high),
@@ -169,13 +161,14 @@ def _serve_options(command: Any) -> Any:
                      help="Set the clock of the local probe in REGION this far off true time "
                           "(negative: behind), to rehearse `race --probes` with clocks that "
                           "err. Repeatable."),
-        click.option("--replica-wcu", "replica_wcus", metavar="REGION=WCU", multiple=True,
-                     callback=_wcus,
-                     help="Make each table's replica in REGION provisioned with WCU write "
-                          "units per second: replicated writes (1 unit per KB) queue for "
-                          "it, and when they come faster the replica falls behind and lag "
-                          "grows, as on AWS [default: on-demand, which keeps up]. "
-                          "Repeatable."),
+        click.option("--wcu", "table_wcu", type=Finite(min=0.1, max=MAX_WCU), default=None,
+                     help="Make every global table provisioned with WCU write units a "
+                          "second in every replica (AWS gives all replicas one write "
+                          "capacity). A write beyond it (1 unit per KB) is refused with "
+                          "ProvisionedThroughputExceededException; a replicated write "
+                          "waits its turn, so a replica that also takes its own writes "
+                          "falls behind and lag grows [default: on-demand, which keeps "
+                          "up]."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -200,7 +193,7 @@ def _config(options: dict[str, Any]) -> EmulatorConfig:
         replicas=ReplicaSettings(delay, delay),
         distance=Distance(options["client_region"], options["rtts"]),
         seed=options["seed"], pair_rtt_ms=options["pair_rtts"],
-        probe_skew_ms=options["probe_skews"], replica_wcu=options["replica_wcus"])
+        probe_skew_ms=options["probe_skews"], table_wcu=options["table_wcu"])
 
 
 @click.group("local")
@@ -401,11 +394,12 @@ def status(as_json: bool) -> None:
         say("median lag per pair: " + ", ".join(
             f"{pair.replace('>', ' → ')} {ms:g} ms" for pair, ms in sorted(medians.items())))
     capacity = document.get("capacity") or {}
-    if capacity.get("wcu"):
+    if capacity.get("table_wcu"):
         backlog = capacity.get("backlog_s") or {}
-        say("provisioned replicas (replicated writes queue): " + ", ".join(
-            f"{region} {wcu:g} WCU, {backlog.get(region, 0.0):.1f} s behind"
-            for region, wcu in sorted(capacity["wcu"].items())) + "; others on-demand")
+        behind = ", ".join(f"{region} {s:.1f} s" for region, s in sorted(backlog.items()))
+        say(f"provisioned: {capacity['table_wcu']:g} WCU in every replica (writes beyond "
+            "it refused, replicated writes queue)" + (f"; behind: {behind}" if behind
+                                                      else ""))
     for group in document["global_tables"]:
         replicas = ", ".join(f"{r['RegionName']} {r['ReplicaStatus']}" for r in group["replicas"])
         say(f"table {group['table']}: {replicas}")

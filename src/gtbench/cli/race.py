@@ -78,9 +78,10 @@ from gtbench.terminal import Terminal
               help="Lag under load: run the trials once per rate, while background "
                    "writers keep that many writes per second on keys of their own in the "
                    "source region; the summary shows lag against rate. Alone, --load runs "
-                   f"{DEFAULT_RATES}. A provisioned replica falls behind when replicated "
-                   "writes exceed its capacity (rehearse it with `gtbench local start "
-                   "--replica-wcu REGION=WCU`); an on-demand one keeps up.")
+                   f"{DEFAULT_RATES}. On a provisioned table every replica has one write "
+                   "capacity, so the source refuses writes beyond it (counted as failed) "
+                   "before a replica falls behind (rehearse it with `gtbench local start "
+                   "--wcu WCU`); an on-demand table keeps up.")
 @click.option("--load-warm-up", "load_warm_up_s", type=Finite(min=0, max=3600),
               default=WARM_UP_S, show_default=True,
               help="Seconds each load step runs before its first trial.")

@@ -14,12 +14,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gtbench.awsrules import table_name_problem
 from gtbench.emulator import control, partiql, store, validation
 from gtbench.emulator.backend import Backend
+from gtbench.emulator.capacity import OVER_CAPACITY_MESSAGE, write_units
 from gtbench.emulator.config import EmulatorConfig
 from gtbench.emulator.distance import measured_rtt_ms
 from gtbench.emulator.faults import THROTTLE_MESSAGES, Fault
@@ -48,6 +49,9 @@ from gtbench.emulator.wire import (
 __all__ = ["EmulatorApp", "EmulatorConfig"]
 
 log = logging.getLogger(__name__)
+
+# Client writes of one item: each counted against a provisioned table's capacity.
+SINGLE_WRITES = ("PutItem", "UpdateItem", "DeleteItem")
 
 # The header a local probe sends with each request: the region it is placed in.
 PROBE_HEADER = "HTTP_X_GTBENCH_PROBE_REGION"
@@ -120,13 +124,29 @@ class EmulatorApp:
         throttling = self.backend.faults.throttling(call.region, op)
         unprocessed: dict[str, list[Any]] = {}
         if throttling is not None:
+            share = float(throttling.share or 0)
             if op == "BatchWriteItem":
-                call, unprocessed = self._throttle_items(call, throttling)
+                call, unprocessed = _split_items(call, lambda *_: self.backend.faults.draw(
+                    share))
                 if not call.payload["RequestItems"]:
                     return _throttled(throttling)
                 body = json.dumps(call.payload).encode()
-            elif self.backend.faults.draw(float(throttling.share or 0)):
+            elif self.backend.faults.draw(share):
                 return _throttled(throttling)
+        if self.backend.replicator.capacity.wcu is not None:  # a provisioned table
+            if op == "BatchWriteItem":
+                call, beyond = _split_items(call, lambda name, request: not self._takes(
+                    call, name, write_units(request.get("PutRequest", {}).get("Item"))))
+                for name, requests in beyond.items():
+                    unprocessed.setdefault(name, []).extend(requests)
+                if not call.payload["RequestItems"]:
+                    return error_reply("ProvisionedThroughputExceededException",
+                                       OVER_CAPACITY_MESSAGE)
+                body = json.dumps(call.payload).encode()
+            elif op in SINGLE_WRITES and not self._takes(
+                    call, str(payload.get("TableName", "")), write_units(payload.get("Item"))):
+                return error_reply("ProvisionedThroughputExceededException",
+                                   OVER_CAPACITY_MESSAGE)
         forwarded = rebuffered(environ, body)
         if unprocessed:
             reply = self._write(call, forwarded)
@@ -235,17 +255,14 @@ class EmulatorApp:
                            "The service is currently unavailable or busy. (gtbench fault: "
                            "outage)", 503)
 
-    def _throttle_items(self, call: Call, fault: Fault
-                        ) -> tuple[Call, dict[str, list[Any]]]:
-        """Split a BatchWriteItem: each item is throttled alone with the fault's share."""
-        kept: dict[str, list[Any]] = {}
-        refused: dict[str, list[Any]] = {}
-        for name, requests in call.payload.get("RequestItems", {}).items():
-            for request in requests:
-                side = refused if self.backend.faults.draw(float(fault.share or 0)) else kept
-                side.setdefault(name, []).append(request)
-        payload = {**call.payload, "RequestItems": kept}
-        return Call(call.op, call.account, call.region, payload), refused
+    def _takes(self, call: Call, name: str, units: int) -> bool:
+        """Whether a client's write of ``units`` to a replicated table is within its
+        replica's write capacity here (and is then counted: ``capacity``)."""
+        table = call.table_name(name)
+        if not self.backend.replicas.targets(call.account, table, call.region):
+            return True  # not a global table: its capacity is not modelled
+        return self.backend.replicator.capacity.take(call.account, table, call.region,
+                                                     self.backend.clock.time(), units)
 
     def _decorated(self, call: Call, reply: Reply) -> Reply:
         document = reply.json()
@@ -277,6 +294,20 @@ class EmulatorApp:
 
     def close(self) -> None:
         self.backend.close()
+
+
+def _split_items(call: Call, refused: Callable[[str, dict[str, Any]], bool]
+                 ) -> tuple[Call, dict[str, list[Any]]]:
+    """Split a BatchWriteItem: the items ``refused`` (each judged alone) come back as
+    unprocessed, as AWS returns the ones it throttled."""
+    kept: dict[str, list[Any]] = {}
+    out: dict[str, list[Any]] = {}
+    for name, requests in call.payload.get("RequestItems", {}).items():
+        for request in requests:
+            side = out if refused(name, request) else kept
+            side.setdefault(name, []).append(request)
+    payload = {**call.payload, "RequestItems": kept}
+    return Call(call.op, call.account, call.region, payload), out
 
 
 def _kept_if_ok(reply: Reply) -> tuple[Reply, bool]:

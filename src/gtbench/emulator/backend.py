@@ -59,7 +59,7 @@ class Backend:
         self.replicator = Replicator(self._apply, self.config.lag, seed=self.config.seed,
                                      log_limit=self.config.log_limit, holds=self.faults.holds,
                                      on_settled=self._published, health=self.health,
-                                     capacity=Capacity(self.config.replica_wcu),
+                                     capacity=Capacity(self.config.table_wcu),
                                      clock=self.clock)
         self.ttl_tables: set[tuple[str, str, str]] = set()  # (account, region, table)
         self.strong = mrsc.StrongState(self.config.log_limit)
@@ -197,7 +197,7 @@ class Backend:
             "distance": config.distance.describe(regions),
             **settings.described(config),
             "probes": {"skew_ms": dict(config.probe_skew_ms)},
-            "capacity": self.replicator.capacity.describe(self.clock.time()),
+            "capacity": self.replicator.capacity.describe(self.clock.time(), regions),
             "mrsc": {"pair_rtt_ms": {f"{a}:{b}": ms for (a, b), ms in
                                      config.pair_rtt_ms.items()},
                      "default_rtt_ms": mrsc.DEFAULT_RTT_MS},
@@ -217,11 +217,9 @@ class Backend:
 
     def apply(self, config: EmulatorConfig) -> None:
         """Take every setting of ``config`` (what a start with it would have set)."""
-        wcu_changed = config.replica_wcu != self.config.replica_wcu
         self.config = config
         self.replicator.lag = config.lag
-        if wcu_changed:  # a queue's backlog is state: kept unless the capacity changes
-            self.replicator.capacity = Capacity(config.replica_wcu)
+        self.replicator.capacity.set(config.table_wcu)  # writes queued keep their turn
         self.replicas.settings = ReplicaSettings(**vars(config.replicas))
         self.latency.period_s = config.metric_period_s
         self.latency.delay_s = config.metric_delay_s
@@ -253,7 +251,7 @@ class Backend:
         store.reset()
         if config is not None:
             self.apply(config)
-            self.replicator.capacity = Capacity(config.replica_wcu)
+            self.replicator.capacity = Capacity(config.table_wcu)
 
     def close(self) -> None:
         self.metric_publisher.stop()

@@ -1,21 +1,27 @@
-"""Replica write capacity: what a provisioned replica rehearses about replication under
+"""Write capacity: what a provisioned global table rehearses about replication under
 load.
 
-On AWS a replicated write consumes write capacity in the replica it reaches, like any
-write there; a replica with too little capacity falls behind, and ReplicationLatency
-grows (DynamoDB developer guide, "Monitoring global tables"; AWS knowledge center,
-"replication delay global table dynamodb"). On-demand replicas scale: a new on-demand
-table takes up to 4,000 write request units per second at once and double its
-previous peak within 30 minutes, up to the table's throughput quota (40,000 by
-default) (developer guide, "DynamoDB on-demand capacity mode"; knowledge center,
-"on-demand table throttling dynamodb"). The emulator sustains a few hundred writes
-per second, far below 4,000, so an on-demand replica here never falls behind for
-capacity.
+AWS gives every replica of a global table one write capacity: a replica's own
+setting (``ProvisionedThroughputOverride``) covers reads only, CloudFormation's
+``WriteProvisionedThroughputSettings`` "will be applied to all replicas", and
+"Monitoring global tables" asks for identical write capacity in every replica. A
+replicated write consumes write capacity in the replica it reaches, like any write
+there; a replica with too little falls behind, and ReplicationLatency grows
+(developer guide, "Monitoring global tables"; knowledge center, "replication delay
+global table dynamodb"). On-demand tables scale: a new one takes up to 4,000 write
+units a second at once when its writes spread over partitions ("Pre-warming a table
+for on-demand capacity mode"); the emulator sustains a few hundred writes a second,
+so an on-demand replica here never falls behind for capacity.
 
-A provisioned replica is modelled as one server per (account, table, region) that
-applies replicated writes at ``wcu`` write units per second, in arrival order: a
-write that arrives while the replica is busy waits its turn. Burst capacity is not
-modelled: AWS gives it "on a best-effort basis" and advises not to count on it.
+The model: with ``wcu`` set, each replica of each replicated table (account, table,
+region) is one server of ``wcu`` write units a second. A client's write is taken if
+the server is less than a second behind (a second's worth may burst; AWS's burst
+capacity is best effort and not counted on), else refused with
+``ProvisionedThroughputExceededException``, as AWS refuses writes beyond capacity.
+A replicated write is never refused: it waits its turn, so a replica that takes its
+own writes beside the replicated ones falls behind. With one writing region, the
+source refuses writes before a replica can fall behind: that is what AWS's equal
+capacities imply.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gtbench.emulator.values import number
@@ -43,59 +49,74 @@ def write_units(image: Mapping[str, Any] | None) -> int:
     return max(1, math.ceil(size / UNIT_BYTES))
 
 
+BURST_S = 1.0  # a client's write is taken while its replica is at most this far behind
+OVER_CAPACITY_MESSAGE = ("The level of configured provisioned throughput for the table was "
+                         "exceeded. Consider increasing your provisioning level with the "
+                         "UpdateTable API.")
+
+
 class Capacity:
-    """Write capacity per replica region (absent: on-demand, unlimited here), and when
-    each replica is next free to apply a replicated write."""
+    """One write capacity for every replica of every replicated table (None:
+    on-demand, unlimited here), and when each replica is next free."""
 
-    def __init__(self, wcu: Mapping[str, float] | None = None) -> None:
+    def __init__(self, wcu: float | None = None) -> None:
         self._lock = threading.Lock()
-        self._wcu: dict[str, float] = {}
+        self._wcu: float | None = None
         self._free_at: dict[tuple[str, str, str], float] = {}
-        for region, units in (wcu or {}).items():
-            self.set(region, units)
+        self.set(wcu)
 
-    def set(self, region: str, wcu: float | None) -> None:
-        """Give each table's replica in ``region`` ``wcu`` units per second, or make it
-        on-demand again (None). Writes already queued keep their turn."""
-        with self._lock:
-            if wcu is None:
-                self._wcu.pop(region, None)
-            else:
-                self._wcu[region] = number(wcu, f"wcu {region}", low=0.1, high=MAX_WCU)
+    @property
+    def wcu(self) -> float | None:
+        return self._wcu
 
-    def on_demand(self) -> None:
-        """Every replica on-demand again."""
+    def set(self, wcu: float | None) -> None:
+        """Give every replica ``wcu`` write units a second, or make every one on-demand
+        again (None). Writes already queued keep their turn."""
         with self._lock:
-            self._wcu.clear()
+            self._wcu = None if wcu is None else number(wcu, "wcu", low=0.1, high=MAX_WCU)
 
     def admit(self, account: str, table: str, region: str, arrives_at: float,
               units: int) -> float:
         """When a replicated write that reaches the replica at ``arrives_at`` is applied:
-        at once if it is on-demand or idle, else after the writes ahead of it."""
+        at once if on-demand or idle, else after the writes ahead of it."""
         with self._lock:
-            wcu = self._wcu.get(region)
-            if wcu is None:
+            if self._wcu is None:
                 return arrives_at
             key = (account, table, region)
             starts = max(arrives_at, self._free_at.get(key, 0.0))
-            self._free_at[key] = starts + units / wcu
+            self._free_at[key] = starts + units / self._wcu
             return starts
 
-    def backlog_s(self, now: float) -> dict[str, float]:
-        """Per region, how far behind its busiest provisioned replica is (0: keeping up)."""
+    def take(self, account: str, table: str, region: str, now: float, units: int) -> bool:
+        """Whether a client's write of ``units`` is within the replica's capacity (it is
+        then counted); False: refused, as AWS refuses writes beyond capacity."""
         with self._lock:
-            out = {region: 0.0 for region in self._wcu}
+            if self._wcu is None:
+                return True
+            key = (account, table, region)
+            free = self._free_at.get(key, 0.0)
+            if free - now > BURST_S:
+                return False
+            self._free_at[key] = max(free, now) + units / self._wcu
+            return True
+
+    def backlog_s(self, now: float) -> dict[str, float]:
+        """Per region, how far behind its busiest replica is (0: keeping up)."""
+        with self._lock:
+            out: dict[str, float] = {}
             for (_, _, region), free in self._free_at.items():
-                if region in out:
-                    out[region] = max(out[region], free - now)
+                out[region] = max(out.get(region, 0.0), free - now, 0.0)
             return out
 
     def clear(self) -> None:
-        """Forget the queues (the configured capacities stay, as the lag does)."""
+        """Forget the queues (the capacity stays, as the lag does)."""
         with self._lock:
             self._free_at.clear()
 
-    def describe(self, now: float) -> dict[str, Any]:
-        with self._lock:
-            wcu = dict(self._wcu)
-        return {"wcu": wcu, "backlog_s": self.backlog_s(now)}
+    def describe(self, now: float, regions: Iterable[str] = ()) -> dict[str, Any]:
+        """``wcu``: each replica region's write capacity (the same for all; {} when
+        on-demand); ``table_wcu``: that one figure; ``backlog_s`` per region."""
+        wcu = self._wcu
+        backlog = self.backlog_s(now)
+        return {"wcu": {r: wcu for r in sorted({*regions, *backlog})} if wcu else {},
+                "table_wcu": wcu, "backlog_s": backlog}

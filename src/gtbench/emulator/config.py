@@ -53,9 +53,9 @@ class EmulatorConfig:
     # Local probes' simulated clock errors, ms per region (served in the status: the
     # probes run in the client's process and read it from there).
     probe_skew_ms: dict[str, float] = field(default_factory=dict)
-    # Provisioned replicas: write units per second for each table's replica in a region
-    # (absent: on-demand). Replicated writes queue for it (``capacity``).
-    replica_wcu: dict[str, float] = field(default_factory=dict)
+    # A provisioned global table: write units a second, the same in every replica as
+    # AWS requires (None: on-demand). Writes beyond it are refused or queue (``capacity``).
+    table_wcu: float | None = None
 
     def replaced(self, **changes: Any) -> EmulatorConfig:
         """This config with ``changes`` (field names), the rest shared."""
@@ -95,7 +95,7 @@ class EmulatorConfig:
 
 # Fields that are JSON as they are.
 _PLAIN = ("seed", "log_limit", "ttl_sweep_s", "metric_period_s", "metric_delay_s",
-          "fis_delay_s", "probe_skew_ms", "replica_wcu")
+          "fis_delay_s", "probe_skew_ms", "table_wcu")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 from gtbench.emulator import agreement
 from gtbench.emulator.backend import Backend
+from gtbench.emulator.capacity import MAX_WCU
 from gtbench.emulator.config import BY_NAME, HOUR_S
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.values import number, region, strict_json, text, whole
@@ -167,18 +168,24 @@ def _lagged(backend: Backend, r: Request) -> Reply:
 
 
 def _capacity(backend: Backend, r: Request) -> Reply:
-    """Make each table's replica in ``region`` provisioned with ``wcu`` write units per
-    second for replicated writes, or on-demand again (``wcu`` null); ``on_demand``:
-    every replica on-demand."""
+    """Make every replicated table provisioned with ``wcu`` write units a second in every
+    replica, or on-demand again (``wcu`` null, or ``on_demand``: true)."""
     body = r.fields({"region", "wcu", "on_demand"})
-    capacity = backend.replicator.capacity
-    if body.get("on_demand") is True:
-        capacity.on_demand()
-    elif "region" in body and "on_demand" not in body:
-        capacity.set(region(body["region"], "region"), body.get("wcu"))
+    if "region" in body:
+        raise ValueError("AWS gives every replica of a global table one write capacity "
+                         "(a replica's own override sets reads only): send wcu alone")
+    if body.get("on_demand") is True and "wcu" not in body:
+        wcu = None
+    elif "wcu" in body and "on_demand" not in body:
+        wcu = None if body["wcu"] is None else number(body["wcu"], "wcu", low=0.1,
+                                                      high=MAX_WCU)
     else:
-        raise ValueError("name a region (and its wcu), or say on_demand: true")
-    return json_reply({"capacity": backend.replicator.capacity.describe(backend.clock.time())})
+        raise ValueError("send wcu (write units a second, or null), or on_demand: true")
+    backend.set(table_wcu=wcu)
+    regions = sorted({r["RegionName"] for g in backend.replicas.snapshot()
+                      for r in g["replicas"]})
+    return json_reply({"capacity": backend.replicator.capacity.describe(
+        backend.clock.time(), regions)})
 
 
 def _configured(backend: Backend, r: Request) -> Reply:

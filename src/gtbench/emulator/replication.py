@@ -276,7 +276,7 @@ class Replicator:
                  clock: Clock | None = None) -> None:
         self.lag = lag
         self.clock = clock or Clock()
-        self.capacity = capacity or Capacity()  # provisioned replicas fall behind
+        self.capacity = capacity or Capacity()  # a provisioned table queues replicated writes
         self.health = health or Health()
         self.holds = holds  # whether a (source, target) link is cut right now
         self._on_settled = on_settled  # told of each delivery once its outcome is logged

@@ -120,8 +120,8 @@ def load_figure(document: dict[str, Any]) -> Any:
             lag.annotate(f"{missed} of {s['trials']} not seen", (s["rate_wps"], s["p50_s"] or 0),
                          textcoords="offset points", xytext=(0, -14), ha="center",
                          color=COLORS[3], fontsize=9)
-    # The reading replica's write capacity (a provisioned replica on the emulator):
-    # past it, replicated writes queue and the lag climbs.
+    # The table's write capacity, the same in every replica (a provisioned table on the
+    # emulator): past it the source refuses writes and the rate reached levels off.
     wcu = ((document.get("emulator") or {}).get("capacity") or {}).get("wcu") or {}
     readers = {p["to_region"] for p in document["summary"].get("pairs", [])}
     for region, units in sorted(wcu.items()):

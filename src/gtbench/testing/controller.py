@@ -190,11 +190,13 @@ class GlobalTables:
             body.update(source=source, destination=destination)
         self._call("POST", "lag", body)
 
-    def capacity(self, region: str, wcu: float | None) -> None:
-        """Make each table's replica in ``region`` provisioned with ``wcu`` write units a
-        second: replicated writes (1 unit per KB) queue for it, so when they come faster
-        replication falls behind, as on AWS. None: on-demand again (the default)."""
-        self._call("POST", "capacity", {"region": region, "wcu": wcu})
+    def capacity(self, wcu: float | None) -> None:
+        """Make every global table provisioned with ``wcu`` write units a second in every
+        replica, as AWS gives all replicas one write capacity: a write beyond it (1 unit
+        per KB) is refused with ProvisionedThroughputExceededException, and replicated
+        writes queue for it, so a replica that also takes its own writes falls behind.
+        None: on-demand again (the default)."""
+        self._call("POST", "capacity", {"wcu": wcu})
 
     def hold(self) -> None:
         """Replication waits: each replica keeps its own writes until ``release()`` or
