@@ -9,17 +9,19 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from gtbench.cli import cli
-from gtbench.emulator.capacity import Capacity, write_units
+from gtbench.emulator.capacity import Capacity, KeyRanges, write_units
 from gtbench.emulator.replication import LagModel, Replicator
 from gtbench.emulator.server import EmulatorServer
 from gtbench.errors import GtbenchError, UsageError
 from gtbench.experiments.load import PROBE_SLICE_S, LoadStep, ProbeLoad, parse_rates
-from gtbench.probes.handler import write_at_rate
+from gtbench.probes.handler import LOAD_PARTITIONS, load_pk, write_at_rate
 from tests.helpers import control, run_cli
 
 B = "eu-west-1"
@@ -101,7 +103,9 @@ def test_the_load_counts_every_outcome_and_stops_when_told() -> None:
     assert counts["failed"] == n // 3 and counts["unknown"] == n // 5 - n // 15
     keys = [r["Item"]["SK"]["S"] for r in client.sent]
     assert len(set(keys)) == n and all(k.startswith("p-") for k in keys)
-    assert {r["Item"]["PK"]["S"] for r in client.sent} == {"gtbench-load"}
+    # Spread over the partitions in turn: no partition key takes more than its share.
+    assert {r["Item"]["PK"]["S"] for r in client.sent} == {
+        load_pk(n) for n in range(min(n, LOAD_PARTITIONS))}
     assert counts["last_key"]["SK"]["S"] in keys and counts["seconds"] > 0
 
 
@@ -212,3 +216,40 @@ def test_load_refuses_what_it_cannot_do(emulator: EmulatorServer, tmp_path: Path
         assert result.exit_code == 2, result.output
         assert said in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_partition_key_takes_its_partitions_write_units_and_no_more() -> None:
+    ranges = KeyRanges(4)
+    assert [ranges.take("a", "t", B, "k", 10.0, 1) for _ in range(6)] == [True] * 5 + [False]
+    assert ranges.take("a", "t", B, "other", 10.0, 1)  # another key: its own partition
+    assert ranges.take("a", "t", B, "k", 10.5, 1)  # half a second frees two units
+
+
+def test_the_load_spreads_over_partitions_where_one_hot_key_is_refused(
+        emulator: EmulatorServer) -> None:
+    """Each partition takes a bounded rate (AWS: 1,000 write units a second; here 2, so
+    the emulator shows it): the load's writes, spread over partition keys, all land,
+    while as many writes to one partition key are refused."""
+    assert run_cli(emulator.url, "setup", "--bookmarks", "1").exit_code == 0
+    emulator.backend.configure({"partition_wcu": 2})
+    client = boto3.client("dynamodb", region_name="us-west-2", endpoint_url=emulator.url,
+                          aws_access_key_id="testing", aws_secret_access_key="testing",
+                          config=Config(retries={"total_max_attempts": 1}))
+    sent: list[dict[str, Any]] = []
+
+    class Counting:
+        def put_item(self, **request: Any) -> Any:
+            sent.append(request)
+            return client.put_item(**request)
+
+    counts = write_at_rate(Counting(), "global-serverless", 60, 2, "spread",
+                           lambda: len(sent) >= 48)
+    assert counts["ok"] == len(sent) and counts["failed"] == 0, counts
+    with pytest.raises(ClientError) as hot:
+        for n in range(10):
+            client.put_item(TableName="global-serverless",
+                            Item={"PK": {"S": "hot"}, "SK": {"S": str(n)}})
+    error: dict[str, Any] = dict(hot.value.response)
+    assert error["Error"]["Code"] == "ProvisionedThroughputExceededException"
+    # DynamoDB names why it throttled (API reference, ThrottlingReason).
+    assert error["ThrottlingReasons"][0]["reason"] == "TableWriteKeyRangeThroughputExceeded"

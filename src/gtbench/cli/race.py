@@ -23,8 +23,9 @@ from gtbench.cli.options import (
 from gtbench.cli.session import RunSession, with_png
 from gtbench.errors import UsageError
 from gtbench.experiments import race
-from gtbench.experiments.load import DEFAULT_RATES, LOAD_PK, WARM_UP_S, parse_rates
+from gtbench.experiments.load import DEFAULT_RATES, WARM_UP_S, parse_rates
 from gtbench.experiments.sweep import run_race_under_load
+from gtbench.probes.handler import LOAD_PARTITIONS, load_pk
 from gtbench.probes.race import PROBE_INTERVAL_MS, PROBE_POLLERS, run_race_via
 from gtbench.regions import Regions, Settings
 from gtbench.report import race as report
@@ -156,7 +157,8 @@ def race_command(target: str, endpoint_url: str | None, regions: tuple[str, ...]
                      f"Write {trials * len(readers) * steps} new items under "
                      f"PK={race.RACE_PK} in {source} and poll {', '.join(readers)} until "
                      "each replicates" + (
-                         f", beside background writes under PK={LOAD_PK} at "
+                         f", beside background writes under PK={load_pk(0)} to "
+                         f"{load_pk(LOAD_PARTITIONS - 1)} at "
                          f"{', '.join(f'{r:g}' for r in rates)} writes/s (about "
                          f"{_load_writes(rates, trials * len(readers), load_warm_up_s):,} "
                          "items)"

@@ -20,7 +20,7 @@ from typing import Any
 from gtbench.awsrules import table_name_problem
 from gtbench.emulator import control, partiql, store, validation
 from gtbench.emulator.backend import Backend
-from gtbench.emulator.capacity import OVER_CAPACITY_MESSAGE, write_units
+from gtbench.emulator.capacity import HOT_KEY_MESSAGE, OVER_CAPACITY_MESSAGE, write_units
 from gtbench.emulator.config import EmulatorConfig
 from gtbench.emulator.distance import measured_rtt_ms
 from gtbench.emulator.faults import THROTTLE_MESSAGES, Fault
@@ -41,6 +41,7 @@ from gtbench.emulator.wire import (
     StartResponse,
     call_app,
     error_reply,
+    json_reply,
     parse_sigv4,
     read_body,
     rebuffered,
@@ -133,20 +134,24 @@ class EmulatorApp:
                 body = json.dumps(call.payload).encode()
             elif self.backend.faults.draw(share):
                 return _throttled(throttling)
-        if self.backend.replicator.capacity.wcu is not None:  # a provisioned table
-            if op == "BatchWriteItem":
-                call, beyond = _split_items(call, lambda name, request: not self._takes(
-                    call, name, write_units(request.get("PutRequest", {}).get("Item"))))
+        # Capacity: a partition key's, and a provisioned global table's.
+        if op == "BatchWriteItem":
+            refusals: list[Reply] = []
+            kept, beyond = _split_items(call, lambda name, request: _noted(
+                refusals, self._refusal(call, name, *_batch_write(request))))
+            if beyond:
+                call = kept
                 for name, requests in beyond.items():
                     unprocessed.setdefault(name, []).extend(requests)
                 if not call.payload["RequestItems"]:
-                    return error_reply("ProvisionedThroughputExceededException",
-                                       OVER_CAPACITY_MESSAGE)
+                    return refusals[-1]
                 body = json.dumps(call.payload).encode()
-            elif op in SINGLE_WRITES and not self._takes(
-                    call, str(payload.get("TableName", "")), write_units(payload.get("Item"))):
-                return error_reply("ProvisionedThroughputExceededException",
-                                   OVER_CAPACITY_MESSAGE)
+        elif op in SINGLE_WRITES:
+            item = payload.get("Item") if op == "PutItem" else payload.get("Key")
+            refusal = self._refusal(call, str(payload.get("TableName", "")), item,
+                                    write_units(payload.get("Item")))
+            if refusal is not None:
+                return refusal
         forwarded = rebuffered(environ, body)
         if unprocessed:
             reply = self._write(call, forwarded)
@@ -255,14 +260,27 @@ class EmulatorApp:
                            "The service is currently unavailable or busy. (gtbench fault: "
                            "outage)", 503)
 
-    def _takes(self, call: Call, name: str, units: int) -> bool:
-        """Whether a client's write of ``units`` to a replicated table is within its
-        replica's write capacity here (and is then counted: ``capacity``)."""
-        table = call.table_name(name)
-        if not self.backend.replicas.targets(call.account, table, call.region):
-            return True  # not a global table: its capacity is not modelled
-        return self.backend.replicator.capacity.take(call.account, table, call.region,
-                                                     self.backend.clock.time(), units)
+    def _refusal(self, call: Call, name: str, item: dict[str, Any] | None,
+                 units: int) -> Reply | None:
+        """AWS's refusal of a client's write of ``units`` to ``item``'s partition: beyond
+        what one partition key takes, or beyond a provisioned global table's write
+        capacity in this replica; None if it fits (it is then counted: ``capacity``)."""
+        backend = self.backend
+        table = store.find_table(call.account, call.region, name)
+        if table is None:
+            return None  # moto answers for a table that is not there
+        now = backend.clock.time()
+        value = store.partition_value(table, item)
+        if value is not None and not backend.key_ranges.take(
+                call.account, table.name, call.region, value, now, units):
+            return _over(table, "TableWriteKeyRangeThroughputExceeded", HOT_KEY_MESSAGE)
+        capacity = backend.replicator.capacity
+        if capacity.wcu is not None and backend.replicas.targets(
+                call.account, table.name, call.region) and not capacity.take(
+                call.account, table.name, call.region, now, units):
+            return _over(table, "TableWriteProvisionedThroughputExceeded",
+                         OVER_CAPACITY_MESSAGE)
+        return None
 
     def _decorated(self, call: Call, reply: Reply) -> Reply:
         document = reply.json()
@@ -308,6 +326,30 @@ def _split_items(call: Call, refused: Callable[[str, dict[str, Any]], bool]
             side.setdefault(name, []).append(request)
     payload = {**call.payload, "RequestItems": kept}
     return Call(call.op, call.account, call.region, payload), out
+
+
+def _batch_write(request: dict[str, Any]) -> tuple[dict[str, Any] | None, int]:
+    """A BatchWriteItem request's item (or key) and its write units."""
+    put = request.get("PutRequest")
+    if put is not None:
+        return put.get("Item"), write_units(put.get("Item"))
+    return (request.get("DeleteRequest") or {}).get("Key"), 1
+
+
+def _noted(refusals: list[Reply], refusal: Reply | None) -> bool:
+    if refusal is not None:
+        refusals.append(refusal)
+    return refusal is not None
+
+
+def _over(table: Any, reason: str, message: str) -> Reply:
+    """ProvisionedThroughputExceededException with its ThrottlingReasons, as DynamoDB
+    names why it throttled and what (API reference, ThrottlingReason)."""
+    return json_reply({"__type": "com.amazonaws.dynamodb.v20120810#"
+                                 "ProvisionedThroughputExceededException",
+                       "message": message,
+                       "ThrottlingReasons": [{"reason": reason,
+                                              "resource": store.table_arn(table)}]}, 400)
 
 
 def _kept_if_ok(reply: Reply) -> tuple[Reply, bool]:

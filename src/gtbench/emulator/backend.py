@@ -17,7 +17,7 @@ from typing import Any
 
 from gtbench.emulator import config as settings
 from gtbench.emulator import metrics, mrsc, store
-from gtbench.emulator.capacity import Capacity
+from gtbench.emulator.capacity import Capacity, KeyRanges
 from gtbench.emulator.clock import Clock
 from gtbench.emulator.config import EmulatorConfig, ReplicaSettings
 from gtbench.emulator.faults import Faults
@@ -61,6 +61,7 @@ class Backend:
                                      on_settled=self._published, health=self.health,
                                      capacity=Capacity(self.config.table_wcu),
                                      clock=self.clock)
+        self.key_ranges = KeyRanges(self.config.partition_wcu)
         self.ttl_tables: set[tuple[str, str, str]] = set()  # (account, region, table)
         self.strong = mrsc.StrongState(self.config.log_limit)
         self.ttl_sweeper = TtlSweeper(self.sweep_ttl, self.config.ttl_sweep_s, self.clock,
@@ -220,6 +221,7 @@ class Backend:
         self.config = config
         self.replicator.lag = config.lag
         self.replicator.capacity.set(config.table_wcu)  # writes queued keep their turn
+        self.key_ranges.wcu = config.partition_wcu
         self.replicas.settings = ReplicaSettings(**vars(config.replicas))
         self.latency.period_s = config.metric_period_s
         self.latency.delay_s = config.metric_delay_s
@@ -248,6 +250,7 @@ class Backend:
         self.stamps.clear()
         self.latency.clear()
         self.tokens.clear()
+        self.key_ranges.clear()
         store.reset()
         if config is not None:
             self.apply(config)

@@ -55,6 +55,41 @@ OVER_CAPACITY_MESSAGE = ("The level of configured provisioned throughput for the
                          "UpdateTable API.")
 
 
+PARTITION_WCU = 1000.0  # AWS: a partition takes at most 1,000 write units a second
+HOT_KEY_MESSAGE = ("Throughput exceeds the current capacity for one or more partitions of "
+                   "your table. Spread writes over more partition keys (gtbench emulator: "
+                   "one partition key value took more than its partition's write units "
+                   "a second)")
+
+
+class KeyRanges:
+    """What one partition takes: ``wcu`` write units a second for each partition key
+    value (a second's worth bursts), on-demand or provisioned alike. AWS's partition
+    holds many keys, so a value alone meeting the limit is the least AWS refuses."""
+
+    def __init__(self, wcu: float = PARTITION_WCU) -> None:
+        self._lock = threading.Lock()
+        self.wcu = wcu
+        self._free_at: dict[tuple[str, str, str, str], float] = {}
+
+    def take(self, account: str, table: str, region: str, key: str, now: float,
+             units: int) -> bool:
+        """Whether a client's write of ``units`` to partition key value ``key`` fits."""
+        with self._lock:
+            if len(self._free_at) > 100_000:  # forget the idle keys: memory stays bounded
+                self._free_at = {k: t for k, t in self._free_at.items() if t > now}
+            where = (account, table, region, key)
+            free = self._free_at.get(where, 0.0)
+            if free - now > BURST_S:
+                return False
+            self._free_at[where] = max(free, now) + units / self.wcu
+            return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._free_at.clear()
+
+
 class Capacity:
     """One write capacity for every replica of every replicated table (None:
     on-demand, unlimited here), and when each replica is next free."""

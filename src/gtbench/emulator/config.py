@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gtbench.emulator import metrics
+from gtbench.emulator.capacity import PARTITION_WCU
 from gtbench.emulator.distance import Distance
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.values import number
@@ -56,6 +57,8 @@ class EmulatorConfig:
     # A provisioned global table: write units a second, the same in every replica as
     # AWS requires (None: on-demand). Writes beyond it are refused or queue (``capacity``).
     table_wcu: float | None = None
+    # What one partition key value takes, write units a second (AWS's partition: 1,000).
+    partition_wcu: float = PARTITION_WCU
 
     def replaced(self, **changes: Any) -> EmulatorConfig:
         """This config with ``changes`` (field names), the rest shared."""
@@ -95,7 +98,7 @@ class EmulatorConfig:
 
 # Fields that are JSON as they are.
 _PLAIN = ("seed", "log_limit", "ttl_sweep_s", "metric_period_s", "metric_delay_s",
-          "fis_delay_s", "probe_skew_ms", "table_wcu")
+          "fis_delay_s", "probe_skew_ms", "table_wcu", "partition_wcu")
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("metric_delay_s", 0.0, HOUR_S, "s",
             "How late each ReplicationLatency period is published (AWS: minutes).",
             lambda c: c.metric_delay_s, _plain("metric_delay_s"), "--metric-delay-s"),
+    Setting("partition_wcu", 1.0, PARTITION_WCU, "WCU",
+            "Write units a second one partition key value takes, on-demand or provisioned "
+            "(AWS's partition: 1,000); beyond it writes are refused with "
+            "ProvisionedThroughputExceededException. Lower it to rehearse a hot key.",
+            lambda c: c.partition_wcu, _plain("partition_wcu"), "--partition-wcu"),
     Setting("fis_delay_s", 0.0, HOUR_S, "s",
             "Rehearse AWS FIS: an isolate fault (what `outage` uses) takes hold after a "
             "random delay of up to this many seconds, and lingers a little after it is "

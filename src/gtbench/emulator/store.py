@@ -70,6 +70,16 @@ def find_table(account: str, region: str, name_or_arn: str) -> Table | None:
     return next((t for t in list(tables.values()) if t.table_arn == name_or_arn), None)
 
 
+def partition_value(table: Table, item: dict[str, Any] | None) -> str | None:
+    """The partition key's value in ``item`` (DynamoDB JSON), as text; None if absent."""
+    value = (item or {}).get(table.hash_key_attr)
+    return json.dumps(value, sort_keys=True) if value is not None else None
+
+
+def table_arn(table: Table) -> str:
+    return str(table.table_arn)
+
+
 def key_names(table: Table) -> list[str]:
     return list(table.table_key_attrs)
 

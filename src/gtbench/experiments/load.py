@@ -25,7 +25,7 @@ from gtbench.probes.handler import write_at_rate
 if TYPE_CHECKING:
     from gtbench.probes.transport import Probes
 
-LOAD_PK = "gtbench-load"  # the load's items (the probe handler writes the same)
+LOAD_PK = "gtbench-load"  # the load's round-trip item; its writes go to handler.load_pk
 DEFAULT_RATES = "0,25,50,100"  # writes per second: below what the emulator sustains
 MIN_RATE = 0.1  # below one write in ten seconds, a step holds no write at all
 MAX_STEPS = 50

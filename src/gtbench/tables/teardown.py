@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from gtbench.awsrules import STRONG
 from gtbench.errors import GtbenchError
+from gtbench.probes.handler import LOAD_PARTITIONS, load_pk
 from gtbench.regions import Regions, Settings
 from gtbench.tables.provision import (
     OWNER_TAG,
@@ -153,9 +154,10 @@ def run(regions: Regions, settings: Settings, plan: TeardownPlan, *,
 
 
 # The partitions gtbench's runs write into a table: race, conflict, outage (with its
-# heartbeats), load, and every run's marker. The workshop's own items are elsewhere.
+# heartbeats), load (its round-trip item, and its writes spread over partitions), and
+# every run's marker. The workshop's own items are elsewhere.
 RUN_PARTITIONS = ("gtbench-race", "gtbench-conflict", "gtbench-outage", "gtbench-load",
-                  "gtbench-runs")
+                  *(load_pk(n) for n in range(LOAD_PARTITIONS)), "gtbench-runs")
 
 
 def run_items(client: Any, table: str) -> dict[str, list[dict[str, Any]]]:
