@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from gtbench import document
+from gtbench.awsrules import STRONG
 from gtbench.cli.options import (
     Finite,
     check_probe_flags,
@@ -216,6 +217,13 @@ def await_cloudwatch(client_regions: Regions, settings: Settings, context: docum
 
     # The emulator says its period (tests shorten it); AWS's is five minutes.
     period_s = float((context.emulator or {}).get("metric_period_s", cloudwatch.AWS_PERIOD_S))
+    if result.consistency == STRONG:
+        # Said before the wait, not after it: no AWS source says either way (searched
+        # 2026-12-02: "Monitoring global tables" names ReplicationLatency per replica pair
+        # and says nothing of MRSC), so a wait of many minutes may find nothing.
+        terminal.warn("this table is strongly consistent (MRSC): AWS does not document "
+                      "whether MRSC tables publish ReplicationLatency, so the wait may "
+                      "end with no datapoints; Ctrl-C keeps the race without them")
     with terminal.err.status("waiting for CloudWatch ReplicationLatency") as status:
         def shown(waited: float, arrived: int, wanted: int) -> None:
             status.update(f"waiting for CloudWatch ReplicationLatency ({period_s:g} s "
