@@ -10,7 +10,7 @@ and the document module for the documents the CLI saves with --json.
 from __future__ import annotations
 
 from gtbench import document
-from gtbench.emulator.replicas import ReplicaSettings
+from gtbench.emulator.config import ReplicaSettings
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorConfig, EmulatorServer
 from gtbench.experiments import conflict, race

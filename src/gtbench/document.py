@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
@@ -330,9 +331,7 @@ def compare_document(result: Any, context: Context) -> Document:
                            "removed": mode.removed}
         for name in RUNS:
             run = getattr(mode, name)
-            entry[name] = (None if run is None else
-                           race_document(run, scoped) if name == "race"
-                           else conflict_document(run, scoped))
+            entry[name] = None if run is None else _RUN_CODECS[name][0](run, scoped)
         modes.append(entry)
     return {
         **_header("compare", context, result),
@@ -363,10 +362,15 @@ def read_compare(document: Document) -> Any:
         mode = ModeRun(m["consistency"], m["table"], removed=bool(m.get("removed")))
         for name in RUNS:
             if m.get(name) is not None:
-                setattr(mode, name, read_race(m[name]) if name == "race"
-                        else read_conflict(m[name]))
+                setattr(mode, name, _RUN_CODECS[name][1](m[name]))
         result.modes.append(mode)
     return result
+
+
+# Each run of a compare mode, written and read as the command that makes it saves it.
+_RUN_CODECS: dict[str, tuple[Callable[[Any, Context], Document], Callable[[Document], Any]]] = {
+    "race": (race_document, read_race), "conflict": (conflict_document, read_conflict),
+    "increment": (conflict_document, read_conflict)}
 
 
 # -- outage -------------------------------------------------------------------------

@@ -2,27 +2,29 @@
 checked, and how it is shown in the terminal, in Markdown and as a figure.
 
 ``report``, ``report --check``, Markdown and figures dispatch through here, never on
-an experiment's name. A record names its parts as ``"module:function"`` so that this
-module imports nothing heavy (``gtbench --help`` and ``report`` stay fast, and
-rendering never needs boto3); a test may also hand it the functions themselves.
+an experiment's name. The records hold the functions themselves, and live in
+``gtbench.report.records``, loaded at the first lookup: this module imports nothing,
+so ``gtbench --help`` stays fast, and only a command that reads a result pays for
+its renderers.
 
 To add an experiment: write its plan and run, its checker in ``analysis``, its
-document writer and reader, its renderers, and ``register`` one record (see
-``docs/ARCHITECTURE.md``).
+document writer and reader, its renderers, and ``register`` one record in
+``report/records.py`` (see ``docs/ARCHITECTURE.md``).
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gtbench.errors import GtbenchError
 
 FORMAT_VERSION = 2  # the result documents' format; document.py writes it
 Document = dict[str, Any]
-Part = str | Callable[..., Any]  # "module:function", or the function itself
+Part = Callable[..., Any]
+RECORDS = "gtbench.report.records"  # the module that registers every experiment
 
 
 @dataclass(frozen=True)
@@ -48,19 +50,12 @@ class Experiment:
     terminal: Part
     markdown: Part
     figure: Part
-    runs: Part = "gtbench.registry:itself"
-    holding: Part = "gtbench.registry:trials_held"
+    runs: Part = field(default=lambda document: [document])
+    holding: Part = field(default=lambda document: trials_held(document))
 
     def call(self, part: str, *args: Any) -> Any:
-        target = getattr(self, part)
-        if isinstance(target, str):
-            module, _, function = target.partition(":")
-            target = getattr(importlib.import_module(module), function)
+        target: Part = getattr(self, part)
         return target(*args)
-
-
-def itself(document: Document) -> list[Document]:
-    return [document]
 
 
 def nothing(document: Document) -> list[Document]:
@@ -82,45 +77,21 @@ def register(experiment: Experiment) -> Experiment:
     return experiment
 
 
+def _load() -> None:
+    importlib.import_module(RECORDS)  # registers every experiment, once
+
+
 def names() -> tuple[str, ...]:
+    _load()
     return tuple(_REGISTRY)
 
 
 def get(name: object) -> Experiment:
     """The record of ``name``; one clear error for an experiment gtbench does not know."""
+    _load()
     experiment = _REGISTRY.get(str(name)) if isinstance(name, str) else None
     if experiment is None:
         raise GtbenchError(f"unknown experiment {name!r} (this gtbench knows "
                            f"{', '.join(_REGISTRY)})", hint="upgrade gtbench, or check the "
                                                             "file's \"experiment\" field")
     return experiment
-
-
-_DOC = "gtbench.document"
-_CHECK = "gtbench.report.checking"
-register(Experiment(
-    "race", holds="trials", rebuild=f"{_DOC}:rebuild_race", check=f"{_CHECK}:check_trials",
-    terminal="gtbench.report.race:terminal_view",
-    markdown="gtbench.report.markdown:race_markdown",
-    figure="gtbench.report.plot:race_figure"))
-register(Experiment(
-    "matrix", holds="trials", rebuild=f"{_DOC}:rebuild_matrix",
-    check=f"{_CHECK}:check_trials", terminal="gtbench.report.matrix:matrix_tables",
-    markdown="gtbench.report.matrix:matrix_markdown",
-    figure="gtbench.report.matrix:matrix_figure"))
-register(Experiment(
-    "conflict", holds="trials", rebuild=f"{_DOC}:rebuild_conflict",
-    check=f"{_CHECK}:check_trials", terminal="gtbench.report.conflict:terminal_view",
-    markdown="gtbench.report.markdown:conflict_markdown",
-    figure="gtbench.report.plot:conflict_figure"))
-register(Experiment(
-    "compare", holds="modes", rebuild=f"{_DOC}:rebuild_compare",
-    check=f"{_CHECK}:check_compare", terminal="gtbench.report.compare:compare_tables",
-    markdown="gtbench.report.markdown:compare_markdown",
-    figure="gtbench.report.plot:compare_figure", runs="gtbench.report.compare:runs"))
-register(Experiment(
-    "outage", holds="history", rebuild=f"{_DOC}:rebuild_outage",
-    check=f"{_CHECK}:check_summary", terminal="gtbench.report.outage:outage_tables",
-    markdown="gtbench.report.outage:outage_markdown",
-    figure="gtbench.report.outage:outage_figure", runs="gtbench.registry:nothing",
-    holding="gtbench.report.outage:holding"))
