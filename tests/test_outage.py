@@ -214,27 +214,32 @@ def _template(stub: Stubber) -> None:
                        "tags": {"gtbench:created-by": "gtbench outage"}})
 
 
+def stub_a_whole_cut(stub: Stubber) -> None:
+    """FIS's answers to one cut, from its template to the template's deletion."""
+    _template(stub)
+    stub.add_response("start_experiment", {"experiment": {"id": "EXP1"}},
+                      {"clientToken": ANY, "experimentTemplateId": "EXT123"})
+    stub.add_response("get_experiment", {"experiment": {"state": {"status": "initiating"}}},
+                      {"id": "EXP1"})
+    stub.add_response("get_experiment", {"experiment": {"state": {"status": "running"}}},
+                      {"id": "EXP1"})
+    stub.add_response("stop_experiment", {}, {"id": "EXP1"})
+    # Agreement is measured only once the experiment has ended (its deny statements
+    # leave the resource policy then), not when the stop was asked for.
+    stub.add_response("get_experiment", {"experiment": {"state": {"status": "stopping"}}},
+                      {"id": "EXP1"})
+    stub.add_response("get_experiment", {"experiment": {"state": {"status": "stopped"}}},
+                      {"id": "EXP1"})
+    stub.add_response("delete_experiment_template", {}, {"id": "EXT123"})
+
+
 def test_fis_cut_creates_starts_stops_and_deletes() -> None:
     from gtbench.experiments.fis import FisCut
 
     client = _fis()
     cut = FisCut(client, TABLE_ARN, ROLE, 10, poll_s=0)
     with Stubber(client) as stub:
-        _template(stub)
-        stub.add_response("start_experiment", {"experiment": {"id": "EXP1"}},
-                          {"clientToken": ANY, "experimentTemplateId": "EXT123"})
-        stub.add_response("get_experiment", {"experiment": {"state": {"status": "initiating"}}},
-                          {"id": "EXP1"})
-        stub.add_response("get_experiment", {"experiment": {"state": {"status": "running"}}},
-                          {"id": "EXP1"})
-        stub.add_response("stop_experiment", {}, {"id": "EXP1"})
-        # Agreement is measured only once the experiment has ended (its deny statements
-        # leave the resource policy then), not when the stop was asked for.
-        stub.add_response("get_experiment", {"experiment": {"state": {"status": "stopping"}}},
-                          {"id": "EXP1"})
-        stub.add_response("get_experiment", {"experiment": {"state": {"status": "stopped"}}},
-                          {"id": "EXP1"})
-        stub.add_response("delete_experiment_template", {}, {"id": "EXT123"})
+        stub_a_whole_cut(stub)
         assert cut.allowance_s == 300
         cut.start()
         cut.end()

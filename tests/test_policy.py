@@ -91,21 +91,15 @@ def test_every_call_of_the_probe_commands_is_in_the_deployers_policy(
 
 def test_every_call_of_the_fis_cut_is_in_the_outage_policy(calls: list[str]) -> None:
     """`outage --target aws`'s FIS calls (botocore's Stubber answers them)."""
-    from botocore.stub import ANY, Stubber
+    from botocore.stub import Stubber
 
     from gtbench.experiments.fis import FisCut
-    from tests.test_outage import ROLE, TABLE_ARN, _fis, _template
+    from tests.test_outage import ROLE, TABLE_ARN, _fis, stub_a_whole_cut
 
     client = _fis()
     cut = FisCut(client, TABLE_ARN, ROLE, 10, poll_s=0)
     with Stubber(client) as stub:
-        _template(stub)
-        stub.add_response("start_experiment", {"experiment": {"id": "E"}},
-                          {"clientToken": ANY, "experimentTemplateId": "EXT123"})
-        stub.add_response("get_experiment", {"experiment": {"state": {"status": "running"}}})
-        stub.add_response("stop_experiment", {}, {"id": "E"})
-        stub.add_response("get_experiment", {"experiment": {"state": {"status": "stopped"}}})
-        stub.add_response("delete_experiment_template", {}, {"id": "EXT123"})
+        stub_a_whole_cut(stub)
         cut.start()
         cut.end()
         stub.assert_no_pending_responses()
