@@ -22,20 +22,44 @@ from gtbench.emulator.wire import DYNAMODB_PREFIX
 def server_app() -> Any:
     """moto's own WSGI server app (every AWS service moto serves), behind the emulator.
 
-    DynamoDB calls go straight to moto's DynamoDB app: moto's dispatcher finds a
-    request's service anew each time, under one lock, listing its own package folder
-    on disk (a quarter of a GetItem's time in a profile), for an answer that for
-    ``DynamoDB_20120810.*`` is always the same app. Everything else goes through it.
+    DynamoDB calls skip moto's routing: moto's dispatcher finds a request's service
+    anew each time, under one lock, listing its own package folder on disk (a quarter
+    of a GetItem's time in a profile), and its Flask app then routes the one URL
+    DynamoDB has, in a request context, with CORS, to ``DynamoHandler.dispatch``. The
+    emulator calls that handler as the Flask view does (the request as moto's own
+    type, the raw URL, the headers; a ClientError is a 400 with its message).
+    Everything else goes through the dispatcher.
     """
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     dispatcher = DomainDispatcherApplication(create_backend_app)
-    dynamodb = create_backend_app("dynamodb")
+    dynamodb = _dynamodb_app()
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith(DYNAMODB_PREFIX):
             return dynamodb(environ, start_response)
         return dispatcher(environ, start_response)
+
+    return app
+
+
+def _dynamodb_app() -> Any:
+    from botocore.exceptions import ClientError
+    from moto.core.request import Request
+    from moto.dynamodb.responses import DynamoHandler
+    from werkzeug.wrappers import Response
+
+    class ServerRequest(Request):
+        from_wsgi_server = True  # as moto's server marks its requests
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        request = ServerRequest(environ)
+        try:
+            result = DynamoHandler.dispatch(request, request.raw_url, dict(request.headers))
+        except ClientError as exc:
+            result = 400, {}, exc.response["Error"]["Message"]
+        status, headers, body = result if len(result) == 3 else (200, {}, result)
+        return Response(response=body, status=status, headers=headers)(environ, start_response)
 
     return app
 
