@@ -207,123 +207,145 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
                progress: Progress | None = None) -> OutageResult:
     """The whole experiment; see the module's docstring. Ctrl-C ends the cut and keeps
     every operation measured (``interrupted``)."""
-    progress = progress or Progress()
-    names = tuple(settings.regions)
-    pairs = [(a, b) for a in names for b in names if a != b]
-    consistency = check_pairs(regions, settings, pairs)
-    run_id = f"{int(time.time())}-{secrets.token_hex(3)}"
-    result = OutageResult(plan, run_id, names, consistency, cut.describe())
-    # MRSC: the cut region refuses strong reads, and only eventual reads show what
-    # each replica holds; MREC: strong reads are the region's own latest.
-    consistent = consistency != STRONG
-    lock = threading.Lock()
-    writing, reading = threading.Event(), threading.Event()
-    asked = threading.Event()  # the cut was asked for: answers under it are results
-    failures: list[BaseException] = []
-    keys = [f"{run_id}-k{k:03d}" for k in range(plan.keys)]
-    counter = f"{run_id}-{COUNTER}"
-    # Every call of every region failing for a while: the endpoint is gone (an emulator
-    # killed, a network down). The run stops and keeps what it measured; an MRSC
-    # region refusing during the cut is not this, as the other regions still answer.
-    watch = polling.FailureWatch(ENDPOINT_GONE_S)
-    gone = threading.Event()
+    return OutageRun(regions, settings, plan, cut, progress or Progress()).run()
 
-    def seen(op: Op) -> None:
-        if watch.failing(op):
-            gone.set()
-            writing.set()
 
-    def writer(index: int, region: str) -> None:
-        rng = random.Random(f"{run_id}-{region}")
-        client = regions.reader(region)  # one attempt per write: each is in the history
+class OutageRun:
+    """One outage run: the workload's threads (writers, readers, heartbeats) and the
+    phases of the cut, each a method, over one ``OutageResult`` that every phase adds
+    to and every stop keeps."""
+
+    def __init__(self, regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
+                 progress: Progress) -> None:
+        self.regions, self.settings, self.plan, self.cut = regions, settings, plan, cut
+        self.progress = progress
+        self.names = tuple(settings.regions)
+        pairs = [(a, b) for a in self.names for b in self.names if a != b]
+        consistency = check_pairs(regions, settings, pairs)
+        self.run_id = f"{int(time.time())}-{secrets.token_hex(3)}"
+        self.result = OutageResult(plan, self.run_id, self.names, consistency,
+                                   cut.describe())
+        # MRSC: the cut region refuses strong reads, and only eventual reads show what
+        # each replica holds; MREC: strong reads are the region's own latest.
+        self.consistent = consistency != STRONG
+        self.lock = threading.Lock()
+        self.writing, self.reading = threading.Event(), threading.Event()
+        self.asked = threading.Event()  # the cut was asked for: answers under it are results
+        self.failures: list[BaseException] = []
+        self.keys = [f"{self.run_id}-k{k:03d}" for k in range(plan.keys)]
+        self.counter = f"{self.run_id}-{COUNTER}"
+        # Every call of every region failing for a while: the endpoint is gone (an
+        # emulator killed, a network down). The run stops and keeps what it measured; an
+        # MRSC region refusing during the cut is not this, as the other regions answer.
+        self.watch = polling.FailureWatch(ENDPOINT_GONE_S)
+        self.gone = threading.Event()
+        self.cut_on = False
+        self.threads = (
+            [threading.Thread(target=self.writer, args=(i, r), daemon=True,
+                              name=f"outage-writer-{r}") for i, r in enumerate(self.names)]
+            + [threading.Thread(target=self.reader, args=(r,), daemon=True,
+                                name=f"outage-reader-{r}") for r in self.names]
+            + [threading.Thread(target=self.beater, args=(r,), daemon=True,
+                                name=f"outage-beat-{r}") for r in self.names])
+
+    # -- the workload's threads -----------------------------------------------------
+    def seen(self, op: Op) -> None:
+        if self.watch.failing(op):
+            self.gone.set()
+            self.writing.set()
+
+    def writer(self, index: int, region: str) -> None:
+        plan, result = self.plan, self.result
+        rng = random.Random(f"{self.run_id}-{region}")
+        client = self.regions.reader(region)  # one attempt per write: each is in the history
         next_send = time.perf_counter()
         sequence = 0
         try:
-            while not writing.is_set():
+            while not self.writing.is_set():
                 pause = next_send - time.perf_counter()
-                if pause > 0 and writing.wait(pause):
+                if pause > 0 and self.writing.wait(pause):
                     break
                 increment = rng.random() < plan.increment_share
-                key = counter if increment else rng.choice(keys)
+                key = self.counter if increment else rng.choice(self.keys)
                 write_id = f"{region}#{sequence}"
-                op = write_once(client, settings.table, region, key, write_id, increment,
-                                rng.randrange(10**9), index, under_cut=asked.is_set())
-                with lock:
+                op = write_once(client, self.settings.table, region, key, write_id, increment,
+                                rng.randrange(10**9), index, under_cut=self.asked.is_set())
+                with self.lock:
                     result.writes.append(OutageWrite(op, key, increment))
-                seen(op)
+                self.seen(op)
                 sequence += 1
                 next_send = max(next_send + 1 / plan.rate, time.perf_counter() - 1)
         except BaseException as exc:  # handed to the main thread, raised there
-            failures.append(exc)
-            writing.set()
+            self.failures.append(exc)
+            self.writing.set()
 
-    def reader(region: str) -> None:
-        client = regions.reader(region)
-        probe = {"PK": {"S": OUTAGE_PK}, "SK": {"S": counter}}
-        while not reading.is_set():
-            snap = snapshot(client, settings.table, region, run_id, consistent, full=False)
+    def reader(self, region: str) -> None:
+        client = self.regions.reader(region)
+        table, result = self.settings.table, self.result
+        probe = {"PK": {"S": OUTAGE_PK}, "SK": {"S": self.counter}}
+        while not self.reading.is_set():
+            snap = snapshot(client, table, region, self.run_id, self.consistent, full=False)
             # A strong read too, on either kind: what an isolated MRSC region refuses.
-            op = polling.read_op(client, settings.table, region, probe, 0)
-            beats_seen = beats.read_beats(client, settings.table, region, run_id, consistent,
-                                          names)
-            with lock:
+            op = polling.read_op(client, table, region, probe, 0)
+            beats_seen = beats.read_beats(client, table, region, self.run_id,
+                                          self.consistent, self.names)
+            with self.lock:
                 result.snapshots.append(snap)
                 result.reads.append(op)
                 result.seen.extend(beats_seen)
-            seen(op)
-            reading.wait(plan.sample_s)
+            self.seen(op)
+            self.reading.wait(self.plan.sample_s)
 
-    def beater(region: str) -> None:
+    def beater(self, region: str) -> None:
         # Beats go on until the very end: after the cut, the first beat another region
         # sees is when replication resumed (an MRSC region refuses them during it).
-        client = regions.reader(region)
+        client = self.regions.reader(region)
         seq = 0
         try:
-            while not reading.wait(heartbeat.BEAT_S):
-                op = beats.beat_once(client, settings.table, region, run_id, seq)
-                with lock:
-                    result.beats.append(op)
-                seen(op)
+            while not self.reading.wait(heartbeat.BEAT_S):
+                op = beats.beat_once(client, self.settings.table, region, self.run_id, seq)
+                with self.lock:
+                    self.result.beats.append(op)
+                self.seen(op)
                 seq += 1
         except BaseException as exc:
-            failures.append(exc)
-            writing.set()
+            self.failures.append(exc)
+            self.writing.set()
 
-    def read_all(which: Sequence[str]) -> list[Snapshot]:
-        return [snapshot(regions.reader(r), settings.table, r, run_id, consistent, full=True)
-                for r in which]
+    def read_all(self, which: Sequence[str]) -> list[Snapshot]:
+        return [snapshot(self.regions.reader(r), self.settings.table, r, self.run_id,
+                         self.consistent, full=True) for r in which]
 
-    threads = ([threading.Thread(target=writer, args=(i, r), daemon=True,
-                                 name=f"outage-writer-{r}") for i, r in enumerate(names)]
-               + [threading.Thread(target=reader, args=(r,), daemon=True,
-                                   name=f"outage-reader-{r}") for r in names]
-               + [threading.Thread(target=beater, args=(r,), daemon=True,
-                                   name=f"outage-beat-{r}") for r in names])
-    def check() -> None:
-        _raise_from(failures)
-        if gone.is_set():
-            result.stopped = (f"every region's calls failed for {ENDPOINT_GONE_S:g} s: the "
-                              f"endpoint stopped answering ({_last_error(result)})")
+    def check(self) -> None:
+        _raise_from(self.failures)
+        if self.gone.is_set():
+            self.result.stopped = (f"every region's calls failed for {ENDPOINT_GONE_S:g} s: "
+                                   f"the endpoint stopped answering "
+                                   f"({_last_error(self.result)})")
             raise _Stopped
 
-    cut_on = False
-    result.started_at = time.time()
-    result.origin_ns = time.perf_counter_ns()
-    result.wall_offset_s = result.started_at - time.perf_counter()
-    try:
-        for thread in threads:
+    # -- the phases -----------------------------------------------------------------
+    def steady(self) -> None:
+        """The workload alone, for the lead."""
+        plan, result = self.plan, self.result
+        for thread in self.threads:
             thread.start()
-        progress.step(f"steady workload in {', '.join(names)}: {plan.rate:g} writes/s each "
-                      f"to {plan.keys} items and a counter")
-        _wait(plan.lead_s, writing, result, progress)
-        check()
-        progress.step(f"cutting off {plan.region} for {plan.duration_s:g} s ({cut.describe()})")
-        cut_on = True  # before start: a Ctrl-C while it starts must still undo it
-        asked.set()
+        self.progress.step(f"steady workload in {', '.join(self.names)}: {plan.rate:g} "
+                           f"writes/s each to {plan.keys} items and a counter")
+        _wait(plan.lead_s, self.writing, result, self.progress)
+        self.check()
+
+    def cut_off(self) -> None:
+        """Ask for the cut, wait until the heartbeats show it, hold it its duration."""
+        plan, result, cut = self.plan, self.result, self.cut
+        self.progress.step(f"cutting off {plan.region} for {plan.duration_s:g} s "
+                           f"({cut.describe()})")
+        self.cut_on = True  # before start: a Ctrl-C while it starts must still undo it
+        self.asked.set()
         result.requested_ns = time.perf_counter_ns()
         cut.start()
-        observed = _await_cut(result, cut, writing, lock, progress)
-        check()
+        observed = _await_cut(result, cut, self.writing, self.lock, self.progress)
+        self.check()
         if observed is None:
             result.start_ns = result.end_ns = time.perf_counter_ns()
             result.stopped = (f"the cut of {plan.region} never took hold within "
@@ -331,70 +353,96 @@ def run_outage(regions: Regions, settings: Settings, plan: OutagePlan, cut: Cut,
                               f"replication out of {plan.region} went on")
             raise _Stopped
         result.start_ns = observed
-        progress.step(f"the cut took hold {(observed - result.requested_ns) / 1e9:.1f} s "
-                      f"after it was asked for; {plan.duration_s:g} s from then")
+        self.progress.step(f"the cut took hold {(observed - result.requested_ns) / 1e9:.1f} "
+                           f"s after it was asked for; {plan.duration_s:g} s from then")
         _wait((observed + int(plan.duration_s * 1e9) - time.perf_counter_ns()) / 1e9,
-              writing, result, progress)
-        check()
-        writing.set()
-        for thread in threads[:len(names)]:
+              self.writing, result, self.progress)
+        self.check()
+
+    def heal(self) -> None:
+        """Stop writing, read what the others held, end the cut, and watch until every
+        region agrees (or the settle timeout)."""
+        plan, result = self.plan, self.result
+        self.writing.set()
+        for thread in self.threads[:len(self.names)]:
             thread.join()
-        result.held = read_all([r for r in names if r != plan.region])
+        result.held = self.read_all([r for r in self.names if r != plan.region])
         result.end_ns = time.perf_counter_ns()
         result.cut_ended_at = time.time()
-        progress.step(f"ending the cut of {plan.region}; watching until every region agrees")
-        cut.end()
-        cut_on = False
+        self.progress.step(f"ending the cut of {plan.region}; watching until every region "
+                           "agrees")
+        self.cut.end()
+        self.cut_on = False
         deadline = time.monotonic() + plan.settle_timeout_s
         while True:
-            this_round = read_all(names)
+            this_round = self.read_all(self.names)
             result.rounds.append(this_round)
             if analysis.agree(this_round) or time.monotonic() > deadline:
                 break
             for snap in this_round:  # reads too: a dead endpoint ends the watch
-                seen(Op(region=snap.region, kind="read", sent_ns=snap.sent_ns,
-                        received_ns=snap.received_ns, result=snap.result))
-            check()
+                self.seen(Op(region=snap.region, kind="read", sent_ns=snap.sent_ns,
+                             received_ns=snap.received_ns, result=snap.result))
+            self.check()
             time.sleep(plan.sample_s)
-    except KeyboardInterrupt:
-        result.interrupted = True
-    except _Stopped:
-        pass  # said in ``stopped``; the history is kept, no figure is made up
-    except RUN_FAILURES as exc:
-        # The cut could not be started or the table read (the endpoint gone, a refusal):
-        # what was measured until then is kept, with the reason.
-        result.stopped = f"the run could not go on: {failure_message(exc)}"
-    finally:
-        writing.set()
-        reading.set()
-        if cut_on:  # every path ends the cut: Ctrl-C, a failure, anything
+
+    def wind_down(self) -> None:
+        """On every path: the workload stops and the cut ends (Ctrl-C, a failure,
+        anything), and the threads are joined."""
+        result = self.result
+        self.writing.set()
+        self.reading.set()
+        if self.cut_on:
             if result.start_ns and not result.end_ns:
                 result.end_ns = time.perf_counter_ns()
                 result.cut_ended_at = time.time()
             try:
-                cut.end()
+                self.cut.end()
             except (*RUN_FAILURES, OSError) as exc:
-                # The endpoint that would end it is gone (or refuses): say so, keep the run.
+                # The endpoint that would end it is gone (or refuses): say so, keep it.
                 result.stopped = (result.stopped or "the run ended early") + (
                     f"; ending the cut failed ({exc}): check `gtbench local fault list` "
                     "or the FIS console")
-        for thread in threads:
+        for thread in self.threads:
             if thread.is_alive():
                 thread.join(timeout=10)
         result.ended_at = time.time()
-    if not result.interrupted and not result.stopped:
-        # The heartbeats went on to the end: their last images reach every region
-        # before the run exits, so the replicas agree when it has (a stop exits at once).
-        await_keys({r: regions.reader(r) for r in names}, settings.table,
-                   [{"PK": {"S": OUTAGE_PK}, "SK": {"S": beats.beat_key(run_id, r)}}
-                    for r in names])
-    if settings.target == "local" and regions.endpoint_url and result.rounds \
-            and not gone.is_set():
+
+    def run(self) -> OutageResult:
+        result = self.result
+        result.started_at = time.time()
+        result.origin_ns = time.perf_counter_ns()
+        result.wall_offset_s = result.started_at - time.perf_counter()
         try:
-            result.truth = outage_truth(regions.endpoint_url, settings.table, result)
-        except GtbenchError:
-            result.truth = None  # the emulator went away: no truth, the run stands
-    return result
+            self.steady()
+            self.cut_off()
+            self.heal()
+        except KeyboardInterrupt:
+            result.interrupted = True
+        except _Stopped:
+            pass  # said in ``stopped``; the history is kept, no figure is made up
+        except RUN_FAILURES as exc:
+            # The cut could not be started or the table read (the endpoint gone, a
+            # refusal): what was measured until then is kept, with the reason.
+            result.stopped = f"the run could not go on: {failure_message(exc)}"
+        finally:
+            self.wind_down()
+        self.settle_and_check()
+        return result
+
+    def settle_and_check(self) -> None:
+        """After a whole run: the heartbeats' last images reach every region (so the
+        replicas agree when it exits), and on the emulator its ground truth."""
+        result, names, table = self.result, self.names, self.settings.table
+        if not result.interrupted and not result.stopped:
+            await_keys({r: self.regions.reader(r) for r in names}, table,
+                       [{"PK": {"S": OUTAGE_PK}, "SK": {"S": beats.beat_key(self.run_id, r)}}
+                        for r in names])
+        if self.settings.target == "local" and self.regions.endpoint_url and result.rounds \
+                and not self.gone.is_set():
+            try:
+                result.truth = outage_truth(self.regions.endpoint_url, table, result)
+            except GtbenchError:
+                result.truth = None  # the emulator went away: no truth, the run stands
 
 
 class _Stopped(Exception):
