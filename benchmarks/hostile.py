@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import random
 import signal
 import subprocess
@@ -84,6 +85,18 @@ def option_fuzz(rng: random.Random, per_option: int, state: str) -> tuple[int, l
         "AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "AWS_PROFILE": None,
         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent",
         "GTBENCH_ENDPOINT_URL": CLOSED}
+    # Run where nothing matters: a fuzzed path (`--save nan`, `--json -1`) is made in
+    # the working directory, which must not be the caller's.
+    home = os.getcwd()
+    os.chdir(Path(state).parent)
+    try:
+        return _fuzz_options(runner, rng, per_option, env)
+    finally:
+        os.chdir(home)
+
+
+def _fuzz_options(runner: CliRunner, rng: random.Random, per_option: int,
+                  env: dict[str, str | None]) -> tuple[int, list[Outcome]]:
     tried, unclean = 0, []
     for name, command in commands():
         if name in SKIPPED:
