@@ -177,7 +177,7 @@ class Backend:
         from gtbench import __version__
 
         groups = self.replicas.snapshot()
-        regions = sorted({r["RegionName"] for g in groups for r in g["replicas"]})
+        regions = _replica_regions(groups)
         broken = self.broken_threads()
         config = self.config
         return {
@@ -205,6 +205,11 @@ class Backend:
             "global_tables": groups,
             "tables": store.tables_by_region(),  # every table, replicated or not
         }
+
+    def capacity(self) -> dict[str, Any]:
+        """The write capacity and each region's backlog, as the status shows them."""
+        return self.replicator.capacity.describe(
+            self.clock.time(), _replica_regions(self.replicas.snapshot()))
 
     def configure(self, changes: Any) -> None:
         """Change settings of a running emulator ({setting: value}, ``config.SETTINGS``);
@@ -261,3 +266,7 @@ class Backend:
         self.ttl_sweeper.stop()
         self.replicator.stop()
         self.clock.stop()
+
+
+def _replica_regions(groups: list[dict[str, Any]]) -> list[str]:
+    return sorted({r["RegionName"] for g in groups for r in g["replicas"]})

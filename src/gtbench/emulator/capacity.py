@@ -55,6 +55,18 @@ OVER_CAPACITY_MESSAGE = ("The level of configured provisioned throughput for the
                          "UpdateTable API.")
 
 
+def _take(free_at: dict[Any, float], where: Any, now: float, units: int,
+          wcu: float) -> bool:
+    """A client's write of ``units`` to the server ``where`` (free at ``free_at[where]``,
+    ``wcu`` units a second): taken and counted while the server is at most a second
+    behind, else refused. The caller holds the lock over ``free_at``."""
+    free = free_at.get(where, 0.0)
+    if free - now > BURST_S:
+        return False
+    free_at[where] = max(free, now) + units / wcu
+    return True
+
+
 PARTITION_WCU = 1000.0  # AWS: a partition takes at most 1,000 write units a second
 HOT_KEY_MESSAGE = ("Throughput exceeds the current capacity for one or more partitions of "
                    "your table. Spread writes over more partition keys (gtbench emulator: "
@@ -78,12 +90,7 @@ class KeyRanges:
         with self._lock:
             if len(self._free_at) > 100_000:  # forget the idle keys: memory stays bounded
                 self._free_at = {k: t for k, t in self._free_at.items() if t > now}
-            where = (account, table, region, key)
-            free = self._free_at.get(where, 0.0)
-            if free - now > BURST_S:
-                return False
-            self._free_at[where] = max(free, now) + units / self.wcu
-            return True
+            return _take(self._free_at, (account, table, region, key), now, units, self.wcu)
 
     def clear(self) -> None:
         with self._lock:
@@ -126,14 +133,8 @@ class Capacity:
         """Whether a client's write of ``units`` is within the replica's capacity (it is
         then counted); False: refused, as AWS refuses writes beyond capacity."""
         with self._lock:
-            if self._wcu is None:
-                return True
-            key = (account, table, region)
-            free = self._free_at.get(key, 0.0)
-            if free - now > BURST_S:
-                return False
-            self._free_at[key] = max(free, now) + units / self._wcu
-            return True
+            return self._wcu is None or _take(self._free_at, (account, table, region), now,
+                                              units, self._wcu)
 
     def backlog_s(self, now: float) -> dict[str, float]:
         """Per region, how far behind its busiest replica is (0: keeping up)."""

@@ -182,10 +182,7 @@ def _capacity(backend: Backend, r: Request) -> Reply:
     else:
         raise ValueError("send wcu (write units a second, or null), or on_demand: true")
     backend.set(table_wcu=wcu)
-    regions = sorted({r["RegionName"] for g in backend.replicas.snapshot()
-                      for r in g["replicas"]})
-    return json_reply({"capacity": backend.replicator.capacity.describe(
-        backend.clock.time(), regions)})
+    return json_reply({"capacity": backend.capacity()})
 
 
 def _configured(backend: Backend, r: Request) -> Reply:
