@@ -249,17 +249,18 @@ def serve(host: str, port: int, config_json: str | None, verbose: bool,
             config = EmulatorConfig.from_json(config_json)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--config-json") from None
-    # werkzeug prints its own two lines and exits on a busy port: check first.
+    # A busy port is said in one line before anything starts.
     if port and not lifecycle.port_free(host, port):
         raise GtbenchError(f"port {port} on {host} is already in use",
                            hint="choose another with --port, or stop what is using it")
     try:
-        server = EmulatorServer(config, host=host, port=port)
+        server = EmulatorServer(config, host=host, port=port, log_requests=verbose)
     except OSError as exc:
         raise GtbenchError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
                            hint="choose another --port, or stop what is using it") from exc
     if verbose:
-        logging.getLogger("werkzeug").setLevel(logging.INFO)
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+        logging.getLogger("gtbench.emulator.access").setLevel(logging.INFO)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -36,10 +36,12 @@ from gtbench.emulator.shared import SYNCED_OPERATIONS, synced_part
 from gtbench.emulator.strong import StrongConsistency
 from gtbench.emulator.wire import (
     DYNAMODB_PREFIX,
+    SOCKET_KEY,
     Environ,
     Reply,
     StartResponse,
     call_app,
+    dropped,
     error_reply,
     json_reply,
     parse_sigv4,
@@ -247,15 +249,14 @@ class EmulatorApp:
     def _outage(self, environ: Environ, fault: Fault) -> Reply:
         if fault.mode == "drop":
             # No answer at all: the client sees its connection closed, as when a region's
-            # endpoint is unreachable. werkzeug treats ConnectionResetError as a dropped
-            # client and stays quiet.
+            # endpoint is unreachable.
             import socket
 
-            connection = environ.get("werkzeug.socket")
+            connection = environ.get(SOCKET_KEY)
             if connection is not None:
                 with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_RDWR)
-            raise ConnectionResetError("gtbench fault: outage (drop)")
+            raise dropped()
         return error_reply("ServiceUnavailable",
                            "The service is currently unavailable or busy. (gtbench fault: "
                            "outage)", 503)

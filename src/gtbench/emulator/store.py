@@ -64,13 +64,6 @@ def _dynamodb_app() -> Any:
     return app
 
 
-def request_handler() -> Any:
-    """The werkzeug request handler moto's server uses (it keeps S3-style paths intact)."""
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
-
-    return MotoRequestHandler
-
-
 def account_for(access_key: str, headers_account: str | None) -> str:
     """The account moto files a request under, by moto's own rules."""
     if "MOTO_ACCOUNT_ID" in os.environ:

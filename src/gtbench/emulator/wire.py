@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import json
@@ -16,6 +17,16 @@ DYNAMODB_PREFIX = "DynamoDB_20120810."
 
 StartResponse = Callable[..., Any]
 Environ = dict[str, Any]
+
+# The environ key under which the server hands the app a request's socket (an outage's
+# ``drop`` mode closes it, as an unreachable endpoint would).
+SOCKET_KEY = "gtbench.socket"
+
+
+def dropped() -> ConnectionResetError:
+    """What the app raises to end a request with no answer: the server (cheroot) takes
+    ECONNRESET for a client gone and closes the connection without a word."""
+    return ConnectionResetError(errno.ECONNRESET, "gtbench fault: outage (drop)")
 
 
 @dataclass
