@@ -44,7 +44,8 @@ def main() -> None:
             took, failed, last = one_run(options.pytest_args)
             times.append(took)
             failures.update(failed)
-            print(f"run {run + 1}: {took:.0f} s, {last}", flush=True)
+            named = f"; failed: {', '.join(sorted(failed))}" if failed else ""
+            print(f"run {run + 1}: {took:.0f} s, {last}{named}", flush=True)
     flakes = sorted(t for t, n in failures.items() if n < options.runs)
     broken = sorted(t for t, n in failures.items() if n == options.runs)
     print(f"suite beside {options.hogs} CPU hogs, {options.runs} runs: wall "
