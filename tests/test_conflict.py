@@ -77,7 +77,8 @@ def test_a_later_write_inside_the_lag_wins_everywhere_and_the_other_vanishes(
         assert set(t) >= REQUIRED_TRIAL_KEYS, t.keys()
         winner = max(t["writes"], key=lambda w: w["sent"])  # the later one sent
         assert t["converged"] and t["winner_region"] == winner["region"], t
-        assert t["later_write_won"] is True
+        # Said with the trial's order and stamps: a failure here must be readable.
+        assert t["later_write_won"] is True, (t["order_from"], t["truth"], t["writes"])
         assert t["final_value"] == winner["value"]
         # What each region showed last is the winner's value.
         last = {r: [e for e in t["timeline"] if e["region"] == r][-1]["value"] for r in (A, B)}

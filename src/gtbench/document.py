@@ -231,7 +231,7 @@ def conflict_trial(trial: Any) -> Document:
         "writes": writes, "unsent": list(trial.unsent), "timeline": timeline,
         "reads": len(trial.reads),
         "failed_reads": sum(1 for r in trial.reads if not r.ok),
-        **record(trial.verdict()),
+        **trial.verdict().to_json(),
         "truth": record(trial.truth), "final_image": record(trial.final),
         "history": _history([*trial.writes, *trial.reads]),
     }

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Literal
 
-from gtbench.analysis.stats import NS, Bound, Window, median, midpoint, share_interval
+from gtbench.analysis.stats import NS, Bound, Window, median, share_interval
 from gtbench.history import FAIL, Op
 
 # -- conflicts -------------------------------------------------------------------
@@ -194,6 +194,8 @@ class ConflictVerdict:
     end), failed (every write was refused) or incomplete (some of its writes were
     never sent: the run stopped first; such a trial gives no verdict). ``contested``:
     both regions made a write that may have landed, so there was a conflict to resolve.
+    Each duration the reads measure is a ``Bound``; ``to_json`` writes it as a point
+    and its two ends (``converge_s``, ``converge_low_s``, ``converge_high_s``).
     """
 
     status: ConflictStatus
@@ -204,36 +206,73 @@ class ConflictVerdict:
     winner_region: str | None
     later_write_won: bool | None  # None: the order of the writes is too close to call
     order_from: OrderSource
-    converge_s: float | None
-    converge_low_s: float | None
-    converge_high_s: float | None
+    # When every region had come to hold the final write.
+    converge: Bound | None
+    # How long the regions disagreed: surely and possibly, from the reads, with the
+    # point estimate between them (not the midpoint: each read stands for its region).
+    disagreed: Bound | None
     disagreed_s: float | None
-    # Surely and possibly disagreeing, from the reads (disagreed_s lies between).
-    disagreed_low_s: float | None
-    disagreed_high_s: float | None
     loser_region: str | None
     loser_write: str | None  # the other region's last write, which the winner overwrote
     loser_seen_remotely: bool | None
     loser_delivered: bool | None  # ground truth: was it ever applied in another region
     loser_visible_s: float | None  # how long the loser's own region showed it
-    winner_lag_s: float | None  # the winner's replication lag to the loser's region
-    winner_lag_low_s: float | None
-    winner_lag_high_s: float | None
+    winner_lag: Bound | None  # the winner's replication lag to the loser's region
     winner_true_lag_s: float | None
     earlier_discarded_unseen: bool  # the earlier write lost, never seen outside its region
     # The earlier of the two writes, and its replication lag to the other region: what
     # decides whether it is lost unseen. Measured where it was seen there; from the
     # emulator's log whether or not it was.
     earlier_write: str | None
-    earlier_lag_s: float | None
-    earlier_lag_low_s: float | None
-    earlier_lag_high_s: float | None
+    earlier_lag: Bound | None
     earlier_true_lag_s: float | None
     # MRSC: writes refused because another region was writing the item, and how long
     # the refusal took (its round trip); nothing vanishes, it is refused instead.
     refused_writes: int
     refused_after_s: float | None
     increment: IncrementCount | None
+
+    @property
+    def converge_s(self) -> float | None:
+        return self.converge.point_s if self.converge else None
+
+    @property
+    def winner_lag_s(self) -> float | None:
+        return self.winner_lag.point_s if self.winner_lag else None
+
+    @property
+    def earlier_lag_s(self) -> float | None:
+        return self.earlier_lag.point_s if self.earlier_lag else None
+
+    def to_json(self) -> dict[str, object]:
+        """The verdict as a document's trial holds it: every field under its own name,
+        each bound as ``NAME_s``, ``NAME_low_s`` and ``NAME_high_s``."""
+        def bound(name: str, value: Bound | None, point: float | None) -> dict[str, object]:
+            return {f"{name}_s": point, f"{name}_low_s": value.low_s if value else None,
+                    f"{name}_high_s": value.high_s if value else None}
+
+        count = self.increment
+        return {
+            "status": self.status, "contested": self.contested, "converged": self.converged,
+            "final_write": self.final_write, "final_value": self.final_value,
+            "winner_region": self.winner_region, "later_write_won": self.later_write_won,
+            "order_from": self.order_from,
+            **bound("converge", self.converge, self.converge_s),
+            **bound("disagreed", self.disagreed, self.disagreed_s),
+            "loser_region": self.loser_region, "loser_write": self.loser_write,
+            "loser_seen_remotely": self.loser_seen_remotely,
+            "loser_delivered": self.loser_delivered, "loser_visible_s": self.loser_visible_s,
+            **bound("winner_lag", self.winner_lag, self.winner_lag_s),
+            "winner_true_lag_s": self.winner_true_lag_s,
+            "earlier_discarded_unseen": self.earlier_discarded_unseen,
+            "earlier_write": self.earlier_write,
+            **bound("earlier_lag", self.earlier_lag, self.earlier_lag_s),
+            "earlier_true_lag_s": self.earlier_true_lag_s,
+            "refused_writes": self.refused_writes, "refused_after_s": self.refused_after_s,
+            "increment": None if count is None else {
+                "expected": count.expected, "final": count.final, "updates": count.updates,
+                "kept": dict(count.kept), "lost_updates": count.lost_updates},
+        }
 
 
 def _status(writes: Sequence[Op], reads: Sequence[Op], regions: Sequence[str],
@@ -285,14 +324,12 @@ def conflict_verdict(writes: Sequence[Op], reads: Sequence[Op], *,
         return ConflictVerdict(
             status=status, contested=contested, converged=converged, final_write=agreed,
             final_value=None, winner_region=None, later_write_won=None, order_from=order_from,
-            converge_s=None, converge_low_s=None, converge_high_s=None,
-            disagreed_s=None, disagreed_low_s=None, disagreed_high_s=None, loser_region=None,
-            loser_write=None, loser_seen_remotely=None,
-            loser_delivered=None, loser_visible_s=None, winner_lag_s=None,
-            winner_lag_low_s=None, winner_lag_high_s=None, winner_true_lag_s=None,
-            earlier_discarded_unseen=False, earlier_write=None, earlier_lag_s=None,
-            earlier_lag_low_s=None, earlier_lag_high_s=None, earlier_true_lag_s=None,
-            refused_writes=len(refused), refused_after_s=refused_after, increment=None)
+            converge=None, disagreed=None, disagreed_s=None, loser_region=None,
+            loser_write=None, loser_seen_remotely=None, loser_delivered=None,
+            loser_visible_s=None, winner_lag=None, winner_true_lag_s=None,
+            earlier_discarded_unseen=False, earlier_write=None, earlier_lag=None,
+            earlier_true_lag_s=None, refused_writes=len(refused),
+            refused_after_s=refused_after, increment=None)
     rivals = [max((w for w in live if w.region == r), key=lambda w: w.sent_ns)
               for r in regions if r != winner.region and any(w.region == r for w in live)]
     orders = [order(winner, rival, stamps) for rival in rivals]
@@ -302,18 +339,17 @@ def conflict_verdict(writes: Sequence[Op], reads: Sequence[Op], *,
     lows = [max(s[0], winner.sent_ns) for s in switches.values() if s]
     highs = [s[1] for s in switches.values() if s]
     loser = rivals[0] if rivals else None
-    seen = visible = lag_low = lag_high = None
+    seen = visible = winner_lag = None
     if loser is not None:
         seen = any(x.write_id == loser.write_id for r, rs in by_region.items()
                    if r != loser.region for x in rs if x.ok)
         switch = switches.get(loser.region)
         if switch is not None:
             visible = Bound.after(loser.sent_ns, loser.received_ns, switch).point_s
-            lag = Bound.after(winner.sent_ns, winner.received_ns, switch)
-            lag_low, lag_high = lag.low_s, lag.high_s
+            winner_lag = Bound.after(winner.sent_ns, winner.received_ns, switch)
     complete = len(highs) == len(regions)
-    converge_low = (max(lows) - start) / NS if complete else None
-    converge_high = (max(highs) - start) / NS if complete else None
+    converge = (Bound((max(lows) - start) / NS, (max(highs) - start) / NS) if complete
+                else None)
     end = max(highs) if complete else max(x.received_ns for x in reads)
     loser_truth = (truth or {}).get(str(loser.write_id)) if loser else None
     winner_truth = (truth or {}).get(str(winner.write_id))
@@ -330,36 +366,26 @@ def conflict_verdict(writes: Sequence[Op], reads: Sequence[Op], *,
         earlier_is_loser = later_won if later_won is not None else (
             loser.sent_ns <= winner.sent_ns)
         earlier = loser if earlier_is_loser else winner
-    early_low = early_high = None
+    earlier_lag = None
     if earlier is not None:
         elsewhere = [x for x in reads if x.region != earlier.region]
         seen_at = first_seen_bound(elsewhere, str(earlier.write_id))
         if seen_at is not None:
-            early = Bound.after(earlier.sent_ns, earlier.received_ns, seen_at)
-            early_low, early_high = early.low_s, early.high_s
+            earlier_lag = Bound.after(earlier.sent_ns, earlier.received_ns, seen_at)
     earlier_truth = (truth or {}).get(str(earlier.write_id)) if earlier else None
     return ConflictVerdict(
         status=status, contested=contested, converged=converged, final_write=agreed,
         final_value=count.final if count is not None else winner.value,
         winner_region=winner.region, later_write_won=later_won, order_from=order_from,
-        converge_s=(midpoint(converge_low, converge_high)
-                    if converge_low is not None and converge_high is not None else None),
-        converge_low_s=converge_low, converge_high_s=converge_high,
-        disagreed_s=apart / NS, disagreed_low_s=apart_low / NS,
-        disagreed_high_s=apart_high / NS,
+        converge=converge, disagreed=Bound(apart_low / NS, apart_high / NS),
+        disagreed_s=apart / NS,
         loser_region=loser.region if loser else None,
         loser_write=loser.write_id if loser else None, loser_seen_remotely=seen,
         loser_delivered=loser_truth.delivered if loser_truth else None,
-        loser_visible_s=visible,
-        winner_lag_s=(midpoint(lag_low, lag_high)
-                      if lag_low is not None and lag_high is not None else None),
-        winner_lag_low_s=lag_low, winner_lag_high_s=lag_high,
+        loser_visible_s=visible, winner_lag=winner_lag,
         winner_true_lag_s=winner_truth.lag_s if winner_truth and loser is not None else None,
         earlier_discarded_unseen=earlier_lost,
-        earlier_write=earlier.write_id if earlier else None,
-        earlier_lag_s=(midpoint(early_low, early_high)
-                       if early_low is not None and early_high is not None else None),
-        earlier_lag_low_s=early_low, earlier_lag_high_s=early_high,
+        earlier_write=earlier.write_id if earlier else None, earlier_lag=earlier_lag,
         earlier_true_lag_s=earlier_truth.due_lag_s if earlier_truth else None,
         refused_writes=len(refused), refused_after_s=refused_after, increment=count)
 
@@ -421,10 +447,10 @@ def conflict_counts(verdicts: Sequence[ConflictVerdict]) -> ConflictCounts:
         loser_seen_remotely=count(lambda v: v.loser_seen_remotely is True),
         median_disagreed_s=median([v.disagreed_s for v in verdicts
                                    if v.disagreed_s is not None]),
-        median_disagreed_low_s=median([v.disagreed_low_s for v in verdicts
-                                       if v.disagreed_low_s is not None]),
-        median_disagreed_high_s=median([v.disagreed_high_s for v in verdicts
-                                        if v.disagreed_high_s is not None]),
+        median_disagreed_low_s=median([v.disagreed.low_s for v in verdicts
+                                       if v.disagreed is not None]),
+        median_disagreed_high_s=median([v.disagreed.high_s for v in verdicts
+                                        if v.disagreed is not None]),
         median_winner_lag_s=median([v.winner_lag_s for v in verdicts
                                     if v.winner_lag_s is not None]),
         median_earlier_lag_s=median([lag for v in verdicts
