@@ -116,6 +116,16 @@ def test_moto_is_reached_only_through_the_store() -> None:
     assert users == ["gtbench/emulator/store.py"]
 
 
+def test_every_command_speaks_through_the_invocations_one_terminal() -> None:
+    """Terminals are made in one place (``cli/app.py``), so the demo and the commands it
+    runs share one: a command that builds its own would print around the demo's."""
+    makers = sorted(str(p.relative_to(SRC)) for p in (SRC / "gtbench").rglob("*.py")
+                    if any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                           and node.func.id == "Terminal"
+                           for node in ast.walk(ast.parse(p.read_text()))))
+    assert makers == ["gtbench/cli/app.py"]
+
+
 # botocore is not among them: gtbench.awsrules, which the checkers share for names such
 # as EVENTUAL, reads its region list (lazily) from botocore's endpoint data.
 HEAVY = ("boto3", "rich", "click", "moto", "matplotlib")

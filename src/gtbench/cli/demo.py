@@ -15,6 +15,7 @@ from rich import box
 from rich.table import Table
 
 from gtbench.awsrules import EVENTUAL, STRONG
+from gtbench.cli.app import current_app
 from gtbench.cli.options import DEMO_KEY, SCRATCH_KEY, check_endpoint
 from gtbench.errors import GtbenchError
 from gtbench.regions import LOCAL, parse_regions
@@ -111,7 +112,7 @@ def demo_command(ctx: click.Context, endpoint_url: str | None, regions: str, tab
     first, second = chosen[0], chosen[1]
     common: dict[str, Any] = {"target": LOCAL, "endpoint_url": endpoint_url,
                               "regions": chosen, "table": table, "profile": None}
-    terminal = Terminal()
+    terminal = current_app().terminal()
     with tempfile.TemporaryDirectory(prefix="gtbench-demo-") as scratch:
         out = Path(save_dir or scratch)
         out.mkdir(parents=True, exist_ok=True)

@@ -38,11 +38,10 @@ def _aws_only(settings: Settings) -> bool:
 
 def _clients(settings: Settings
              ) -> tuple[object, str, str, dict[str, object], dict[str, object]]:
+    from gtbench.cli.app import current_app
     from gtbench.cli.provision import connect
-    from gtbench.terminal import Terminal
 
-    terminal = Terminal()
-    regions, account = connect(settings, terminal)
+    regions, account = connect(settings, current_app().terminal())
     assert account is not None
     partition = regions.session.get_partition_for_region(settings.home)
     lambdas = {r: regions.service_client("lambda", r, attempts=3) for r in settings.regions}

@@ -11,6 +11,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from gtbench.cli.app import current_app
 from gtbench.cli.options import Finite, settings_from, target_options, yes_option
 from gtbench.errors import GtbenchError, UsageError
 from gtbench.regions import AWS, LOCAL, Regions, Settings, account_id, open_regions
@@ -207,7 +208,7 @@ def setup_command(ctx: click.Context, target: str, endpoint_url: str | None,
         problem = provision.strong_problem(settings, witness)
         if problem:
             raise UsageError(problem)
-    terminal = Terminal(stdout_is_data=as_json)
+    terminal = current_app().terminal(stdout_is_data=as_json)
     client_regions, account = connect(settings, terminal)
     if settings.target == AWS and not yes:
         kind = " strongly consistent" if strong else ""
@@ -259,7 +260,7 @@ def status_command(target: str, endpoint_url: str | None, regions: tuple[str, ..
     disagree right after a write are normal: replication is asynchronous.
     """
     settings = settings_from(target, endpoint_url, regions, table, profile)
-    terminal = Terminal(stdout_is_data=as_json)
+    terminal = current_app().terminal(stdout_is_data=as_json)
     client_regions, _ = connect(settings, terminal)
     home = provision.describe(client_regions.home, settings.table)
     if home is None:
@@ -323,7 +324,7 @@ def teardown_command(target: str, endpoint_url: str | None, regions: tuple[str, 
     listed and removed, in the home region of --regions.
     """
     settings = settings_from(target, endpoint_url, regions, table, profile)
-    terminal = Terminal()
+    terminal = current_app().terminal()
     client_regions, account = connect(settings, terminal)
     if stale and runs_only:
         raise UsageError("give --stale or --runs-only, not both")

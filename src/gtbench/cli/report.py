@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
+from gtbench.cli.app import current_app
 from gtbench.cli.options import png_option
-from gtbench.terminal import Terminal
 
 
 @click.command("report")
@@ -65,7 +65,7 @@ def _show(path: str, document: dict[str, Any], png_path: str | None, markdown: b
           check: bool) -> None:
     from gtbench import report
 
-    terminal = Terminal()
+    terminal = current_app().terminal()
     if check:
         from gtbench import document as documents
         from gtbench.errors import GtbenchError

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from gtbench.cli.app import current_app
 from gtbench.cli.options import SCRATCH_KEY  # the demo's scratch files: not announced
 from gtbench.errors import Interrupted, RunStopped
 from gtbench.regions import Regions, Settings
@@ -37,7 +38,7 @@ class RunSession:
 
         self.settings = settings
         self.json_path = json_path
-        self.terminal = Terminal(stdout_is_data=json_path == "-")
+        self.terminal: Terminal = current_app().terminal(stdout_is_data=json_path == "-")
         self.regions: Regions
         # No call outlasts the run's own timeout, from the first one on.
         self.regions, self.account = connect(settings, self.terminal, tables,
