@@ -15,13 +15,21 @@ import os
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass, fields, is_dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gtbench import __version__, analysis
 from gtbench.analysis import CloudWatchStats, FinalImage, WriteTruth
 from gtbench.awsrules import EVENTUAL
 from gtbench.history import Op
 from gtbench.registry import FORMAT_VERSION
+
+if TYPE_CHECKING:  # the result types the codecs turn into JSON and back
+    from gtbench.analysis import CompareSummary
+    from gtbench.experiments.compare import CompareResult
+    from gtbench.experiments.conflict import ConflictResult, ConflictTrial
+    from gtbench.experiments.outage import OutageResult
+    from gtbench.experiments.race import RaceResult, Trial
+    from gtbench.experiments.trials import RunEnd
 
 Document = dict[str, Any]
 
@@ -91,7 +99,7 @@ class Context:
                    emulator, environment())
 
 
-def _header(experiment: str, context: Context, result: Any) -> Document:
+def _header(experiment: str, context: Context, result: RunEnd) -> Document:
     return {
         "experiment": experiment, "format": FORMAT_VERSION, "gtbench": __version__,
         "interrupted": result.interrupted, "stopped": result.stopped,
@@ -114,7 +122,7 @@ def _history(ops: list[Op]) -> list[dict[str, Any]]:
 # -- race ---------------------------------------------------------------------------
 
 
-def race_trial(trial: Any) -> Document:
+def race_trial(trial: Trial) -> Document:
     """One race trial: its key and value, its verdict, and its history."""
     from gtbench.experiments.race import RACE_PK
 
@@ -125,7 +133,7 @@ def race_trial(trial: Any) -> Document:
             "history": _history(trial.ops)}
 
 
-def race_document(result: Any, context: Context) -> Document:
+def race_document(result: RaceResult, context: Context) -> Document:
     plan = result.plan
     summary = analysis.race_summary([(t.pair, t.verdict()) for t in result.trials],
                                     plan.pairs, result.cloudwatch)
@@ -148,7 +156,7 @@ def race_document(result: Any, context: Context) -> Document:
     }
 
 
-def _load_summary(result: Any) -> Document:
+def _load_summary(result: RaceResult) -> Document:
     """race --load: lag per step, beside the rate each step's load reached."""
     if not result.load:
         return {}
@@ -157,7 +165,7 @@ def _load_summary(result: Any) -> Document:
         [(t.load_wps, t.verdict()) for t in result.trials], reached)]}
 
 
-def read_race(document: Document) -> Any:
+def read_race(document: Document) -> RaceResult:
     """The RaceResult a race document was made from: plan, histories and truth."""
     from gtbench.experiments.load import LoadStep
     from gtbench.experiments.race import RacePlan, RaceResult, Schedule, Trial
@@ -205,7 +213,7 @@ def _since(ns: int, release_ns: int) -> float:
     return (ns - release_ns) / analysis.NS
 
 
-def conflict_trial(trial: Any) -> Document:
+def conflict_trial(trial: ConflictTrial) -> Document:
     """One conflict trial: its writes and what each region showed (both from its history,
     in seconds after the release), its verdict, its inputs and its history."""
     from gtbench.experiments.conflict import CONFLICT_PK, INCREMENT
@@ -237,7 +245,7 @@ def conflict_trial(trial: Any) -> Document:
     }
 
 
-def conflict_document(result: Any, context: Context) -> Document:
+def conflict_document(result: ConflictResult, context: Context) -> Document:
     from gtbench.experiments.conflict import INCREMENT
 
     plan = result.plan
@@ -259,7 +267,7 @@ def conflict_document(result: Any, context: Context) -> Document:
     }
 
 
-def read_conflict(document: Document) -> Any:
+def read_conflict(document: Document) -> ConflictResult:
     """The ConflictResult a conflict document was made from."""
     from gtbench.experiments.conflict import (
         INCREMENT,
@@ -301,7 +309,7 @@ def read_conflict(document: Document) -> Any:
 RUNS = ("race", "conflict", "increment")  # each mode's runs, in the order they ran
 
 
-def compare_summary(result: Any) -> Any:
+def compare_summary(result: CompareResult) -> CompareSummary:
     """The side-by-side summary, from each mode's runs (live or rebuilt)."""
     from gtbench.experiments.compare import race_rows
 
@@ -319,7 +327,7 @@ def compare_summary(result: Any) -> Any:
     return analysis.compare_summary(modes)
 
 
-def compare_document(result: Any, context: Context) -> Document:
+def compare_document(result: CompareResult, context: Context) -> Document:
     """One document for both modes: each mode's race, conflict and increment runs as the
     documents those commands save, then the side-by-side summary."""
     plan = result.plan
@@ -346,7 +354,7 @@ def compare_document(result: Any, context: Context) -> Document:
     }
 
 
-def read_compare(document: Document) -> Any:
+def read_compare(document: Document) -> CompareResult:
     """The CompareResult a compare document was made from."""
     from gtbench.experiments.compare import ComparePlan, CompareResult, ModeRun
 
@@ -376,7 +384,7 @@ _RUN_CODECS: dict[str, tuple[Callable[[Any, Context], Document], Callable[[Docum
 # -- outage -------------------------------------------------------------------------
 
 
-def outage_document(result: Any, context: Context) -> Document:
+def outage_document(result: OutageResult, context: Context) -> Document:
     """The whole run: every write (with its item), every strong-read probe, every
     snapshot, the recovery-point and convergence reads, the truth, the summary."""
     plan = result.plan
@@ -407,7 +415,7 @@ def outage_document(result: Any, context: Context) -> Document:
     }
 
 
-def read_outage(document: Document) -> Any:
+def read_outage(document: Document) -> OutageResult:
     """The OutageResult an outage document was made from."""
     from gtbench.analysis import OutageWrite, Snapshot
     from gtbench.analysis.heartbeat import BeatSeen
@@ -461,7 +469,7 @@ def rebuild_race(document: Document, context: Context) -> Document:
     return race_document(read_race(document), context)
 
 
-def matrix_document(result: Any, context: Context) -> Document:
+def matrix_document(result: RaceResult, context: Context) -> Document:
     """A matrix is a race over every ordered pair: the race's document and keys."""
     return {**race_document(result, context), "experiment": "matrix"}
 
