@@ -29,10 +29,12 @@ __all__ = ["WORKERS", "EmulatorApp", "EmulatorConfig", "EmulatorServer"]
 # experiment's concurrency; more wait their turn in the accept queue.
 WORKERS = 64
 # Idle kept-alive connections held open at most (cheroot keeps 10 by default, fewer
-# than one boto3 client's pool), and each closed after IDLE_TIMEOUT_S; clients reconnect.
+# than one boto3 client's pool).
 KEPT_ALIVE = 1024
-# An idle kept-alive connection is closed after this long; clients (urllib3) reconnect.
-IDLE_TIMEOUT_S = 10
+# An idle kept-alive connection is closed after this long, and urllib3 reconnects.
+# Long, so that a read sent just as its connection is closed (a failed read for a
+# poller, which never retries) stays rare: pollers' connections are never idle so long.
+IDLE_TIMEOUT_S = 60
 
 access_log = logging.getLogger("gtbench.emulator.access")
 
