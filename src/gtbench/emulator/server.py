@@ -37,6 +37,17 @@ KEPT_ALIVE = 1024
 IDLE_TIMEOUT_S = 60
 
 access_log = logging.getLogger("gtbench.emulator.access")
+log = logging.getLogger(__name__)
+
+
+class _Server(wsgi.Server):
+    """cheroot's server, its messages through logging: cheroot writes every one to
+    stderr whatever its level (a client gone, a connection reset), which would litter
+    ``local serve``'s terminal and the tests' output."""
+
+    def error_log(self, msg: str = "", level: int = logging.INFO,
+                  traceback: bool = False) -> None:
+        log.log(level, "%s", msg, exc_info=traceback)
 
 
 class _Gateway(wsgi.Gateway_10):
@@ -79,9 +90,9 @@ class EmulatorServer:
         self.app = EmulatorApp(config)
         self.app.warm_up()
         served: Any = _Logged(self.app) if log_requests else self.app
-        self._server = wsgi.Server((host, port), served, numthreads=WORKERS,
-                                   server_name="gtbench-emulator", timeout=IDLE_TIMEOUT_S,
-                                   shutdown_timeout=1)
+        self._server = _Server((host, port), served, numthreads=WORKERS,
+                                server_name="gtbench-emulator", timeout=IDLE_TIMEOUT_S,
+                                shutdown_timeout=1)
         self._server.gateway = _Gateway
         self._server.keep_alive_conn_limit = KEPT_ALIVE
         # Bind now, so the port is known and a busy one raises here. The workers are
