@@ -71,7 +71,7 @@ class _Logged:
         def logged(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
             target = environ.get("HTTP_X_AMZ_TARGET", "")
             access_log.info("%s %s %s %s", environ.get("REQUEST_METHOD"),
-                            environ.get("PATH_INFO"), target.rpartition(".")[2], status)
+                            environ.get("PATH_INFO"), target.rpartition(".")[2] or "-", status)
             return start_response(status, headers, *exc)
 
         return self.app(environ, logged)
