@@ -53,11 +53,14 @@ def test_local_env_points_boto3_at_the_emulator(emulator: EmulatorServer,
 # -- the emulator's lifecycle -------------------------------------------------------------
 
 
-def test_a_served_emulator_is_found_and_no_second_one_starts(state: dict[str, str]) -> None:
+def test_a_served_emulator_is_found_and_no_second_one_starts(state: dict[str, str],
+                                                             tmp_path: Path) -> None:
     port = free_port("127.0.0.1")
-    served = subprocess.Popen([sys.executable, "-m", "gtbench", "local", "serve", "--port",
-                               str(port), "--replica-delay-s", "0"], env=state,
-                              stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "serve.log"
+    with log.open("w") as sink:  # a file, not a pipe: --verbose writes a line a request
+        served = subprocess.Popen([sys.executable, "-m", "gtbench", "local", "serve", "--port",
+                                   str(port), "--replica-delay-s", "0", "--verbose"],
+                                  env=state, stderr=sink, text=True)
     try:
         record = Path(state["GTBENCH_STATE_DIR"]) / "emulator.json"
         wait_until(record.exists, timeout=30, message="the served emulator's record")
@@ -71,6 +74,10 @@ def test_a_served_emulator_is_found_and_no_second_one_starts(state: dict[str, st
         served.send_signal(signal.SIGTERM)
         served.wait(30)
         assert not record.exists()  # gone with it
+        # --verbose: a line a request, with its DynamoDB operation and status.
+        said = log.read_text()
+        assert re.search(r"POST / CreateTable 200 OK", said), said[-500:]
+        assert re.search(r"GET /_gtbench/status - 200 OK", said), said[-500:]
     finally:
         served.kill()
         served.wait()
