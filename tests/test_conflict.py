@@ -77,6 +77,12 @@ def test_a_later_write_inside_the_lag_wins_everywhere_and_the_other_vanishes(
         assert set(t) >= REQUIRED_TRIAL_KEYS, t.keys()
         winner = max(t["writes"], key=lambda w: w["sent"])  # the later one sent
         assert t["converged"] and t["winner_region"] == winner["region"], t
+        if t["order_from"] != "ground truth":
+            # A write of unknown fate (its answer timed out under load) leaves no truth
+            # to line up; the order then comes from the send-ack windows, which a 30 ms
+            # offset can leave overlapping: too close to call, never the wrong way.
+            assert t["later_write_won"] in (True, None), t
+            continue
         # Said with the trial's order and stamps: a failure here must be readable.
         assert t["later_write_won"] is True, (t["order_from"], t["truth"], t["writes"])
         assert t["final_value"] == winner["value"]
@@ -101,8 +107,9 @@ def test_a_later_write_inside_the_lag_wins_everywhere_and_the_other_vanishes(
         assert 0 < t["disagreed_low_s"] <= disagreed <= t["disagreed_high_s"], (t, disagreed)
         assert t["disagreed_low_s"] <= t["disagreed_s"] <= t["disagreed_high_s"]
     s = document["summary"]
-    assert (s["trials"], s["converged"], s["lww_held"], s["lww_violated"], s["too_close"]) \
-        == (3, 3, 3, 0, 0)
+    assert (s["trials"], s["converged"], s["lww_violated"]) == (3, 3, 0)
+    assert s["lww_held"] + s["too_close"] == 3
+    assert s["lww_held"] >= sum(t["order_from"] == "ground truth" for t in document["trials"])
     assert s["earlier_discarded_unseen"] == sum(t["earlier_discarded_unseen"]
                                                 for t in document["trials"])
 
