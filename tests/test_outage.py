@@ -48,10 +48,19 @@ def test_an_mrec_cut_loses_what_the_ground_truth_says(emulator: EmulatorServer,
     assert saved["experiment"] == "outage" and saved["consistency"] == "EVENTUAL"
     cut = next(r for r in s["regions"] if r["cut"])
     assert cut["region"] == "eu-west-1" and cut["acked_during"] > 0  # it went on writing
-    assert s["recovery_point_writes"] > 0 and s["recovery_point_max_age_s"] >= 1.5
-    assert s["converge_s"] is not None and s["converge_s"] < 5
+    assert s["recovery_point_writes"] > 0 and s["recovery_point_max_age_s"] > 0
+    # Agreement was reached and bounded; how soon is a measurement, not a claim (a
+    # loaded machine takes longer).
+    assert s["converge_low_s"] <= s["converge_s"] <= s["converge_high_s"]
     # Exactly the writes the emulator's own log says: not a count, the same ids.
     assert truth is not None
+    # Every write the cut region acknowledged while the cut held could not leave it:
+    # each is in the recovery point, however late a loaded machine let it be sent.
+    took_hold = saved["origin_ns"] + s["cut_observed_s"] * 1e9
+    held = {w["write_id"] for w in saved["history"]["writes"]
+            if w["region"] == cut["region"] and w["result"] == OK
+            and w["sent_ns"] >= took_hold and w["received_ns"] <= saved["end_ns"]}
+    assert held and held <= set(truth["recovery_point"]), (held, truth["recovery_point"])
     assert sorted(s["recovery_point"]) == sorted(truth["recovery_point"])
     assert sorted(x["write_id"] for x in s["lost"]) == sorted(truth["lost"])
     assert s["lost_writes"] == len(truth["lost"])
