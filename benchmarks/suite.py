@@ -15,19 +15,23 @@ import argparse
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
+from pathlib import Path
 
 from benchmarks.common import cpu_hogs
 
 
-def one_run(extra: list[str]) -> tuple[float, set[str], str]:
+def one_run(extra: list[str], log: Path) -> tuple[float, set[str], str]:
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", *extra], capture_output=True,
                           text=True)
     took = time.monotonic() - started
     failed = set(re.findall(r"^(?:FAILED|ERROR) (\S+)", done.stdout, re.M))
     last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "no output"
+    if failed:  # the assertion that failed, for a flake seen once
+        log.write_text(done.stdout + done.stderr)
     return took, failed, last
 
 
@@ -41,10 +45,11 @@ def main() -> None:
     times: list[float] = []
     with cpu_hogs(options.hogs):
         for run in range(options.runs):
-            took, failed, last = one_run(options.pytest_args)
+            log = Path(tempfile.gettempdir()) / f"gtbench-suite-run-{run + 1}.log"
+            took, failed, last = one_run(options.pytest_args, log)
             times.append(took)
             failures.update(failed)
-            named = f"; failed: {', '.join(sorted(failed))}" if failed else ""
+            named = f"; failed: {', '.join(sorted(failed))} (output: {log})" if failed else ""
             print(f"run {run + 1}: {took:.0f} s, {last}{named}", flush=True)
     flakes = sorted(t for t, n in failures.items() if n < options.runs)
     broken = sorted(t for t, n in failures.items() if n == options.runs)
