@@ -195,7 +195,10 @@ def test_lag_stays_flat_on_demand(emulator: EmulatorServer, tmp_path: Path) -> N
     document = sweep(emulator, tmp_path, "--trials", "2", "--load", "0,20")
     steps = by_rate(document)
     assert steps[20.0]["trials"] == 2 and steps[20.0]["replicated"] == 2
-    assert steps[20.0]["p50_s"] < steps[0.0]["p50_s"] + 0.25
+    # Judged on the emulator's log (the polls' own noise is not the point): on demand
+    # nothing queues, so the true lag under load stays where it was without; the margin
+    # is for deliveries a loaded machine runs late, in both steps alike.
+    assert steps[20.0]["true_p50_s"] < steps[0.0]["true_p50_s"] + 0.25
 
 
 def test_a_load_sweep_timed_by_probes(emulator: EmulatorServer, tmp_path: Path) -> None:
