@@ -6,7 +6,8 @@ server in the same run.
 Each server runs in a process of its own (as users run it); --threads client threads,
 each with its own boto3 client, put items with new keys for --seconds. The emulator
 replicates with lag 300 ms, so every write is stored once per replica. Target
-(issue #24): with 3 replicas, at least 0.8x plain moto's writes per second. Runs
+(issue #33; #24 asked 0.8x): with 3 replicas, at least 1.2x plain moto's writes per
+second. Runs
 alternate between the two servers so that drift in the machine's load hits both.
 """
 
@@ -78,7 +79,7 @@ def main() -> None:
         print(f"  {label:26} {median(values):7.1f} ({min(values):.1f} to {max(values):.1f})"
               f"  {median(values) / base:4.2f}x moto")
     three = median(results["emulator, 3"]) / base
-    print(f"  target: 3 regions at least 0.8x moto: {verdict(three >= 0.8)} ({three:.2f}x)")
+    print(f"  target: 3 regions at least 1.2x moto: {verdict(three >= 1.2)} ({three:.2f}x)")
 
 
 if __name__ == "__main__":
