@@ -104,7 +104,9 @@ def test_a_later_write_inside_the_lag_wins_everywhere_and_the_other_vanishes(
         # Truly the loser's region held the loser from its stamp until the winner arrived;
         # the winner's region held nothing, then the winner.
         disagreed = apart + winner_truth["lag_s"]
-        assert 0 < t["disagreed_low_s"] <= disagreed <= t["disagreed_high_s"], (t, disagreed)
+        # The bound holds the truth; its low end is what the reads surely saw, which is
+        # nothing when a loaded machine held the loser's region's polls over the window.
+        assert 0 <= t["disagreed_low_s"] <= disagreed <= t["disagreed_high_s"], (t, disagreed)
         assert t["disagreed_low_s"] <= t["disagreed_s"] <= t["disagreed_high_s"]
     s = document["summary"]
     assert (s["trials"], s["converged"], s["lww_violated"]) == (3, 3, 0)
