@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from itertools import pairwise
 from typing import Literal
 
@@ -246,33 +246,21 @@ class ConflictVerdict:
 
     def to_json(self) -> dict[str, object]:
         """The verdict as a document's trial holds it: every field under its own name,
-        each bound as ``NAME_s``, ``NAME_low_s`` and ``NAME_high_s``."""
-        def bound(name: str, value: Bound | None, point: float | None) -> dict[str, object]:
-            return {f"{name}_s": point, f"{name}_low_s": value.low_s if value else None,
-                    f"{name}_high_s": value.high_s if value else None}
+        in order, each bound as ``NAME_s``, ``NAME_low_s`` and ``NAME_high_s``."""
+        out: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _BOUNDS:
+                out[f"{f.name}_s"] = getattr(self, f"{f.name}_s")
+                out[f"{f.name}_low_s"] = value.low_s if value else None
+                out[f"{f.name}_high_s"] = value.high_s if value else None
+            elif f.name != "disagreed_s":  # written with its bound
+                out[f.name] = asdict(value) if isinstance(value, IncrementCount) else value
+        return out
 
-        count = self.increment
-        return {
-            "status": self.status, "contested": self.contested, "converged": self.converged,
-            "final_write": self.final_write, "final_value": self.final_value,
-            "winner_region": self.winner_region, "later_write_won": self.later_write_won,
-            "order_from": self.order_from,
-            **bound("converge", self.converge, self.converge_s),
-            **bound("disagreed", self.disagreed, self.disagreed_s),
-            "loser_region": self.loser_region, "loser_write": self.loser_write,
-            "loser_seen_remotely": self.loser_seen_remotely,
-            "loser_delivered": self.loser_delivered, "loser_visible_s": self.loser_visible_s,
-            **bound("winner_lag", self.winner_lag, self.winner_lag_s),
-            "winner_true_lag_s": self.winner_true_lag_s,
-            "earlier_discarded_unseen": self.earlier_discarded_unseen,
-            "earlier_write": self.earlier_write,
-            **bound("earlier_lag", self.earlier_lag, self.earlier_lag_s),
-            "earlier_true_lag_s": self.earlier_true_lag_s,
-            "refused_writes": self.refused_writes, "refused_after_s": self.refused_after_s,
-            "increment": None if count is None else {
-                "expected": count.expected, "final": count.final, "updates": count.updates,
-                "kept": dict(count.kept), "lost_updates": count.lost_updates},
-        }
+
+# The verdict's fields that are Bounds (each has a point, NAME_s, beside it).
+_BOUNDS = ("converge", "disagreed", "winner_lag", "earlier_lag")
 
 
 def _status(writes: Sequence[Op], reads: Sequence[Op], regions: Sequence[str],
