@@ -339,7 +339,9 @@ def test_conflict_on_a_strong_table_refuses_instead_of_losing(emulator: Emulator
     from tests.helpers import run_cli
 
     regions = f"{W2},{E1},{E2}"
-    # Round trips far above any send skew a loaded machine adds: the writes overlap.
+    # Round trips far above the send skew a quiet machine adds: the writes overlap, and
+    # refusals are the rule. Which trials' writes overlapped is the emulator's to say
+    # (its strong-write log): a loaded machine may send one write a trip late.
     emulator.backend.set(pair_rtt_ms={(a, b): 150.0 for a in (W2, E1, E2)
                                       for b in (W2, E1, E2) if a != b})
     assert run_cli(emulator.url, "setup", "--consistency", "strong",
@@ -348,14 +350,24 @@ def test_conflict_on_a_strong_table_refuses_instead_of_losing(emulator: Emulator
                        "--no-timelines", regions=regions)
     assert together.exit_code == 0, together.stderr
     document = json.loads(together.stdout)
+    log = control(emulator.url, "strong")["writes"]
+    overlapped = 0
     for t in document["trials"]:
+        kinds = sorted(e["kind"] for e in log
+                       if e["key"] == {k: {"S": v} for k, v in t["key"].items()})
         refused = [w for w in t["writes"] if w["error"] == "ReplicatedWriteConflictException"]
-        assert len(refused) == 1 and refused[0]["result"] == "fail", t["writes"]
-        assert t["refused_writes"] == 1 and t["contested"] is False and t["converged"]
-        assert t["refused_after_s"] >= 0.015  # learnt a round trip away
-        assert t["earlier_discarded_unseen"] is False  # nothing vanished
+        assert t["converged"] and t["earlier_discarded_unseen"] is False  # nothing vanished
+        if kinds == ["commit", "conflict"]:  # the second arrived inside the first's claim
+            overlapped += 1
+            assert len(refused) == 1 and refused[0]["result"] == "fail", t["writes"]
+            assert t["refused_writes"] == 1 and t["contested"] is False
+            assert t["refused_after_s"] >= 0.015  # learnt a round trip away
+        else:  # one after the other: both applied, the later one standing
+            assert kinds == ["commit", "commit"] and not refused, (kinds, t["writes"])
+            assert t["refused_writes"] == 0 and t["later_write_won"] is True
+    assert overlapped >= 1, log  # refusals do happen, and are reported
     summary = document["summary"]
-    assert (summary["refused_writes"], summary["earlier_discarded_unseen"]) == (3, 0)
+    assert (summary["refused_writes"], summary["earlier_discarded_unseen"]) == (overlapped, 0)
     flat = " ".join(together.stderr.split())
     assert "was refused (ReplicatedWriteConflictException" in flat
     assert "concurrent writes are refused, not silently lost" in flat
