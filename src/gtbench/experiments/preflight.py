@@ -5,6 +5,7 @@ instrument's resolution). Shared by every experiment; knows none of them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from typing import Any
 
 from gtbench import analysis
@@ -51,6 +52,15 @@ def check_pairs(regions: Regions, settings: Settings, pairs: Sequence[Pair]) -> 
         if description.get("MultiRegionConsistency") == STRONG:
             consistency = STRONG
     return consistency
+
+
+def round_trips_s(regions: Regions, table: str, names: Sequence[str],
+                  pool: Executor) -> dict[str, float]:
+    """``round_trip_s`` of every region in ``names``, all at once: each is its own
+    endpoint on AWS, and a far region's reads (or an MRSC table's strong reads, a trip
+    to the peer each) take seconds."""
+    times = pool.map(lambda r: round_trip_s(regions.reader(r), table, r), names)
+    return dict(zip(names, times, strict=True))
 
 
 def round_trip_s(client: Any, table: str, region: str, samples: int = 15) -> float:

@@ -24,7 +24,7 @@ from gtbench.analysis import CloudWatchStats, RaceVerdict
 from gtbench.awsrules import EVENTUAL
 from gtbench.experiments import polling
 from gtbench.experiments.load import LoadStep
-from gtbench.experiments.preflight import check_pairs, round_trip_s
+from gtbench.experiments.preflight import check_pairs, round_trips_s
 from gtbench.experiments.trials import RunEnd, run_trials, timed_write
 from gtbench.history import FAIL, Op
 from gtbench.local import truth
@@ -212,10 +212,7 @@ def run_race(regions: Regions, settings: Settings, plan: RacePlan,
     pool = ThreadPoolExecutor(max_workers=MAX_POLLERS, thread_name_prefix="poller")
 
     def prepare() -> None:
-        # Every region at once: each is its own endpoint on AWS, and a far region's 15
-        # reads take seconds.
-        times = pool.map(lambda r: round_trip_s(regions.reader(r), settings.table, r), readers)
-        result.resolution_s = dict(zip(readers, times, strict=True))
+        result.resolution_s = round_trips_s(regions, settings.table, readers, pool)
         result.schedules = {t: plan.schedule(result.resolution_s[t]) for _, t in plan.pairs}
 
     def job(index: int, pair: Pair) -> Callable[[threading.Event], Trial]:
