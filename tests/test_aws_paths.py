@@ -234,3 +234,22 @@ def test_compare_on_aws_names_both_tables_and_asks_first(aws_env: None) -> None:
     assert re.search(r"gtbench-compare-([0-9a-f]{6})-mrec \(MREC\) and "
                      r"gtbench-compare-\1-mrsc \(MRSC\)", flat), flat
     assert "AWS account 123456789012" in flat and "billable" in flat
+
+
+def test_sessions_share_one_model_loader_and_keep_their_own_settings(aws_env: None) -> None:
+    """Every command's session reads botocore's models through one loader (parsing them
+    again is 0.1 s of CPU a session: the demo and compare open several), and that
+    sharing neither grows the loader's search path nor mixes the sessions' settings."""
+    from gtbench.regions import new_session
+
+    first = new_session(region_name="us-west-2", aws_access_key_id="a",
+                        aws_secret_access_key="b")
+    loader = first._session.get_component("data_loader")
+    paths = list(loader.search_paths)
+    second = new_session(region_name="eu-west-1")
+    assert second._session.get_component("data_loader") is loader
+    assert loader.search_paths == paths
+    assert (first.region_name, second.region_name) == ("us-west-2", "eu-west-1")
+    mine, theirs = first.get_credentials(), second.get_credentials()
+    assert mine is not None and theirs is not None
+    assert (mine.access_key, theirs.access_key) == ("a", "AKIAEXAMPLEEXAMPLE12")
