@@ -224,14 +224,23 @@ def conflict_trial(trial: ConflictTrial) -> Document:
                if trial.mode == INCREMENT else None,
                "sent": _since(w.sent_ns, release), "acked": _since(w.received_ns, release),
                "result": w.result, "error": w.error} for w in trial.writes]
+    final = trial.verdict().final_write
     timeline: list[dict[str, Any]] = []
     for region in sorted({r.region for r in trial.reads}):
-        previous: object = object()
-        for r in (r for r in trial.reads if r.region == region and r.ok):
-            if r.write_id != previous:
-                timeline.append({"region": region, "t": _since(r.received_ns, release),
-                                 "value": r.value, "write_id": r.write_id})
-                previous = r.write_id
+        # In answering order, as drawn. A region's item only moves forward (last-writer-
+        # wins, never deleted here): no write again once another replaced it, no absence
+        # once a write showed, nothing after the write all regions agreed on. A read
+        # that shows otherwise was served before the change and answered late (a loaded
+        # client): it adds nothing.
+        shown: list[str | None] = []
+        for r in sorted((r for r in trial.reads if r.region == region and r.ok),
+                        key=lambda r: r.received_ns):
+            if r.write_id in shown or (shown and r.write_id is None) or (
+                    final is not None and final in shown):
+                continue
+            timeline.append({"region": region, "t": _since(r.received_ns, release),
+                             "value": r.value, "write_id": r.write_id})
+            shown.append(r.write_id)
     timeline.sort(key=lambda e: e["t"])
     return {
         "index": trial.index, "offset_ms": trial.offset_ms,
