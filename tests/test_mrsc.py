@@ -144,14 +144,18 @@ def test_an_eventual_read_in_the_third_replica_can_be_stale(emulator: EmulatorSe
 
 
 def test_concurrent_writes_from_two_regions_give_exactly_one_conflict(
-        emulator: EmulatorServer, ddb: Client) -> None:
+        emulator: EmulatorServer, ddb: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     strong_table(ddb)
-    # The first write holds the item for its 1.5 s round trip; the second is sent once
-    # the emulator shows the item held (a condition, not two threads hoping to meet).
-    emulator.backend.set(pair_rtt_ms={(E1, E2): 1500.0})
+    emulator.backend.set(pair_rtt_ms={(E1, E2): 50.0})
     clients = {r: no_retry(emulator, r) for r in (E1, E2)}
+    # The first write's round trip to its peer lasts until the second write has met its
+    # claim: concurrent by construction, not two threads hoping to meet (beside CPU hogs
+    # the second once arrived after a 1.5 s trip had ended, and both were applied).
+    gate = threading.Event()
+    monkeypatch.setattr(emulator.backend.clock, "sleep", lambda _: gate.wait(30))
     for trial in range(3):
         outcomes: dict[str, str] = {}
+        gate.clear()
 
         def write(region: str, trial: int = trial, outcomes: dict[str, str] = outcomes
                   ) -> None:
@@ -161,12 +165,20 @@ def test_concurrent_writes_from_two_regions_give_exactly_one_conflict(
             except ClientError as exc:
                 outcomes[region] = str(exc.response["Error"]["Code"])
 
-        first = threading.Thread(target=write, args=(E1,))
-        first.start()
+        def refused(trial: int = trial) -> bool:
+            return any(w["kind"] == "conflict" and w["key"]["SK"] == {"S": str(trial)}
+                       for w in control(emulator.url, "strong")["writes"])
+
+        writers = [threading.Thread(target=write, args=(E1,)),
+                   threading.Thread(target=write, args=(E2,))]
+        writers[0].start()
         wait_until(lambda: emulator.backend.strong.inflight.held() > 0, timeout=30,
                    interval=0.001, message="the first write in flight")
-        write(E2)
-        first.join()
+        writers[1].start()
+        wait_until(refused, timeout=30, message="the second write refused")
+        gate.set()
+        for writer in writers:
+            writer.join()
         assert outcomes == {E1: "ok", E2: "ReplicatedWriteConflictException"}, outcomes
     conflicts = [w for w in control(emulator.url, "strong")["writes"]
                  if w["kind"] == "conflict"]
