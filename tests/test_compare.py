@@ -16,7 +16,7 @@ from gtbench.cli import cli
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorServer
 from gtbench.history import FAIL, OK, Op
-from tests.helpers import run_cli
+from tests.helpers import control, run_cli
 
 REGIONS = "us-west-2,us-east-1,us-east-2"
 
@@ -24,7 +24,7 @@ REGIONS = "us-west-2,us-east-1,us-east-2"
 def test_compare_end_to_end(emulator: EmulatorServer, ddb: Callable[[str], Any],
                             tmp_path: Path) -> None:
     # A lag well above the increments' pace: MREC must lose updates; MRSC must not. Round
-    # trips far above any send skew a loaded machine adds: MRSC's conflicting writes
+    # trips far above the send skew of a quiet machine: MRSC's conflicting writes
     # overlap, so some are refused.
     emulator.backend.set(lag=LagModel(300, 0))
     emulator.backend.set(pair_rtt_ms={(a, b): 80.0 for a in REGIONS.split(",")
@@ -47,7 +47,11 @@ def test_compare_end_to_end(emulator: EmulatorServer, ddb: Callable[[str], Any],
     assert mrsc["strong_reads_after_ack"] > 0 and mrsc["stale_strong_reads"] == 0
     # Conflicts: lost unseen on MREC; refused, never lost, on MRSC.
     assert mrec["lost_unseen"] == 2 and mrec["refused_writes"] == 0
-    assert mrsc["lost_unseen"] == 0 and mrsc["refused_writes"] >= 2
+    # Which writes met another's claim is the emulator's to say (a loaded machine can
+    # send one a trip late): every refusal it logged is counted, none more.
+    refusals = sum(w["kind"] == "conflict" and w["table"] == mrsc["table"]
+                   for w in control(emulator.url, "strong")["writes"])
+    assert mrsc["lost_unseen"] == 0 and mrsc["refused_writes"] == refusals > 0
     # Increments: MREC loses some, MRSC none.
     assert mrec["lost_updates"] > 0 and mrec["updates"] == 8
     assert mrsc["lost_updates"] == 0 and mrsc["updates"] == 8
