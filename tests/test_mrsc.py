@@ -366,7 +366,7 @@ def test_conflict_on_a_strong_table_refuses_instead_of_losing(emulator: Emulator
     overlapped = 0
     for t in document["trials"]:
         kinds = sorted(e["kind"] for e in log
-                       if e["key"] == {k: {"S": v} for k, v in t["key"].items()})
+                       if e["key"] == key(t["key"]["PK"], t["key"]["SK"]))
         refused = [w for w in t["writes"] if w["error"] == "ReplicatedWriteConflictException"]
         assert t["converged"] and t["earlier_discarded_unseen"] is False  # nothing vanished
         if kinds == ["commit", "conflict"]:  # the second arrived inside the first's claim

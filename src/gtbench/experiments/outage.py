@@ -355,11 +355,9 @@ class OutageRun:
                                   f"{cut.allowance_s:g} s of asking ({cut.describe()}): "
                                   f"replication out of {plan.region} went on")
                 raise _Stopped
-            if start is None:
-                self.progress.step(f"the cut took hold {(observed - result.requested_ns) / 1e9:.1f}"
-                                   f" s after it was asked for; {plan.duration_s:g} s from then")
-            elif observed > start:
-                self.progress.step(f"the cut took hold later than it seemed, "
+            if start is None or observed > start:
+                later = "" if start is None else "later than it seemed, "
+                self.progress.step(f"the cut took hold {later}"
                                    f"{(observed - result.requested_ns) / 1e9:.1f} s after it "
                                    f"was asked for; {plan.duration_s:g} s from then")
             start = result.start_ns = observed
