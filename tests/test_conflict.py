@@ -274,6 +274,30 @@ def test_regions_that_never_agree_have_no_winner() -> None:
     assert not v.converged and v.winner_region is None and v.later_write_won is None
 
 
+def test_a_trial_that_never_agreed_says_how_its_reads_went() -> None:
+    """Whether the regions differed to the end, or the reads failed or waited seconds for
+    their answers (an endpoint that stalled): the sentence tells them apart."""
+    from dataclasses import replace
+
+    from gtbench.document import conflict_trial
+    from gtbench.experiments.conflict import OVERWRITE, ConflictTrial
+    from gtbench.report.conflict import trial_sentence
+
+    writes = [op(A, 0, 10, "a", "write", 1), op(B, 0, 10, "b", "write", 2)]
+    differ = [op(A, 20, 22, "a"), op(B, 20, 22, "b")]
+    plain = trial_sentence(conflict_trial(ConflictTrial(0, 0.0, "k", OVERWRITE, writes,
+                                                        differ, release_ns=0)))
+    assert plain.endswith("(2 writes, 2 reads).")
+    stalled = [*differ, op(A, 30, 4030, "a"),
+               replace(op(B, 30, 2030, None), result="info", error="ReadTimeoutError"),
+               op(B, 2040, 2042, "b")]
+    said = trial_sentence(conflict_trial(ConflictTrial(0, 0.0, "k", OVERWRITE, writes,
+                                                       stalled, release_ns=0)))
+    assert "had not agreed" in said
+    assert "5 reads, 1 failed: ReadTimeoutError x1" in said
+    assert "the slowest read waited 4.0 s for its answer" in said
+
+
 @pytest.mark.parametrize(("code", "result"), [
     ("ProvisionedThroughputExceededException", "fail"),  # certainly not applied
     ("InternalServerError", "info"),  # may or may not have been applied

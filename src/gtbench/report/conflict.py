@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from rich.console import Group
@@ -63,6 +64,21 @@ def _actual(t: dict[str, Any]) -> str:
     return f"sent: {a} first, {b} {(bt - at) * 1000:.1f} ms later"
 
 
+def _reads_said(t: dict[str, Any]) -> str:
+    """How the reads went: a trial that never agreed may have had reads that failed, or
+    that waited seconds for an answer (an endpoint that stalled), not a late replica."""
+    reads = [o for o in t.get("history", []) if o["kind"] == "read"]
+    said = f"{t['reads']} reads"
+    failed = Counter(o.get("error") or "no answer" for o in reads if o["result"] != "ok")
+    if failed:
+        said += f", {sum(failed.values())} failed: " + ", ".join(
+            f"{code} x{n}" for code, n in failed.most_common())
+    slowest = max((o["received_ns"] - o["sent_ns"] for o in reads), default=0) / 1e9
+    if slowest >= 1.0:
+        said += f"; the slowest read waited {slowest:.1f} s for its answer"
+    return said
+
+
 def trial_sentence(t: dict[str, Any]) -> str:
     writes = {w["write_id"]: w for w in t["writes"]}
     status = t.get("status", "converged" if t["converged"] else "timed_out")
@@ -78,7 +94,7 @@ def trial_sentence(t: dict[str, Any]) -> str:
                 f"({t.get('failed_reads', 0)} of {t['reads']} reads failed).")
     if not t["converged"] or t["final_write"] not in writes:
         return (f"the regions had not agreed when the trial timed out "
-                f"({len(t['writes'])} writes, {t['reads']} reads).")
+                f"({len(t['writes'])} writes, {_reads_said(t)}).")
     if t.get("contested") is False:
         sides = ", ".join(sorted({w["region"] for w in refused}))
         stands = writes[t["final_write"]]["region"]
