@@ -331,8 +331,13 @@ def test_race_cloudwatch_waits_for_the_periods_the_emulator_publishes_late(
     got = pair["cloudwatch"]
     assert got["covered"] is True and got["period_s"] == 1 and got["periods"]
     assert got["waited_s"] >= 1.0  # the last period had to close and be published
-    assert 0.02 < got["average_s"] < 0.2  # the emulator's 40 ms lag, in seconds
-    assert got["minimum_s"] <= got["average_s"] <= got["maximum_s"]
+    # The emulator's own lags, in seconds: inside the range of what it applied in B (its
+    # log), not a window around 40 ms that a stalled process's late delivery overruns.
+    lags = [r["applied_at"] - r["written_at"] for r in emulator.backend.replicator.records()
+            if r["table"] == "global-serverless" and r["target_region"] == B
+            and r["outcome"] == "applied"]
+    assert min(lags) - 1e-3 <= got["minimum_s"] <= got["average_s"] <= got["maximum_s"] \
+        <= max(lags) + 1e-3
     assert "AWS's average per 1 s period" in " ".join(result.stderr.split())
 
 
