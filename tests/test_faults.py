@@ -64,7 +64,6 @@ def test_an_outage_fails_the_regions_requests_and_holds_its_replication(
     assert excinfo.value.response["Error"]["Code"] == "ServiceUnavailable"
     assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
     ddb(A).put_item(TableName="tbl", Item=item("during", "1", n=2))  # A still serves
-    time.sleep(0)  # nothing to wait for: the delivery is due in 20 ms, and held
     wait_until(lambda: control(emulator.url, "status")["held"] == 1,
                message="the delivery to the cut region held")
     control(emulator.url, f"faults/{outage['id']}", "DELETE")
