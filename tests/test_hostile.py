@@ -10,6 +10,7 @@ import signal
 import stat
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from gtbench.cli.options import Finite
 from gtbench.emulator import config as emulator_config
 from gtbench.emulator.replication import Delivery
 from gtbench.emulator.server import EmulatorServer
-from tests.helpers import wait_until
+from tests.helpers import key, make_table, wait_until
 
 NONSENSE = ["nan", "NaN", "inf", "-inf", "Infinity", "1e400", "-1", "0", "1e12", "abc", ""]
 numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
@@ -395,6 +396,29 @@ def test_a_malformed_dynamodb_request_is_a_400_in_dynamodbs_shape(
         "X-Amz-Target": f"DynamoDB_20120810.{op}", "Authorization": AUTH,
         "Content-Type": "application/x-amz-json-1.0"})
     assert status == 400 and answer["__type"].endswith(f"#{code}"), answer
+
+
+def test_nesting_is_measured_without_recursion_and_dynamodbs_deepest_item_passes(
+        emulator: EmulatorServer, ddb: Callable[[str], Any]) -> None:
+    """A body is refused for its depth before any parser recurses into it (a server
+    thread at the recursion limit broke a finaliser run there); brackets inside strings
+    are text, and a document nested 31 levels deep (DynamoDB allows 32) is stored."""
+    from gtbench.emulator.values import MAX_NESTING, nested_deeper_than
+
+    assert nested_deeper_than(b"[" * (MAX_NESTING + 1) + b"]" * (MAX_NESTING + 1))
+    assert not nested_deeper_than(b"[" * MAX_NESTING + b"]" * MAX_NESTING)
+    assert not nested_deeper_than(b'{"S": "' + b"[{" * 1000 + b'\\"}')
+    status, answer = _send(emulator.url, "/", b"[" * 200 + b"]" * 200, {
+        "X-Amz-Target": "DynamoDB_20120810.PutItem", "Authorization": AUTH,
+        "Content-Type": "application/x-amz-json-1.0"})
+    assert status == 400 and answer["__type"].endswith("#ValidationException"), answer
+    make_table(ddb("us-west-2"))
+    value: dict[str, Any] = {"S": "bottom"}
+    for _ in range(30):
+        value = {"M": {"m": value}}
+    ddb("us-west-2").put_item(TableName="tbl", Item={**key("deep", "1"), "doc": value})
+    stored = ddb("us-west-2").get_item(TableName="tbl", Key=key("deep", "1"))["Item"]["doc"]
+    assert stored == value
 
 
 def test_a_body_that_is_not_the_gzip_it_claims_is_a_400(emulator: EmulatorServer) -> None:

@@ -34,6 +34,7 @@ from gtbench.emulator.requests import (
 )
 from gtbench.emulator.shared import SYNCED_OPERATIONS, synced_part
 from gtbench.emulator.strong import StrongConsistency
+from gtbench.emulator.values import nested_deeper_than
 from gtbench.emulator.wire import (
     DYNAMODB_PREFIX,
     SOCKET_KEY,
@@ -110,12 +111,12 @@ class EmulatorApp:
                                "Request is missing Authentication Token")
         try:
             body = read_body(environ)
+            if nested_deeper_than(body):
+                return error_reply("ValidationException",
+                                   "Nesting Levels have exceeded supported limits")
             payload = json.loads(body) if body else {}
         except (ValueError, OSError, EOFError):  # not JSON, or not the gzip it claims
             return error_reply("SerializationException", "Request body is not valid JSON")
-        except RecursionError:
-            return error_reply("ValidationException",
-                               "Nesting Levels have exceeded supported limits")
         refused = validation.problem(op, payload)
         if refused is not None:
             return error_reply(*refused)
