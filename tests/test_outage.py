@@ -88,7 +88,13 @@ def test_an_mrsc_cut_refuses_and_loses_nothing(emulator: EmulatorServer,
     cut = next(r for r in s["regions"] if r["cut"])
     assert cut["acked_during"] == 0  # every write in the cut region failed...
     assert cut["refused_during"] + cut["indeterminate_during"] > 0
-    assert 0 < cut["strong_reads_during"] == cut["failed_strong_reads_during"]  # ...and reads
+    # ...and so did every strong read sent and answered while it was on. (The summary
+    # counts those sent while it was on: on a loaded machine one sent just before the
+    # end was served after it, and succeeded.)
+    inside = [o for o in saved["history"]["reads"] if o["region"] == "us-east-1"
+              and saved["start_ns"] <= o["sent_ns"] and o["received_ns"] <= saved["end_ns"]]
+    assert inside and all(o["result"] != OK for o in inside), inside
+    assert cut["failed_strong_reads_during"] >= len(inside)
     others = [r for r in s["regions"] if not r["cut"]]
     assert all(r["acked_during"] > 0 and r["failed_strong_reads_during"] == 0 for r in others)
     assert s["recovery_point_writes"] == 0 and s["lost_writes"] == 0
