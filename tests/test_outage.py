@@ -509,14 +509,15 @@ def test_a_silence_taken_for_the_cut_too_early_does_not_shorten_it(
     """On a loaded machine the live view once took a stall for the cut, a second before
     it held, and the run held it 0.5 s instead of 2. Staged here: the live view's first
     answer is the instant of asking; the run must hold the cut its duration from where
-    the whole record places its start (the summary's), not from that answer."""
+    the whole record places it (the first held beat's answer), not from that answer."""
     from gtbench.experiments import outage
 
     real = outage._await_cut
-    answers: list[int | None] = []
+    answers: list[tuple[int, int] | None] = []
 
-    def early_first(result: OutageResult, *args: Any) -> int | None:
-        answers.append(result.requested_ns if not answers else real(result, *args))
+    def early_first(result: OutageResult, *args: Any) -> tuple[int, int] | None:
+        early = (result.requested_ns, result.requested_ns)
+        answers.append(early if not answers else real(result, *args))
         return answers[-1]
 
     monkeypatch.setattr(outage, "_await_cut", early_first)
@@ -526,12 +527,17 @@ def test_a_silence_taken_for_the_cut_too_early_does_not_shorten_it(
     cut = LateCut(emulator.url)
     result = run_outage(regions, settings, OutagePlan("eu-west-1", duration_s=2, lead_s=0.5),
                         cut)
-    s = result.summary()
     assert result.stopped is None
-    assert s.cut_observed_s is not None and s.cut_requested_s is not None
-    assert s.cut_observed_s > s.cut_requested_s + 0.9  # the fault's own second, seen
-    ended_s = (result.end_ns - result.origin_ns) / 1e9  # the end was asked for
-    assert ended_s >= s.cut_observed_s + 2  # held its duration from the start seen
+    observed = result.observed()
+    assert observed is not None and observed.start_ns is not None
+    assert observed.start_by_ns is not None
+    assert len(answers) >= 2 and result.start_ns == observed.start_ns  # the record's
+    if observed.start_by_ns <= result.requested_ns:
+        # The fault came a second after asking, so the first held beat was answered after
+        # asking, unless its delivery was a second late (a stalled process): then the
+        # early answer and the record's coincide and there is nothing to tell apart.
+        pytest.skip("a delivery a second late: the staging could not separate the answers")
+    assert result.end_ns >= observed.start_by_ns + int(2e9)  # held its duration after it
 
 
 def test_the_recovery_point_says_which_writes_were_sent_during_the_cut() -> None:

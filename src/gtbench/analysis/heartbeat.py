@@ -5,10 +5,11 @@ replication`` may let replication go on for up to 5 minutes after the action beg
 and its deny statements leave the resource policy only as the experiment ends. So
 during an outage every region writes a heartbeat (a sequence number, on an item of its
 own) a few times a second, and every region reads the others'. A beat of the cut
-region R that every other region still lacks in a read sent ``stall_s`` after it (longer
-than any delay seen before the cut was asked for) did not get through: the cut began
-when the first such beat was sent (never before it was asked for), and ended when
-another region first saw that beat or a later one.
+region R that every other region still lacks in a read sent ``stall_s`` after R answered
+it (longer than any delay seen before the cut was asked for) did not get through: the
+cut began when the first such beat was sent (never before it was asked for), had taken
+hold by the time R answered it (give or take one lag), and ended when another region
+first saw that beat or a later one.
 
 Pure: no boto3, no clock. The live run and ``report --check`` call the same functions.
 """
@@ -45,6 +46,9 @@ class ObservedCut:
     stall_s: float
     start_ns: int | None  # the first beat of R that did not get through (None: never)
     end_ns: int | None  # another region first saw that beat or a later one
+    # R answered that beat: the latest the cut can have begun, but for one lag (a writer
+    # stalled between sending the beat and its arrival widens the gap from start_ns).
+    start_by_ns: int | None = None
 
 
 def beat_id(region: str, seq: int) -> str:
@@ -86,9 +90,11 @@ def observe_cut(region: str, beats: Sequence[Op], seen: Sequence[BeatSeen],
     """Where the data says the cut of ``region`` began and ended, as of ``now_ns``.
 
     A beat did not get through when every other region has a read, sent more than
-    ``stall_s`` after the beat, that still shows an older one: evidence, not a slow
-    reader's silence. The first such beat, sent no earlier than the request, marks the
-    start; the first read elsewhere that shows it (or a later beat), the end."""
+    ``stall_s`` after R answered the beat, that still shows an older one: evidence, not
+    a slow reader's silence nor a writer stalled before the beat arrived. The first
+    such beat, sent no earlier than the request, marks the start (and its answer, the
+    latest the cut can have begun); the first read elsewhere that shows it (or a later
+    beat), the end."""
     stall_ns = int(stall_s * NS)
     others = sorted({s.region for s in seen if s.source == region and s.region != region})
     if not others:
@@ -97,7 +103,7 @@ def observe_cut(region: str, beats: Sequence[Op], seen: Sequence[BeatSeen],
         seq = int(beat.value or 0)
         missing_everywhere = all(
             any(s.region == other and s.source == region and s.sent_ns <= now_ns
-                and s.sent_ns - beat.sent_ns > stall_ns and (s.seq is None or s.seq < seq)
+                and s.sent_ns - beat.received_ns > stall_ns and (s.seq is None or s.seq < seq)
                 for s in seen)
             for other in others)
         if not missing_everywhere:
@@ -105,5 +111,6 @@ def observe_cut(region: str, beats: Sequence[Op], seen: Sequence[BeatSeen],
         arrived = _first_seen(region, seen, seq)
         if arrived is not None and arrived < requested_ns:
             continue  # a slow delivery before the cut was asked for: not the cut
-        return ObservedCut(requested_ns, stall_s, max(beat.sent_ns, requested_ns), arrived)
+        return ObservedCut(requested_ns, stall_s, max(beat.sent_ns, requested_ns), arrived,
+                           max(beat.received_ns, requested_ns))
     return ObservedCut(requested_ns, stall_s, None, None)

@@ -355,13 +355,14 @@ class OutageRun:
                                   f"{cut.allowance_s:g} s of asking ({cut.describe()}): "
                                   f"replication out of {plan.region} went on")
                 raise _Stopped
-            if start is None or observed > start:
+            if start is None or observed[0] > start:
                 later = "" if start is None else "later than it seemed, "
                 self.progress.step(f"the cut took hold {later}"
-                                   f"{(observed - result.requested_ns) / 1e9:.1f} s after it "
-                                   f"was asked for; {plan.duration_s:g} s from then")
-            start = result.start_ns = observed
-            _wait((start + int(plan.duration_s * 1e9) - time.perf_counter_ns()) / 1e9,
+                                   f"{(observed[0] - result.requested_ns) / 1e9:.1f} s "
+                                   f"after it was asked for; {plan.duration_s:g} s from then")
+            start, held_from = observed
+            result.start_ns = start
+            _wait((held_from + int(plan.duration_s * 1e9) - time.perf_counter_ns()) / 1e9,
                   self.writing, result, self.progress)
             self.check()
             # The live view judged on the beats seen so far; replies a loaded machine
@@ -470,16 +471,18 @@ def _last_error(result: OutageResult) -> str:
 
 
 def _await_cut(result: OutageResult, cut: Cut, stopped: threading.Event,
-               lock: threading.Lock, progress: Progress, began: float) -> int | None:
-    """The observed start of the cut (perf_counter_ns), waiting for it to show in the
-    heartbeats for up to the cut's allowance (plus the time a silence takes to count)
-    from ``began`` (monotonic), when the cut was started."""
+               lock: threading.Lock, progress: Progress, began: float) -> tuple[int, int] | None:
+    """The observed start of the cut and the instant to hold it from (perf_counter_ns),
+    waiting for it to show in the heartbeats for up to the cut's allowance (plus the
+    time a silence takes to count) from ``began`` (monotonic), when the cut was started.
+    The hold counts from the latest the cut can have begun, the first held beat's
+    answer: a beat that took a stall to arrive must not shorten the cut."""
     shown = time.monotonic()
     while True:
         with lock:
             observed = result.observed(time.perf_counter_ns())
         if observed is not None and observed.start_ns is not None:
-            return observed.start_ns
+            return observed.start_ns, max(observed.start_ns, observed.start_by_ns or 0)
         waited = time.monotonic() - began
         if stopped.is_set() or (observed is not None
                                 and waited > cut.allowance_s + observed.stall_s):
