@@ -418,6 +418,7 @@ def test_the_observed_cut_starts_at_the_first_beat_that_did_not_get_through() ->
     assert stall == pytest.approx(1.1, abs=0.02)  # 2 x 0.3 s + 2 x 0.25 s
     cut = heartbeat.observe_cut("eu-west-1", beats, seen, int(1.5e9), stall, int(9.5e9))
     assert cut.start_ns == int(2.0e9) and cut.end_ns == int(9.0e9)
+    assert cut.start_by_ns == int(2.005e9)  # the held beat's answer
     # Before a read sent a stall after the beat still lacks it, nothing is claimed; a
     # reader that merely fell silent proves nothing either.
     assert heartbeat.observe_cut("eu-west-1", beats, seen, int(1.5e9), stall,
@@ -429,6 +430,25 @@ def test_the_observed_cut_starts_at_the_first_beat_that_did_not_get_through() ->
     held = heartbeat.observe_cut("eu-west-1", beats, reads(6), int(1.5e9), stall,
                                  int(9.5e9))
     assert held.start_ns == int(1.5e9)
+
+
+def test_a_beat_that_took_a_stall_to_arrive_is_no_cut() -> None:
+    """A writer stalled between taking a beat's send time and its arrival (a loaded
+    machine): reads sent a stall after the send, but before the answer, lack it. That
+    is no evidence of a cut; only reads a stall after the answer are."""
+    beats = [_beat("eu-west-1", i, 0.2 * i) for i in range(5)]
+    stalled = Op("eu-west-1", "write", int(1.0e9), int(2.6e9), OK, 5, 0, "eu-west-1#hb5")
+    beats += [stalled, *(_beat("eu-west-1", i, 2.6 + 0.2 * (i - 5)) for i in range(6, 10))]
+
+    def shown(at_s: float) -> int | None:  # a beat shows elsewhere 0.3 s after its answer
+        return max((int(b.value or 0) for b in beats if b.received_ns / 1e9 + 0.3 <= at_s),
+                   default=None)
+
+    seen = [_seen("us-west-2", "eu-west-1", 0.3 + 0.2 * i, shown(0.3 + 0.2 * i))
+            for i in range(25)]
+    assert [s.seq for s in seen if 2.1e9 < s.sent_ns < 2.8e9] == [4, 4, 4]  # staged
+    assert heartbeat.observe_cut("eu-west-1", beats, seen, int(0.5e9), 1.1,
+                                 int(5.5e9)).start_ns is None
 
 
 class NeverCuts:
