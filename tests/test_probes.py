@@ -100,10 +100,19 @@ def test_a_skew_past_the_shorter_lag_trips_the_cross_check(emulator: EmulatorSer
     emulator.backend.set(probe_skew_ms={B: 400.0})  # Ireland's clock 400 ms ahead
     document = probe_race(emulator, tmp_path, "--trials", "3")
     trials = document["trials"]
-    # Forward looks 400 ms too long, the echo 300 ms below zero: impossible, and said.
-    assert not any(t["true_in_bound"] for t in trials)
-    assert all(t["clocks_agree"] is False for t in trials)
-    assert document["summary"]["pairs"][0]["clocks_disagree"] == 3
+    # Forward looks 400 ms too long, the echo 300 ms below zero: impossible, and said,
+    # wherever the bounds are narrow enough to show it. A poller stalled for longer than
+    # that margin (a loaded machine) widens a bound until it holds a lag of zero or
+    # more, and then the data proves nothing and nothing may be claimed.
+    for t in trials:
+        if t["lag_high_s"] - t["lag_low_s"] < 0.39:  # the skew shifts it past the truth
+            assert not t["true_in_bound"], t
+        if t["clocks_agree"] is not False and t.get("return_lag_high_s") is not None:
+            # nothing missed: no lag below zero shown (None: the echo was not seen)
+            assert t["return_lag_high_s"] >= 0 and t["lag_high_s"] >= 0, t
+    flagged = sum(t["clocks_agree"] is False for t in trials)
+    assert flagged >= 1  # a 300 ms stall in every trial's echo is not a machine's noise
+    assert document["summary"]["pairs"][0]["clocks_disagree"] == flagged
     shown = report(document, tmp_path)
     assert "clock error allowed for" in " ".join(shown.stdout.split())
 
