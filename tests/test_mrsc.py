@@ -346,6 +346,27 @@ def test_race_on_an_eventual_table_counts_stale_reads_after_the_ack(
     assert "strong consistency held" not in result.stderr
 
 
+def test_a_strong_run_with_refusals_says_so_even_when_some_writes_did_not_overlap(
+        ) -> None:
+    """Beside a CPU hog one trial of three overlapped and two did not (a write sent a
+    trip late): the closing sentence must still say that writes were refused, not lost,
+    and then how the trials whose writes were both applied ended."""
+    from gtbench.report.conflict import summary_sentence
+
+    summary = {"refused_writes": 1, "contested": 2, "trials": 3, "lww_held": 2,
+               "lww_violated": 0, "too_close": 0, "offsets": [{"offset_ms": 0.0}],
+               "median_earlier_lag_s": None, "earlier_discarded_unseen": 0}
+    trials = [{"later_write_won": None}] * 3
+    said = summary_sentence({"mode": "overwrite", "summary": summary, "trials": trials})
+    assert said.startswith("1 writes were refused with ReplicatedWriteConflictException "
+                           "in 3 trials: on a strongly consistent table concurrent writes "
+                           "are refused, not silently lost. Where both were applied, in 2 "
+                           "of 3 trials the write applied last won everywhere"), said
+    alone = summary_sentence({"mode": "overwrite", "trials": trials,
+                              "summary": {**summary, "contested": 0}})
+    assert alone.endswith("are refused, not silently lost."), alone
+
+
 def test_conflict_on_a_strong_table_refuses_instead_of_losing(emulator: EmulatorServer
                                                               ) -> None:
     from tests.helpers import run_cli

@@ -273,10 +273,16 @@ def summary_sentence(document: dict[str, Any]) -> str:
                 "table would have lost none. Replicas exchange whole items, so ADD loses "
                 "them too: send an item's writes to one region, or keep one item per region "
                 "and sum them when reading.")
-    if s.get("refused_writes") and not s["contested"]:
-        return (f"{s['refused_writes']} writes were refused with "
-                f"ReplicatedWriteConflictException in {s['trials']} trials: on a strongly "
-                "consistent table concurrent writes are refused, not silently lost.")
+    refused = ""
+    if s.get("refused_writes"):
+        refused = (f"{s['refused_writes']} writes were refused with "
+                   f"ReplicatedWriteConflictException in {s['trials']} trials: on a strongly "
+                   "consistent table concurrent writes are refused, not silently lost.")
+        if not s["contested"]:
+            return refused
+        # Some trials' writes did not overlap (a loaded client sent one a trip late):
+        # both were applied there, and the order they were applied in says the rest.
+        refused += " Where both were applied, "
     # "Later" is in applying order, which last-writer-wins makes the winner by
     # definition: the figure that informs is how often that was also the later send.
     sent_last = sum(1 for t in document["trials"] if t.get("later_write_won")
@@ -287,7 +293,7 @@ def summary_sentence(document: dict[str, Any]) -> str:
         parts.append(f"in {s['lww_violated']} the earlier one did")
     if s["too_close"]:
         parts.append(f"{s['too_close']} were too close to call")
-    sentence = "; ".join(parts) + "."
+    sentence = refused + "; ".join(parts) + "."
     lag = s.get("median_earlier_lag_s")
     if len(s["offsets"]) > 1 and lag is not None:
         sentence += (f" The conflict window is the earlier write's replication lag "
