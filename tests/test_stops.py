@@ -346,11 +346,44 @@ def test_a_second_ctrl_c_after_the_save_does_not_change_the_exit(
     wait_until(lambda: _experiment_writes(emulator) >= 3, timeout=60, interval=0.02,
                message="trials under way")
     process.send_signal(signal.SIGINT)
-    wait_until(out.exists, timeout=60, interval=0.001, message="the document saved")
+    try:
+        wait_until(out.exists, timeout=60, interval=0.001, message="the document saved")
+    except AssertionError:  # what the run said, for a failure seen once
+        process.kill()
+        raise AssertionError(f"no document 60 s after Ctrl-C; the run said:\n"
+                             f"{process.communicate(timeout=60)[1]}") from None
     process.send_signal(signal.SIGINT)
     stderr = process.communicate(timeout=60)[1]
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
+
+
+def test_a_stop_whose_raise_was_lost_still_ends_the_run_at_the_next_trial() -> None:
+    """Python drops an exception raised while the main thread runs a finalizer, so a
+    Ctrl-C landing there would be lost and the run go on to its last trial. The handler
+    also marks the stop; the loop of trials ends at the next trial, keeping both."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gtbench import signals
+    from gtbench.experiments.trials import RunEnd, run_trials
+
+    ran: list[int] = []
+
+    def job(n: int) -> Any:
+        def trial(stop: threading.Event) -> int:
+            ran.append(n)
+            if n == 1:
+                signals.requested.set()  # the handler ran; its raise went nowhere
+            return n
+        return trial
+
+    end, kept = RunEnd(), list[int]()
+    try:
+        run_trials((job(n) for n in range(5)), end, kept, status=lambda t: "ok",
+                   ops=lambda t: [], pool=ThreadPoolExecutor(1))
+    finally:
+        signals.requested.clear()
+    assert ran == kept == [0, 1] and end.interrupted and end.ended_at > 0
 
 
 def test_running_the_cli_in_process_leaves_the_callers_signal_handlers_alone() -> None:

@@ -13,6 +13,11 @@ from typing import Any
 
 STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
+# Set by the handlers before they raise: Python drops an exception raised while the main
+# thread runs a finalizer (``__del__``, a weakref callback), so a run also looks here
+# between trials, and a stop whose raise was lost still ends it at the next one.
+requested = threading.Event()
+
 
 class Stopped(KeyboardInterrupt):
     """A stop signal arrived; ``signum`` says which."""
@@ -37,6 +42,7 @@ def exit_status(signum: int) -> int:
 
 
 def _raise(signum: int, frame: Any) -> None:
+    requested.set()
     raise Stopped(signum)
 
 

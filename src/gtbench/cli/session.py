@@ -118,8 +118,10 @@ class RunSession:
         def first(signum: int, frame: Any) -> None:
             signals.set_all(again)
             self.stopped_by = signum
+            signals.requested.set()
             raise signals.Stopped(signum)
 
+        signals.requested.clear()
         self._restore = signals.take(first)
         try:
             yield

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from gtbench import outcomes
+from gtbench import outcomes, signals
 from gtbench.awserrors import describe_aws_error
 from gtbench.errors import GtbenchError
 from gtbench.history import INFO, OK, Op
@@ -108,6 +108,9 @@ def run_trials(jobs: Iterable[Callable[[threading.Event], T]], end: RunEnd, kept
             kept.append(trial)
             if on_trial is not None:
                 on_trial(trial)
+            if signals.requested.is_set():  # a stop whose raise was lost (signals.py)
+                end.interrupted = True
+                return
             reason = ends_run(trial) if ends_run is not None else None
             if reason is not None:
                 end.stopped = reason
