@@ -355,13 +355,13 @@ class OutageRun:
                                   f"{cut.allowance_s:g} s of asking ({cut.describe()}): "
                                   f"replication out of {plan.region} went on")
                 raise _Stopped
-            if start is None or observed[0] > start:
+            seen_start, held_from = observed
+            if start is None or seen_start > start:
                 later = "" if start is None else "later than it seemed, "
                 self.progress.step(f"the cut took hold {later}"
-                                   f"{(observed[0] - result.requested_ns) / 1e9:.1f} s "
+                                   f"{(seen_start - result.requested_ns) / 1e9:.1f} s "
                                    f"after it was asked for; {plan.duration_s:g} s from then")
-            start, held_from = observed
-            result.start_ns = start
+            start = result.start_ns = seen_start
             _wait((held_from + int(plan.duration_s * 1e9) - time.perf_counter_ns()) / 1e9,
                   self.writing, result, self.progress)
             self.check()
@@ -475,8 +475,7 @@ def _await_cut(result: OutageResult, cut: Cut, stopped: threading.Event,
     """The observed start of the cut and the instant to hold it from (perf_counter_ns),
     waiting for it to show in the heartbeats for up to the cut's allowance (plus the
     time a silence takes to count) from ``began`` (monotonic), when the cut was started.
-    The hold counts from the latest the cut can have begun, the first held beat's
-    answer: a beat that took a stall to arrive must not shorten the cut."""
+    The hold counts from the first held beat's answer (``ObservedCut.start_by_ns``)."""
     shown = time.monotonic()
     while True:
         with lock:
