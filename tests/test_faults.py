@@ -51,6 +51,46 @@ def holds(ddb: Client, region: str, pk: str, sk: str) -> dict[str, Any] | None:
 # -- the emulator -----------------------------------------------------------------------
 
 
+def test_every_ended_fault_is_kept_with_when_it_took_hold_and_let_go() -> None:
+    """The record an experiment's cut is judged against: on a held clock, a FIS-delayed
+    isolate (taking hold late, letting go a little late), one that never took hold, one
+    that ended by itself and one cleared, each with its own times."""
+    from gtbench.emulator.clock import Clock
+    from gtbench.emulator.faults import Faults
+
+    clock = Clock()
+    t0 = clock.hold()
+    faults = Faults(seed=7, clock=clock)
+    faults.fis_delay_s = 3.0
+    late = faults.add({"kind": "isolate", "region": A})
+    assert late.effective_at is not None and t0 < late.effective_at <= t0 + 3
+    clock.advance(late.effective_at - t0)
+    assert faults.isolated(A)
+    faults.remove(late.id)  # in force: it lingers (FIS ends with its experiment)
+    assert faults.isolated(A)
+    clock.advance(1.0)
+    assert not faults.isolated(A)
+    never = faults.add({"kind": "isolate", "region": B})
+    faults.remove(never.id)  # before it took hold
+    faults.fis_delay_s = 0.0
+    timed = faults.add({"kind": "pause", "source": A, "target": B, "duration_s": 2})
+    clock.advance(5.0)
+    cleared = faults.add({"kind": "outage", "region": C})
+    clock.advance(0.5)
+    faults.clear()
+    ended = {f["id"]: f for f in faults.ended()}
+    assert list(ended) == [late.id, never.id, timed.id, cleared.id]  # in ending order
+    assert ended[late.id]["effective_at"] == late.effective_at
+    assert late.effective_at < ended[late.id]["ends_at"] <= late.effective_at + 0.3
+    assert ended[never.id]["ends_at"] < ended[never.id]["effective_at"]  # never in force
+    assert ended[timed.id]["ends_at"] == timed.started_at + 2  # its own end, not when seen
+    assert ended[cleared.id]["ends_at"] == cleared.started_at + 0.5
+    assert faults.describe() == []
+    faults.reset()
+    assert faults.ended() == []
+
+
+
 def test_an_outage_fails_the_regions_requests_and_holds_its_replication(
         emulator: EmulatorServer, ddb: Client) -> None:
     global_table(ddb, B)

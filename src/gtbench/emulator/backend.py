@@ -246,7 +246,7 @@ class Backend:
         self.stamp_clock.reset()
         self.metric_publisher.set_period(self.metric_publisher.period_s)
         self.ttl_sweeper.set_period(self.ttl_sweeper.period_s)
-        self.faults.clear()
+        self.faults.reset()
         self.replicator.resume()
         self.ttl_tables.clear()
         self.strong.clear()

@@ -204,7 +204,7 @@ def _strong_writes(backend: Backend, _: Request) -> Reply:
 
 
 def _faults(backend: Backend, _: Request) -> Reply:
-    return json_reply({"faults": backend.faults.describe()})
+    return json_reply({"faults": backend.faults.describe(), "ended": backend.faults.ended()})
 
 
 def _faults_cleared(backend: Backend, _: Request) -> Reply:

@@ -25,6 +25,7 @@ import functools
 import itertools
 import random
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -45,6 +46,7 @@ THROTTLE_MESSAGES = {
         "Consider increasing your provisioning level with the UpdateTable API.",
 }
 MAX_DURATION_S = 86_400.0  # a fault that outlasts a day is a typo, not an experiment
+ENDED_KEPT = 1000  # ended faults kept for the record, newest last
 _FIELDS = {
     OUTAGE: {"kind", "region", "mode", "duration_s"},
     THROTTLE: {"kind", "region", "share", "code", "operations", "duration_s"},
@@ -147,6 +149,9 @@ class Faults:
         # this many seconds (FIS: "up to 5 minutes") and lingers a little when removed
         # (its deny statements leave the resource policy only as the experiment ends).
         self.fis_delay_s = 0.0
+        # Every fault that ended, as it was in force: the ground truth of when a cut took
+        # hold and when it let go, which an experiment's record is judged against.
+        self._ended: deque[Fault] = deque(maxlen=ENDED_KEPT)
 
     def add(self, spec: Any) -> Fault:
         with self._lock:
@@ -167,9 +172,16 @@ class Faults:
 
     def _expire(self, fault_id: int) -> None:
         with self._lock:
-            self._faults.pop(fault_id, None)
+            fault = self._faults.pop(fault_id, None)
             self._timers.pop(fault_id, None)
+            if fault is not None:
+                self._ended.append(fault)
         self._on_change()
+
+    def _end(self, fault: Fault, now: float) -> None:
+        """Record ``fault`` as ended ``now`` (or at its own end, if that came first)."""
+        ends = now if fault.ends_at is None else min(fault.ends_at, now)
+        self._ended.append(replace(fault, ends_at=ends))
 
     def remove(self, fault_id: int) -> bool:
         with self._lock:
@@ -185,7 +197,10 @@ class Faults:
                     old.cancel()
                 self._timers[fault_id] = self._later(ends, self._expire, fault_id)
                 return True
-            found = self._faults.pop(fault_id, None) is not None
+            gone = self._faults.pop(fault_id, None)
+            if gone is not None:
+                self._end(gone, now)
+            found = gone is not None
             timer = self._timers.pop(fault_id, None)
         if timer is not None:
             timer.cancel()
@@ -196,6 +211,9 @@ class Faults:
     def clear(self) -> int:
         with self._lock:
             count = len(self._faults)
+            now = self._clock.time()
+            for fault in self._faults.values():
+                self._end(fault, now)
             self._faults.clear()
             timers, self._timers = list(self._timers.values()), {}
         for timer in timers:
@@ -210,6 +228,19 @@ class Faults:
 
     def describe(self) -> list[dict[str, Any]]:
         return [f.describe() for f in self._active()]
+
+    def ended(self) -> list[dict[str, Any]]:
+        """The faults that ended, oldest first: each with ``started_at``, ``ends_at``
+        (when it let go) and, for an isolate under a FIS delay, ``effective_at`` (when it
+        took hold; after ``ends_at`` if it never did)."""
+        with self._lock:
+            return [f.describe() for f in self._ended]
+
+    def reset(self) -> None:
+        """End every fault and forget the ended ones: a fresh emulator's faults."""
+        self.clear()
+        with self._lock:
+            self._ended.clear()
 
     def outage(self, region: str) -> Fault | None:
         return next((f for f in self._active() if f.kind == OUTAGE and f.region == region),
