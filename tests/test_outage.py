@@ -20,12 +20,18 @@ from gtbench.cli import cli
 from gtbench.emulator.replication import LagModel
 from gtbench.emulator.server import EmulatorServer
 from gtbench.errors import GtbenchError
-from gtbench.experiments.outage import OutagePlan, OutageResult, Progress, run_outage
+from gtbench.experiments.outage import (
+    WINDOW_SLACK_S,
+    OutagePlan,
+    OutageResult,
+    Progress,
+    run_outage,
+)
 from gtbench.history import OK, Op
 from gtbench.local.cut import LocalCut
 from gtbench.regions import Settings, open_regions
 from gtbench.tables import provision
-from tests.helpers import control, run_cli
+from tests.helpers import control, run_cli, wait_until
 
 STRONG_REGIONS = "us-west-2,us-east-1,us-east-2"
 
@@ -42,6 +48,22 @@ def _mrec_outage(emulator: EmulatorServer, tmp_path: Path) -> tuple[Any, Any, Pa
     return result, json.loads(out.read_text()), out
 
 
+def isolate_in_force(emulator: EmulatorServer, saved: dict[str, Any]) -> tuple[int, int]:
+    """When the run's isolate fault took hold and let go, by the emulator's record, on
+    the run's own clock (perf_counter ns)."""
+    def ended() -> list[dict[str, Any]]:
+        return [f for f in control(emulator.url, "faults")["ended"] if f["kind"] == "isolate"]
+
+    # A FIS cut lets go a moment after it is removed: wait for its record.
+    (isolate,) = wait_until(ended, timeout=10, message="the isolate fault's end")
+    offset = saved["wall_offset_s"]
+    took_hold = isolate.get("effective_at", isolate["started_at"])
+    return int((took_hold - offset) * 1e9), int((isolate["ends_at"] - offset) * 1e9)
+
+
+SLACK_NS = int(WINDOW_SLACK_S * 1e9)  # the two clocks, lined up once: a reading's error
+
+
 def test_an_mrec_cut_loses_what_the_ground_truth_says(emulator: EmulatorServer,
                                                      tmp_path: Path) -> None:
     result, saved, out = _mrec_outage(emulator, tmp_path)
@@ -55,12 +77,13 @@ def test_an_mrec_cut_loses_what_the_ground_truth_says(emulator: EmulatorServer,
     assert s["converge_low_s"] <= s["converge_s"] <= s["converge_high_s"]
     # Exactly the writes the emulator's own log says: not a count, the same ids.
     assert truth is not None
-    # Every write the cut region acknowledged while the cut held could not leave it:
-    # each is in the recovery point, however late a loaded machine let it be sent.
-    took_hold = saved["origin_ns"] + s["cut_observed_s"] * 1e9
+    # Every write the cut region acknowledged while the fault held, by the emulator's own
+    # record of when it did, could not leave it: each is in the recovery point.
+    took_hold, let_go = isolate_in_force(emulator, saved)
     held = {w["write_id"] for w in saved["history"]["writes"]
             if w["region"] == cut["region"] and w["result"] == OK
-            and w["sent_ns"] >= took_hold and w["received_ns"] <= saved["end_ns"]}
+            and w["sent_ns"] >= took_hold + SLACK_NS
+            and w["received_ns"] <= min(let_go - SLACK_NS, saved["end_ns"])}
     assert held and held <= set(truth["recovery_point"]), (held, truth["recovery_point"])
     assert sorted(s["recovery_point"]) == sorted(truth["recovery_point"])
     assert sorted(x["write_id"] for x in s["lost"]) == sorted(truth["lost"])
@@ -493,7 +516,19 @@ def test_a_cut_fis_delays_is_measured_from_when_it_took_hold(emulator: EmulatorS
     result, saved, out = _mrec_outage(emulator, tmp_path)
     s, truth = saved["summary"], saved["truth"]
     assert s["cut_requested_s"] is not None and s["cut_observed_s"] is not None
-    assert s["cut_requested_s"] <= s["cut_observed_s"] <= s["cut_requested_s"] + 3.5
+    # Counted from when the fault took hold (the emulator's record), not from the ask: no
+    # later than the first beat the cut region sent once it held, and after every beat
+    # another region read before it let go (that one got through).
+    took_hold, let_go = isolate_in_force(emulator, saved)
+    beats = {b["value"]: b for b in saved["history"]["beats"] if b["region"] == "eu-west-1"}
+    first_held = min(b["sent_ns"] for b in beats.values()
+                     if b["sent_ns"] >= took_hold + SLACK_NS)
+    through = max(x["seq"] for x in saved["history"]["beats_seen"]
+                  if x["source"] == "eu-west-1" and x["region"] != "eu-west-1"
+                  and x["seq"] is not None and x["received_ns"] < let_go - SLACK_NS)
+    observed = saved["origin_ns"] + s["cut_observed_s"] * 1e9
+    assert s["cut_requested_s"] <= s["cut_observed_s"]
+    assert beats[through]["sent_ns"] < observed <= first_held + 1e3
     assert s["cut_observed_end_s"] > s["cut_observed_s"] + 2  # --duration from the start
     assert s["cut_s"] >= 2
     assert truth is not None
