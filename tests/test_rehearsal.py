@@ -43,10 +43,12 @@ def test_a_request_to_a_far_region_takes_at_least_its_round_trip(
 
     far = min(timed(B) for _ in range(3))
     near = min(timed(A) for _ in range(3))
-    assert far >= 0.120
-    assert near < 0.060
+    # The far trip is a floor no load can lower; the near one's speed is this machine's,
+    # so what it is owed (no trip at all) is read from the emulator, not from a clock.
+    assert far >= 0.120 and near < far
     status = control(emulator.url, "status")["distance"]
     assert status["client_region"] == A and status["overrides_ms"] == {B: 120.0}
+    assert status["rtt_ms"][A] == 0.0 and status["rtt_ms"][B] == 120.0
 
 
 def test_an_unknown_round_trip_is_refused_with_the_fix(emulator: EmulatorServer,
