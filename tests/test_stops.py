@@ -161,14 +161,17 @@ def test_sigterm_and_sighup_stop_the_run_save_it_and_end_its_marker(
     process = subprocess.Popen(
         [sys.executable, "-m", "gtbench", "race", "--trials", "500", "--endpoint-url",
          emulator.url, "--regions", TWO, "--json", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         preexec_fn=_as_from_a_terminal)
     wait_until(lambda: _experiment_writes(emulator) >= 3, timeout=60, interval=0.02,
                message="trials under way")
     process.send_signal(signum)
-    stderr = process.communicate(timeout=60)[1]
+    stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == status, stderr
     assert "Traceback" not in stderr
+    # Named as what it was, never as a Ctrl-C nobody pressed.
+    assert signal.Signals(signum).name in stderr
+    assert "stopped by Ctrl-C or a stop signal" in " ".join(stdout.split()), stdout
     document = json.loads(out.read_text())
     assert document["interrupted"] is True and len(document["trials"]) >= 1
     _check(out)

@@ -58,8 +58,10 @@ def run_note(document: dict[str, Any]) -> list[Text]:
             else "part-way")  # compare and outage: their figures say how far they got
     out = []
     if document.get("interrupted"):
-        out.append(Text(f"interrupted: the run was stopped with Ctrl-C {done}; these figures "
-                        "are from what it measured before", style="bold yellow"))
+        # The document says a stop signal came, not which (Ctrl-C, SIGTERM or SIGHUP):
+        # the exit status and the run's last line name it.
+        out.append(Text(f"interrupted: the run was stopped by Ctrl-C or a stop signal {done}; "
+                        "these figures are from what it measured before", style="bold yellow"))
     elif document.get("stopped"):
         out.append(Text(f"{document['stopped']}; what it measured before is kept",
                         style="bold yellow"))
