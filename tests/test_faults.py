@@ -90,7 +90,6 @@ def test_every_ended_fault_is_kept_with_when_it_took_hold_and_let_go() -> None:
     assert faults.ended() == []
 
 
-
 def test_an_outage_fails_the_regions_requests_and_holds_its_replication(
         emulator: EmulatorServer, ddb: Client) -> None:
     global_table(ddb, B)

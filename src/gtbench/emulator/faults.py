@@ -200,13 +200,12 @@ class Faults:
             gone = self._faults.pop(fault_id, None)
             if gone is not None:
                 self._end(gone, now)
-            found = gone is not None
             timer = self._timers.pop(fault_id, None)
         if timer is not None:
             timer.cancel()
-        if found:
+        if gone is not None:
             self._on_change()
-        return found
+        return gone is not None
 
     def clear(self) -> int:
         with self._lock:

@@ -527,7 +527,7 @@ def wall_offset_s(tries: int = 5) -> float:
     thread preempted between two plain reads (a loaded machine) would shift every stamp
     placed with it by the pause, and the truth matches stamps within 2 ms."""
     readings = []
-    for _ in range(max(tries, 1)):
+    for _ in range(tries):
         before = time.perf_counter()
         wall = time.time()
         after = time.perf_counter()
